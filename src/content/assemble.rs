@@ -1,0 +1,128 @@
+//! Reassembly: writing a verified file from its manifest and chunks,
+//! atomically and without clobbering.
+
+use super::name::numbered_name;
+use super::{ContentError, Manifest, verify_chunk};
+use ::cid::Cid;
+use bytes::Bytes;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use tempfile::NamedTempFile;
+
+/// How many names (`name`, `stem (1).ext`, …, `stem (999).ext`) are tried
+/// before [`write_file_atomically`] gives up with
+/// [`ContentError::NoFreeName`].
+pub const MAX_NAME_ATTEMPTS: u32 = 1000;
+
+/// Prefix of the temporary file created in the target directory while a
+/// file is assembled (`.spore-partial-XXXXXX`).
+pub const TEMP_FILE_PREFIX: &str = ".spore-partial-";
+
+/// Writes the file described by `manifest` into `dir` and returns its path.
+///
+/// Steps: validate the manifest (name, sizes, CIDs; see
+/// [`Manifest::validate`]); create `dir` if missing; write into a temporary
+/// file in `dir`, asking `chunk` for each chunk in order and checking each
+/// against its CID and its expected length (hence the running size);
+/// fsync the file; move it to `dir/<name>` without replacing any existing
+/// entry — if taken, `stem (1).ext`, `stem (2).ext`, … up to
+/// [`MAX_NAME_ATTEMPTS`] names; fsync `dir`.
+///
+/// On any error no new file is left in `dir`: the temporary file is
+/// removed, and a file already moved into place is removed again if the
+/// directory fsync fails.
+///
+/// # Errors
+/// - the errors of [`Manifest::validate`] (without an entry limit);
+/// - [`ContentError::ChunkUnavailable`] if `chunk` fails (its error is
+///   rendered with `Display`);
+/// - [`ContentError::CidMismatch`] or [`ContentError::ChunkLength`] for a
+///   bad chunk;
+/// - [`ContentError::NoFreeName`] if every candidate name is taken;
+/// - [`ContentError::Write`] for file-system errors.
+pub fn write_file_atomically<E: std::fmt::Display>(
+    dir: &Path,
+    manifest: &Manifest,
+    mut chunk: impl FnMut(&Cid) -> Result<Bytes, E>,
+) -> Result<PathBuf, ContentError> {
+    // The entry limit protects decoders; a manifest in hand is checked for
+    // everything else.
+    manifest.validate(usize::MAX)?;
+    std::fs::create_dir_all(dir).map_err(io("create dir"))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(TEMP_FILE_PREFIX)
+        .tempfile_in(dir)
+        .map_err(io("create temp file"))?;
+    for (index, cid) in (0u64..).zip(&manifest.chunks) {
+        let data = chunk(cid).map_err(|e| ContentError::ChunkUnavailable {
+            cid: Box::new(*cid),
+            reason: e.to_string(),
+        })?;
+        check_chunk(manifest, index, cid, &data)?;
+        tmp.write_all(&data).map_err(io("write"))?;
+    }
+    tmp.as_file().sync_all().map_err(io("fsync file"))?;
+    let path = persist_noclobber(tmp, dir, &manifest.name)?;
+    if let Err(e) = sync_dir(dir) {
+        // Best effort: the caller is told the write failed, so do not
+        // leave a file behind that it does not know about.
+        let _ = std::fs::remove_file(&path);
+        return Err(e);
+    }
+    Ok(path)
+}
+
+/// Checks one chunk's length and CID against the manifest.
+fn check_chunk(
+    manifest: &Manifest,
+    index: u64,
+    cid: &Cid,
+    data: &[u8],
+) -> Result<(), ContentError> {
+    let expected_bytes = manifest.chunk_len_bytes(index).unwrap_or(0);
+    if data.len() as u64 != expected_bytes {
+        return Err(ContentError::ChunkLength {
+            index,
+            expected_bytes,
+            actual_bytes: data.len() as u64,
+        });
+    }
+    verify_chunk(cid, data)
+}
+
+/// Moves `tmp` to the first free name among `name`, `stem (1).ext`, …
+fn persist_noclobber(
+    mut tmp: NamedTempFile,
+    dir: &Path,
+    name: &str,
+) -> Result<PathBuf, ContentError> {
+    for attempt in 0..MAX_NAME_ATTEMPTS {
+        let path = dir.join(numbered_name(name, attempt));
+        match tmp.persist_noclobber(&path) {
+            Ok(_file) => return Ok(path),
+            Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => tmp = e.file,
+            // Dropping `e` drops its temp file, which deletes it.
+            Err(e) => return Err(io("rename")(e.error)),
+        }
+    }
+    Err(ContentError::NoFreeName {
+        name: name.to_owned(),
+        attempts: MAX_NAME_ATTEMPTS,
+    })
+}
+
+/// Makes the directory entry durable (a no-op where directories cannot be
+/// opened as files).
+fn sync_dir(dir: &Path) -> Result<(), ContentError> {
+    #[cfg(unix)]
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io("fsync dir"))?;
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+fn io(op: &'static str) -> impl Fn(std::io::Error) -> ContentError {
+    move |source| ContentError::Write { op, source }
+}
