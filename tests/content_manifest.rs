@@ -213,3 +213,26 @@ fn cid_text_round_trips_for_the_example() {
         assert_eq!(cid_from_str(text).unwrap().to_string(), text);
     }
 }
+
+/// The same manifest as the worked example, encoded by a generic CBOR
+/// library: python3 `cbor2.dumps(m, canonical=True)` produced exactly
+/// EXAMPLE_HEX, and plain `cbor2.dumps(m)` (keys in insertion order
+/// version, chunk_size, name, size, mtime_ms, chunks) produced this.
+const EXAMPLE_UNSORTED_HEX: &str = "a66776657273696f6e016a6368756e6b5f73697a65190400646e616d65\
+6b6578616d706c652e62696e6473697a651909c4686d74696d655f6d731b0000018bcfe56800666368756e6b7383\
+d82a582500015512202bce1ba628720664be4b9fdd77aae0678e5f0f3f02fc6ff641ec879094f6a404\
+d82a5825000155122050df58ae70fe40f3bd0234e1aa86f95dfaba1e118d4db5fd4b682ca2b61004d5\
+d82a5825000155122072f84a158e78943189f3aeca2c1a5c3b03cfc52887f39035c5ff0fd7d9e30e08";
+
+#[test]
+fn generic_encoder_output_unsorted_keys_are_refused() {
+    let bytes = hex::decode(EXAMPLE_UNSORTED_HEX).unwrap();
+    assert_eq!(bytes.len(), 198);
+    let err = Manifest::decode(&bytes, 3).unwrap_err();
+    // "version" (7 bytes) then "chunk_size" (10) is fine; "name" (4) at
+    // byte 24 comes after a longer key.
+    assert!(
+        matches!(err, ContentError::MalformedManifest { offset: 24, .. }),
+        "{err}"
+    );
+}
