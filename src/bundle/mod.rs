@@ -12,7 +12,12 @@
 //! - [`admin`]: administrative records (§6.1): status reports and custody signals.
 //! - [`inspect`]: a JSON view of a bundle for `spore bundle inspect`.
 
+pub mod admin;
+pub mod blocks;
+pub mod codec;
+pub mod crc;
 pub mod eid;
+pub mod inspect;
 
 pub use eid::{Eid, EidError};
 
