@@ -19,7 +19,10 @@ fn bundle(payload_bytes: usize) -> Bundle {
         86_400_000,
         Bytes::from(vec![0xa5; payload_bytes]),
     );
-    b.set_hop_count(HopCount { limit: 32, count: 3 });
+    b.set_hop_count(HopCount {
+        limit: 32,
+        count: 3,
+    });
     b.set_bundle_age_ms(1_000);
     b.set_previous_node(&"dtn://relay/".parse().unwrap());
     b

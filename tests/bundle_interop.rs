@@ -19,7 +19,10 @@ fn bp7_bundle(crc: u8, dst: EndpointID, src: EndpointID) -> bp7::Bundle {
         .destination(dst)
         .source(src.clone())
         .report_to(src)
-        .creation_timestamp(bp7::CreationTimestamp::with_time_and_seq(700_000_000_123, 3))
+        .creation_timestamp(bp7::CreationTimestamp::with_time_and_seq(
+            700_000_000_123,
+            3,
+        ))
         .lifetime(Duration::from_millis(3_600_000))
         .build()
         .unwrap();
@@ -72,14 +75,27 @@ fn spore_decodes_bp7_bundles_and_reencodes_identically() {
             assert_eq!(p.creation_timestamp.sequence, 3);
             assert_eq!(p.lifetime_ms, 3_600_000);
             assert_eq!(p.fragment_offset, None);
-            assert_eq!(b.hop_count().unwrap(), Some(HopCount { limit: 32, count: 0 }));
+            assert_eq!(
+                b.hop_count().unwrap(),
+                Some(HopCount {
+                    limit: 32,
+                    count: 0
+                })
+            );
             assert_eq!(b.bundle_age_ms().unwrap(), Some(1234));
-            assert_eq!(b.previous_node().unwrap().unwrap().to_string(), "dtn://prev/");
+            assert_eq!(
+                b.previous_node().unwrap().unwrap().to_string(),
+                "dtn://prev/"
+            );
             assert_eq!(b.payload().unwrap().as_ref(), b"payload from bp7");
             let numbers: Vec<u64> = b.blocks.iter().map(|c| c.number).collect();
             assert_eq!(numbers, [2, 3, 4, 1]);
             assert!(b.blocks.iter().all(|c| c.crc_type == crc_of(crc)));
-            assert_eq!(encode(&b), bytes, "re-encoding differs (crc {crc}, {dst_s})");
+            assert_eq!(
+                encode(&b),
+                bytes,
+                "re-encoding differs (crc {crc}, {dst_s})"
+            );
         }
     }
 }
@@ -98,7 +114,10 @@ fn spore_bundle(crc: CrcType, src: &str, dst: &str) -> Bundle {
     b.primary.flags = BundleFlags(FLAGS);
     b.primary.crc_type = crc;
     b.blocks[0].crc_type = crc;
-    b.set_hop_count(HopCount { limit: 16, count: 2 });
+    b.set_hop_count(HopCount {
+        limit: 16,
+        count: 2,
+    });
     b.set_bundle_age_ms(555);
     b.set_previous_node(&"ipn:4.0".parse::<Eid>().unwrap());
     b
@@ -121,9 +140,13 @@ fn bp7_decodes_and_validates_spore_bundles() {
             assert_eq!(p.creation_timestamp.seqno(), 9);
             assert_eq!(p.lifetime, Duration::from_millis(86_400_000));
             assert_eq!(theirs.payload().unwrap(), b"payload from spore");
-            let hc = theirs.extension_block_by_type(bp7::canonical::HOP_COUNT_BLOCK).unwrap();
+            let hc = theirs
+                .extension_block_by_type(bp7::canonical::HOP_COUNT_BLOCK)
+                .unwrap();
             assert_eq!(hc.hop_count_get(), Some((16, 2)));
-            let age = theirs.extension_block_by_type(bp7::canonical::BUNDLE_AGE_BLOCK).unwrap();
+            let age = theirs
+                .extension_block_by_type(bp7::canonical::BUNDLE_AGE_BLOCK)
+                .unwrap();
             assert_eq!(age.bundle_age_get(), Some(555));
             assert_eq!(theirs.previous_node().unwrap().to_string(), "ipn:4.0");
             // bp7's own encoding of what it read is what spore wrote.

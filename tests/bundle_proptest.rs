@@ -18,7 +18,11 @@ fn eid() -> impl Strategy<Value = Eid> {
 }
 
 fn crc() -> impl Strategy<Value = CrcType> {
-    prop_oneof![Just(CrcType::None), Just(CrcType::Crc16), Just(CrcType::Crc32c)]
+    prop_oneof![
+        Just(CrcType::None),
+        Just(CrcType::Crc16),
+        Just(CrcType::Crc32c)
+    ]
 }
 
 fn ext_block() -> impl Strategy<Value = (u64, u64, CrcType, Vec<u8>)> {

@@ -22,7 +22,8 @@ const FIELDS: [&str; 10] = [
 #[test]
 fn all_vectors_hold() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/spec/vectors/bundles.json");
-    let vectors: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let vectors: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     assert!(vectors.len() >= 8);
     let (mut valid, mut invalid) = (0, 0);
     for v in &vectors {
@@ -37,13 +38,28 @@ fn all_vectors_hold() {
             for f in FIELDS {
                 assert_eq!(j[f], exp[f], "{name}: field {f}");
             }
-            let types: Vec<Value> = j["blocks"].as_array().unwrap().iter().map(|c| c["type"].clone()).collect();
-            assert_eq!(Value::from(types), exp["block_types"], "{name}: block types");
-            assert_eq!(hex::encode(b.payload().unwrap()), exp["payload_hex"], "{name}: payload");
+            let types: Vec<Value> = j["blocks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["type"].clone())
+                .collect();
+            assert_eq!(
+                Value::from(types),
+                exp["block_types"],
+                "{name}: block types"
+            );
+            assert_eq!(
+                hex::encode(b.payload().unwrap()),
+                exp["payload_hex"],
+                "{name}: payload"
+            );
             assert_eq!(encode(&b), bytes, "{name}: re-encoding differs");
         } else {
             invalid += 1;
-            let e = got.err().unwrap_or_else(|| panic!("{name}: decoded but should not"));
+            let e = got
+                .err()
+                .unwrap_or_else(|| panic!("{name}: decoded but should not"));
             assert_eq!(e.kind(), v["error_kind"], "{name}: {e}");
         }
     }

@@ -152,26 +152,33 @@ impl AdministrativeRecord {
             return Err(AdminError::Malformed("record must be [type, content]"));
         };
         match ty.as_uint() {
-            Some(RECORD_TYPE_STATUS_REPORT) => {
-                Ok(AdministrativeRecord::StatusReport(StatusReport::from_item(content)?))
-            }
-            Some(RECORD_TYPE_CUSTODY_SIGNAL) => {
-                Ok(AdministrativeRecord::CustodySignal(custody_from_item(content)?))
-            }
+            Some(RECORD_TYPE_STATUS_REPORT) => Ok(AdministrativeRecord::StatusReport(
+                StatusReport::from_item(content)?,
+            )),
+            Some(RECORD_TYPE_CUSTODY_SIGNAL) => Ok(AdministrativeRecord::CustodySignal(
+                custody_from_item(content)?,
+            )),
             Some(other) => Err(AdminError::UnknownRecordType(other)),
-            None => Err(AdminError::Malformed("record type must be an unsigned integer")),
+            None => Err(AdminError::Malformed(
+                "record type must be an unsigned integer",
+            )),
         }
     }
 }
 
 fn custody_from_item(item: &Item) -> Result<CustodySignal, AdminError> {
     let Some([Item::Bool(accepted), Item::Uint(reason), Item::Array(ids)]) = item.as_array() else {
-        return Err(AdminError::Malformed("custody signal must be [bool, reason, [ids]]"));
+        return Err(AdminError::Malformed(
+            "custody signal must be [bool, reason, [ids]]",
+        ));
     };
     Ok(CustodySignal {
         accepted: *accepted,
         reason: CustodyReason::from_code(*reason),
-        bundles: ids.iter().map(bundle_id_from_item).collect::<Result<_, _>>()?,
+        bundles: ids
+            .iter()
+            .map(bundle_id_from_item)
+            .collect::<Result<_, _>>()?,
     })
 }
 
@@ -197,7 +204,9 @@ pub(crate) fn timestamp_from_item(item: &Item) -> Result<CreationTimestamp, Admi
             time: DtnTime(*t),
             sequence: *s,
         }),
-        _ => Err(AdminError::Malformed("creation timestamp must be [time, seq]")),
+        _ => Err(AdminError::Malformed(
+            "creation timestamp must be [time, seq]",
+        )),
     }
 }
 
@@ -205,7 +214,11 @@ fn bundle_id_from_item(item: &Item) -> Result<BundleId, AdminError> {
     let (src, ts, off) = match item.as_array() {
         Some([src, ts]) => (src, ts, None),
         Some([src, ts, Item::Uint(off)]) => (src, ts, Some(*off)),
-        _ => return Err(AdminError::Malformed("bundle ID must be [source, timestamp, ? offset]")),
+        _ => {
+            return Err(AdminError::Malformed(
+                "bundle ID must be [source, timestamp, ? offset]",
+            ));
+        }
     };
     Ok(BundleId {
         source: codec::eid_from_item(src)?,

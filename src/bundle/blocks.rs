@@ -55,11 +55,16 @@ fn block_err(blk: &CanonicalBlock, index: usize, reason: &'static str) -> Decode
 impl Bundle {
     /// The first block of type `ty` with its index, and its data parsed as one CBOR item.
     fn block_item(&self, ty: u64) -> Result<Option<(usize, &CanonicalBlock, Item)>, DecodeError> {
-        let Some((index, blk)) = self.blocks.iter().enumerate().find(|(_, b)| b.block_type == ty)
+        let Some((index, blk)) = self
+            .blocks
+            .iter()
+            .enumerate()
+            .find(|(_, b)| b.block_type == ty)
         else {
             return Ok(None);
         };
-        let item = read_exact(&blk.data).map_err(|_| block_err(blk, index, "block data is not one CBOR item"))?;
+        let item = read_exact(&blk.data)
+            .map_err(|_| block_err(blk, index, "block data is not one CBOR item"))?;
         Ok(Some((index, blk, item)))
     }
 
@@ -78,7 +83,10 @@ impl Bundle {
 
     /// Sets the previous node block (§4.4.1) to `node`.
     pub fn set_previous_node(&mut self, node: &Eid) {
-        self.upsert_block(block_type::PREVIOUS_NODE, Bytes::from(codec::eid_to_cbor(node)));
+        self.upsert_block(
+            block_type::PREVIOUS_NODE,
+            Bytes::from(codec::eid_to_cbor(node)),
+        );
     }
 
     /// The bundle age in ms (RFC 9171 §4.4.2), if the block is present.
@@ -137,7 +145,11 @@ impl Bundle {
         };
         match item {
             Item::Bytes(b) => Ok(Some(b.to_vec())),
-            _ => Err(block_err(blk, index, "content block data must be a byte string")),
+            _ => Err(block_err(
+                blk,
+                index,
+                "content block data must be a byte string",
+            )),
         }
     }
 
@@ -160,7 +172,11 @@ impl Bundle {
             Some([eid]) => codec::eid_from_item(eid)
                 .map(|custodian| Some(CustodyBlock { custodian }))
                 .map_err(|_| block_err(blk, index, "custodian must be a CBOR EID")),
-            _ => Err(block_err(blk, index, "custody block data must be [custodian]")),
+            _ => Err(block_err(
+                blk,
+                index,
+                "custody block data must be [custodian]",
+            )),
         }
     }
 
@@ -207,7 +223,10 @@ mod tests {
         let mut b = sample();
         b.set_previous_node(&"ipn:3.0".parse().unwrap());
         b.set_bundle_age_ms(1234);
-        b.set_hop_count(HopCount { limit: 30, count: 2 });
+        b.set_hop_count(HopCount {
+            limit: 30,
+            count: 2,
+        });
         b.set_content_cid(&[1, 0x55, 0x12, 0x20, 9]);
         b.set_custody(&CustodyBlock {
             custodian: "dtn://c/".parse().unwrap(),
@@ -217,9 +236,18 @@ mod tests {
         assert_eq!(b.blocks.len(), 6);
         assert_eq!(b.previous_node().unwrap().unwrap().to_string(), "ipn:3.0");
         assert_eq!(b.bundle_age_ms(), Ok(Some(2000)));
-        assert_eq!(b.hop_count(), Ok(Some(HopCount { limit: 30, count: 2 })));
+        assert_eq!(
+            b.hop_count(),
+            Ok(Some(HopCount {
+                limit: 30,
+                count: 2
+            }))
+        );
         assert_eq!(b.content_cid(), Ok(Some(vec![1, 0x55, 0x12, 0x20, 9])));
-        assert_eq!(b.custody().unwrap().unwrap().custodian.to_string(), "dtn://c/");
+        assert_eq!(
+            b.custody().unwrap().unwrap().custodian.to_string(),
+            "dtn://c/"
+        );
         let numbers: Vec<u64> = b.blocks.iter().map(|c| c.number).collect();
         assert_eq!(numbers, [2, 3, 4, 5, 6, 1]);
     }
@@ -236,14 +264,26 @@ mod tests {
         ] {
             b.upsert_block(ty, Bytes::from_static(&[0x63, b'x']));
         }
-        assert!(matches!(b.previous_node(), Err(DecodeError::BadBlock { .. })));
+        assert!(matches!(
+            b.previous_node(),
+            Err(DecodeError::BadBlock { .. })
+        ));
         b.blocks.iter_mut().for_each(|c| {
             if c.block_type != block_type::PAYLOAD {
                 c.data = Bytes::from_static(&[0x61, b'x']);
             }
         });
-        assert!(matches!(b.previous_node(), Err(DecodeError::BadBlock { number: Some(2), .. })));
-        assert!(matches!(b.bundle_age_ms(), Err(DecodeError::BadBlock { .. })));
+        assert!(matches!(
+            b.previous_node(),
+            Err(DecodeError::BadBlock {
+                number: Some(2),
+                ..
+            })
+        ));
+        assert!(matches!(
+            b.bundle_age_ms(),
+            Err(DecodeError::BadBlock { .. })
+        ));
         assert!(matches!(b.hop_count(), Err(DecodeError::BadBlock { .. })));
         assert!(matches!(b.content_cid(), Err(DecodeError::BadBlock { .. })));
         assert!(matches!(b.custody(), Err(DecodeError::BadBlock { .. })));

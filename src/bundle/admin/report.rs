@@ -52,24 +52,40 @@ impl StatusKind {
 /// Status report reason codes: RFC 9171 §6.1.1 (0–11) and the BPSec codes
 /// RFC 9172 §9.1 adds to the same registry (12–16).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
-#[allow(missing_docs)] // each variant is named after its registry entry
 pub enum ReasonCode {
+    /// 0: no additional information.
     NoInformation,
+    /// 1: lifetime expired.
     LifetimeExpired,
+    /// 2: forwarded over a unidirectional link.
     ForwardedOverUnidirectionalLink,
+    /// 3: transmission canceled.
     TransmissionCanceled,
+    /// 4: depleted storage.
     DepletedStorage,
+    /// 5: destination endpoint ID unavailable.
     DestinationEidUnavailable,
+    /// 6: no known route to the destination from here.
     NoKnownRoute,
+    /// 7: no timely contact with the next node on the route.
     NoTimelyContact,
+    /// 8: block unintelligible.
     BlockUnintelligible,
+    /// 9: hop limit exceeded.
     HopLimitExceeded,
+    /// 10: traffic pared (e.g. status reports).
     TrafficPared,
+    /// 11: block unsupported.
     BlockUnsupported,
+    /// 12: missing security operation (RFC 9172).
     MissingSecurityOperation,
+    /// 13: unknown security operation (RFC 9172).
     UnknownSecurityOperation,
+    /// 14: unexpected security operation (RFC 9172).
     UnexpectedSecurityOperation,
+    /// 15: failed security operation (RFC 9172).
     FailedSecurityOperation,
+    /// 16: conflicting security operation (RFC 9172).
     ConflictingSecurityOperation,
     /// A code not in the table.
     Other(u64),
@@ -161,7 +177,9 @@ impl StatusReport {
 
     pub(super) fn from_item(item: &Item) -> Result<StatusReport, AdminError> {
         let bad = AdminError::Malformed;
-        let items = item.as_array().ok_or(bad("status report must be an array"))?;
+        let items = item
+            .as_array()
+            .ok_or(bad("status report must be an array"))?;
         let (info, reason, src, ts, frag) = match items {
             [i, r, s, t] => (i, r, s, t, None),
             [i, r, s, t, Item::Uint(o), Item::Uint(l)] => (i, r, s, t, Some((*o, *l))),
@@ -170,7 +188,9 @@ impl StatusReport {
         let Some([rx, fw, dl, de]) = info.as_array() else {
             return Err(bad("status information must have 4 assertions"));
         };
-        let reason = reason.as_uint().ok_or(bad("reason code must be an unsigned integer"))?;
+        let reason = reason
+            .as_uint()
+            .ok_or(bad("reason code must be an unsigned integer"))?;
         Ok(StatusReport {
             received: assertion(rx)?,
             forwarded: assertion(fw)?,

@@ -67,8 +67,16 @@ fn bad_records_are_errors() {
         (&[0x82, 0x01], "bad_cbor"),
         (&[0x82, 0x09, 0x80], "unknown_record_type"),
         (&[0x81, 0x01], "malformed_record"),
-        (&[0x82, 0x01, 0x84, 0x80, 0x00, 0x00, 0x00], "malformed_record"),
-        (&[0x82, 0x04, 0x83, 0xf5, 0x00, 0x81, 0x82, 0x82, 0x07, 0x00, 0x82, 0x00, 0x00], "bad_eid"),
+        (
+            &[0x82, 0x01, 0x84, 0x80, 0x00, 0x00, 0x00],
+            "malformed_record",
+        ),
+        (
+            &[
+                0x82, 0x04, 0x83, 0xf5, 0x00, 0x81, 0x82, 0x82, 0x07, 0x00, 0x82, 0x00, 0x00,
+            ],
+            "bad_eid",
+        ),
     ];
     for (bytes, kind) in cases {
         let e = AdministrativeRecord::decode(bytes).unwrap_err();
@@ -79,7 +87,9 @@ fn bad_records_are_errors() {
 #[test]
 fn report_sent_only_when_requested() {
     let me: Eid = "dtn://me/".parse().unwrap();
-    let go = |b: &Bundle, k| status_report_bundle(&me, b, k, ReasonCode::NoInformation, DtnTime(9), 1, 500);
+    let go = |b: &Bundle, k| {
+        status_report_bundle(&me, b, k, ReasonCode::NoInformation, DtnTime(9), 1, 500)
+    };
     assert!(go(&subject(0), StatusKind::Received).is_none());
     assert!(go(&subject(BundleFlags::REPORT_DELIVERY), StatusKind::Received).is_none());
     let mut anon = subject(BundleFlags::REPORT_RECEPTION);
@@ -89,13 +99,22 @@ fn report_sent_only_when_requested() {
     assert!(go(&admin, StatusKind::Received).is_none());
 
     let flags = BundleFlags::REPORT_DELETION | BundleFlags::STATUS_TIME_REQUESTED;
-    let r = status_report_bundle(&me, &subject(flags), StatusKind::Deleted, ReasonCode::LifetimeExpired, DtnTime(9), 1, 500)
-        .unwrap();
+    let r = status_report_bundle(
+        &me,
+        &subject(flags),
+        StatusKind::Deleted,
+        ReasonCode::LifetimeExpired,
+        DtnTime(9),
+        1,
+        500,
+    )
+    .unwrap();
     assert!(r.is_admin_record());
     assert_eq!(r.primary.destination.to_string(), "dtn://watcher/");
     assert_eq!(r.primary.source, me);
     let r = decode(&encode(&r), &DecodeLimits::default()).unwrap();
-    let AdministrativeRecord::StatusReport(rep) = AdministrativeRecord::decode(r.payload().unwrap()).unwrap()
+    let AdministrativeRecord::StatusReport(rep) =
+        AdministrativeRecord::decode(r.payload().unwrap()).unwrap()
     else {
         panic!("not a status report");
     };
@@ -104,10 +123,28 @@ fn report_sent_only_when_requested() {
     assert_eq!(rep.reason, ReasonCode::LifetimeExpired);
     assert_eq!(rep.subject, subject(0).id());
 
-    let r = go(&subject(BundleFlags::REPORT_FORWARDING), StatusKind::Forwarded).unwrap();
-    let AdministrativeRecord::StatusReport(rep) = AdministrativeRecord::decode(r.payload().unwrap()).unwrap()
+    let r = go(
+        &subject(BundleFlags::REPORT_FORWARDING),
+        StatusKind::Forwarded,
+    )
+    .unwrap();
+    let AdministrativeRecord::StatusReport(rep) =
+        AdministrativeRecord::decode(r.payload().unwrap()).unwrap()
     else {
         panic!("not a status report");
     };
     assert_eq!(rep.forwarded, StatusAssertion::Yes);
+}
+
+#[test]
+fn fuzz_seed_corpus_decodes() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/corpus/admin_decode");
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        let rec = AdministrativeRecord::decode(&bytes).unwrap();
+        assert_eq!(rec.encode(), bytes);
+        n += 1;
+    }
+    assert!(n >= 2);
 }

@@ -176,7 +176,10 @@ mod tests {
         assert_eq!(enc(255), [0x18, 0xff]);
         assert_eq!(enc(256), [0x19, 1, 0]);
         assert_eq!(enc(65_536), [0x1a, 0, 1, 0, 0]);
-        assert_eq!(enc(u64::MAX), [0x1b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
+        assert_eq!(
+            enc(u64::MAX),
+            [0x1b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]
+        );
     }
 
     #[test]
@@ -187,14 +190,23 @@ mod tests {
         put_bool(&mut v, true);
         put_bytes(&mut v, &[1, 2]);
         let (item, end) = read_item(&v, 0).unwrap();
-        assert_eq!(item, Item::Array(vec![Item::Text("ab".into()), Item::Bool(true)]));
+        assert_eq!(
+            item,
+            Item::Array(vec![Item::Text("ab".into()), Item::Bool(true)])
+        );
         assert_eq!(end, 5);
         let (item, end) = read_item(&v, end).unwrap();
         assert_eq!(item, Item::Bytes(Bytes::from_static(&[1, 2])));
         assert_eq!(end, v.len());
         assert_eq!(read_item(&v, end), Err(DecodeError::Truncated));
-        assert!(matches!(read_exact(&[0x01, 0x02]), Err(DecodeError::TrailingBytes { offset: 1 })));
-        assert_eq!(read_exact(&[0x20]).unwrap(), Item::Other("negative integer"));
+        assert!(matches!(
+            read_exact(&[0x01, 0x02]),
+            Err(DecodeError::TrailingBytes { offset: 1 })
+        ));
+        assert_eq!(
+            read_exact(&[0x20]).unwrap(),
+            Item::Other("negative integer")
+        );
         let e = read_exact(&[0x1c]);
         assert!(matches!(e, Err(DecodeError::BadCbor { .. })), "{e:?}");
         assert_eq!(read_exact(&[0x42, 0]), Err(DecodeError::Truncated));

@@ -4,7 +4,7 @@ use super::cbor::{Item, read_item};
 use super::{DecodeError, DecodeLimits, eid_from_item};
 use crate::bundle::crc::{crc16_x25_zeroed_tail, crc32c_zeroed_tail};
 use crate::bundle::{
-    BlockFlags, Bundle, BundleFlags, CanonicalBlock, CreationTimestamp, CrcType, DtnTime, Eid,
+    BlockFlags, Bundle, BundleFlags, CanonicalBlock, CrcType, CreationTimestamp, DtnTime, Eid,
     PrimaryBlock, block_type,
 };
 use std::collections::HashSet;
@@ -144,13 +144,14 @@ fn check_crc(span: &[u8], item: &Item, site: Site) -> Result<(), DecodeError> {
 }
 
 fn uint(item: Option<&Item>, what: &'static str) -> Result<u64, DecodeError> {
-    item.and_then(Item::as_uint).ok_or(DecodeError::BadPrimary(what))
+    item.and_then(Item::as_uint)
+        .ok_or(DecodeError::BadPrimary(what))
 }
 
 fn parse_primary(item: &Item) -> Result<PrimaryBlock, DecodeError> {
-    let items = item
-        .as_array()
-        .ok_or(DecodeError::BadPrimary("primary block must be a CBOR array"))?;
+    let items = item.as_array().ok_or(DecodeError::BadPrimary(
+        "primary block must be a CBOR array",
+    ))?;
     let version = uint(items.first(), "version must be an unsigned integer")?;
     if version != 7 {
         return Err(DecodeError::UnsupportedVersion(version));
@@ -209,7 +210,12 @@ fn parse_canonical(item: &Item, index: usize) -> Result<CanonicalBlock, DecodeEr
         .as_array()
         .ok_or_else(|| bad(None, "block must be a CBOR array"))?;
     let number = items.get(1).and_then(Item::as_uint);
-    let field = |i: usize, reason| items.get(i).and_then(Item::as_uint).ok_or_else(|| bad(number, reason));
+    let field = |i: usize, reason| {
+        items
+            .get(i)
+            .and_then(Item::as_uint)
+            .ok_or_else(|| bad(number, reason))
+    };
     let ty = field(0, "block type must be an unsigned integer")?;
     let number = field(1, "block number must be an unsigned integer")?;
     let flags = field(2, "block flags must be an unsigned integer")?;

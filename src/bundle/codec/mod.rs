@@ -166,14 +166,19 @@ pub fn eid_from_cbor(bytes: &[u8]) -> Result<Eid, DecodeError> {
 /// Interprets a decoded CBOR item as an EID (§4.2.5.1.2).
 pub(crate) fn eid_from_item(item: &Item) -> Result<Eid, EidError> {
     let bad = |why: &'static str| EidError::Malformed(format!("{item:?}"), why);
-    let [scheme, ssp] = item.as_array().ok_or_else(|| bad("EID must be a CBOR array"))? else {
+    let [scheme, ssp] = item
+        .as_array()
+        .ok_or_else(|| bad("EID must be a CBOR array"))?
+    else {
         return Err(bad("EID must be a 2-item array [scheme, ssp]"));
     };
     match scheme.as_uint() {
         Some(1) => match ssp {
             Item::Uint(0) => Ok(Eid::DtnNone),
             Item::Text(s) if s.starts_with("//") => format!("dtn:{s}").parse(),
-            _ => Err(bad("dtn SSP must be 0 (none) or a text string starting with //")),
+            _ => Err(bad(
+                "dtn SSP must be 0 (none) or a text string starting with //",
+            )),
         },
         Some(2) => match ssp.as_array() {
             Some([Item::Uint(node), Item::Uint(service)]) => Ok(Eid::Ipn {
@@ -218,9 +223,16 @@ pub struct UnknownBlockOutcome {
 /// untouched.
 pub fn process_unknown_blocks(b: &mut Bundle) -> UnknownBlockOutcome {
     let mut out = UnknownBlockOutcome::default();
-    for blk in b.blocks.iter().filter(|c| !KNOWN_BLOCK_TYPES.contains(&c.block_type)) {
+    for blk in b
+        .blocks
+        .iter()
+        .filter(|c| !KNOWN_BLOCK_TYPES.contains(&c.block_type))
+    {
         out.report |= blk.flags.contains(BlockFlags::REPORT_IF_UNPROCESSABLE);
-        if blk.flags.contains(BlockFlags::DELETE_BUNDLE_IF_UNPROCESSABLE) {
+        if blk
+            .flags
+            .contains(BlockFlags::DELETE_BUNDLE_IF_UNPROCESSABLE)
+        {
             out.delete_bundle = true;
         } else if blk.flags.contains(BlockFlags::DISCARD_IF_UNPROCESSABLE) {
             out.discarded.push(blk.number);

@@ -121,7 +121,10 @@ fn encode_puts_payload_last() {
 #[test]
 fn eid_cbor_forms() {
     assert_eq!(eid_to_cbor(&Eid::DtnNone), [0x82, 0x01, 0x00]);
-    assert_eq!(eid_to_cbor(&"ipn:1.2".parse().unwrap()), [0x82, 0x02, 0x82, 0x01, 0x02]);
+    assert_eq!(
+        eid_to_cbor(&"ipn:1.2".parse().unwrap()),
+        [0x82, 0x02, 0x82, 0x01, 0x02]
+    );
     let d = eid_to_cbor(&"dtn://n/s".parse().unwrap());
     assert_eq!(d, [0x82, 0x01, 0x65, b'/', b'/', b'n', b'/', b's']);
     for s in ["dtn:none", "ipn:5.0", "dtn://node/a/b", "dtn://node/"] {
@@ -156,14 +159,26 @@ fn every_error_variant_from_real_input() {
         max_blocks: 64,
     };
     let e = decode(&good, &small).unwrap_err();
-    assert_eq!(e, DecodeError::Oversize { len: good.len(), max: 10 });
-    assert!(matches!(dec(&[0x9f, 0x1c]), Err(DecodeError::BadCbor { offset: 1..=2, .. })));
+    assert_eq!(
+        e,
+        DecodeError::Oversize {
+            len: good.len(),
+            max: 10
+        }
+    );
+    assert!(matches!(
+        dec(&[0x9f, 0x1c]),
+        Err(DecodeError::BadCbor { offset: 1..=2, .. })
+    ));
     assert_eq!(dec(&good[1..]), Err(DecodeError::NotIndefiniteArray));
     assert_eq!(dec(&[]), Err(DecodeError::Truncated));
     assert_eq!(dec(&good[..good.len() - 1]), Err(DecodeError::Truncated));
     let mut trailing = good.clone();
     trailing.push(0);
-    assert_eq!(dec(&trailing), Err(DecodeError::TrailingBytes { offset: good.len() }));
+    assert_eq!(
+        dec(&trailing),
+        Err(DecodeError::TrailingBytes { offset: good.len() })
+    );
 
     let with = |i: usize, item: Vec<u8>| {
         let mut p = primary_items();
@@ -177,20 +192,38 @@ fn every_error_variant_from_real_input() {
         put_uint(v, 3);
         put_uint(v, 1);
     });
-    assert!(matches!(with(3, ipn3), Err(DecodeError::Eid(EidError::UnknownScheme(_)))));
-    assert!(matches!(with(6, vec![0x00]), Err(DecodeError::BadPrimary(_))));
+    assert!(matches!(
+        with(3, ipn3),
+        Err(DecodeError::Eid(EidError::UnknownScheme(_)))
+    ));
+    assert!(matches!(
+        with(6, vec![0x00]),
+        Err(DecodeError::BadPrimary(_))
+    ));
     // IS_FRAGMENT set without the two fragment fields.
-    assert!(matches!(with(1, vec![0x01]), Err(DecodeError::BadPrimary(_))));
+    assert!(matches!(
+        with(1, vec![0x01]),
+        Err(DecodeError::BadPrimary(_))
+    ));
 
     let mut bad_crc = encode(&sample(CrcType::Crc32c));
     let n = bad_crc.len();
     bad_crc[n - 8] ^= 1; // last payload byte, before the 5-byte CRC and 0xff
-    assert!(matches!(dec(&bad_crc), Err(DecodeError::BadCrc { block_number: Some(1), .. })));
+    assert!(matches!(
+        dec(&bad_crc),
+        Err(DecodeError::BadCrc {
+            block_number: Some(1),
+            ..
+        })
+    ));
     let mut bad_primary_crc = encode(&sample(CrcType::Crc16));
     bad_primary_crc[3] ^= 0x01; // flags 0 -> 1 changes the CRC'd bytes
     assert!(matches!(
         dec(&bad_primary_crc),
-        Err(DecodeError::BadCrc { block_number: None, .. })
+        Err(DecodeError::BadCrc {
+            block_number: None,
+            ..
+        })
     ));
 
     let p = primary_items();
@@ -202,14 +235,30 @@ fn every_error_variant_from_real_input() {
         put_text(v, "x");
     });
     let e = dec(&raw_bundle(&p, &[text_data])).unwrap_err();
-    assert!(matches!(e, DecodeError::BadBlock { number: Some(1), index: 0, .. }), "{e}");
-    assert_eq!(dec(&raw_bundle(&p, &[block(7, 2, &[0])])), Err(DecodeError::MissingPayload));
+    assert!(
+        matches!(
+            e,
+            DecodeError::BadBlock {
+                number: Some(1),
+                index: 0,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert_eq!(
+        dec(&raw_bundle(&p, &[block(7, 2, &[0])])),
+        Err(DecodeError::MissingPayload)
+    );
     assert_eq!(
         dec(&raw_bundle(&p, &[payload(), block(7, 2, &[0])])),
         Err(DecodeError::PayloadNotLast)
     );
     assert_eq!(
-        dec(&raw_bundle(&p, &[block(7, 2, &[0]), block(10, 2, &[0]), payload()])),
+        dec(&raw_bundle(
+            &p,
+            &[block(7, 2, &[0]), block(10, 2, &[0]), payload()]
+        )),
         Err(DecodeError::DuplicateBlockNumber(2))
     );
     let one = DecodeLimits {
@@ -217,16 +266,37 @@ fn every_error_variant_from_real_input() {
         max_blocks: 1,
     };
     let two = raw_bundle(&p, &[block(7, 2, &[0]), payload()]);
-    assert_eq!(decode(&two, &one), Err(DecodeError::TooManyBlocks { max: 1 }));
+    assert_eq!(
+        decode(&two, &one),
+        Err(DecodeError::TooManyBlocks { max: 1 })
+    );
 }
 
 #[test]
 fn block_number_rules() {
     let p = primary_items();
     let e = dec(&raw_bundle(&p, &[block(1, 2, b"x")])).unwrap_err();
-    assert!(matches!(e, DecodeError::BadBlock { number: Some(2), .. }), "{e}");
+    assert!(
+        matches!(
+            e,
+            DecodeError::BadBlock {
+                number: Some(2),
+                ..
+            }
+        ),
+        "{e}"
+    );
     let e = dec(&raw_bundle(&p, &[block(7, 0, &[0]), payload()])).unwrap_err();
-    assert!(matches!(e, DecodeError::BadBlock { number: Some(0), .. }), "{e}");
+    assert!(
+        matches!(
+            e,
+            DecodeError::BadBlock {
+                number: Some(0),
+                ..
+            }
+        ),
+        "{e}"
+    );
 }
 
 #[test]
@@ -234,7 +304,10 @@ fn anonymous_and_admin_rules() {
     let none = eid_to_cbor(&Eid::DtnNone);
     let mut p = primary_items();
     p[4] = none.clone();
-    assert!(matches!(dec(&raw_bundle(&p, &[payload()])), Err(DecodeError::BadPrimary(_))));
+    assert!(matches!(
+        dec(&raw_bundle(&p, &[payload()])),
+        Err(DecodeError::BadPrimary(_))
+    ));
     p[1] = enc(|v| put_uint(v, BundleFlags::MUST_NOT_FRAGMENT));
     let b = dec(&raw_bundle(&p, &[payload()])).unwrap();
     assert!(b.primary.source.is_none());
@@ -248,16 +321,27 @@ fn anonymous_and_admin_rules() {
 fn error_kinds_are_distinct_snake_case() {
     let errs = [
         DecodeError::Oversize { len: 1, max: 0 },
-        DecodeError::BadCbor { offset: 0, detail: String::new() },
+        DecodeError::BadCbor {
+            offset: 0,
+            detail: String::new(),
+        },
         DecodeError::NotIndefiniteArray,
         DecodeError::Truncated,
         DecodeError::TrailingBytes { offset: 0 },
         DecodeError::UnsupportedVersion(6),
         DecodeError::UnknownCrcType(3),
-        DecodeError::BadCrc { block_number: None, expected: 0, found: 1 },
+        DecodeError::BadCrc {
+            block_number: None,
+            expected: 0,
+            found: 1,
+        },
         DecodeError::Eid(EidError::TooLong),
         DecodeError::BadPrimary(""),
-        DecodeError::BadBlock { number: None, index: 0, reason: "" },
+        DecodeError::BadBlock {
+            number: None,
+            index: 0,
+            reason: "",
+        },
         DecodeError::MissingPayload,
         DecodeError::PayloadNotLast,
         DecodeError::DuplicateBlockNumber(2),
@@ -265,7 +349,11 @@ fn error_kinds_are_distinct_snake_case() {
     ];
     let kinds: std::collections::HashSet<_> = errs.iter().map(DecodeError::kind).collect();
     assert_eq!(kinds.len(), errs.len());
-    assert!(kinds.iter().all(|k| k.bytes().all(|c| c.is_ascii_lowercase() || c == b'_')));
+    assert!(
+        kinds
+            .iter()
+            .all(|k| k.bytes().all(|c| c.is_ascii_lowercase() || c == b'_'))
+    );
     assert!(errs[7].to_string().contains("primary block"));
 }
 
@@ -274,11 +362,18 @@ fn unknown_blocks_follow_their_flags() {
     let mut b = sample(CrcType::None);
     let flags = [
         (200, 0),
-        (201, BlockFlags::DISCARD_IF_UNPROCESSABLE | BlockFlags::REPORT_IF_UNPROCESSABLE),
+        (
+            201,
+            BlockFlags::DISCARD_IF_UNPROCESSABLE | BlockFlags::REPORT_IF_UNPROCESSABLE,
+        ),
     ];
     for (ty, f) in flags {
         b.upsert_block(ty, Bytes::from_static(&[0]));
-        b.blocks.iter_mut().find(|c| c.block_type == ty).unwrap().flags = BlockFlags(f);
+        b.blocks
+            .iter_mut()
+            .find(|c| c.block_type == ty)
+            .unwrap()
+            .flags = BlockFlags(f);
     }
     let mut kept = b.clone();
     let out = process_unknown_blocks(&mut kept);
@@ -288,8 +383,11 @@ fn unknown_blocks_follow_their_flags() {
     assert_eq!(types, [block_type::BUNDLE_AGE, 200, block_type::PAYLOAD]);
 
     b.upsert_block(202, Bytes::from_static(&[0]));
-    b.blocks.iter_mut().find(|c| c.block_type == 202).unwrap().flags =
-        BlockFlags(BlockFlags::DELETE_BUNDLE_IF_UNPROCESSABLE);
+    b.blocks
+        .iter_mut()
+        .find(|c| c.block_type == 202)
+        .unwrap()
+        .flags = BlockFlags(BlockFlags::DELETE_BUNDLE_IF_UNPROCESSABLE);
     let before = b.clone();
     let out = process_unknown_blocks(&mut b);
     assert!(out.delete_bundle && out.discarded.is_empty());
