@@ -185,7 +185,10 @@ fn parse_ipn(s: &str, ssp: &str) -> Result<Eid, EidError> {
     };
     let num = |t: &str| -> Result<u64, EidError> {
         if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(EidError::Malformed(s.to_owned(), "ipn numbers must be decimal"));
+            return Err(EidError::Malformed(
+                s.to_owned(),
+                "ipn numbers must be decimal",
+            ));
         }
         t.parse()
             .map_err(|_| EidError::Malformed(s.to_owned(), "ipn number out of range"))
@@ -215,7 +218,14 @@ mod tests {
 
     #[test]
     fn parses_and_prints_every_form() {
-        for s in ["dtn:none", "dtn://c/files", "dtn://node/", "dtn://a/x/y", "ipn:1.2", "ipn:0.0"] {
+        for s in [
+            "dtn:none",
+            "dtn://c/files",
+            "dtn://node/",
+            "dtn://a/x/y",
+            "ipn:1.2",
+            "ipn:0.0",
+        ] {
             let e: Eid = s.parse().unwrap();
             assert_eq!(e.to_string(), s);
         }
@@ -224,14 +234,38 @@ mod tests {
 
     #[test]
     fn rejects_bad_forms_with_reasons() {
-        assert!(matches!("http://x".parse::<Eid>(), Err(EidError::UnknownScheme(_))));
-        assert!(matches!("dtn:x".parse::<Eid>(), Err(EidError::Malformed(..))));
-        assert!(matches!("dtn:///svc".parse::<Eid>(), Err(EidError::Malformed(..))));
-        assert!(matches!("ipn:1".parse::<Eid>(), Err(EidError::Malformed(..))));
-        assert!(matches!("ipn:1.x".parse::<Eid>(), Err(EidError::Malformed(..))));
-        assert!(matches!("ipn:99999999999999999999.1".parse::<Eid>(), Err(EidError::Malformed(..))));
-        assert!(matches!("nocolon".parse::<Eid>(), Err(EidError::Malformed(..))));
-        assert!(matches!("dtn://a b/".parse::<Eid>(), Err(EidError::Malformed(..))));
+        assert!(matches!(
+            "http://x".parse::<Eid>(),
+            Err(EidError::UnknownScheme(_))
+        ));
+        assert!(matches!(
+            "dtn:x".parse::<Eid>(),
+            Err(EidError::Malformed(..))
+        ));
+        assert!(matches!(
+            "dtn:///svc".parse::<Eid>(),
+            Err(EidError::Malformed(..))
+        ));
+        assert!(matches!(
+            "ipn:1".parse::<Eid>(),
+            Err(EidError::Malformed(..))
+        ));
+        assert!(matches!(
+            "ipn:1.x".parse::<Eid>(),
+            Err(EidError::Malformed(..))
+        ));
+        assert!(matches!(
+            "ipn:99999999999999999999.1".parse::<Eid>(),
+            Err(EidError::Malformed(..))
+        ));
+        assert!(matches!(
+            "nocolon".parse::<Eid>(),
+            Err(EidError::Malformed(..))
+        ));
+        assert!(matches!(
+            "dtn://a b/".parse::<Eid>(),
+            Err(EidError::Malformed(..))
+        ));
     }
 
     #[test]

@@ -12,7 +12,12 @@
 //! - [`admin`]: administrative records (§6.1): status reports and custody signals.
 //! - [`inspect`]: a JSON view of a bundle for `spore bundle inspect`.
 
+pub mod admin;
+pub mod blocks;
+pub mod codec;
+pub mod crc;
 pub mod eid;
+pub mod inspect;
 
 pub use eid::{Eid, EidError};
 
@@ -25,8 +30,19 @@ pub const DTN_EPOCH_UNIX_MS: u64 = 946_684_800_000;
 
 /// A DTN time: milliseconds since 2000-01-01T00:00:00Z (RFC 9171 §4.2.6).
 /// `DtnTime(0)` means "unknown" in a creation timestamp.
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(
+    Copy,
+    Clone,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct DtnTime(pub u64);
 
 impl DtnTime {
@@ -61,8 +77,19 @@ impl DtnTime {
 
 /// Creation timestamp (RFC 9171 §4.2.7): creation time plus a sequence number
 /// that distinguishes bundles created by one source in the same millisecond.
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(
+    Copy,
+    Clone,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct CreationTimestamp {
     /// Creation time; [`DtnTime::UNKNOWN`] if the source had no clock.
     pub time: DtnTime,
@@ -130,8 +157,9 @@ impl BlockFlags {
 }
 
 /// CRC type of a block (RFC 9171 §4.2.1).
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash)]
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(
+    Copy, Clone, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum CrcType {
     /// No CRC (code 0).
@@ -394,7 +422,11 @@ impl Bundle {
 
     /// Replaces the payload bytes (adds a payload block if missing).
     pub fn set_payload(&mut self, data: Bytes) {
-        match self.blocks.iter_mut().find(|b| b.block_type == block_type::PAYLOAD) {
+        match self
+            .blocks
+            .iter_mut()
+            .find(|b| b.block_type == block_type::PAYLOAD)
+        {
             Some(b) => b.data = data,
             None => self.blocks.push(CanonicalBlock {
                 block_type: block_type::PAYLOAD,
@@ -419,7 +451,14 @@ impl Bundle {
             b.data = data;
             return;
         }
-        let number = self.blocks.iter().map(|b| b.number).max().unwrap_or(1).max(1) + 1;
+        let number = self
+            .blocks
+            .iter()
+            .map(|b| b.number)
+            .max()
+            .unwrap_or(1)
+            .max(1)
+            + 1;
         let block = CanonicalBlock {
             block_type: ty,
             number,
