@@ -44,6 +44,21 @@ pub const PROTOCOL_VERSION: u32 = 1;
 /// name, so this is a constant.
 const SERVER_NAME: &str = "spore";
 
+/// The exact quinn server and client configurations a [`QuicCla`] bound with these
+/// arguments uses (TLS 1.3 mutual authentication, ALPN, transport parameters). For
+/// tools and benchmarks that need a raw quinn endpoint comparable to the CLA.
+///
+/// # Errors
+/// [`ClaError::Config`] as in [`QuicCla::bind`].
+pub fn quinn_configs(
+    identity: &Identity,
+    node_id: &str,
+    config: &ClaConfig,
+    trust: Arc<dyn PeerTrust>,
+) -> Result<(quinn::ServerConfig, quinn::ClientConfig), ClaError> {
+    tls::quinn_configs(identity, node_id, config, trust)
+}
+
 /// Limits and timers of the QUIC convergence layer. All fields have defaults
 /// ([`ClaConfig::default`]); every limit applies per connection unless stated.
 #[derive(Clone, Debug)]
