@@ -1,5 +1,6 @@
-//! spore: a delay-tolerant store-and-forward bundle agent (RFC 9171 BPv7) over QUIC.
+//! spore
 #![warn(missing_docs)]
 
 pub mod bundle;
+pub mod cla;
 pub mod content;
