@@ -1,1 +1,7 @@
-fn main() {}
+//! The `spore` command-line tool. See `spore --help`.
+
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    cli::main()
+}

@@ -1,0 +1,238 @@
+//! Custody signals, custody timeouts, expiry and file reassembly bookkeeping
+//! (spec/custody.md).
+
+use super::ingest::AfterCommit;
+use super::{Action, Agent, AgentError};
+use crate::bundle::admin::{CustodyReason, CustodySignal, ReasonCode, StatusKind};
+use crate::bundle::{BundleFlags, DtnTime, Eid};
+use crate::content::Manifest;
+use crate::store::Txn;
+use crate::store::records::{BundleRecord, BundleState, FileRole, PayloadKind};
+use std::collections::BTreeSet;
+use tracing::{info, warn};
+
+impl Agent {
+    /// A custody signal from `from`: accepted (or "duplicate": the peer
+    /// already holds it) releases our copy; a refusal keeps it here and
+    /// stops offering it to that peer during this contact.
+    pub(super) fn custody_signal(
+        &mut self,
+        now: DtnTime,
+        from: &Eid,
+        signal: CustodySignal,
+        out: &mut Vec<Action>,
+    ) -> Result<(), AgentError> {
+        let from = from.node_id();
+        let transferred = signal.accepted || matches!(signal.reason, CustodyReason::Duplicate);
+        let mut txn = self.store.write()?;
+        let mut after = AfterCommit::default();
+        for id in &signal.bundles {
+            let key = id.to_key();
+            let Some(mut rec) = txn.record(&key)? else { continue };
+            if !rec.state.is_held() {
+                continue; // already released: a repeated signal
+            }
+            let sent = self.in_flight.get(&key).filter(|f| f.peer == from).map(|f| f.sent_at_ms);
+            if transferred {
+                self.transfer(&mut txn, now, &key, &mut rec, &from, sent, &signal, &mut after)?;
+            } else {
+                self.in_flight.remove(&key);
+                if let Some(c) = self.contacts.get_mut(&from) {
+                    c.refused.insert(key.clone());
+                }
+                rec.log(now, format!("custody refused by {from}: {:?}", signal.reason));
+                txn.put_record(&rec)?;
+                txn.bump("custody_refused_by_peer", 1)?;
+                warn!(peer = %from, bundle = %id, reason = ?signal.reason, "custody refused");
+            }
+        }
+        txn.set_meta_u64("next_seq", self.next_seq)?;
+        txn.commit()?;
+        self.fill_needed = true;
+        out.extend(after.deliveries);
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn transfer(
+        &mut self,
+        txn: &mut Txn,
+        now: DtnTime,
+        key: &[u8],
+        rec: &mut BundleRecord,
+        to: &Eid,
+        sent_at_ms: Option<u64>,
+        signal: &CustodySignal,
+        after: &mut AfterCommit,
+    ) -> Result<(), AgentError> {
+        if BundleFlags(rec.flags).contains(BundleFlags::REPORT_FORWARDING) {
+            if let Some(b) = self.load_bundle(key, rec)? {
+                let code = ReasonCode::NoInformation;
+                self.report(txn, now, &b, StatusKind::Forwarded, code, after)?;
+            }
+        }
+        self.release(txn, key, rec)?;
+        if let Some(t) = sent_at_ms {
+            rec.log(DtnTime(t), format!("transmitted to {to}"));
+        }
+        let how = if signal.accepted { "" } else { " (it already held the bundle)" };
+        rec.log(now, format!("custody transferred to {to}{how}"));
+        rec.state = BundleState::CustodyTransferred;
+        rec.custodian = Some(to.clone());
+        txn.put_record(rec)?;
+        txn.mark_forwarded(&to.to_string(), key, now.0)?;
+        txn.bump("custody_transferred", 1)?;
+        self.peer_counter(txn, to, |p| p.bundles_sent += 1)?;
+        info!(bundle = %rec.id, to = %to, "custody transferred");
+        Ok(())
+    }
+
+    /// Custody timeouts and lifetime expiry.
+    pub(super) fn tick(&mut self, now: DtnTime, out: &mut Vec<Action>) -> Result<(), AgentError> {
+        out.append(&mut self.startup);
+        let timeout = self.cfg.custody_timeout_ms;
+        let late: Vec<Vec<u8>> = self
+            .in_flight
+            .iter()
+            .filter(|(_, f)| f.sent_at_ms.saturating_add(timeout) <= now.0)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in late {
+            if let Some(f) = self.in_flight.remove(&k) {
+                warn!(peer = %f.peer, "no custody signal within {timeout} ms; bundle will be offered again");
+                self.fill_needed = true;
+            }
+        }
+        let due = self.store.expired(now.0, self.cfg.expiry_batch)?;
+        if due.is_empty() {
+            return Ok(());
+        }
+        let mut txn = self.store.write()?;
+        let mut after = AfterCommit::default();
+        for (ms, key) in due {
+            txn.expiry_remove(ms, &key)?;
+            let Some(rec) = txn.record(&key)? else { continue };
+            self.expire_one(&mut txn, now, &key, rec, &mut after)?;
+        }
+        txn.set_meta_u64("next_seq", self.next_seq)?;
+        txn.commit()?;
+        out.extend(after.deliveries);
+        Ok(())
+    }
+
+    fn expire_one(
+        &mut self,
+        txn: &mut Txn,
+        now: DtnTime,
+        key: &[u8],
+        mut rec: BundleRecord,
+        after: &mut AfterCommit,
+    ) -> Result<(), AgentError> {
+        match rec.state {
+            BundleState::Stored | BundleState::InFlight => {
+                if BundleFlags(rec.flags).contains(BundleFlags::REPORT_DELETION) {
+                    if let Some(b) = self.load_bundle(key, &rec)? {
+                        let code = ReasonCode::LifetimeExpired;
+                        self.report(txn, now, &b, StatusKind::Deleted, code, after)?;
+                    }
+                }
+                self.release(txn, key, &rec)?;
+                rec.state = BundleState::Expired;
+                rec.custodian = None;
+                rec.log(now, "lifetime expired; deleted");
+                txn.put_record(&rec)?;
+                txn.bump("expired", 1)?;
+                info!(bundle = %rec.id, "lifetime expired; deleted");
+            }
+            BundleState::Delivered => {
+                txn.remove_bytes(key)?;
+                if let (PayloadKind::Chunk, Some(cid)) = (rec.kind, &rec.cid) {
+                    if txn.inbox_remove(cid, key)? {
+                        txn.chunk_unref(cid)?;
+                        rec.log(now, "lifetime ended before its file was complete; chunk released");
+                        txn.put_record(&rec)?;
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The driver wrote the file of `manifest_cid`: record it and release
+    /// the inbox chunks it used.
+    pub(super) fn file_written(&mut self, now: DtnTime, manifest_cid: &[u8], path: String) -> Result<(), AgentError> {
+        self.assembling.remove(manifest_cid);
+        let mut txn = self.store.write()?;
+        let Some(mut f) = txn.file(manifest_cid)? else { return Ok(()) };
+        if f.path.is_some() {
+            return Ok(());
+        }
+        let distinct: BTreeSet<&Vec<u8>> = f.chunks.iter().collect();
+        for cid in distinct {
+            if let Some(key) = txn.inbox_keys(cid)?.into_iter().next() {
+                txn.inbox_remove(cid, &key)?;
+                txn.chunk_unref(cid)?;
+            }
+        }
+        info!(file = %f.name, path = %path, "file delivered");
+        f.path = Some(path);
+        f.completed_ms = Some(now.0);
+        txn.put_file(&f)?;
+        txn.bump("files_delivered", 1)?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Emits [`Action::AssembleFile`] if every chunk of manifest `m` is in
+    /// the inbox; otherwise waits for the missing ones.
+    pub(super) fn watch_manifest(&mut self, m: &[u8], out: &mut Vec<Action>) -> Result<(), AgentError> {
+        let Some(f) = self.store.file(m)? else { return Ok(()) };
+        if f.path.is_some() || f.role != FileRole::Destination || self.assembling.contains(m) {
+            return Ok(());
+        }
+        let mut missing = Vec::new();
+        let distinct: BTreeSet<&Vec<u8>> = f.chunks.iter().collect();
+        for cid in distinct {
+            if !self.store.inbox_has(cid)? {
+                missing.push(cid.clone());
+            }
+        }
+        for list in self.waiting.values_mut() {
+            list.retain(|x| x.as_slice() != m);
+        }
+        self.waiting.retain(|_, l| !l.is_empty());
+        if missing.is_empty() {
+            match Manifest::decode(&f.manifest, self.cfg.max_manifest_entries) {
+                Ok(manifest) => {
+                    self.assembling.insert(m.to_vec());
+                    out.push(Action::AssembleFile { manifest_cid: m.to_vec(), manifest });
+                }
+                Err(e) => warn!(file = %f.name, error = %e, "stored manifest does not decode"),
+            }
+        } else {
+            for cid in missing {
+                self.waiting.entry(cid).or_default().push(m.to_vec());
+            }
+        }
+        Ok(())
+    }
+
+    /// Rebuilds the wait lists of incomplete incoming files (start-up).
+    pub(super) fn load_waiting(&mut self) -> Result<(), AgentError> {
+        let mut out = Vec::new();
+        for f in self.store.files()? {
+            if f.role == FileRole::Destination && f.path.is_none() {
+                self.watch_manifest(&f.manifest_cid, &mut out)?;
+            }
+        }
+        self.startup.extend(out);
+        Ok(())
+    }
+
+    /// The driver could not write the file of `manifest_cid`; it will be
+    /// retried at the next start or chunk arrival.
+    pub fn assembly_failed(&mut self, manifest_cid: &[u8]) {
+        self.assembling.remove(manifest_cid);
+    }
+}

@@ -1,0 +1,252 @@
+//! Contacts and transmission: what goes to whom, and in which order.
+
+use super::{Action, Agent, AgentError, ContactState, InFlight};
+use crate::bundle::blocks::CustodyBlock;
+use crate::bundle::{Bundle, BundleId, DtnTime, Eid, codec};
+use crate::routing::{Candidate, Decision, decide};
+use crate::store::Txn;
+use crate::store::records::{BundleRecord, PayloadKind, PeerRecord};
+use bytes::Bytes;
+use tracing::{debug, error, info, warn};
+
+/// Most held bundles examined per contact per window fill.
+const MAX_SCAN_PER_FILL: usize = 4096;
+
+impl Agent {
+    pub(super) fn contact_up(
+        &mut self,
+        now: DtnTime,
+        peer: Eid,
+        addr: Option<String>,
+        rtt_us: u64,
+        out: &mut Vec<Action>,
+    ) -> Result<(), AgentError> {
+        let peer = peer.node_id();
+        self.estimates.rtt_sample(&peer, rtt_us);
+        self.contacts.insert(peer.clone(), ContactState::default());
+        let mut txn = self.store.write()?;
+        let name = peer.to_string();
+        let mut p = txn.peer(&name)?.unwrap_or_else(|| PeerRecord {
+            node_id: name.clone(),
+            ..PeerRecord::default()
+        });
+        if addr.is_some() {
+            p.addr = addr;
+        }
+        p.last_contact_ms = Some(now.0);
+        p.contacts += 1;
+        p.srtt_us = self.estimates.rtt(&peer).map(|r| r.srtt_us);
+        txn.put_peer(&p)?;
+        txn.commit()?;
+        info!(peer = %peer, rtt_ms = rtt_us as f64 / 1000.0, "contact up");
+        let limit = self.cfg.summary_limit;
+        let mut held = Vec::new();
+        for k in self.store.held_keys(limit)?.into_iter().chain(self.store.delivered_keys(limit)?) {
+            if let Ok(id) = BundleId::from_key(&k) {
+                held.push(id);
+            }
+        }
+        held.truncate(limit);
+        out.push(Action::SendSummary { peer, held });
+        Ok(())
+    }
+
+    pub(super) fn contact_down(&mut self, now: DtnTime, peer: &Eid) -> Result<(), AgentError> {
+        let peer = peer.node_id();
+        if self.contacts.remove(&peer).is_none() {
+            return Ok(());
+        }
+        let before = self.in_flight.len();
+        self.in_flight.retain(|_, f| f.peer != peer);
+        let dropped = before - self.in_flight.len();
+        info!(peer = %peer, in_flight_returned = dropped, "contact down");
+        let mut txn = self.store.write()?;
+        if let Some(mut p) = txn.peer(&peer.to_string())? {
+            p.last_seen_ms = Some(now.0);
+            p.srtt_us = self.estimates.rtt(&peer).map(|r| r.srtt_us).or(p.srtt_us);
+            txn.put_peer(&p)?;
+        }
+        txn.commit()?;
+        self.fill_needed = true;
+        Ok(())
+    }
+
+    pub(super) fn peer_summary(&mut self, peer: &Eid, held: Vec<BundleId>) {
+        if let Some(c) = self.contacts.get_mut(&peer.node_id()) {
+            c.peer_holds = held.iter().map(BundleId::to_key).collect();
+            c.summary_received = true;
+            self.fill_needed = true;
+        }
+    }
+
+    pub(super) fn transmit_failed(&mut self, peer: &Eid, id: &BundleId, reason: &str) {
+        let key = id.to_key();
+        if self.in_flight.get(&key).is_some_and(|f| f.peer == peer.node_id()) {
+            self.in_flight.remove(&key);
+            warn!(peer = %peer, bundle = %id, reason, "transmission failed; bundle stays here");
+            self.fill_needed = true;
+        }
+    }
+
+    /// Offers held bundles to every contact with room in its window:
+    /// direct traffic first, then relay traffic, nearest expiry first.
+    pub(super) fn fill_windows(&mut self, now: DtnTime, out: &mut Vec<Action>) -> Result<(), AgentError> {
+        if !self.fill_needed {
+            return Ok(());
+        }
+        self.fill_needed = false;
+        let peers: Vec<Eid> = self
+            .contacts
+            .iter()
+            .filter(|(_, c)| c.summary_received)
+            .map(|(p, _)| p.clone())
+            .collect();
+        for peer in peers {
+            self.fill_window(now, &peer, out)?;
+        }
+        Ok(())
+    }
+
+    fn fill_window(&mut self, now: DtnTime, peer: &Eid, out: &mut Vec<Action>) -> Result<(), AgentError> {
+        let busy = self.in_flight.values().filter(|f| &f.peer == peer).count();
+        let room = self.cfg.window_per_contact.saturating_sub(busy);
+        if room == 0 {
+            return Ok(());
+        }
+        let mut direct = Vec::new();
+        let mut relay = Vec::new();
+        for key in self.store.owed_to(&peer.to_string(), MAX_SCAN_PER_FILL)? {
+            if direct.len() >= room {
+                break;
+            }
+            if self.in_flight.contains_key(&key) {
+                continue;
+            }
+            let Some(rec) = self.store.record(&key)? else { continue };
+            if rec.expiry_ms <= now.0 || !rec.state.is_held() {
+                continue;
+            }
+            match self.decision(peer, &key, &rec) {
+                Decision::Direct => direct.push((key, rec)),
+                Decision::Relay if relay.len() < room => relay.push((key, rec)),
+                _ => {}
+            }
+        }
+        relay.sort_by_key(|(_, r)| r.expiry_ms);
+        direct.sort_by_key(|(_, r)| r.expiry_ms);
+        for (key, rec) in direct.into_iter().chain(relay).take(room) {
+            if let Some(bytes) = self.build_transmit(now, &key, &rec)? {
+                debug!(peer = %peer, bundle = %rec.id, "transmit");
+                self.in_flight.insert(key, InFlight { peer: peer.clone(), sent_at_ms: now.0 });
+                out.push(Action::Transmit { peer: peer.clone(), id: rec.id.clone(), bytes });
+            }
+        }
+        Ok(())
+    }
+
+    fn decision(&self, peer: &Eid, key: &[u8], rec: &BundleRecord) -> Decision {
+        let contact = self.contacts.get(peer);
+        let dest_node = rec.destination.node_id();
+        decide(&Candidate {
+            destination: &rec.destination,
+            received_from: rec.received_from.as_ref(),
+            peer,
+            peer_has_it: contact.is_some_and(|c| c.peer_holds.contains(key)),
+            refused_by_peer: contact.is_some_and(|c| c.refused.contains(key)),
+            destination_in_contact: self.contacts.contains_key(&dest_node),
+        })
+    }
+
+    /// Rebuilds the bundle to send: chunk payload restored, previous node =
+    /// us, bundle age advanced by our dwell time, hop count + 1, custody
+    /// block naming us as custodian.
+    pub(super) fn build_transmit(
+        &mut self,
+        now: DtnTime,
+        key: &[u8],
+        rec: &BundleRecord,
+    ) -> Result<Option<Bytes>, AgentError> {
+        let Some(mut b) = self.load_bundle(key, rec)? else {
+            return Ok(None);
+        };
+        if let Ok(Some(age)) = b.bundle_age_ms() {
+            b.set_bundle_age_ms(age.saturating_add(now.ms_since(DtnTime(rec.received_at_ms))));
+        }
+        if let Ok(Some(mut h)) = b.hop_count() {
+            h.count = h.count.saturating_add(1);
+            b.set_hop_count(h);
+        }
+        b.set_previous_node(&self.cfg.node_id);
+        b.set_custody(&CustodyBlock { custodian: self.cfg.node_id.clone() });
+        Ok(Some(Bytes::from(codec::encode(&b))))
+    }
+
+    /// The stored bundle with its payload, or `None` (logged) if its bytes
+    /// are missing or corrupt.
+    pub(super) fn load_bundle(&self, key: &[u8], rec: &BundleRecord) -> Result<Option<Bundle>, AgentError> {
+        let Some(bytes) = self.store.bundle_bytes(key)? else {
+            return Ok(None);
+        };
+        let mut b = match codec::decode(&bytes, &self.cfg.decode_limits) {
+            Ok(b) => b,
+            Err(e) => {
+                error!(bundle = %rec.id, error = %e, "stored bundle does not decode");
+                return Ok(None);
+            }
+        };
+        if let (PayloadKind::Chunk, Some(cid)) = (rec.kind, &rec.cid) {
+            match self.store.chunk(cid)? {
+                Some(data) if b.payload().is_some_and(|p| p.is_empty()) => {
+                    b.set_payload(Bytes::from(data))
+                }
+                Some(_) => {}
+                None => {
+                    error!(bundle = %rec.id, "chunk bytes missing from the store");
+                    return Ok(None);
+                }
+            }
+        }
+        Ok(Some(b))
+    }
+
+    /// Drops a held bundle's bytes and index entries (not its record).
+    pub(super) fn release(&mut self, txn: &mut Txn, key: &[u8], rec: &BundleRecord) -> Result<(), AgentError> {
+        txn.remove_bytes(key)?;
+        if let (PayloadKind::Chunk, Some(cid)) = (rec.kind, &rec.cid) {
+            txn.chunk_unref(cid)?;
+        }
+        txn.expiry_remove(rec.expiry_ms, key)?;
+        self.in_flight.remove(key);
+        self.add_held_bytes(txn, -(rec.size_bytes as i64))
+    }
+
+    pub(super) fn held_bytes(&self) -> u64 {
+        self.held_bytes
+    }
+
+    pub(super) fn cfg_quota_bytes(&self) -> u64 {
+        self.cfg.quota_bytes
+    }
+
+    pub(super) fn add_held_bytes(&mut self, txn: &mut Txn, delta: i64) -> Result<(), AgentError> {
+        self.held_bytes = self.held_bytes.saturating_add_signed(delta);
+        txn.set_meta_u64("held_bytes", self.held_bytes)?;
+        Ok(())
+    }
+
+    pub(super) fn peer_counter(
+        &mut self,
+        txn: &mut Txn,
+        peer: &Eid,
+        f: impl FnOnce(&mut PeerRecord),
+    ) -> Result<(), AgentError> {
+        let name = peer.node_id().to_string();
+        let mut p = txn.peer(&name)?.unwrap_or_else(|| PeerRecord {
+            node_id: name.clone(),
+            ..PeerRecord::default()
+        });
+        f(&mut p);
+        txn.put_peer(&p)?;
+        Ok(())
+    }
+}

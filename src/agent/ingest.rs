@@ -1,0 +1,594 @@
+//! Receiving and submitting bundles: validate, store durably, then acknowledge.
+
+use super::{Action, Agent, AgentError, Received, Submission};
+use crate::bundle::admin::{
+    AdministrativeRecord, CustodyReason, CustodySignal, ReasonCode, StatusKind,
+    status_report_bundle,
+};
+use crate::bundle::codec::{self, process_unknown_blocks};
+use crate::bundle::{Bundle, BundleId, DtnTime, Eid};
+use crate::content::{self, DAG_CBOR_CODEC, Manifest, RAW_CODEC};
+use crate::store::Txn;
+use crate::store::records::{BundleRecord, BundleState, FileRecord, FileRole, PayloadKind};
+use bytes::Bytes;
+use std::collections::BTreeMap;
+use tracing::{debug, info, warn};
+
+/// Why a bundle was not accepted.
+#[derive(Clone, Debug)]
+pub(super) struct Refusal {
+    /// Counter suffix and log label, e.g. `expired`.
+    pub label: &'static str,
+    /// Detail for the log.
+    pub detail: String,
+    /// Reason carried in the custody signal.
+    pub custody: CustodyReason,
+    /// Reason code of a "deleted" status report, if one is due.
+    pub report: Option<ReasonCode>,
+}
+
+/// What happened to one bundle offered to [`Agent::accept`].
+#[derive(Clone, Debug)]
+pub(super) enum Outcome {
+    /// Stored for forwarding, custody accepted.
+    Stored,
+    /// Delivered here (custody accepted and discharged).
+    Delivered,
+    /// Already held or delivered here: redundant.
+    Duplicate,
+    /// Refused.
+    Refused(Refusal),
+}
+
+/// Work to do after the transaction commits.
+#[derive(Default)]
+pub(super) struct AfterCommit {
+    pub deliveries: Vec<Action>,
+    pub chunks_arrived: Vec<Vec<u8>>,
+    pub manifests_arrived: Vec<Vec<u8>>,
+}
+
+fn refusal(label: &'static str, detail: impl Into<String>, custody: CustodyReason) -> Refusal {
+    Refusal {
+        label,
+        detail: detail.into(),
+        custody,
+        report: None,
+    }
+}
+
+/// The content CID of a payload, checked: `Ok(Some((kind, cid)))` when a
+/// content block names a CID that the payload matches.
+fn check_content(b: &Bundle) -> Result<Option<(PayloadKind, Vec<u8>)>, Refusal> {
+    let cid_bytes = match b.content_cid() {
+        Ok(Some(c)) => c,
+        Ok(None) => return Ok(None),
+        Err(e) => return Err(refusal("bad_content_block", e.to_string(), CustodyReason::Other(0))),
+    };
+    let payload = b.payload().map(|p| p.as_ref()).unwrap_or_default();
+    let bad = |d: String| refusal("cid_mismatch", d, CustodyReason::Other(0));
+    let cid = content::cid_from_bytes(&cid_bytes).map_err(|e| bad(e.to_string()))?;
+    match cid.codec() {
+        RAW_CODEC => {
+            content::verify_chunk(&cid, payload).map_err(|e| bad(e.to_string()))?;
+            Ok(Some((PayloadKind::Chunk, cid_bytes)))
+        }
+        DAG_CBOR_CODEC => {
+            use sha2::Digest;
+            let h = cid.hash();
+            if h.code() != 0x12 || h.digest() != sha2::Sha256::digest(payload).as_slice() {
+                return Err(bad(format!("manifest bytes do not hash to {cid}")));
+            }
+            Ok(Some((PayloadKind::Manifest, cid_bytes)))
+        }
+        other => Err(bad(format!("unsupported CID codec 0x{other:x}"))),
+    }
+}
+
+/// Expiry time (DTN ms) per RFC 9171 §4.2.7/§4.4.2: creation time +
+/// lifetime, or, for a creation time of 0, now + lifetime − bundle age.
+fn expiry_ms(b: &Bundle, now: DtnTime) -> Result<u64, Refusal> {
+    let created = b.primary.creation_timestamp.time.0;
+    if created != 0 {
+        return Ok(created.saturating_add(b.primary.lifetime_ms));
+    }
+    match b.bundle_age_ms() {
+        Ok(Some(age)) => Ok(now.0.saturating_add(b.primary.lifetime_ms.saturating_sub(age))),
+        _ => Err(refusal(
+            "no_bundle_age",
+            "creation time is 0 and there is no valid bundle age block (RFC 9171 §4.4.2)",
+            CustodyReason::Other(0),
+        )),
+    }
+}
+
+impl Agent {
+    /// Handles bundles from peers: one transaction for the batch, then
+    /// custody signals (only after the commit), deliveries and reassembly.
+    pub(super) fn receive(
+        &mut self,
+        now: DtnTime,
+        items: Vec<Received>,
+        out: &mut Vec<Action>,
+    ) -> Result<(), AgentError> {
+        let mut txn = self.store.write()?;
+        let mut after = AfterCommit::default();
+        let mut signals: BTreeMap<(Eid, bool, u64), (CustodyReason, Vec<BundleId>)> =
+            BTreeMap::new();
+        for r in items {
+            txn.bump("received_total", 1)?;
+            let bundle = match codec::decode(&r.bytes, &self.cfg.decode_limits) {
+                Ok(b) => b,
+                Err(e) => {
+                    warn!(peer = %r.from, error = %e, "refused undecodable bundle");
+                    txn.bump(&format!("refused_{}", e.kind()), 1)?;
+                    continue;
+                }
+            };
+            let id = bundle.id();
+            let wants_signal = matches!(bundle.custody(), Ok(Some(_)));
+            let outcome =
+                self.accept(&mut txn, now, bundle, Some(&r.from), &r.bytes, &mut after)?;
+            let (accepted, reason) = match &outcome {
+                Outcome::Stored | Outcome::Delivered => (true, CustodyReason::Accepted),
+                Outcome::Duplicate => (false, CustodyReason::Duplicate),
+                Outcome::Refused(rf) => (false, rf.custody.clone()),
+            };
+            if let Outcome::Refused(rf) = &outcome {
+                warn!(peer = %r.from, bundle = %id, reason = rf.label, detail = %rf.detail, "refused bundle");
+            }
+            if wants_signal {
+                let code = custody_code(&reason);
+                signals
+                    .entry((r.from.clone(), accepted, code))
+                    .or_insert_with(|| (reason, Vec::new()))
+                    .1
+                    .push(id);
+            }
+        }
+        txn.set_meta_u64("next_seq", self.next_seq)?;
+        txn.commit()?;
+        for ((peer, accepted, _), (reason, bundles)) in signals {
+            out.push(Action::SendCustodySignal {
+                peer,
+                signal: CustodySignal {
+                    accepted,
+                    reason,
+                    bundles,
+                },
+            });
+        }
+        self.after_commit(after, out)
+    }
+
+    /// Handles a local submission: all items in one transaction, all or nothing.
+    pub(super) fn submit(
+        &mut self,
+        now: DtnTime,
+        ticket: u64,
+        items: Vec<Submission>,
+        out: &mut Vec<Action>,
+    ) -> Result<(), AgentError> {
+        let mut txn = self.store.write()?;
+        let mut after = AfterCommit::default();
+        let mut ids = Vec::new();
+        let seq_before = self.next_seq;
+        for item in items {
+            let (bundle, bytes) = match self.build_submission(now, item) {
+                Ok(x) => x,
+                Err(e) => {
+                    self.next_seq = seq_before;
+                    out.push(Action::Submitted { ticket, result: Err(e) });
+                    return Ok(());
+                }
+            };
+            let id = bundle.id();
+            match self.accept(&mut txn, now, bundle, None, &bytes, &mut after)? {
+                Outcome::Stored | Outcome::Delivered | Outcome::Duplicate => ids.push(id),
+                Outcome::Refused(r) => {
+                    self.next_seq = seq_before;
+                    let msg = format!("bundle {id} refused ({}): {}", r.label, r.detail);
+                    out.push(Action::Submitted { ticket, result: Err(msg) });
+                    return Ok(()); // txn dropped: nothing stored
+                }
+            }
+        }
+        txn.set_meta_u64("next_seq", self.next_seq)?;
+        txn.commit()?;
+        out.push(Action::Submitted { ticket, result: Ok(ids) });
+        self.after_commit(after, out)
+    }
+
+    fn build_submission(
+        &mut self,
+        now: DtnTime,
+        item: Submission,
+    ) -> Result<(Bundle, Bytes), String> {
+        match item {
+            Submission::Encoded(bytes) => {
+                let b = codec::decode(&bytes, &self.cfg.decode_limits)
+                    .map_err(|e| format!("invalid bundle: {e}"))?;
+                Ok((b, bytes))
+            }
+            Submission::Data { destination, payload, lifetime_ms, flags, content_cid } => {
+                let ts = self.next_timestamp(now);
+                let lifetime = lifetime_ms.unwrap_or(self.cfg.default_lifetime_ms);
+                let mut b =
+                    Bundle::new(self.cfg.node_id.clone(), destination, ts, lifetime, payload);
+                b.primary.flags.0 |= flags;
+                if let Some(cid) = content_cid {
+                    b.set_content_cid(&cid);
+                }
+                let bytes = Bytes::from(codec::encode(&b));
+                Ok((b, bytes))
+            }
+        }
+    }
+
+    /// Validates one bundle and records it in `txn` (stored for forwarding,
+    /// or delivered here). `raw` is its encoding as received.
+    pub(super) fn accept(
+        &mut self,
+        txn: &mut Txn,
+        now: DtnTime,
+        mut bundle: Bundle,
+        from: Option<&Eid>,
+        raw: &[u8],
+        after: &mut AfterCommit,
+    ) -> Result<Outcome, AgentError> {
+        let outcome = match self.validate(txn, now, &mut bundle)? {
+            Err(r) => Outcome::Refused(r),
+            Ok(None) => Outcome::Duplicate,
+            Ok(Some((expiry, content))) => {
+                let local = bundle.primary.destination.is_on_node(&self.cfg.node_id);
+                let mut rec = self.new_record(now, &bundle, from, raw.len(), expiry, content);
+                if local {
+                    self.deliver_here(txn, now, &bundle, &mut rec, raw, after)?
+                } else {
+                    self.store_for_forwarding(txn, now, &bundle, &mut rec, raw, after)?
+                }
+            }
+        };
+        match &outcome {
+            Outcome::Refused(r) => {
+                txn.bump(&format!("refused_{}", r.label), 1)?;
+                if let Some(code) = r.report {
+                    self.report(txn, now, &bundle, StatusKind::Deleted, code, after)?;
+                }
+            }
+            Outcome::Duplicate => txn.bump("duplicates", 1)?,
+            Outcome::Stored => {
+                if let Some(f) = from {
+                    self.peer_counter(txn, f, |p| p.bundles_received += 1)?;
+                }
+                let code = ReasonCode::NoInformation;
+                self.report(txn, now, &bundle, StatusKind::Received, code, after)?;
+            }
+            Outcome::Delivered => {
+                if let Some(f) = from {
+                    self.peer_counter(txn, f, |p| p.bundles_received += 1)?;
+                }
+                let code = ReasonCode::NoInformation;
+                self.report(txn, now, &bundle, StatusKind::Received, code, after)?;
+                self.report(txn, now, &bundle, StatusKind::Delivered, code, after)?;
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// Checks a bundle: `Ok(Err(refusal))`, `Ok(Ok(None))` for a duplicate,
+    /// or the expiry time and checked content CID.
+    #[allow(clippy::type_complexity)]
+    fn validate(
+        &mut self,
+        txn: &Txn,
+        now: DtnTime,
+        bundle: &mut Bundle,
+    ) -> Result<Result<Option<(u64, Option<(PayloadKind, Vec<u8>)>)>, Refusal>, AgentError> {
+        let key = bundle.id().to_key();
+        if txn.record(&key)?.is_some() || txn.is_delivered(&key)? {
+            return Ok(Ok(None));
+        }
+        let unknown = process_unknown_blocks(bundle);
+        if unknown.delete_bundle {
+            let mut r = refusal("unintelligible_block", "an unknown block asks for deletion", CustodyReason::Other(0));
+            r.report = Some(ReasonCode::BlockUnintelligible);
+            return Ok(Err(r));
+        }
+        let expiry = match expiry_ms(bundle, now) {
+            Ok(e) => e,
+            Err(r) => return Ok(Err(r)),
+        };
+        if expiry <= now.0 {
+            let mut r = refusal("expired", format!("lifetime ended at DTN ms {expiry}"), CustodyReason::Expired);
+            r.report = Some(ReasonCode::LifetimeExpired);
+            return Ok(Err(r));
+        }
+        if let Ok(Some(h)) = bundle.hop_count() {
+            if h.count > h.limit {
+                let mut r = refusal("hop_limit", format!("hop count {} > limit {}", h.count, h.limit), CustodyReason::Other(0));
+                r.report = Some(ReasonCode::HopLimitExceeded);
+                return Ok(Err(r));
+            }
+        }
+        if bundle.primary.destination.is_none() {
+            return Ok(Err(refusal("no_destination", "addressed to dtn:none", CustodyReason::Other(0))));
+        }
+        let content = match check_content(bundle) {
+            Ok(c) => c,
+            Err(r) => return Ok(Err(r)),
+        };
+        let size = bundle.payload().map_or(0, |p| p.len() as u64);
+        if self.held_bytes().saturating_add(size) > self.cfg_quota_bytes() {
+            return Ok(Err(refusal("quota", "store quota reached", CustodyReason::DepletedStorage)));
+        }
+        Ok(Ok(Some((expiry, content))))
+    }
+
+    fn new_record(
+        &self,
+        now: DtnTime,
+        b: &Bundle,
+        from: Option<&Eid>,
+        size: usize,
+        expiry: u64,
+        content: Option<(PayloadKind, Vec<u8>)>,
+    ) -> BundleRecord {
+        let (kind, cid) = match content {
+            Some((k, c)) => (k, Some(c)),
+            None if b.is_admin_record() => (PayloadKind::Admin, None),
+            None => (PayloadKind::Plain, None),
+        };
+        let mut rec = BundleRecord {
+            id: b.id(),
+            destination: b.primary.destination.clone(),
+            report_to: b.primary.report_to.clone(),
+            state: BundleState::Stored,
+            custodian: Some(self.cfg.node_id.clone()),
+            received_from: from.map(Eid::node_id),
+            received_at_ms: now.0,
+            expiry_ms: expiry,
+            size_bytes: size as u64,
+            kind,
+            cid,
+            flags: b.primary.flags.0,
+            history: Vec::new(),
+        };
+        match from {
+            Some(f) => rec.log(now, format!("received from {f}; custody accepted")),
+            None => rec.log(now, "submitted locally; custody accepted"),
+        }
+        rec
+    }
+
+    fn store_for_forwarding(
+        &mut self,
+        txn: &mut Txn,
+        now: DtnTime,
+        b: &Bundle,
+        rec: &mut BundleRecord,
+        raw: &[u8],
+        after: &mut AfterCommit,
+    ) -> Result<Outcome, AgentError> {
+        let key = rec.id.to_key();
+        self.put_payload(txn, b, rec, &key, raw)?;
+        txn.expiry_add(rec.expiry_ms, &key)?;
+        if rec.kind == PayloadKind::Manifest {
+            let local_source = rec.received_from.is_none();
+            let role = if local_source { FileRole::Source } else { FileRole::Relay };
+            if let Err(r) = self.note_manifest(txn, now, b, rec, role, after)? {
+                return Ok(Outcome::Refused(r));
+            }
+        }
+        txn.put_record(rec)?;
+        self.add_held_bytes(txn, rec.size_bytes as i64)?;
+        self.fill_needed = true;
+        debug!(bundle = %rec.id, "stored for forwarding");
+        Ok(Outcome::Stored)
+    }
+
+    /// Stores the bundle's bytes: chunk payloads once per CID, the rest of
+    /// the bundle (payload emptied) under its key.
+    fn put_payload(
+        &mut self,
+        txn: &mut Txn,
+        b: &Bundle,
+        rec: &BundleRecord,
+        key: &[u8],
+        raw: &[u8],
+    ) -> Result<(), AgentError> {
+        match (&rec.kind, &rec.cid) {
+            (PayloadKind::Chunk, Some(cid)) => {
+                let payload = b.payload().cloned().unwrap_or_default();
+                txn.chunk_ref(cid, &payload)?;
+                txn.set_chunk_bundle(cid, key)?;
+                let mut skeleton = b.clone();
+                skeleton.set_payload(Bytes::new());
+                txn.put_bytes(key, &codec::encode(&skeleton))?;
+            }
+            _ => txn.put_bytes(key, raw)?,
+        }
+        Ok(())
+    }
+
+    fn deliver_here(
+        &mut self,
+        txn: &mut Txn,
+        now: DtnTime,
+        b: &Bundle,
+        rec: &mut BundleRecord,
+        raw: &[u8],
+        after: &mut AfterCommit,
+    ) -> Result<Outcome, AgentError> {
+        let key = rec.id.to_key();
+        let service = b.primary.destination.service().unwrap_or_default();
+        rec.state = BundleState::Delivered;
+        rec.custodian = None;
+        txn.mark_delivered(&key, now.0)?;
+        let files = service == self.cfg.files_service;
+        match (rec.kind, files) {
+            (PayloadKind::Admin, _) => self.take_admin_record(txn, now, b, rec)?,
+            (PayloadKind::Chunk, true) => {
+                let cid = rec.cid.clone().unwrap_or_default();
+                txn.chunk_ref(&cid, b.payload().map(|p| p.as_ref()).unwrap_or_default())?;
+                txn.set_chunk_bundle(&cid, &key)?;
+                txn.inbox_add(&cid, &key)?;
+                txn.expiry_add(rec.expiry_ms, &key)?;
+                rec.log(now, "delivered to the file inbox (waiting for reassembly)");
+                after.chunks_arrived.push(cid);
+            }
+            (PayloadKind::Manifest, true) => {
+                if let Err(r) = self.note_manifest(txn, now, b, rec, FileRole::Destination, after)? {
+                    return Ok(Outcome::Refused(r));
+                }
+                rec.log(now, "manifest delivered to the file inbox");
+            }
+            _ => {
+                txn.put_bytes(&key, raw)?;
+                txn.expiry_add(rec.expiry_ms, &key)?;
+                rec.log(now, format!("delivered to service {service:?}"));
+                let payload = b.payload().cloned().unwrap_or_default();
+                after.deliveries.push(Action::Deliver { id: rec.id.clone(), service, payload });
+            }
+        }
+        txn.put_record(rec)?;
+        info!(bundle = %rec.id, "delivered");
+        Ok(Outcome::Delivered)
+    }
+
+    /// Records a manifest's file (any role). For the destination role, a
+    /// manifest that does not decode is refused.
+    fn note_manifest(
+        &mut self,
+        txn: &mut Txn,
+        now: DtnTime,
+        b: &Bundle,
+        rec: &BundleRecord,
+        role: FileRole,
+        after: &mut AfterCommit,
+    ) -> Result<Result<(), Refusal>, AgentError> {
+        let payload = b.payload().map(|p| p.as_ref()).unwrap_or_default();
+        let m = match Manifest::decode(payload, self.cfg.max_manifest_entries) {
+            Ok(m) => m,
+            Err(e) if role == FileRole::Destination => {
+                return Ok(Err(refusal("bad_manifest", e.to_string(), CustodyReason::Other(0))));
+            }
+            Err(e) => {
+                warn!(bundle = %rec.id, error = %e, "manifest in transit does not decode; forwarding it as opaque");
+                return Ok(Ok(()));
+            }
+        };
+        let cid = rec.cid.clone().unwrap_or_default();
+        if txn.file(&cid)?.is_none() || role == FileRole::Destination {
+            txn.put_file(&FileRecord {
+                manifest_cid: cid.clone(),
+                manifest_bundle: rec.id.clone(),
+                name: m.name.clone(),
+                size_bytes: m.size,
+                chunks: m.chunks.iter().map(|c| c.to_bytes()).collect(),
+                role,
+                destination: rec.destination.clone(),
+                path: None,
+                completed_ms: None,
+                manifest: payload.to_vec(),
+            })?;
+        }
+        if role == FileRole::Destination {
+            after.manifests_arrived.push(cid);
+        }
+        let _ = now;
+        Ok(Ok(()))
+    }
+
+    fn take_admin_record(
+        &mut self,
+        txn: &mut Txn,
+        now: DtnTime,
+        b: &Bundle,
+        rec: &mut BundleRecord,
+    ) -> Result<(), AgentError> {
+        let payload = b.payload().map(|p| p.as_ref()).unwrap_or_default();
+        match AdministrativeRecord::decode(payload) {
+            Ok(AdministrativeRecord::StatusReport(sr)) => {
+                let key = sr.subject.to_key();
+                rec.log(now, format!("status report about {}", sr.subject));
+                if let Some(mut subject) = txn.record(&key)? {
+                    subject.log(now, format!("status report from {}: {}", b.primary.source, report_summary(&sr)));
+                    txn.put_record(&subject)?;
+                }
+            }
+            Ok(other) => {
+                rec.log(now, format!("administrative record ignored: {other:?}"));
+            }
+            Err(e) => {
+                warn!(bundle = %rec.id, error = %e, "administrative record does not decode");
+                txn.bump("refused_bad_admin_record", 1)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates a status report about `subject` if its flags ask for `kind`,
+    /// and accepts it like any locally created bundle.
+    pub(super) fn report(
+        &mut self,
+        txn: &mut Txn,
+        now: DtnTime,
+        subject: &Bundle,
+        kind: StatusKind,
+        reason: ReasonCode,
+        after: &mut AfterCommit,
+    ) -> Result<(), AgentError> {
+        let seq = self.next_timestamp(now).sequence;
+        let lifetime = self.cfg.status_report_lifetime_ms;
+        let node = self.cfg.node_id.clone();
+        let Some(report) = status_report_bundle(&node, subject, kind, reason, now, seq, lifetime) else {
+            return Ok(());
+        };
+        let raw = codec::encode(&report);
+        txn.bump("status_reports_sent", 1)?;
+        // A status report is never about a status report, so this recursion
+        // is one level deep.
+        self.accept(txn, now, report, None, &raw, after)?;
+        Ok(())
+    }
+
+    /// Emits deliveries and reassembly requests once the commit is durable.
+    fn after_commit(&mut self, after: AfterCommit, out: &mut Vec<Action>) -> Result<(), AgentError> {
+        out.extend(after.deliveries);
+        for m in after.manifests_arrived {
+            self.watch_manifest(&m, out)?;
+        }
+        for c in after.chunks_arrived {
+            if let Some(ms) = self.waiting.get(&c).cloned() {
+                for m in ms {
+                    self.watch_manifest(&m, out)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn custody_code(r: &CustodyReason) -> u64 {
+    r.code()
+}
+
+/// "delivered at 812345 ms; reason NoInformation" style text for a history line.
+fn report_summary(sr: &crate::bundle::admin::StatusReport) -> String {
+    use crate::bundle::admin::StatusAssertion;
+    let mut parts = Vec::new();
+    for (name, a) in [
+        ("received", sr.received),
+        ("forwarded", sr.forwarded),
+        ("delivered", sr.delivered),
+        ("deleted", sr.deleted),
+    ] {
+        match a {
+            StatusAssertion::No => {}
+            StatusAssertion::Yes => parts.push(name.to_owned()),
+            StatusAssertion::At(t) => parts.push(format!("{name} at DTN ms {}", t.0)),
+        }
+    }
+    format!("{} (reason {:?})", parts.join(", "), sr.reason)
+}

@@ -1,0 +1,390 @@
+//! The sans-IO core: `handle(now, Event) -> Vec<Action>`.
+//!
+//! The agent decides everything about bundles (validation, custody,
+//! lifetime, delivery, what to send to whom) and does nothing by itself: it
+//! never opens a socket, spawns a task or reads a clock. Its inputs are
+//! [`Event`]s stamped with the current DTN time by the driver (`node` in
+//! production, `sim` in simulation); its outputs are [`Action`]s for the
+//! driver to carry out. It writes to the [`Store`] synchronously; every
+//! acknowledgement it emits (a custody signal, a submission result) follows
+//! a durable commit.
+//!
+//! Custody and lifetime follow spec/custody.md; forwarding follows
+//! [`crate::routing`].
+
+mod custody;
+mod forward;
+mod ingest;
+mod status;
+
+pub use status::{BundleView, FileView, PeerView, StatusView};
+
+use crate::bundle::admin::CustodySignal;
+use crate::bundle::codec::DecodeLimits;
+use crate::bundle::{BundleId, DtnTime, Eid};
+use crate::content::Manifest;
+use crate::routing::Estimates;
+use crate::store::{Store, StoreError};
+use bytes::Bytes;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+/// Agent settings; every limit has a default (see [`AgentConfig::new`]).
+#[derive(Clone, Debug)]
+pub struct AgentConfig {
+    /// This node's ID, e.g. `dtn://a/`.
+    pub node_id: Eid,
+    /// Lifetime given to locally created bundles when none is asked for (7 days).
+    pub default_lifetime_ms: u64,
+    /// How long a transmitted bundle waits for a custody signal before it is
+    /// offered again (30 s).
+    pub custody_timeout_ms: u64,
+    /// Most bundles in flight (sent, no custody signal yet) per contact (16).
+    pub window_per_contact: usize,
+    /// Most bundle IDs sent in a contact summary (10 000).
+    pub summary_limit: usize,
+    /// Decoder limits for bundles from peers and clients.
+    pub decode_limits: DecodeLimits,
+    /// Most chunks a manifest may list (1 048 576).
+    pub max_manifest_entries: usize,
+    /// The demux of the file service (`files`): chunk and manifest bundles
+    /// for it are reassembled into the inbox.
+    pub files_service: String,
+    /// Lifetime of status reports this node creates (1 day).
+    pub status_report_lifetime_ms: u64,
+    /// Most expired bundles processed per tick (1 024).
+    pub expiry_batch: usize,
+    /// Most payload bytes held for forwarding (10 GiB); beyond it new
+    /// bundles are refused with reason "depleted storage".
+    pub quota_bytes: u64,
+}
+
+impl AgentConfig {
+    /// Defaults for node `node_id`.
+    pub fn new(node_id: Eid) -> AgentConfig {
+        AgentConfig {
+            node_id,
+            default_lifetime_ms: 7 * 24 * 3600 * 1000,
+            custody_timeout_ms: 30_000,
+            window_per_contact: 16,
+            summary_limit: 10_000,
+            decode_limits: DecodeLimits::default(),
+            max_manifest_entries: 1 << 20,
+            files_service: "files".to_owned(),
+            status_report_lifetime_ms: 24 * 3600 * 1000,
+            expiry_batch: 1024,
+            quota_bytes: 10 << 30,
+        }
+    }
+}
+
+/// A bundle that arrived from a peer over a convergence layer.
+#[derive(Clone, Debug)]
+pub struct Received {
+    /// The peer's node ID (authenticated by the CLA).
+    pub from: Eid,
+    /// The encoded bundle, untrusted.
+    pub bytes: Bytes,
+}
+
+/// What a local client asks to send.
+#[derive(Clone, Debug)]
+pub enum Submission {
+    /// A complete encoded bundle (e.g. made by `spore bundle create`).
+    Encoded(Bytes),
+    /// Data to wrap in a new bundle sourced at this node.
+    Data {
+        /// Destination EID.
+        destination: Eid,
+        /// Payload bytes.
+        payload: Bytes,
+        /// Lifetime; `None` uses [`AgentConfig::default_lifetime_ms`].
+        lifetime_ms: Option<u64>,
+        /// Extra RFC 9171 bundle processing flags (report requests).
+        flags: u64,
+        /// CID bytes of the payload for the content block (chunks, manifests).
+        content_cid: Option<Vec<u8>>,
+    },
+}
+
+/// Inputs of the agent. Every event is handled at a time `now` given by the driver.
+#[derive(Clone, Debug)]
+pub enum Event {
+    /// A contact with `peer` started (QUIC connection up and authenticated).
+    ContactUp {
+        /// Peer node ID.
+        peer: Eid,
+        /// Peer address, for the peer table.
+        addr: Option<String>,
+        /// RTT measured by the CLA, µs.
+        rtt_us: u64,
+    },
+    /// The contact with `peer` ended.
+    ContactDown {
+        /// Peer node ID.
+        peer: Eid,
+    },
+    /// A new RTT sample for a peer in contact, µs.
+    RttSample {
+        /// Peer node ID.
+        peer: Eid,
+        /// Round-trip time, µs.
+        rtt_us: u64,
+    },
+    /// The peer's list of bundles it already holds or delivered.
+    PeerSummary {
+        /// Peer node ID.
+        peer: Eid,
+        /// Bundle IDs it holds.
+        held: Vec<BundleId>,
+    },
+    /// Bundles that arrived together (they are committed together).
+    Received(Vec<Received>),
+    /// A local client's submission; answered by [`Action::Submitted`].
+    Submit {
+        /// Correlates the answer.
+        ticket: u64,
+        /// Bundles to create or accept, stored in one transaction.
+        items: Vec<Submission>,
+    },
+    /// A transmission to `peer` failed before custody was signalled.
+    TransmitFailed {
+        /// Peer node ID.
+        peer: Eid,
+        /// Bundle.
+        id: BundleId,
+        /// Why, for the log.
+        reason: String,
+    },
+    /// A custody signal arrived from a peer.
+    CustodySignal {
+        /// Peer node ID.
+        from: Eid,
+        /// The signal.
+        signal: CustodySignal,
+    },
+    /// The driver wrote a reassembled file for manifest `manifest_cid`.
+    FileWritten {
+        /// Manifest CID bytes.
+        manifest_cid: Vec<u8>,
+        /// Final path.
+        path: String,
+    },
+    /// Periodic timer: expiry and custody timeouts.
+    Tick,
+}
+
+/// Outputs of the agent, for the driver to carry out.
+#[derive(Clone, Debug)]
+pub enum Action {
+    /// Send this encoded bundle to `peer` (one CL stream).
+    Transmit {
+        /// Peer node ID.
+        peer: Eid,
+        /// Bundle ID.
+        id: BundleId,
+        /// Encoded bundle.
+        bytes: Bytes,
+    },
+    /// Send our contact summary to `peer`.
+    SendSummary {
+        /// Peer node ID.
+        peer: Eid,
+        /// Bundles we hold or delivered.
+        held: Vec<BundleId>,
+    },
+    /// Send a custody signal to `peer` (after the bundles are durable here).
+    SendCustodySignal {
+        /// Peer node ID.
+        peer: Eid,
+        /// Signal.
+        signal: CustodySignal,
+    },
+    /// Answer to [`Event::Submit`]: durable IDs, or why nothing was stored.
+    Submitted {
+        /// Ticket of the submission.
+        ticket: u64,
+        /// The bundle IDs stored, in order, or the error.
+        result: Result<Vec<BundleId>, String>,
+    },
+    /// All chunks of a file addressed to us are here: write it out, then
+    /// report [`Event::FileWritten`].
+    AssembleFile {
+        /// Manifest CID bytes.
+        manifest_cid: Vec<u8>,
+        /// The manifest.
+        manifest: Manifest,
+    },
+    /// A (non-file) bundle was delivered to local service `service`.
+    Deliver {
+        /// Bundle ID.
+        id: BundleId,
+        /// Service (demux) it is for.
+        service: String,
+        /// Payload.
+        payload: Bytes,
+    },
+}
+
+/// Errors that stop the agent from handling an event. Bad input from peers
+/// or clients is never an `AgentError`: it is refused, counted and logged.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AgentError {
+    /// The store failed; nothing of the event was acknowledged.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// State of one contact, in memory only.
+#[derive(Debug, Default)]
+struct ContactState {
+    /// The peer's summary arrived; sending may start.
+    summary_received: bool,
+    /// Keys the peer says it holds.
+    peer_holds: HashSet<Vec<u8>>,
+    /// Keys the peer refused during this contact (not offered again until
+    /// the next contact).
+    refused: HashSet<Vec<u8>>,
+}
+
+/// A transmission awaiting its custody signal.
+#[derive(Clone, Debug)]
+struct InFlight {
+    peer: Eid,
+    sent_at_ms: u64,
+}
+
+/// The agent. One per node; owns the node's store.
+pub struct Agent {
+    store: Arc<Store>,
+    cfg: AgentConfig,
+    contacts: BTreeMap<Eid, ContactState>,
+    in_flight: BTreeMap<Vec<u8>, InFlight>,
+    estimates: Estimates,
+    next_seq: u64,
+    /// Chunk CID → manifests (CIDs) addressed here still waiting for it.
+    waiting: BTreeMap<Vec<u8>, Vec<Vec<u8>>>,
+    /// Payload bytes held for forwarding (persisted as meta `held_bytes`).
+    held_bytes: u64,
+    /// Something changed that may let more bundles go out.
+    fill_needed: bool,
+    /// Actions found at start-up (complete files to write), emitted at the first tick.
+    startup: Vec<Action>,
+    /// Manifests handed to the driver for writing, not yet reported back.
+    assembling: HashSet<Vec<u8>>,
+}
+
+impl Agent {
+    /// Creates the agent over an opened store. Reads only the small file
+    /// table (pending reassemblies); bundles are found through indexes.
+    ///
+    /// # Errors
+    /// [`AgentError::Store`] if the store cannot be read.
+    pub fn new(store: Store, cfg: AgentConfig) -> Result<Agent, AgentError> {
+        let next_seq = store.meta_u64("next_seq")?.unwrap_or(0);
+        let held_bytes = store.meta_u64("held_bytes")?.unwrap_or(0);
+        let mut agent = Agent {
+            store: Arc::new(store),
+            cfg,
+            contacts: BTreeMap::new(),
+            in_flight: BTreeMap::new(),
+            estimates: Estimates::default(),
+            next_seq,
+            waiting: BTreeMap::new(),
+            held_bytes,
+            fill_needed: false,
+            startup: Vec::new(),
+            assembling: HashSet::new(),
+        };
+        agent.load_waiting()?;
+        Ok(agent)
+    }
+
+    /// This node's ID.
+    pub fn node_id(&self) -> &Eid {
+        &self.cfg.node_id
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &AgentConfig {
+        &self.cfg
+    }
+
+    /// The store (read access for status views).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// A shared handle on the store for readers on other threads (the
+    /// driver reads chunk bytes to write files). Only the agent writes.
+    pub fn store_handle(&self) -> Arc<Store> {
+        self.store.clone()
+    }
+
+    /// Handles one event at time `now` and returns what to do.
+    ///
+    /// # Errors
+    /// [`AgentError::Store`] if the store fails; in that case nothing
+    /// of this event was acknowledged and the driver may retry or stop.
+    pub fn handle(&mut self, now: DtnTime, ev: Event) -> Result<Vec<Action>, AgentError> {
+        let mut out = Vec::new();
+        match ev {
+            Event::ContactUp { peer, addr, rtt_us } => {
+                self.contact_up(now, peer, addr, rtt_us, &mut out)?
+            }
+            Event::ContactDown { peer } => self.contact_down(now, &peer)?,
+            Event::RttSample { peer, rtt_us } => self.estimates.rtt_sample(&peer, rtt_us),
+            Event::PeerSummary { peer, held } => self.peer_summary(&peer, held),
+            Event::Received(items) => self.receive(now, items, &mut out)?,
+            Event::Submit { ticket, items } => self.submit(now, ticket, items, &mut out)?,
+            Event::TransmitFailed { peer, id, reason } => {
+                self.transmit_failed(&peer, &id, &reason)
+            }
+            Event::CustodySignal { from, signal } => {
+                self.custody_signal(now, &from, signal, &mut out)?
+            }
+            Event::FileWritten { manifest_cid, path } => {
+                self.file_written(now, &manifest_cid, path)?
+            }
+            Event::Tick => self.tick(now, &mut out)?,
+        }
+        self.fill_windows(now, &mut out)?;
+        Ok(out)
+    }
+
+    /// The earliest time at which [`Event::Tick`] has work to do (next expiry
+    /// or custody timeout), if any.
+    ///
+    /// # Errors
+    /// [`AgentError::Store`] if the expiry index cannot be read.
+    pub fn next_wakeup(&self) -> Result<Option<DtnTime>, AgentError> {
+        let exp = self.store.next_expiry_ms()?;
+        let custody = self
+            .in_flight
+            .values()
+            .map(|f| f.sent_at_ms + self.cfg.custody_timeout_ms)
+            .min();
+        Ok(match (exp, custody) {
+            (Some(a), Some(b)) => Some(DtnTime(a.min(b))),
+            (a, b) => a.or(b).map(DtnTime),
+        })
+    }
+
+    /// Peers currently in contact.
+    pub fn contacts(&self) -> impl Iterator<Item = &Eid> {
+        self.contacts.keys()
+    }
+
+    fn next_timestamp(&mut self, now: DtnTime) -> crate::bundle::CreationTimestamp {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        crate::bundle::CreationTimestamp {
+            time: now,
+            sequence: seq,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

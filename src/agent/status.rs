@@ -1,0 +1,226 @@
+//! Read-only views for `spore status` and `spore peers` (JSON shapes are
+//! part of the command-line contract in README.md).
+
+use super::{Agent, AgentError};
+use crate::bundle::{BundleId, Eid};
+use crate::content;
+use crate::store::records::{BundleRecord, FileRecord, HistoryEntry};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// One bundle as `spore status` shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct BundleView {
+    /// Bundle ID (`SOURCE#TIME.SEQ`).
+    pub id: BundleId,
+    /// Destination EID.
+    pub destination: Eid,
+    /// `stored`, `in_flight`, `custody_transferred`, `delivered`, `expired` or `deleted`.
+    pub state: &'static str,
+    /// Current custodian, if any.
+    pub custodian: Option<Eid>,
+    /// Node it came from.
+    pub received_from: Option<Eid>,
+    /// Payload kind (`plain`, `chunk`, `manifest`, `admin`).
+    pub kind: String,
+    /// Content CID (base32), for chunks and manifests.
+    pub cid: Option<String>,
+    /// Encoded size, bytes.
+    pub size_bytes: u64,
+    /// Expiry, DTN ms.
+    pub expiry_ms: u64,
+    /// History, oldest first.
+    pub history: Vec<HistoryEntry>,
+}
+
+/// One file as `spore status` shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct FileView {
+    /// Manifest CID (base32).
+    pub cid: String,
+    /// File name.
+    pub name: String,
+    /// Size, bytes.
+    pub size_bytes: u64,
+    /// `source`, `relay` or `destination`.
+    pub role: String,
+    /// Destination EID.
+    pub destination: Eid,
+    /// Distinct chunks in the file.
+    pub chunks_total: usize,
+    /// Chunk counts by bundle state here (`stored`, `in_flight`,
+    /// `custody_transferred`, `delivered`, `expired`, `deleted`, `unknown`).
+    pub chunks: BTreeMap<&'static str, usize>,
+    /// Where it was written (destination), once complete.
+    pub path: Option<String>,
+}
+
+/// A peer as `spore peers` shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct PeerView {
+    /// Node ID.
+    pub node_id: String,
+    /// Last known address.
+    pub addr: Option<String>,
+    /// In contact now.
+    pub connected: bool,
+    /// Smoothed RTT, ms.
+    pub srtt_ms: Option<f64>,
+    /// RTT variation, ms.
+    pub rttvar_ms: Option<f64>,
+    /// Last contact start, DTN ms.
+    pub last_contact_ms: Option<u64>,
+    /// Last contact end, DTN ms.
+    pub last_seen_ms: Option<u64>,
+    /// Contacts so far.
+    pub contacts: u64,
+    /// Bundles whose custody it accepted from us.
+    pub bundles_sent: u64,
+    /// Bundles we accepted from it.
+    pub bundles_received: u64,
+}
+
+/// Everything `spore status --json` prints.
+#[derive(Clone, Debug, Serialize)]
+pub struct StatusView {
+    /// This node.
+    pub node_id: Eid,
+    /// Bundles (newest last), possibly filtered.
+    pub bundles: Vec<BundleView>,
+    /// Files, possibly filtered.
+    pub files: Vec<FileView>,
+    /// Counters (refusals by reason, duplicates, expiries, …).
+    pub counters: BTreeMap<String, u64>,
+    /// Payload bytes held for forwarding.
+    pub held_bytes: u64,
+}
+
+impl Agent {
+    /// Status, optionally only for one bundle ID or one CID (manifest or chunk).
+    /// At most `limit` bundles are listed.
+    ///
+    /// # Errors
+    /// [`AgentError::Store`] if the store cannot be read.
+    pub fn status(&self, filter: Option<&str>, limit: usize) -> Result<StatusView, AgentError> {
+        let mut bundles = Vec::new();
+        let files: Vec<FileRecord> = self.store.files()?;
+        let files: Vec<FileRecord> = match filter {
+            Some(f) => files.into_iter().filter(|r| cid_text(&r.manifest_cid) == f).collect(),
+            None => files,
+        };
+        match filter {
+            Some(f) if files.is_empty() => {
+                for rec in self.store.records(usize::MAX)? {
+                    let cid = rec.cid.as_deref().map(cid_text);
+                    if rec.id.to_string() == f || cid.as_deref() == Some(f) {
+                        bundles.push(self.view(rec));
+                    }
+                }
+            }
+            Some(_) => {
+                for f in &files {
+                    let mut keys = vec![f.manifest_bundle.to_key()];
+                    for c in f.chunks.iter().collect::<BTreeSet<_>>() {
+                        keys.extend(self.store.chunk_bundle(c)?);
+                    }
+                    for k in keys {
+                        bundles.extend(self.store.record(&k)?.map(|r| self.view(r)));
+                    }
+                }
+            }
+            None => bundles = self.store.records(limit)?.into_iter().map(|r| self.view(r)).collect(),
+        }
+        bundles.truncate(limit);
+        let mut file_views = Vec::new();
+        for f in files {
+            file_views.push(self.file_view(f)?);
+        }
+        Ok(StatusView {
+            node_id: self.cfg.node_id.clone(),
+            bundles,
+            files: file_views,
+            counters: self.store.counters()?.into_iter().collect(),
+            held_bytes: self.held_bytes,
+        })
+    }
+
+    fn state_of(&self, rec: &BundleRecord) -> &'static str {
+        if rec.state.is_held() && self.in_flight.contains_key(&rec.id.to_key()) {
+            "in_flight"
+        } else {
+            rec.state.as_str()
+        }
+    }
+
+    fn view(&self, rec: BundleRecord) -> BundleView {
+        BundleView {
+            state: self.state_of(&rec),
+            cid: rec.cid.as_deref().map(cid_text),
+            kind: format!("{:?}", rec.kind).to_lowercase(),
+            id: rec.id,
+            destination: rec.destination,
+            custodian: rec.custodian,
+            received_from: rec.received_from,
+            size_bytes: rec.size_bytes,
+            expiry_ms: rec.expiry_ms,
+            history: rec.history,
+        }
+    }
+
+    fn file_view(&self, f: FileRecord) -> Result<FileView, AgentError> {
+        let distinct: BTreeSet<&Vec<u8>> = f.chunks.iter().collect();
+        let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
+        for cid in &distinct {
+            let state = match self.store.chunk_bundle(cid)? {
+                Some(k) => match self.store.record(&k)? {
+                    Some(r) => self.state_of(&r),
+                    None => "unknown",
+                },
+                None => "unknown",
+            };
+            *counts.entry(state).or_default() += 1;
+        }
+        Ok(FileView {
+            cid: cid_text(&f.manifest_cid),
+            name: f.name,
+            size_bytes: f.size_bytes,
+            role: format!("{:?}", f.role).to_lowercase(),
+            destination: f.destination,
+            chunks_total: distinct.len(),
+            chunks: counts,
+            path: f.path,
+        })
+    }
+
+    /// Peer table with live contact state and RTT estimates.
+    ///
+    /// # Errors
+    /// [`AgentError::Store`] if the store cannot be read.
+    pub fn peer_views(&self) -> Result<Vec<PeerView>, AgentError> {
+        let mut out = Vec::new();
+        for p in self.store.peers()? {
+            let eid: Option<Eid> = p.node_id.parse().ok();
+            let est = eid.as_ref().and_then(|e| self.estimates.rtt(e));
+            let connected = eid.as_ref().is_some_and(|e| self.contacts.contains_key(e));
+            let srtt = est.map(|e| e.srtt_us).or(p.srtt_us);
+            out.push(PeerView {
+                connected,
+                srtt_ms: srtt.map(|us| us as f64 / 1000.0),
+                rttvar_ms: est.map(|e| e.rttvar_us as f64 / 1000.0),
+                node_id: p.node_id,
+                addr: p.addr,
+                last_contact_ms: p.last_contact_ms,
+                last_seen_ms: p.last_seen_ms,
+                contacts: p.contacts,
+                bundles_sent: p.bundles_sent,
+                bundles_received: p.bundles_received,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// A CID's base32 text, or hex if the bytes are not a CID.
+pub fn cid_text(bytes: &[u8]) -> String {
+    content::cid_from_bytes(bytes).map_or_else(|_| hex::encode(bytes), |c| c.to_string())
+}

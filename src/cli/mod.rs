@@ -1,0 +1,244 @@
+//! Command-line interface: argument parsing and the commands.
+
+mod bundle_cmd;
+mod client;
+mod demo;
+mod show;
+
+use clap::{Args, Parser, Subcommand};
+use spore::bundle::Eid;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// spore: a delay-tolerant store-and-forward bundle agent (RFC 9171 Bundle
+/// Protocol v7 over QUIC).
+///
+/// A node keeps bundles durably, with custody, and forwards them hop by hop
+/// whenever a contact with a peer appears. Start one with `spore node`, send
+/// a file with `spore send`, follow it with `spore status`. `spore demo`
+/// shows a file crossing a relay that crashes on the way.
+#[derive(Parser, Debug)]
+#[command(name = "spore", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Args, Debug, Clone)]
+struct DataDir {
+    /// Node data directory [default: $SPORE_DATA_DIR or the platform data dir]
+    #[arg(long, env = "SPORE_DATA_DIR", global = true)]
+    data_dir: Option<PathBuf>,
+}
+
+impl DataDir {
+    fn path(&self) -> anyhow::Result<PathBuf> {
+        if let Some(d) = &self.data_dir {
+            return Ok(d.clone());
+        }
+        directories::ProjectDirs::from("org", "spore", "spore")
+            .map(|p| p.data_dir().to_path_buf())
+            .ok_or_else(|| anyhow::anyhow!("no home directory: pass --data-dir"))
+    }
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Run a node in the foreground (ready when DATA_DIR/api.json exists).
+    Node(NodeArgs),
+    /// Send a file: chunk it into bundles stored durably here, then let the
+    /// node forward them. Prints the manifest CID.
+    Send {
+        /// The file to send.
+        file: PathBuf,
+        /// Destination endpoint, e.g. dtn://base/files.
+        #[arg(long)]
+        to: Eid,
+        /// Bundle lifetime, e.g. 2h, 7days [default: node default, 7 days].
+        #[arg(long, value_parser = humantime::parse_duration)]
+        lifetime: Option<Duration>,
+        /// Chunk size in bytes (1 KiB ..= 4 MiB) [default: 262144].
+        #[arg(long)]
+        chunk_size: Option<u32>,
+        /// Name at the destination [default: the file's base name].
+        #[arg(long)]
+        name: Option<String>,
+        /// Print the full answer as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        dir: DataDir,
+    },
+    /// Where bundles and files are, and who holds custody.
+    Status {
+        /// A bundle ID (SOURCE#TIME.SEQ) or a CID (file manifest or chunk).
+        id: Option<String>,
+        /// Print JSON (one object with `bundles`, `files`, `counters`).
+        #[arg(long)]
+        json: bool,
+        /// Most bundles listed.
+        #[arg(long, default_value_t = 1000)]
+        limit: usize,
+        #[command(flatten)]
+        dir: DataDir,
+    },
+    /// Peers: list (default), add or remove dial targets.
+    Peers {
+        #[command(subcommand)]
+        action: Option<PeersCmd>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        dir: DataDir,
+    },
+    /// Create or inspect single bundle files.
+    Bundle {
+        #[command(subcommand)]
+        action: bundle_cmd::BundleCmd,
+    },
+    /// Three real nodes on 127.0.0.1 move a file A -> B -> C while B's links
+    /// come and go and B is killed (SIGKILL) and restarted.
+    Demo {
+        /// File to move [default: the spore executable].
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// Keep the temporary data directories.
+        #[arg(long)]
+        keep: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum PeersCmd {
+    /// Dial ADDR:PORT now and whenever the link is down (persisted).
+    Add {
+        /// QUIC address of the peer.
+        addr: SocketAddr,
+    },
+    /// Stop dialing ADDR:PORT, or hang up on node dtn://NAME/.
+    Remove {
+        /// An address or a node ID.
+        target: String,
+    },
+}
+
+#[derive(Args, Debug)]
+struct NodeArgs {
+    #[command(flatten)]
+    dir: DataDir,
+    /// This node's ID [default: dtn://<key fingerprint>/].
+    #[arg(long)]
+    node_id: Option<Eid>,
+    /// QUIC listen address.
+    #[arg(long, default_value = "0.0.0.0:4556")]
+    listen: SocketAddr,
+    /// Local API address (loopback only).
+    #[arg(long, default_value = "127.0.0.1:4557")]
+    api: SocketAddr,
+    /// Peer to dial (repeatable); kept in DATA_DIR/dial.json.
+    #[arg(long = "peer")]
+    peers: Vec<SocketAddr>,
+    /// Where received files land [default: DATA_DIR/inbox].
+    #[arg(long)]
+    inbox: Option<PathBuf>,
+    /// Default lifetime of bundles created here.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "7days")]
+    lifetime: Duration,
+    /// Wait for a custody signal this long before offering a bundle again.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
+    custody_timeout: Duration,
+    /// Chunk size for `spore send`, bytes.
+    #[arg(long, default_value_t = spore::content::DEFAULT_CHUNK_SIZE)]
+    chunk_size: u32,
+    /// Refuse new bundles when this many payload bytes are held (store quota).
+    #[arg(long, default_value_t = 10 << 30)]
+    quota_bytes: u64,
+    /// Period of the timer that expires bundles and checks custody timeouts.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "250ms")]
+    tick: Duration,
+}
+
+/// Entry point: runs the command, prints one clear error line on failure.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let r = match cli.cmd {
+        Cmd::Node(a) => run_node(a),
+        Cmd::Send { file, to, lifetime, chunk_size, name, json, dir } => {
+            client::send(&dir.path_or_exit(), &file, &to, lifetime, chunk_size, name, json)
+        }
+        Cmd::Status { id, json, limit, dir } => client::status(&dir.path_or_exit(), id, json, limit),
+        Cmd::Peers { action, json, dir } => client::peers(&dir.path_or_exit(), action, json),
+        Cmd::Bundle { action } => bundle_cmd::run(action),
+        Cmd::Demo { file, keep } => demo::run(file, keep),
+    };
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+impl DataDir {
+    fn path_or_exit(&self) -> PathBuf {
+        match self.path() {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                std::process::exit(1);
+            }
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SPORE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,quinn=warn,rustls=warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+fn run_node(a: NodeArgs) -> anyhow::Result<()> {
+    init_tracing();
+    let mut cfg = spore::node::NodeConfig::new(a.dir.path()?);
+    cfg.node_id = a.node_id.clone();
+    cfg.listen = a.listen;
+    cfg.api = a.api;
+    cfg.peers = a.peers;
+    cfg.inbox = a.inbox;
+    cfg.chunk_size = a.chunk_size;
+    cfg.tick = a.tick;
+    let placeholder = a.node_id.unwrap_or(Eid::DtnNone);
+    let mut acfg = spore::agent::AgentConfig::new(placeholder);
+    acfg.default_lifetime_ms = a.lifetime.as_millis() as u64;
+    acfg.custody_timeout_ms = a.custody_timeout.as_millis() as u64;
+    acfg.quota_bytes = a.quota_bytes;
+    cfg.agent = Some(acfg);
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(spore::node::run(cfg, shutdown_signal()))
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,230 @@
+//! The agent thread and the carrying-out of the agent's actions.
+
+use super::proto::ControlMessage;
+use super::{Command, Shared, dtn_now};
+use crate::agent::{Action, Agent, Event, Received};
+use crate::bundle::admin::AdministrativeRecord;
+use crate::content::{self, Manifest};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{error, info, warn};
+
+/// Most received bundles merged into one group commit.
+const MAX_GROUP: usize = 64;
+/// Most received bytes merged into one group commit.
+const MAX_GROUP_BYTES: usize = 32 << 20;
+
+/// Submission tickets waiting for [`Action::Submitted`].
+#[derive(Default)]
+pub(crate) struct Tickets {
+    next: AtomicU64,
+    waiting: Mutex<HashMap<u64, oneshot::Sender<Result<Vec<crate::bundle::BundleId>, String>>>>,
+}
+
+impl Tickets {
+    /// A new ticket and the receiver of its answer.
+    pub fn open(&self) -> (u64, oneshot::Receiver<Result<Vec<crate::bundle::BundleId>, String>>) {
+        let t = self.next.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.lock().insert(t, tx);
+        (t, rx)
+    }
+
+    fn close(&self, t: u64, r: Result<Vec<crate::bundle::BundleId>, String>) {
+        if let Some(tx) = self.lock().remove(&t) {
+            let _ = tx.send(r);
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, oneshot::Sender<Result<Vec<crate::bundle::BundleId>, String>>>> {
+        // A poisoned map only means another thread panicked while inserting;
+        // the map itself is still usable.
+        self.waiting.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The agent thread: takes commands in order, merges bundles that arrived
+/// together into one event (group commit), and passes actions on.
+pub(crate) fn agent_loop(
+    mut agent: Agent,
+    mut rx: mpsc::Receiver<Command>,
+    tx: mpsc::UnboundedSender<Action>,
+) {
+    let mut pending: Option<Command> = None;
+    loop {
+        let cmd = match pending.take() {
+            Some(c) => c,
+            None => match rx.blocking_recv() {
+                Some(c) => c,
+                None => return,
+            },
+        };
+        let ev = match cmd {
+            Command::Event(Event::Received(mut items)) => {
+                let mut bytes: usize = items.iter().map(|r| r.bytes.len()).sum();
+                while items.len() < MAX_GROUP && bytes < MAX_GROUP_BYTES {
+                    match rx.try_recv() {
+                        Ok(Command::Event(Event::Received(more))) => {
+                            bytes += more.iter().map(|r| r.bytes.len()).sum::<usize>();
+                            items.extend(more);
+                        }
+                        Ok(other) => {
+                            pending = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                Event::Received(items)
+            }
+            Command::Event(ev) => ev,
+            Command::Status { filter, limit, reply } => {
+                let _ = reply.send(agent.status(filter.as_deref(), limit).map_err(|e| e.to_string()));
+                continue;
+            }
+            Command::Peers { reply } => {
+                let _ = reply.send(agent.peer_views().map_err(|e| e.to_string()));
+                continue;
+            }
+        };
+        match agent.handle(dtn_now(), ev) {
+            Ok(actions) => {
+                for a in actions {
+                    if tx.send(a).is_err() {
+                        return;
+                    }
+                }
+            }
+            // Nothing of the event was acknowledged; peers will resend.
+            Err(e) => error!(error = %e, "agent failed to handle an event"),
+        }
+    }
+}
+
+/// Carries out actions as they come.
+pub(crate) async fn dispatch(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Action>) {
+    while let Some(a) = rx.recv().await {
+        match a {
+            Action::Transmit { peer, id, bytes } => {
+                let Some(c) = shared.contacts.get(&peer) else {
+                    let ev = Event::TransmitFailed { peer, id, reason: "no contact".into() };
+                    let _ = shared.cmd.send(Command::Event(ev)).await;
+                    continue;
+                };
+                let cmd = shared.cmd.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = c.send_bundle(bytes).await {
+                        let ev = Event::TransmitFailed { peer, id, reason: e.to_string() };
+                        let _ = cmd.send(Command::Event(ev)).await;
+                    }
+                });
+            }
+            Action::SendSummary { peer, held } => {
+                send_control(&shared, &peer, ControlMessage::Summary { held });
+            }
+            Action::SendCustodySignal { peer, signal } => {
+                let record = AdministrativeRecord::CustodySignal(signal).encode();
+                send_control(&shared, &peer, ControlMessage::Custody { record });
+            }
+            Action::Submitted { ticket, result } => shared.submits.close(ticket, result),
+            Action::AssembleFile { manifest_cid, manifest } => {
+                let s = shared.clone();
+                tokio::task::spawn_blocking(move || assemble(&s, manifest_cid, &manifest));
+            }
+            Action::Deliver { id, service, payload } => {
+                let dir = shared.data_dir.join("delivered");
+                let name = format!("{}-{}", sanitize(&service), sanitize(&id.to_string()));
+                let r = std::fs::create_dir_all(&dir)
+                    .map_err(anyhow::Error::from)
+                    .and_then(|_| super::write_atomically(&dir.join(&name), &payload));
+                match r {
+                    Ok(()) => info!(bundle = %id, file = %name, "payload delivered"),
+                    Err(e) => error!(bundle = %id, error = %e, "cannot write delivered payload (kept in the store until expiry)"),
+                }
+            }
+        }
+    }
+}
+
+fn send_control(shared: &Arc<Shared>, peer: &crate::bundle::Eid, msg: ControlMessage) {
+    if let Some(c) = shared.contacts.get(peer) {
+        let peer = peer.clone();
+        tokio::spawn(async move {
+            if let Err(e) = c.send_control(&msg).await {
+                warn!(peer = %peer, error = %e, "cannot send control message");
+            }
+        });
+    }
+}
+
+fn sanitize(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' })
+        .collect()
+}
+
+/// Writes a complete file to the inbox (or finds it already written by an
+/// earlier run that crashed before recording it) and tells the agent.
+fn assemble(shared: &Arc<Shared>, manifest_cid: Vec<u8>, manifest: &Manifest) {
+    let result = match already_written(&shared.inbox, manifest) {
+        Some(p) => Ok(p),
+        None => content::write_file_atomically(&shared.inbox, manifest, |cid: &content::Cid| {
+            match shared.store.chunk(&cid.to_bytes()) {
+                Ok(Some(d)) => Ok(bytes::Bytes::from(d)),
+                Ok(None) => Err(format!("chunk {cid} missing from the store")),
+                Err(e) => Err(e.to_string()),
+            }
+        })
+        .map_err(|e| e.to_string()),
+    };
+    let ev = match result {
+        Ok(path) => Event::FileWritten { manifest_cid, path: path.display().to_string() },
+        Err(e) => {
+            error!(file = %manifest.name, error = %e, "cannot write received file");
+            return;
+        }
+    };
+    let _ = shared.cmd.blocking_send(Command::Event(ev));
+}
+
+/// An inbox file with the manifest's name (or a no-clobber variant) whose
+/// content has exactly the manifest's chunks: a write that completed before
+/// a crash. Bounded to 100 candidates.
+fn already_written(dir: &Path, m: &Manifest) -> Option<PathBuf> {
+    let (stem, ext) = match m.name.rsplit_once('.') {
+        Some((s, e)) if !s.is_empty() => (s.to_owned(), format!(".{e}")),
+        _ => (m.name.clone(), String::new()),
+    };
+    let candidates = std::iter::once(m.name.clone())
+        .chain((1..100).map(|i| format!("{stem} ({i}){ext}")));
+    for name in candidates {
+        let p = dir.join(&name);
+        let Ok(meta) = std::fs::metadata(&p) else { return None };
+        if meta.len() == m.size && same_chunks(&p, m) {
+            return Some(p);
+        }
+    }
+    None
+}
+
+fn same_chunks(p: &Path, m: &Manifest) -> bool {
+    let Ok(f) = std::fs::File::open(p) else { return false };
+    let Ok(chunker) = content::Chunker::new(f, m.chunk_size) else { return false };
+    let mut n = 0;
+    for (i, c) in chunker.enumerate() {
+        match c {
+            Ok(c) if m.chunks.get(i) == Some(&c.cid) => n += 1,
+            _ => return false,
+        }
+    }
+    n == m.chunks.len()
+}
+
+/// Sends the events of received bundles to the agent thread.
+pub(crate) async fn received(shared: &Shared, from: crate::bundle::Eid, bytes: bytes::Bytes) -> bool {
+    let ev = Event::Received(vec![Received { from, bytes }]);
+    shared.cmd.send(Command::Event(ev)).await.is_ok()
+}

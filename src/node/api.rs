@@ -1,0 +1,295 @@
+//! The local HTTP API (loopback only, bearer token required).
+//!
+//! | method | path | body / query | answer |
+//! |---|---|---|---|
+//! | GET | /api/v1/status | `?filter=ID-or-CID&limit=N` | `StatusView` |
+//! | GET | /api/v1/peers | | `{peers: [PeerView], dial: [addr]}` |
+//! | POST | /api/v1/peers | `{addr}` | `{dial: [addr]}` |
+//! | DELETE | /api/v1/peers | `?addr=A` or `?node=EID` | `{removed: bool}` |
+//! | POST | /api/v1/send | `{path, to, lifetime_ms?, chunk_size?, name?}` | `{manifest_cid, ...}` |
+//! | POST | /api/v1/bundles | encoded bundle | `{ids}` |
+//!
+//! Errors are `{"error": "..."}` with a 4xx/5xx status.
+
+use super::contacts::{add_dialer, remove_dialer, save_dial_file};
+use super::{Command, Shared};
+use crate::agent::{Event, Submission};
+use crate::bundle::{BundleFlags, BundleId, Eid};
+use crate::content::{self, Chunker, ManifestBuilder};
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::sync::oneshot;
+
+/// Chunk bundles submitted per transaction by `send`.
+const SEND_BATCH: usize = 16;
+/// Largest encoded bundle accepted by `POST /api/v1/bundles`.
+const MAX_BUNDLE_BODY: usize = 8 << 20;
+
+/// An API error: HTTP status and a one-line message.
+pub(crate) struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+fn bad(msg: impl Into<String>) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, msg.into())
+}
+
+fn internal(msg: impl Into<String>) -> ApiError {
+    ApiError(StatusCode::INTERNAL_SERVER_ERROR, msg.into())
+}
+
+#[derive(Clone)]
+struct Ctx {
+    shared: Arc<Shared>,
+    token: Arc<String>,
+}
+
+/// Creates `api.token` (0600) with a fresh random token and returns it.
+///
+/// # Errors
+/// If the file cannot be written.
+pub(crate) fn write_token(dir: &Path) -> anyhow::Result<String> {
+    let mut b = [0u8; 32];
+    rand::rng().fill_bytes(&mut b);
+    let token = hex::encode(b);
+    let path = dir.join("api.token");
+    let _ = std::fs::remove_file(&path);
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    use std::io::Write;
+    let mut f = opts.open(&path)?;
+    f.write_all(token.as_bytes())?;
+    f.sync_all()?;
+    Ok(token)
+}
+
+/// Serves the API until the task is aborted.
+pub(crate) async fn serve(shared: Arc<Shared>, listener: tokio::net::TcpListener, token: String) {
+    let ctx = Ctx { shared, token: Arc::new(token) };
+    let app = Router::new()
+        .route("/api/v1/status", get(status))
+        .route("/api/v1/peers", get(peers).post(add_peer).delete(remove_peer))
+        .route("/api/v1/send", post(send))
+        .route("/api/v1/bundles", post(submit_bundle))
+        .layer(DefaultBodyLimit::max(MAX_BUNDLE_BODY))
+        .layer(axum::middleware::from_fn_with_state(ctx.clone(), auth))
+        .with_state(ctx);
+    if let Err(e) = axum::serve(listener, app).await {
+        tracing::error!(error = %e, "API server stopped");
+    }
+}
+
+async fn auth(
+    State(ctx): State<Ctx>,
+    headers: HeaderMap,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let given = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let ok = given.is_some_and(|g| {
+        g.len() == ctx.token.len()
+            && g.bytes().zip(ctx.token.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    });
+    if !ok {
+        return ApiError(StatusCode::UNAUTHORIZED, "missing or wrong API token (see api.token in the data dir)".into())
+            .into_response();
+    }
+    next.run(req).await
+}
+
+async fn ask<T>(ctx: &Ctx, make: impl FnOnce(oneshot::Sender<Result<T, String>>) -> Command) -> Result<T, ApiError> {
+    let (tx, rx) = oneshot::channel();
+    ctx.shared.cmd.send(make(tx)).await.map_err(|_| internal("node is stopping"))?;
+    rx.await.map_err(|_| internal("node is stopping"))?.map_err(internal)
+}
+
+#[derive(Deserialize)]
+struct StatusQuery {
+    filter: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn status(State(ctx): State<Ctx>, Query(q): Query<StatusQuery>) -> Result<Response, ApiError> {
+    let limit = q.limit.unwrap_or(10_000).min(100_000);
+    let v = ask(&ctx, |reply| Command::Status { filter: q.filter, limit, reply }).await?;
+    Ok(Json(v).into_response())
+}
+
+async fn peers(State(ctx): State<Ctx>) -> Result<Response, ApiError> {
+    let v = ask(&ctx, |reply| Command::Peers { reply }).await?;
+    let dial = ctx.shared.contacts.dial_targets();
+    Ok(Json(json!({ "peers": v, "dial": dial })).into_response())
+}
+
+#[derive(Deserialize)]
+struct PeerBody {
+    addr: String,
+}
+
+async fn add_peer(State(ctx): State<Ctx>, Json(b): Json<PeerBody>) -> Result<Response, ApiError> {
+    let addr: SocketAddr = b.addr.parse().map_err(|e| bad(format!("bad address {:?}: {e}", b.addr)))?;
+    add_dialer(&ctx.shared, addr).map_err(|e| bad(e.to_string()))?;
+    save_dial_file(&ctx.shared).map_err(|e| internal(e.to_string()))?;
+    Ok(Json(json!({ "dial": ctx.shared.contacts.dial_targets() })).into_response())
+}
+
+#[derive(Deserialize)]
+struct RemoveQuery {
+    addr: Option<String>,
+    node: Option<String>,
+}
+
+async fn remove_peer(State(ctx): State<Ctx>, Query(q): Query<RemoveQuery>) -> Result<Response, ApiError> {
+    let mut removed = false;
+    if let Some(a) = q.addr {
+        let addr: SocketAddr = a.parse().map_err(|e| bad(format!("bad address {a:?}: {e}")))?;
+        removed |= remove_dialer(&ctx.shared, addr);
+    }
+    if let Some(n) = q.node {
+        let eid: Eid = n.parse().map_err(|e| bad(format!("bad node ID {n:?}: {e}")))?;
+        removed = true;
+        ctx.shared.contacts.close_matching(None, Some(&eid));
+    }
+    save_dial_file(&ctx.shared).map_err(|e| internal(e.to_string()))?;
+    Ok(Json(json!({ "removed": removed })).into_response())
+}
+
+/// `POST /api/v1/send` body.
+#[derive(Debug, Deserialize)]
+pub(crate) struct SendRequest {
+    path: PathBuf,
+    to: String,
+    lifetime_ms: Option<u64>,
+    chunk_size: Option<u32>,
+    name: Option<String>,
+}
+
+/// `POST /api/v1/send` answer.
+#[derive(Debug, Serialize)]
+pub(crate) struct SendResponse {
+    manifest_cid: String,
+    manifest_bundle: BundleId,
+    name: String,
+    size_bytes: u64,
+    chunks: usize,
+    bundles: usize,
+}
+
+async fn send(State(ctx): State<Ctx>, Json(req): Json<SendRequest>) -> Result<Response, ApiError> {
+    let shared = ctx.shared.clone();
+    let r = tokio::task::spawn_blocking(move || send_file(&shared, req))
+        .await
+        .map_err(|e| internal(e.to_string()))??;
+    Ok(Json(r).into_response())
+}
+
+fn submit_blocking(shared: &Shared, items: Vec<Submission>) -> Result<Vec<BundleId>, ApiError> {
+    let (ticket, rx) = shared.submits.open();
+    shared
+        .cmd
+        .blocking_send(Command::Event(Event::Submit { ticket, items }))
+        .map_err(|_| internal("node is stopping"))?;
+    rx.blocking_recv()
+        .map_err(|_| internal("node is stopping"))?
+        .map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, e))
+}
+
+/// Chunks the file (one chunk in memory per batch slot), stores each
+/// distinct chunk as a bundle, then the manifest bundle; answers once all
+/// are durable.
+fn send_file(shared: &Shared, req: SendRequest) -> Result<SendResponse, ApiError> {
+    let to: Eid = req.to.parse().map_err(|e| bad(format!("bad destination: {e}")))?;
+    if !req.path.is_absolute() {
+        return Err(bad("path must be absolute"));
+    }
+    let name = match req.name {
+        Some(n) => n,
+        None => req
+            .path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| bad("file name is not UTF-8"))?
+            .to_owned(),
+    };
+    let name = content::sanitize_file_name(&name).map_err(|e| bad(e.to_string()))?;
+    let chunk_size = req.chunk_size.unwrap_or(shared.chunk_size);
+    let file = std::fs::File::open(&req.path)
+        .map_err(|e| bad(format!("cannot open {}: {e}", req.path.display())))?;
+    let chunker = Chunker::new(file, chunk_size).map_err(|e| bad(e.to_string()))?;
+    let mut builder = ManifestBuilder::new(name.clone(), chunk_size);
+    let mut seen = HashSet::new();
+    let mut batch = Vec::new();
+    let mut bundles = 0;
+    for chunk in chunker {
+        let chunk = chunk.map_err(|e| bad(format!("cannot read {}: {e}", req.path.display())))?;
+        builder.push(&chunk);
+        if seen.insert(chunk.cid) {
+            batch.push(Submission::Data {
+                destination: to.clone(),
+                payload: chunk.data.clone(),
+                lifetime_ms: req.lifetime_ms,
+                flags: 0,
+                content_cid: Some(chunk.cid.to_bytes()),
+            });
+        }
+        if batch.len() >= SEND_BATCH {
+            bundles += submit_blocking(shared, std::mem::take(&mut batch))?.len();
+        }
+    }
+    if !batch.is_empty() {
+        bundles += submit_blocking(shared, batch)?.len();
+    }
+    let manifest = builder.finish();
+    let cid = manifest.cid();
+    let ids = submit_blocking(
+        shared,
+        vec![Submission::Data {
+            destination: to,
+            payload: manifest.encode().into(),
+            lifetime_ms: req.lifetime_ms,
+            flags: BundleFlags::REPORT_DELIVERY,
+            content_cid: Some(cid.to_bytes()),
+        }],
+    )?;
+    let manifest_bundle = ids.into_iter().next().ok_or_else(|| internal("manifest not stored"))?;
+    Ok(SendResponse {
+        manifest_cid: cid.to_string(),
+        manifest_bundle,
+        name,
+        size_bytes: manifest.size,
+        chunks: manifest.chunks.len(),
+        bundles: bundles + 1,
+    })
+}
+
+async fn submit_bundle(State(ctx): State<Ctx>, body: axum::body::Bytes) -> Result<Response, ApiError> {
+    let shared = ctx.shared.clone();
+    let ids = tokio::task::spawn_blocking(move || {
+        submit_blocking(&shared, vec![Submission::Encoded(bytes::Bytes::from(body.to_vec()))])
+    })
+    .await
+    .map_err(|e| internal(e.to_string()))??;
+    Ok(Json(json!({ "ids": ids })).into_response())
+}

@@ -1,0 +1,227 @@
+//! The tokio driver: owns sockets, timers and tasks, and no policy.
+//!
+//! It feeds [`crate::agent::Event`]s from the QUIC convergence layer, the
+//! local API and a timer into the agent (which runs on its own thread,
+//! because its store commits block), and carries out the agent's
+//! [`crate::agent::Action`]s. The agent thread is the only writer of the store.
+//!
+//! Files in the data directory: `store.redb` (the store), `identity.key`
+//! (Ed25519, 0600), `api.json` (written when ready: API and QUIC addresses,
+//! node ID), `api.token` (0600), `dial.json` (peers to dial), `inbox/`
+//! (received files), `delivered/` (payloads of other services).
+
+mod actions;
+mod api;
+mod contacts;
+pub mod proto;
+
+use crate::agent::{Agent, AgentConfig, Event, PeerView, StatusView};
+use crate::bundle::{DtnTime, Eid};
+use crate::cla::identity::Identity;
+use crate::cla::quic::{ClaConfig, QuicCla};
+use crate::store::Store;
+use anyhow::{Context, bail};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{error, info};
+
+/// How a node is run (`spore node` flags).
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// Data directory (store, identity, inbox, api.json).
+    pub data_dir: PathBuf,
+    /// Node ID; default `dtn://<key fingerprint>/`.
+    pub node_id: Option<Eid>,
+    /// QUIC listen address.
+    pub listen: SocketAddr,
+    /// Local API address; must be a loopback address.
+    pub api: SocketAddr,
+    /// Peers to dial (added to `dial.json`).
+    pub peers: Vec<SocketAddr>,
+    /// Where received files go; default `<data-dir>/inbox`.
+    pub inbox: Option<PathBuf>,
+    /// Chunk size for `spore send`, bytes.
+    pub chunk_size: u32,
+    /// Agent limits and defaults (the node ID inside is replaced).
+    pub agent: Option<AgentConfig>,
+    /// Convergence-layer limits.
+    pub cla: ClaConfig,
+    /// Timer period for expiry and custody timeouts.
+    pub tick: Duration,
+}
+
+impl NodeConfig {
+    /// Defaults for `data_dir`: QUIC on 0.0.0.0:4556, API on 127.0.0.1:4557.
+    pub fn new(data_dir: PathBuf) -> NodeConfig {
+        NodeConfig {
+            data_dir,
+            node_id: None,
+            listen: SocketAddr::from(([0, 0, 0, 0], 4556)),
+            api: SocketAddr::from(([127, 0, 0, 1], 4557)),
+            peers: Vec::new(),
+            inbox: None,
+            chunk_size: crate::content::DEFAULT_CHUNK_SIZE,
+            agent: None,
+            cla: ClaConfig::default(),
+            tick: Duration::from_millis(250),
+        }
+    }
+}
+
+/// What `api.json` holds.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct ApiInfo {
+    /// Local API address.
+    pub api: String,
+    /// Node ID.
+    pub node_id: String,
+    /// QUIC address.
+    pub quic: String,
+    /// Process ID.
+    pub pid: u32,
+}
+
+/// The current DTN time from the system clock (the only clock read in spore
+/// outside the CLI).
+pub fn dtn_now() -> DtnTime {
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    DtnTime::from_unix_ms(ms)
+}
+
+/// Requests to the agent thread.
+pub(crate) enum Command {
+    Event(Event),
+    Status {
+        filter: Option<String>,
+        limit: usize,
+        reply: oneshot::Sender<Result<StatusView, String>>,
+    },
+    Peers {
+        reply: oneshot::Sender<Result<Vec<PeerView>, String>>,
+    },
+}
+
+/// Shared handles of a running node.
+pub(crate) struct Shared {
+    pub cmd: mpsc::Sender<Command>,
+    pub store: Arc<Store>,
+    pub node_id: Eid,
+    pub data_dir: PathBuf,
+    pub inbox: PathBuf,
+    pub chunk_size: u32,
+    pub cla: QuicCla,
+    pub contacts: contacts::Contacts,
+    pub submits: actions::Tickets,
+}
+
+fn prepare_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create data dir {}", dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("cannot set permissions of {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// Runs a node until `shutdown` resolves (SIGINT/SIGTERM in `spore node`).
+///
+/// # Errors
+/// Start-up failures: data dir not writable, store locked by another node
+/// or corrupt, address in use, API address not loopback.
+pub async fn run(cfg: NodeConfig, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+    if !cfg.api.ip().is_loopback() {
+        bail!("the local API must listen on a loopback address, not {}", cfg.api);
+    }
+    prepare_dir(&cfg.data_dir)?;
+    let api_json = cfg.data_dir.join("api.json");
+    let _ = std::fs::remove_file(&api_json);
+    let identity = Identity::load_or_create(&cfg.data_dir.join("identity.key"))
+        .context("cannot load or create the node identity")?;
+    let node_id = match &cfg.node_id {
+        Some(n) => n.node_id(),
+        None => Eid::dtn(&identity.fingerprint(), "")?,
+    };
+    let store = Store::open(&cfg.data_dir.join("store.redb"))
+        .with_context(|| format!("cannot open the store in {}", cfg.data_dir.display()))?;
+    let mut acfg = cfg.agent.clone().unwrap_or_else(|| AgentConfig::new(node_id.clone()));
+    acfg.node_id = node_id.clone();
+    let agent = Agent::new(store, acfg).context("cannot start the agent")?;
+    let store = agent.store_handle();
+    let cla = QuicCla::bind(cfg.listen, &identity, &node_id.to_string(), cfg.cla.clone())
+        .with_context(|| format!("cannot listen for QUIC on {}", cfg.listen))?;
+    let (cmd_tx, cmd_rx) = mpsc::channel(4096);
+    let (act_tx, act_rx) = mpsc::unbounded_channel();
+    let agent_thread = std::thread::Builder::new()
+        .name("spore-agent".into())
+        .spawn(move || actions::agent_loop(agent, cmd_rx, act_tx))
+        .context("cannot start the agent thread")?;
+    let shared = Arc::new(Shared {
+        cmd: cmd_tx,
+        store,
+        node_id: node_id.clone(),
+        data_dir: cfg.data_dir.clone(),
+        inbox: cfg.inbox.clone().unwrap_or_else(|| cfg.data_dir.join("inbox")),
+        chunk_size: cfg.chunk_size,
+        cla: cla.clone(),
+        contacts: contacts::Contacts::default(),
+        submits: actions::Tickets::default(),
+    });
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(actions::dispatch(shared.clone(), act_rx));
+    tasks.spawn(contacts::listen(shared.clone()));
+    tasks.spawn(ticker(shared.clone(), cfg.tick));
+    contacts::start_dialers(&shared, &cfg.peers).await?;
+    let listener = tokio::net::TcpListener::bind(cfg.api)
+        .await
+        .with_context(|| format!("cannot listen for the API on {}", cfg.api))?;
+    let api_addr = listener.local_addr()?;
+    let token = api::write_token(&cfg.data_dir)?;
+    tasks.spawn(api::serve(shared.clone(), listener, token));
+    let info = ApiInfo {
+        api: api_addr.to_string(),
+        node_id: node_id.to_string(),
+        quic: cla.local_addr()?.to_string(),
+        pid: std::process::id(),
+    };
+    write_atomically(&api_json, serde_json::to_string_pretty(&info)?.as_bytes())?;
+    info!(node = %node_id, quic = %info.quic, api = %info.api, "node ready");
+    shutdown.await;
+    info!("shutting down");
+    let _ = std::fs::remove_file(&api_json);
+    cla.close();
+    tasks.abort_all();
+    drop(shared);
+    while tasks.join_next().await.is_some() {}
+    if agent_thread.join().is_err() {
+        error!("agent thread panicked");
+    }
+    Ok(())
+}
+
+async fn ticker(shared: Arc<Shared>, period: Duration) {
+    let mut iv = tokio::time::interval(period);
+    loop {
+        iv.tick().await;
+        if shared.cmd.send(Command::Event(Event::Tick)).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Writes `bytes` to `path` via a temporary file, fsync and rename.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}

@@ -1,0 +1,24 @@
+//! Node-level control messages carried on the CL control stream after the
+//! CLA's Hello (spec/cl-quic.md §"Control messages").
+
+use crate::bundle::BundleId;
+use serde::{Deserialize, Serialize};
+
+/// A control-stream message between two nodes in contact.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ControlMessage {
+    /// Sent first by each side: bundle IDs it holds or delivered (bounded by
+    /// the sender's summary limit), so the other side does not send them.
+    Summary {
+        /// Bundle IDs.
+        held: Vec<BundleId>,
+    },
+    /// A custody signal: the CBOR administrative record
+    /// (`bundle::admin::AdministrativeRecord::CustodySignal`), as bytes.
+    Custody {
+        /// Encoded administrative record.
+        #[serde(with = "serde_bytes")]
+        record: Vec<u8>,
+    },
+}

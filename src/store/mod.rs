@@ -1,0 +1,385 @@
+//! The durable bundle store: one redb database per node.
+//!
+//! All tables are declared in [`tables`]; the record types in [`records`].
+//! Every change of a bundle's state happens inside one [`Txn`] that commits
+//! with `Durability::Immediate`: when [`Txn::commit`] returns, the change
+//! survives a crash or power loss (redb's commit protocol, see spec/store.md).
+//! A bundle is acknowledged to anyone only after the transaction that stored
+//! it has committed; several bundles that arrive together share one
+//! transaction (group commit).
+//!
+//! The store takes no clock: every time is passed in as DTN milliseconds.
+
+pub mod records;
+pub mod tables;
+
+use records::{BundleRecord, FileRecord, PeerRecord};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata};
+use std::path::Path;
+use tables::*;
+
+/// Errors of store operations.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database engine failed (I/O error, corruption detected by redb,
+    /// database already open by another process, …).
+    #[error("store database error: {0}")]
+    Db(#[from] redb::Error),
+    /// A stored value could not be decoded.
+    #[error("store record in table {table} is corrupt: {detail}")]
+    Corrupt {
+        /// Table name.
+        table: &'static str,
+        /// What was wrong.
+        detail: String,
+    },
+    /// The store was written by a newer spore (schema version too high).
+    #[error("store schema version {found} is newer than this spore understands ({SCHEMA_VERSION})")]
+    NewerSchema {
+        /// Version found.
+        found: u64,
+    },
+}
+
+fn db<E: Into<redb::Error>>(e: E) -> StoreError {
+    StoreError::Db(e.into())
+}
+
+fn cbor<T: serde::Serialize>(v: &T) -> Vec<u8> {
+    // Serializing our own plain records to a Vec cannot fail.
+    serde_cbor::to_vec(v).expect("records serialize to CBOR")
+}
+
+fn uncbor<T: serde::de::DeserializeOwned>(table: &'static str, b: &[u8]) -> Result<T, StoreError> {
+    serde_cbor::from_slice(b).map_err(|e| StoreError::Corrupt {
+        table,
+        detail: e.to_string(),
+    })
+}
+
+/// A handle on one node's store. Cheap to share behind an `Arc`.
+#[derive(Debug)]
+pub struct Store {
+    db: Database,
+}
+
+/// Counts shown by `spore status` and used by tests.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct StoreStats {
+    /// Bundle records (all states).
+    pub records: u64,
+    /// Bundles held for forwarding.
+    pub held: u64,
+    /// Distinct chunks stored.
+    pub chunks: u64,
+    /// Delivered bundle IDs remembered.
+    pub delivered: u64,
+}
+
+impl Store {
+    /// Opens (or creates) the store at `path`.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] if the file cannot be opened (I/O, locked by another
+    /// process, corrupt), [`StoreError::NewerSchema`] if a newer spore wrote it.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let db = Database::create(path).map_err(db)?;
+        Store::init(db)
+    }
+
+    /// Opens an empty store in memory (for the simulator and tests).
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] if redb fails to initialise.
+    pub fn open_in_memory() -> Result<Store, StoreError> {
+        let db = Database::builder()
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .map_err(db)?;
+        Store::init(db)
+    }
+
+    fn init(db: Database) -> Result<Store, StoreError> {
+        let store = Store { db };
+        let mut txn = store.write()?;
+        match txn.meta_u64("schema")? {
+            Some(v) if v > SCHEMA_VERSION => return Err(StoreError::NewerSchema { found: v }),
+            Some(_) => {}
+            None => txn.set_meta_u64("schema", SCHEMA_VERSION)?,
+        }
+        // Create every table so that read transactions never miss one.
+        txn.touch_all()?;
+        txn.commit()?;
+        Ok(store)
+    }
+
+    /// Starts a write transaction (one at a time; callers serialize).
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] on engine failure.
+    pub fn write(&self) -> Result<Txn, StoreError> {
+        let mut w = self.db.begin_write().map_err(db)?;
+        w.set_durability(Durability::Immediate).map_err(db)?;
+        Ok(Txn { w })
+    }
+
+    fn read(&self) -> Result<redb::ReadTransaction, StoreError> {
+        self.db.begin_read().map_err(db)
+    }
+
+    /// The record of bundle `key`, if any.
+    ///
+    /// # Errors
+    /// [`StoreError`] on engine failure or a corrupt record.
+    pub fn record(&self, key: &[u8]) -> Result<Option<BundleRecord>, StoreError> {
+        let t = self.read()?.open_table(BUNDLES).map_err(db)?;
+        get_cbor(&t, "bundles-0", key)
+    }
+
+    /// Every bundle record, in bundle-key order (creation time first), at most `limit`.
+    ///
+    /// # Errors
+    /// [`StoreError`] on engine failure or a corrupt record.
+    pub fn records(&self, limit: usize) -> Result<Vec<BundleRecord>, StoreError> {
+        let t = self.read()?.open_table(BUNDLES).map_err(db)?;
+        let mut out = Vec::new();
+        for row in t.iter().map_err(db)?.take(limit) {
+            let (_, v) = row.map_err(db)?;
+            out.push(uncbor("bundles-0", v.value())?);
+        }
+        Ok(out)
+    }
+
+    /// The stored encoding of bundle `key` (payload empty for a chunk
+    /// bundle) and its chunk bytes, if the bundle is still held.
+    ///
+    /// # Errors
+    /// [`StoreError`] on engine failure.
+    pub fn bundle_bytes(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let t = self.read()?.open_table(BUNDLE_BYTES).map_err(db)?;
+        Ok(t.get(key).map_err(db)?.map(|g| g.value().to_vec()))
+    }
+
+    /// The bytes of chunk `cid`, if stored.
+    ///
+    /// # Errors
+    /// [`StoreError`] on engine failure.
+    pub fn chunk(&self, cid: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let t = self.read()?.open_table(CHUNKS).map_err(db)?;
+        Ok(t.get(cid).map_err(db)?.map(|g| g.value().1.to_vec()))
+    }
+
+    /// The reference count of chunk `cid` (0 if absent).
+    ///
+    /// # Errors
+    /// [`StoreError`] on engine failure.
+    pub fn chunk_refs(&self, cid: &[u8]) -> Result<u64, StoreError> {
+        let t = self.read()?.open_table(CHUNKS).map_err(db)?;
+        Ok(t.get(cid).map_err(db)?.map_or(0, |g| g.value().0))
+    }
+
+    /// True if bundle `key` was delivered here.
+    ///
+    /// # Errors
+    /// [`StoreError`] on engine failure.
+    pub fn is_delivered(&self, key: &[u8]) -> Result<bool, StoreError> {
+        let t = self.read()?.open_table(DELIVERED).map_err(db)?;
+        Ok(t.get(key).map_err(db)?.is_some())
+    }
+
+    /// Keys of bundles held for forwarding, in key order, at most `limit`.
+    ///
+    /// # Errors
+    /// [`StoreError`] on engine failure.
+    pub fn held_keys(&self, limit: usize) -> Result<Vec<Vec<u8>>, StoreError> {
+        let t = self.read()?.open_table(HELD).map_err(db)?;
+        let mut out = Vec::new();
+        for row in t.iter().map_err(db)?.take(limit) {
+            out.push(row.map_err(db)?.0.value().to_vec());
+        }
+        Ok(out)
+    }
+
+    /// Keys of delivered bundles, newest creation time first, at most `limit`.
+    ///
+    /// # Errors
+    /// [`StoreError`] on engine failure.
+    pub fn delivered_keys(&self, limit: usize) -> Result<Vec<Vec<u8>>, StoreError> {
+        let t = self.read()?.open_table(DELIVERED).map_err(db)?;
+        let mut out = Vec::new();
+        for row in t.iter().map_err(db)?.rev().take(limit) {
+            out.push(row.map_err(db)?.0.value().to_vec());
+        }
+        Ok(out)
+    }
+
+    /// Held bundles not yet given to `peer`: key order, at most `limit`.
+    /// Cost: one index walk over held bundles plus one lookup each.
+    ///
+    /// # Errors
+    /// [`StoreError`] on engine failure.
+    pub fn owed_to(&self, peer: &str, limit: usize) -> Result<Vec<Vec<u8>>, StoreError> {
+        let r = self.read()?;
+        let held = r.open_table(HELD).map_err(db)?;
+        let fwd = r.open_table(FORWARDED).map_err(db)?;
+        let mut out = Vec::new();
+        for row in held.iter().map_err(db)? {
+            let k = row.map_err(db)?.0;
+            if fwd.get((peer, k.value())).map_err(db)?.is_none() {
+                out.push(k.value().to_vec());
+                if out.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The earliest expiry among held bundles, DTN ms.
+    ///
+    /// # Errors
+    /// [`StoreError`] on engine failure.
+    pub fn next_expiry_ms(&self) -> Result<Option<u64>, StoreError> {
+        let t = self.read()?.open_table(EXPIRY).map_err(db)?;
+        let first = t.first().map_err(db)?;
+        Ok(first.map(|(k, _)| k.value().0))
+    }
+
+    /// Up to `limit` (expiry ms, key) pairs with expiry ≤ `now_ms`, oldest first.
+    ///
+    /// # Errors
+    /// [`StoreError`] on engine failure.
+    pub fn expired(&self, now_ms: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        let t = self.read()?.open_table(EXPIRY).map_err(db)?;
+        let mut out = Vec::new();
+        let end: (u64, &[u8]) = (now_ms, &[0xff; 64]);
+        for row in t.range::<(u64, &[u8])>(..=end).map_err(db)?.take(limit) {
+            let (k, _) = row.map_err(db)?;
+            let (ms, key) = k.value();
+            if ms <= now_ms {
+                out.push((ms, key.to_vec()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The peer record of `node_id`.
+    ///
+    /// # Errors
+    /// [`StoreError`] on engine failure or a corrupt record.
+    pub fn peer(&self, node_id: &str) -> Result<Option<PeerRecord>, StoreError> {
+        let t = self.read()?.open_table(PEERS).map_err(db)?;
+        match t.get(node_id).map_err(db)? {
+            Some(v) => Ok(Some(uncbor("peers-0", v.value())?)),
+            None => Ok(None),
+        }
+    }
+
+    /// All peer records, by node ID.
+    ///
+    /// # Errors
+    /// [`StoreError`] on engine failure or a corrupt record.
+    pub fn peers(&self) -> Result<Vec<PeerRecord>, StoreError> {
+        let t = self.read()?.open_table(PEERS).map_err(db)?;
+        let mut out = Vec::new();
+        for row in t.iter().map_err(db)? {
+            out.push(uncbor("peers-0", row.map_err(db)?.1.value())?);
+        }
+        Ok(out)
+    }
+
+    /// All file records.
+    ///
+    /// # Errors
+    /// [`StoreError`] on engine failure or a corrupt record.
+    pub fn files(&self) -> Result<Vec<FileRecord>, StoreError> {
+        let t = self.read()?.open_table(FILES).map_err(db)?;
+        let mut out = Vec::new();
+        for row in t.iter().map_err(db)? {
+            out.push(uncbor("files-0", row.map_err(db)?.1.value())?);
+        }
+        Ok(out)
+    }
+
+    /// The file record of manifest `cid`.
+    ///
+    /// # Errors
+    /// [`StoreError`] on engine failure or a corrupt record.
+    pub fn file(&self, cid: &[u8]) -> Result<Option<FileRecord>, StoreError> {
+        let t = self.read()?.open_table(FILES).map_err(db)?;
+        get_cbor(&t, "files-0", cid)
+    }
+
+    /// The latest chunk bundle carrying `cid`.
+    ///
+    /// # Errors
+    /// [`StoreError`] on engine failure.
+    pub fn chunk_bundle(&self, cid: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let t = self.read()?.open_table(CID_BUNDLES).map_err(db)?;
+        Ok(t.get(cid).map_err(db)?.map(|g| g.value().to_vec()))
+    }
+
+    /// Number of delivered chunk bundles waiting for reassembly that carry `cid`.
+    ///
+    /// # Errors
+    /// [`StoreError`] on engine failure.
+    pub fn inbox_has(&self, cid: &[u8]) -> Result<bool, StoreError> {
+        let t = self.read()?.open_multimap_table(INBOX_CHUNKS).map_err(db)?;
+        Ok(!t.get(cid).map_err(db)?.is_empty())
+    }
+
+    /// All counters, by name.
+    ///
+    /// # Errors
+    /// [`StoreError`] on engine failure.
+    pub fn counters(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let t = self.read()?.open_table(COUNTERS).map_err(db)?;
+        let mut out = Vec::new();
+        for row in t.iter().map_err(db)? {
+            let (k, v) = row.map_err(db)?;
+            out.push((k.value().to_owned(), v.value()));
+        }
+        Ok(out)
+    }
+
+    /// A meta value as u64.
+    ///
+    /// # Errors
+    /// [`StoreError`] on engine failure.
+    pub fn meta_u64(&self, key: &str) -> Result<Option<u64>, StoreError> {
+        let t = self.read()?.open_table(META).map_err(db)?;
+        Ok(t.get(key).map_err(db)?.and_then(|g| be_u64(g.value())))
+    }
+
+    /// Table sizes.
+    ///
+    /// # Errors
+    /// [`StoreError`] on engine failure.
+    pub fn stats(&self) -> Result<StoreStats, StoreError> {
+        let r = self.read()?;
+        Ok(StoreStats {
+            records: r.open_table(BUNDLES).map_err(db)?.len().map_err(db)?,
+            held: r.open_table(HELD).map_err(db)?.len().map_err(db)?,
+            chunks: r.open_table(CHUNKS).map_err(db)?.len().map_err(db)?,
+            delivered: r.open_table(DELIVERED).map_err(db)?.len().map_err(db)?,
+        })
+    }
+}
+
+fn be_u64(b: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(b.try_into().ok()?))
+}
+
+fn get_cbor<T: serde::de::DeserializeOwned>(
+    t: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    name: &'static str,
+    key: &[u8],
+) -> Result<Option<T>, StoreError> {
+    match t.get(key).map_err(db)? {
+        Some(v) => Ok(Some(uncbor(name, v.value())?)),
+        None => Ok(None),
+    }
+}
+
+mod txn;
+pub use txn::Txn;

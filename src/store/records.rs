@@ -1,0 +1,174 @@
+//! Values kept in the store's tables (CBOR-encoded with serde).
+
+use crate::bundle::{BundleId, DtnTime, Eid};
+use serde::{Deserialize, Serialize};
+
+/// Most history entries kept per bundle; older ones are dropped (the first
+/// entry is always kept).
+pub const MAX_HISTORY: usize = 64;
+
+/// Where a bundle is in its life here (spec/custody.md).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BundleState {
+    /// Held durably, in our custody, waiting for a contact.
+    Stored,
+    /// Transmitted to a peer, custody signal not yet received.
+    InFlight,
+    /// Another node accepted custody; our copy is released.
+    CustodyTransferred,
+    /// Delivered to a local application (or the file inbox) at this node.
+    Delivered,
+    /// Lifetime ran out; deleted.
+    Expired,
+    /// Deleted for another recorded reason.
+    Deleted,
+}
+
+impl BundleState {
+    /// The snake_case name used in JSON and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BundleState::Stored => "stored",
+            BundleState::InFlight => "in_flight",
+            BundleState::CustodyTransferred => "custody_transferred",
+            BundleState::Delivered => "delivered",
+            BundleState::Expired => "expired",
+            BundleState::Deleted => "deleted",
+        }
+    }
+
+    /// True while this node still holds the bundle's bytes for forwarding.
+    pub fn is_held(self) -> bool {
+        matches!(self, BundleState::Stored | BundleState::InFlight)
+    }
+}
+
+/// What a bundle's payload is, as far as spore cares.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PayloadKind {
+    /// Opaque application data.
+    Plain,
+    /// A file chunk named by a raw CID (content block present).
+    Chunk,
+    /// A file manifest named by a dag-cbor CID.
+    Manifest,
+    /// An administrative record (status report).
+    Admin,
+}
+
+/// One line of a bundle's history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    /// When, in DTN ms.
+    pub at_ms: u64,
+    /// What happened, e.g. `custody transferred to dtn://c/`.
+    pub event: String,
+}
+
+/// Everything we know about one bundle (table `bundles-0`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BundleRecord {
+    /// Bundle ID.
+    pub id: BundleId,
+    /// Destination EID.
+    pub destination: Eid,
+    /// Report-to EID.
+    pub report_to: Eid,
+    /// Current state.
+    pub state: BundleState,
+    /// Who holds custody: this node while held, the next custodian after a
+    /// transfer, none once delivered/expired/deleted.
+    pub custodian: Option<Eid>,
+    /// Node the bundle came from (None for a local submission).
+    pub received_from: Option<Eid>,
+    /// When this node first stored it, DTN ms.
+    pub received_at_ms: u64,
+    /// Expiry, DTN ms.
+    pub expiry_ms: u64,
+    /// Encoded size in bytes (with payload).
+    pub size_bytes: u64,
+    /// Payload kind.
+    pub kind: PayloadKind,
+    /// Content CID bytes (chunk or manifest), if any.
+    pub cid: Option<Vec<u8>>,
+    /// RFC 9171 bundle processing flags (for status reports after the bytes are gone).
+    pub flags: u64,
+    /// History, oldest first, at most [`MAX_HISTORY`] entries.
+    pub history: Vec<HistoryEntry>,
+}
+
+impl BundleRecord {
+    /// Appends a history line, keeping the first and the latest entries.
+    pub fn log(&mut self, now: DtnTime, event: impl Into<String>) {
+        if self.history.len() >= MAX_HISTORY {
+            self.history.remove(1);
+        }
+        self.history.push(HistoryEntry {
+            at_ms: now.0,
+            event: event.into(),
+        });
+    }
+}
+
+/// What this node knows about a peer (table `peers-0`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PeerRecord {
+    /// Peer node ID.
+    pub node_id: String,
+    /// Last known QUIC address.
+    pub addr: Option<String>,
+    /// True if this node dials the peer (static peer from config, `--peer`
+    /// or `spore peers add`).
+    pub dial: bool,
+    /// Smoothed RTT in µs (RFC 6298 style, from QUIC).
+    pub srtt_us: Option<u64>,
+    /// Last contact start, DTN ms.
+    pub last_contact_ms: Option<u64>,
+    /// Last contact end, DTN ms.
+    pub last_seen_ms: Option<u64>,
+    /// Number of contacts so far.
+    pub contacts: u64,
+    /// Bundles sent to this peer whose custody it accepted.
+    pub bundles_sent: u64,
+    /// Bundles received from this peer and accepted.
+    pub bundles_received: u64,
+}
+
+/// A file's role at this node.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileRole {
+    /// Submitted here with `spore send`.
+    Source,
+    /// Passing through.
+    Relay,
+    /// Addressed to this node's `files` service.
+    Destination,
+}
+
+/// A file known by its manifest (table `files-0`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRecord {
+    /// Manifest CID bytes.
+    pub manifest_cid: Vec<u8>,
+    /// The manifest bundle's ID.
+    pub manifest_bundle: BundleId,
+    /// File name (sanitized base name).
+    pub name: String,
+    /// File size in bytes.
+    pub size_bytes: u64,
+    /// Chunk CIDs in order (binary).
+    pub chunks: Vec<Vec<u8>>,
+    /// Role here.
+    pub role: FileRole,
+    /// Destination EID.
+    pub destination: Eid,
+    /// Where the file was written (destination only), once complete.
+    pub path: Option<String>,
+    /// When it was written, DTN ms.
+    pub completed_ms: Option<u64>,
+    /// The manifest's encoding (spec/manifest.md), kept to resume reassembly.
+    pub manifest: Vec<u8>,
+}

@@ -1,0 +1,316 @@
+//! Write transactions: every state change of the store goes through [`Txn`].
+
+use super::records::{BundleRecord, FileRecord, PeerRecord};
+use super::tables::*;
+use super::{StoreError, be_u64, cbor, db, get_cbor, uncbor};
+use redb::{ReadableMultimapTable, ReadableTable, WriteTransaction};
+
+/// One durable write transaction. Nothing is visible to readers, and nothing
+/// survives a crash, until [`Txn::commit`] returns `Ok`. Dropping a `Txn`
+/// without committing aborts it.
+pub struct Txn {
+    pub(super) w: WriteTransaction,
+}
+
+impl Txn {
+    /// Commits durably (fsync before return).
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] if the commit fails; then nothing of this
+    /// transaction is stored and nothing may be acknowledged.
+    pub fn commit(self) -> Result<(), StoreError> {
+        self.w.commit().map_err(db)
+    }
+
+    pub(super) fn touch_all(&mut self) -> Result<(), StoreError> {
+        self.w.open_table(BUNDLES).map_err(db)?;
+        self.w.open_table(BUNDLE_BYTES).map_err(db)?;
+        self.w.open_table(CHUNKS).map_err(db)?;
+        self.w.open_table(CID_BUNDLES).map_err(db)?;
+        self.w.open_table(EXPIRY).map_err(db)?;
+        self.w.open_table(HELD).map_err(db)?;
+        self.w.open_table(FORWARDED).map_err(db)?;
+        self.w.open_table(DELIVERED).map_err(db)?;
+        self.w.open_multimap_table(INBOX_CHUNKS).map_err(db)?;
+        self.w.open_table(PEERS).map_err(db)?;
+        self.w.open_table(FILES).map_err(db)?;
+        self.w.open_table(COUNTERS).map_err(db)?;
+        self.w.open_table(META).map_err(db)?;
+        Ok(())
+    }
+
+    /// Reads a bundle record inside this transaction.
+    ///
+    /// # Errors
+    /// [`StoreError`] on engine failure or a corrupt record.
+    pub fn record(&self, key: &[u8]) -> Result<Option<BundleRecord>, StoreError> {
+        let t = self.w.open_table(BUNDLES).map_err(db)?;
+        get_cbor(&t, "bundles-0", key)
+    }
+
+    /// Writes a bundle record; keeps the held and expiry indexes in step with
+    /// the record's state: a held state (`stored`/`in_flight`) is in `held-0`.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] on engine failure.
+    pub fn put_record(&mut self, rec: &BundleRecord) -> Result<(), StoreError> {
+        let key = rec.id.to_key();
+        self.w
+            .open_table(BUNDLES)
+            .map_err(db)?
+            .insert(key.as_slice(), cbor(rec).as_slice())
+            .map_err(db)?;
+        let mut held = self.w.open_table(HELD).map_err(db)?;
+        if rec.state.is_held() {
+            held.insert(key.as_slice(), ()).map_err(db)?;
+        } else {
+            held.remove(key.as_slice()).map_err(db)?;
+        }
+        Ok(())
+    }
+
+    /// Stores the bundle's encoding (payload emptied for a chunk bundle).
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] on engine failure.
+    pub fn put_bytes(&mut self, key: &[u8], bytes: &[u8]) -> Result<(), StoreError> {
+        let mut t = self.w.open_table(BUNDLE_BYTES).map_err(db)?;
+        t.insert(key, bytes).map_err(db)?;
+        Ok(())
+    }
+
+    /// Drops the bundle's encoding.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] on engine failure.
+    pub fn remove_bytes(&mut self, key: &[u8]) -> Result<(), StoreError> {
+        let mut t = self.w.open_table(BUNDLE_BYTES).map_err(db)?;
+        t.remove(key).map_err(db)?;
+        Ok(())
+    }
+
+    /// Adds one reference to chunk `cid`, storing `data` if it is new.
+    /// Returns the new reference count.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] on engine failure.
+    pub fn chunk_ref(&mut self, cid: &[u8], data: &[u8]) -> Result<u64, StoreError> {
+        let mut t = self.w.open_table(CHUNKS).map_err(db)?;
+        let refs = t.get(cid).map_err(db)?.map_or(0, |g| g.value().0);
+        if refs == 0 {
+            t.insert(cid, (1u64, data)).map_err(db)?;
+        } else {
+            let old = t.get(cid).map_err(db)?.map(|g| g.value().1.to_vec());
+            let old = old.unwrap_or_default();
+            t.insert(cid, (refs + 1, old.as_slice())).map_err(db)?;
+        }
+        Ok(refs + 1)
+    }
+
+    /// Removes one reference to chunk `cid`, deleting the bytes at zero.
+    /// Returns the remaining count (0 if it was absent).
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] on engine failure.
+    pub fn chunk_unref(&mut self, cid: &[u8]) -> Result<u64, StoreError> {
+        let mut t = self.w.open_table(CHUNKS).map_err(db)?;
+        let cur = t.get(cid).map_err(db)?.map(|g| (g.value().0, g.value().1.to_vec()));
+        match cur {
+            None => Ok(0),
+            Some((n, _)) if n <= 1 => {
+                t.remove(cid).map_err(db)?;
+                Ok(0)
+            }
+            Some((n, data)) => {
+                t.insert(cid, (n - 1, data.as_slice())).map_err(db)?;
+                Ok(n - 1)
+            }
+        }
+    }
+
+    /// True if chunk `cid` is stored.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] on engine failure.
+    pub fn has_chunk(&self, cid: &[u8]) -> Result<bool, StoreError> {
+        let t = self.w.open_table(CHUNKS).map_err(db)?;
+        Ok(t.get(cid).map_err(db)?.is_some())
+    }
+
+    /// Records the latest chunk bundle for `cid`.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] on engine failure.
+    pub fn set_chunk_bundle(&mut self, cid: &[u8], key: &[u8]) -> Result<(), StoreError> {
+        let mut t = self.w.open_table(CID_BUNDLES).map_err(db)?;
+        t.insert(cid, key).map_err(db)?;
+        Ok(())
+    }
+
+    /// Adds `key` to the expiry index at `expiry_ms`.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] on engine failure.
+    pub fn expiry_add(&mut self, expiry_ms: u64, key: &[u8]) -> Result<(), StoreError> {
+        let mut t = self.w.open_table(EXPIRY).map_err(db)?;
+        t.insert((expiry_ms, key), ()).map_err(db)?;
+        Ok(())
+    }
+
+    /// Removes `key` from the expiry index.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] on engine failure.
+    pub fn expiry_remove(&mut self, expiry_ms: u64, key: &[u8]) -> Result<(), StoreError> {
+        let mut t = self.w.open_table(EXPIRY).map_err(db)?;
+        t.remove((expiry_ms, key)).map_err(db)?;
+        Ok(())
+    }
+
+    /// Notes that bundle `key` was given to `peer` at `now_ms`.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] on engine failure.
+    pub fn mark_forwarded(&mut self, peer: &str, key: &[u8], now_ms: u64) -> Result<(), StoreError> {
+        let mut t = self.w.open_table(FORWARDED).map_err(db)?;
+        t.insert((peer, key), now_ms).map_err(db)?;
+        Ok(())
+    }
+
+    /// Marks bundle `key` delivered at `now_ms`. Returns false if it already was.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] on engine failure.
+    pub fn mark_delivered(&mut self, key: &[u8], now_ms: u64) -> Result<bool, StoreError> {
+        let mut t = self.w.open_table(DELIVERED).map_err(db)?;
+        if t.get(key).map_err(db)?.is_some() {
+            return Ok(false);
+        }
+        t.insert(key, now_ms).map_err(db)?;
+        Ok(true)
+    }
+
+    /// True if bundle `key` was delivered here.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] on engine failure.
+    pub fn is_delivered(&self, key: &[u8]) -> Result<bool, StoreError> {
+        let t = self.w.open_table(DELIVERED).map_err(db)?;
+        Ok(t.get(key).map_err(db)?.is_some())
+    }
+
+    /// Keeps delivered chunk bundle `key` (and one chunk reference) until
+    /// its file is reassembled.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] on engine failure.
+    pub fn inbox_add(&mut self, cid: &[u8], key: &[u8]) -> Result<(), StoreError> {
+        let mut t = self.w.open_multimap_table(INBOX_CHUNKS).map_err(db)?;
+        t.insert(cid, key).map_err(db)?;
+        Ok(())
+    }
+
+    /// Removes one inbox entry (`cid`, `key`). Returns true if it was there.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] on engine failure.
+    pub fn inbox_remove(&mut self, cid: &[u8], key: &[u8]) -> Result<bool, StoreError> {
+        let mut t = self.w.open_multimap_table(INBOX_CHUNKS).map_err(db)?;
+        t.remove(cid, key).map_err(db)
+    }
+
+    /// Keys of delivered chunk bundles waiting in the inbox for `cid`.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] on engine failure.
+    pub fn inbox_keys(&self, cid: &[u8]) -> Result<Vec<Vec<u8>>, StoreError> {
+        let t = self.w.open_multimap_table(INBOX_CHUNKS).map_err(db)?;
+        let mut out = Vec::new();
+        for v in t.get(cid).map_err(db)? {
+            out.push(v.map_err(db)?.value().to_vec());
+        }
+        Ok(out)
+    }
+
+    /// Reads a peer record inside this transaction.
+    ///
+    /// # Errors
+    /// [`StoreError`] on engine failure or a corrupt record.
+    pub fn peer(&self, node_id: &str) -> Result<Option<PeerRecord>, StoreError> {
+        let t = self.w.open_table(PEERS).map_err(db)?;
+        match t.get(node_id).map_err(db)? {
+            Some(v) => Ok(Some(uncbor("peers-0", v.value())?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Writes a peer record.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] on engine failure.
+    pub fn put_peer(&mut self, p: &PeerRecord) -> Result<(), StoreError> {
+        let mut t = self.w.open_table(PEERS).map_err(db)?;
+        t.insert(p.node_id.as_str(), cbor(p).as_slice()).map_err(db)?;
+        Ok(())
+    }
+
+    /// Removes a peer record.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] on engine failure.
+    pub fn remove_peer(&mut self, node_id: &str) -> Result<(), StoreError> {
+        let mut t = self.w.open_table(PEERS).map_err(db)?;
+        t.remove(node_id).map_err(db)?;
+        Ok(())
+    }
+
+    /// Reads a file record inside this transaction.
+    ///
+    /// # Errors
+    /// [`StoreError`] on engine failure or a corrupt record.
+    pub fn file(&self, cid: &[u8]) -> Result<Option<FileRecord>, StoreError> {
+        let t = self.w.open_table(FILES).map_err(db)?;
+        get_cbor(&t, "files-0", cid)
+    }
+
+    /// Writes a file record.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] on engine failure.
+    pub fn put_file(&mut self, f: &FileRecord) -> Result<(), StoreError> {
+        let mut t = self.w.open_table(FILES).map_err(db)?;
+        t.insert(f.manifest_cid.as_slice(), cbor(f).as_slice())
+            .map_err(db)?;
+        Ok(())
+    }
+
+    /// Adds `n` to counter `name`.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] on engine failure.
+    pub fn bump(&mut self, name: &str, n: u64) -> Result<(), StoreError> {
+        let mut t = self.w.open_table(COUNTERS).map_err(db)?;
+        let cur = t.get(name).map_err(db)?.map_or(0, |g| g.value());
+        t.insert(name, cur.saturating_add(n)).map_err(db)?;
+        Ok(())
+    }
+
+    /// A meta value as u64.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] on engine failure.
+    pub fn meta_u64(&self, key: &str) -> Result<Option<u64>, StoreError> {
+        let t = self.w.open_table(META).map_err(db)?;
+        Ok(t.get(key).map_err(db)?.and_then(|g| be_u64(g.value())))
+    }
+
+    /// Sets a meta value.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] on engine failure.
+    pub fn set_meta_u64(&mut self, key: &str, v: u64) -> Result<(), StoreError> {
+        let mut t = self.w.open_table(META).map_err(db)?;
+        t.insert(key, v.to_be_bytes().as_slice()).map_err(db)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,81 @@
+//! Hostile input over a real QUIC contact: random bytes, a wrong CRC, a chunk
+//! that does not match its CID and an oversize stream are refused and
+//! counted, and the node keeps serving (a good bundle sent afterwards on the
+//! same contact is accepted with a custody signal and delivered).
+
+mod common;
+
+use bytes::Bytes;
+use spore::bundle::admin::{AdministrativeRecord, CustodyReason};
+use spore::bundle::blocks::CustodyBlock;
+use spore::bundle::codec;
+use spore::bundle::{Bundle, CreationTimestamp, Eid};
+use spore::cla::identity::Identity;
+use spore::cla::quic::{ClaConfig, QuicCla};
+use spore::content::chunk_cid;
+use spore::harness::{NodeProcess, wait_for};
+use spore::node::proto::ControlMessage;
+use std::time::Duration;
+
+fn bundle(seq: u64, dest: &str, payload: &'static [u8]) -> Bundle {
+    let src: Eid = "dtn://mallory/".parse().unwrap();
+    let ts = CreationTimestamp { time: spore::node::dtn_now(), sequence: seq };
+    let mut b = Bundle::new(src.clone(), dest.parse().unwrap(), ts, 3_600_000, Bytes::from_static(payload));
+    b.set_custody(&CustodyBlock { custodian: src });
+    b
+}
+
+#[test]
+fn garbage_is_refused_and_counted_while_the_node_keeps_serving() {
+    let tmp = tempfile::tempdir().unwrap();
+    let node = NodeProcess::start(&common::exe(), &tmp.path().join("c"), "c", &[]).unwrap();
+    let addr = node.quic_addr();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let good = bundle(4, "dtn://c/app", b"a good bundle after the bad ones");
+    let good_id = good.id();
+    let signal = rt.block_on(async move {
+        let id = Identity::generate().unwrap();
+        let cla = QuicCla::bind("127.0.0.1:0".parse().unwrap(), &id, "dtn://mallory/", ClaConfig::default()).unwrap();
+        let c = cla.connect(addr).await.unwrap();
+        c.send_control(&ControlMessage::Summary { held: vec![] }).await.unwrap();
+        // 1. random bytes
+        c.send_bundle(Bytes::from(vec![0x5a; 4000])).await.unwrap();
+        // 2. a wrong CRC: flip one payload byte of a CRC-32C protected bundle
+        let mut bytes = codec::encode(&bundle(2, "dtn://c/app", b"payload with a crc"));
+        let at = bytes.len() - 12;
+        bytes[at] ^= 0xff;
+        c.send_bundle(Bytes::from(bytes)).await.unwrap();
+        // 3. a chunk whose bytes do not hash to its CID
+        let mut chunk = bundle(3, "dtn://c/files", b"not the bytes the CID names");
+        chunk.set_content_cid(&chunk_cid(b"other bytes").to_bytes());
+        c.send_bundle(Bytes::from(codec::encode(&chunk))).await.unwrap();
+        // 4. an oversize stream: refused by the CL, the contact survives
+        let huge = c.send_bundle(Bytes::from(vec![0u8; 9 << 20])).await;
+        assert!(huge.is_err(), "a 9 MiB stream is over the 8 MiB limit");
+        // 5. a good bundle: custody accepted
+        c.send_bundle(Bytes::from(codec::encode(&good))).await.unwrap();
+        loop {
+            let m: ControlMessage = tokio::time::timeout(Duration::from_secs(20), c.recv_control()).await.unwrap().unwrap();
+            if let ControlMessage::Custody { record } = m {
+                match AdministrativeRecord::decode(&record).unwrap() {
+                    AdministrativeRecord::CustodySignal(s) => return s,
+                    other => panic!("unexpected record {other:?}"),
+                }
+            }
+        }
+    });
+    assert!(signal.accepted);
+    assert_eq!(signal.reason, CustodyReason::Accepted);
+    assert_eq!(signal.bundles, vec![good_id.clone()]);
+    let s = wait_for("refusals to be counted", Duration::from_secs(10), || {
+        let s = node.status(None)?;
+        Ok((common::counter(&s, "refused_cid_mismatch") == 1).then_some(s))
+    })
+    .unwrap();
+    assert_eq!(common::counter(&s, "refused_bad_crc"), 1, "{}", s["counters"]);
+    let refused: u64 = s["counters"].as_object().unwrap().iter()
+        .filter(|(k, _)| k.starts_with("refused_")).map(|(_, v)| v.as_u64().unwrap()).sum();
+    assert_eq!(refused, 3, "random bytes, bad CRC, CID mismatch: {}", s["counters"]);
+    let delivered = node.status(Some(&good_id.to_string())).unwrap();
+    assert_eq!(delivered["bundles"][0]["state"], "delivered");
+}

@@ -1,0 +1,58 @@
+//! Lifetime: a bundle with a 2-second lifetime that cannot leave its node in
+//! time expires there, leaves the store, and is never forwarded or delivered
+//! afterwards, even when the destination comes into contact.
+
+mod common;
+
+use spore::harness::{NodeProcess, count_states, wait_for};
+use std::time::Duration;
+
+#[test]
+fn expired_bundle_leaves_the_store_and_is_never_delivered() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let exe = common::exe();
+    let a = NodeProcess::start(&exe, &root.join("a"), "a", &["--tick", "100ms"]).unwrap();
+    let mut c = NodeProcess::start(&exe, &root.join("c"), "c", &[]).unwrap();
+
+    let short = root.join("short.txt");
+    std::fs::write(&short, b"this bundle lives two seconds").unwrap();
+    let client = a.client().unwrap();
+    let path = std::fs::canonicalize(&short).unwrap();
+    let v = client
+        .post("/api/v1/send", &serde_json::json!({"path": path, "to": "dtn://c/files", "lifetime_ms": 2000}))
+        .unwrap();
+    let cid = v["manifest_cid"].as_str().unwrap().to_owned();
+    let held = a.status(None).unwrap()["held_bytes"].as_u64().unwrap();
+    assert!(held > 0);
+
+    // No contact: it expires at A.
+    wait_for("expiry at A", Duration::from_secs(10), || {
+        let p = count_states(&a.status(None)?, Some("dtn://c/files"));
+        Ok((p.get("expired") == Some(&2) && p.len() == 1).then_some(()))
+    })
+    .unwrap();
+    let s = a.status(None).unwrap();
+    assert_eq!(s["held_bytes"].as_u64(), Some(0), "expired bundles left the store");
+    assert_eq!(common::counter(&s, "expired"), 2);
+    for b in s["bundles"].as_array().unwrap() {
+        let last = b["history"].as_array().unwrap().last().unwrap()["event"].as_str().unwrap().to_owned();
+        assert!(last.contains("lifetime expired"), "history says why: {last}");
+        assert!(b["custodian"].is_null());
+    }
+
+    // Now C comes into contact: nothing reaches it.
+    a.add_peer(c.quic_addr()).unwrap();
+    wait_for("contact A-C", Duration::from_secs(10), || {
+        let p = a.client()?.get("/api/v1/peers")?;
+        let up = p["peers"].as_array().into_iter().flatten().any(|p| p["connected"] == true);
+        Ok(up.then_some(()))
+    })
+    .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    let cs = c.status(None).unwrap();
+    assert!(cs["bundles"].as_array().unwrap().is_empty(), "C got nothing: {cs}");
+    assert!(c.status(Some(&cid)).unwrap()["files"].as_array().unwrap().is_empty());
+    assert!(!c.dir.join("inbox").exists() || std::fs::read_dir(c.dir.join("inbox")).unwrap().next().is_none());
+    c.stop();
+}
