@@ -119,9 +119,9 @@ fn frame_error(e: ReadFrameError, what: &str) -> ClaError {
         ReadFrameError::Ended { mid_frame: true } => {
             ClaError::BadFrame(format!("control stream ended inside a {what} frame"))
         }
-        ReadFrameError::Ended { mid_frame: false } => {
-            ClaError::ConnectionLost(format!("peer finished the control stream before {what}"))
-        }
+        ReadFrameError::Ended { mid_frame: false } => ClaError::ConnectionLost(format!(
+            "peer finished the control stream (expecting a {what} frame)"
+        )),
         ReadFrameError::Stream(e) => e,
     }
 }
