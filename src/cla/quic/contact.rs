@@ -300,6 +300,9 @@ pub struct IncomingBundle {
 impl IncomingBundle {
     /// Reads the whole bundle, at most `max_bundle_bytes`.
     ///
+    /// There is no per-bundle deadline (a peer may trickle a stream while keep-alives
+    /// hold the connection open): wrap the call in a timeout if that matters.
+    ///
     /// Cancel safety: not cancel-safe: dropping the future (or an unread
     /// `IncomingBundle`) stops the stream with [`codes::BUNDLE_ABANDONED`].
     ///
