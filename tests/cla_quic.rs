@@ -8,9 +8,10 @@ use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use spore::cla::codes;
 use spore::cla::identity::{Identity, IdentityError};
 use spore::cla::quic::{ClaConfig, ClaError, Contact, QuicCla};
+use spore::cla::{PeerCertificate, PeerTrust, codes};
+use std::sync::{Arc, Mutex};
 
 /// Every test body runs under this bound so a hang fails fast instead of stalling CI.
 async fn within_5s<F: Future>(f: F) -> F::Output {
@@ -373,4 +374,69 @@ fn identity_file_is_private_and_stable() {
         Identity::load_or_create(&junk),
         Err(IdentityError::BadKey { .. })
     ));
+}
+
+/// Refuses one key and records every peer it was asked about.
+#[derive(Debug, Default)]
+struct RefuseKey {
+    refused: [u8; 32],
+    seen: Mutex<Vec<PeerCertificate>>,
+}
+
+impl PeerTrust for RefuseKey {
+    fn check(&self, peer: &PeerCertificate) -> Result<(), String> {
+        self.seen.lock().unwrap().push(peer.clone());
+        if peer.public_key == self.refused {
+            Err("key on the deny list".into())
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[tokio::test]
+async fn trust_policy_sees_peers_and_can_refuse_them() {
+    within_5s(async {
+        let (bad, bad_id) = bind("dtn://bad/", ClaConfig::default());
+        let (good, good_id) = bind("dtn://good/", ClaConfig::default());
+        let policy = Arc::new(RefuseKey {
+            refused: bad_id.public_key(),
+            ..RefuseKey::default()
+        });
+        let b = QuicCla::bind_with_trust(
+            "127.0.0.1:0".parse().unwrap(),
+            &Identity::generate().unwrap(),
+            "dtn://b/",
+            ClaConfig::default(),
+            policy.clone(),
+        )
+        .unwrap();
+        let addr = b.local_addr().unwrap();
+        let (dial, acc) = tokio::join!(bad.connect(addr), b.accept());
+        assert!(matches!(dial, Err(ClaError::ConnectionLost(_))), "{dial:?}");
+        assert!(acc.unwrap().is_err());
+        let (dial, acc) = tokio::join!(good.connect(addr), b.accept());
+        dial.unwrap();
+        assert_eq!(acc.unwrap().unwrap().peer_key(), good_id.public_key());
+        let seen = policy.seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 2);
+        assert_eq!(seen[0].node_id, "dtn://bad/");
+        assert_eq!(seen[1].node_id, "dtn://good/");
+        assert_eq!(seen[1].public_key, good_id.public_key());
+    })
+    .await
+}
+
+#[tokio::test]
+async fn bind_rejects_uncertifiable_node_ids() {
+    within_5s(async {
+        let id = Identity::generate().unwrap();
+        let addr = "127.0.0.1:0".parse().unwrap();
+        let err = QuicCla::bind(addr, &id, "dtn://ñ/", ClaConfig::default()).unwrap_err();
+        assert!(matches!(err, ClaError::Config(_)), "{err:?}");
+        let long = format!("dtn://{}/", "n".repeat(2000));
+        let err = QuicCla::bind(addr, &id, &long, ClaConfig::default()).unwrap_err();
+        assert!(matches!(err, ClaError::Config(_)), "{err:?}");
+    })
+    .await
 }

@@ -119,9 +119,9 @@ fn frame_error(e: ReadFrameError, what: &str) -> ClaError {
         ReadFrameError::Ended { mid_frame: true } => {
             ClaError::BadFrame(format!("control stream ended inside a {what} frame"))
         }
-        ReadFrameError::Ended { mid_frame: false } => {
-            ClaError::ConnectionLost(format!("peer finished the control stream before {what}"))
-        }
+        ReadFrameError::Ended { mid_frame: false } => ClaError::ConnectionLost(format!(
+            "peer finished the control stream (expecting a {what} frame)"
+        )),
         ReadFrameError::Stream(e) => e,
     }
 }
@@ -299,6 +299,9 @@ pub struct IncomingBundle {
 
 impl IncomingBundle {
     /// Reads the whole bundle, at most `max_bundle_bytes`.
+    ///
+    /// There is no per-bundle deadline (a peer may trickle a stream while keep-alives
+    /// hold the connection open): wrap the call in a timeout if that matters.
     ///
     /// Cancel safety: not cancel-safe: dropping the future (or an unread
     /// `IncomingBundle`) stops the stream with [`codes::BUNDLE_ABANDONED`].

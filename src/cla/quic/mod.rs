@@ -40,6 +40,9 @@ pub const ALPN: &[u8] = b"spore/1";
 /// Version number sent in the opening Hello.
 pub const PROTOCOL_VERSION: u32 = 1;
 
+/// Longest node ID accepted by [`QuicCla::bind`], in bytes (it must fit a Hello frame).
+pub const MAX_NODE_ID_BYTES: usize = 1024;
+
 /// Server name put in the TLS ClientHello. Peers are identified by certificate, not by
 /// name, so this is a constant.
 const SERVER_NAME: &str = "spore";
@@ -126,7 +129,8 @@ impl QuicCla {
     ///
     /// # Errors
     /// [`ClaError::Io`] if the socket cannot be bound (or no tokio runtime is running),
-    /// [`ClaError::Config`] if `node_id` cannot be certified or the config is invalid.
+    /// [`ClaError::Config`] if `node_id` cannot be certified (not ASCII, or longer than
+    /// [`MAX_NODE_ID_BYTES`]) or the config is invalid.
     pub fn bind(
         listen: SocketAddr,
         identity: &Identity,
@@ -184,6 +188,11 @@ impl QuicCla {
         config: ClaConfig,
         trust: Arc<dyn PeerTrust>,
     ) -> Result<QuicCla, ClaError> {
+        if cert_node_id.len().max(hello_node_id.len()) > MAX_NODE_ID_BYTES {
+            return Err(ClaError::Config(format!(
+                "node ID longer than {MAX_NODE_ID_BYTES} bytes"
+            )));
+        }
         let (server, client) = tls::quinn_configs(identity, cert_node_id, &config, trust)?;
         let mut endpoint = Endpoint::server(server, listen)?;
         endpoint.set_default_client_config(client);
