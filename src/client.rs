@@ -23,9 +23,14 @@ impl Client {
     pub fn open(dir: &Path) -> anyhow::Result<Client> {
         let info = dir.join("api.json");
         let raw = std::fs::read(&info).with_context(|| {
-            format!("no running node found ({} is missing; start one with `spore node --data-dir {}`)", info.display(), dir.display())
+            format!(
+                "no running node found ({} is missing; start one with `spore node --data-dir {}`)",
+                info.display(),
+                dir.display()
+            )
         })?;
-        let info: ApiInfo = serde_json::from_slice(&raw).with_context(|| format!("{} is not valid", info.display()))?;
+        let info: ApiInfo = serde_json::from_slice(&raw)
+            .with_context(|| format!("{} is not valid", info.display()))?;
         let token = std::fs::read_to_string(dir.join("api.token"))
             .with_context(|| format!("cannot read the API token in {}", dir.display()))?;
         let agent = ureq::Agent::config_builder()
@@ -33,15 +38,28 @@ impl Client {
             .timeout_global(Some(Duration::from_secs(3600)))
             .build()
             .into();
-        Ok(Client { base: format!("http://{}", info.api), token: token.trim().to_owned(), agent })
+        Ok(Client {
+            base: format!("http://{}", info.api),
+            token: token.trim().to_owned(),
+            agent,
+        })
     }
 
-    fn finish(&self, r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> anyhow::Result<Value> {
+    fn finish(
+        &self,
+        r: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> anyhow::Result<Value> {
         let mut r = r.map_err(|e| anyhow!("cannot reach the node API at {}: {e}", self.base))?;
         let status = r.status();
-        let v: Value = r.body_mut().read_json().map_err(|e| anyhow!("bad answer from the node: {e}"))?;
+        let v: Value = r
+            .body_mut()
+            .read_json()
+            .map_err(|e| anyhow!("bad answer from the node: {e}"))?;
         if !status.is_success() {
-            let msg = v.get("error").and_then(Value::as_str).unwrap_or("unknown error");
+            let msg = v
+                .get("error")
+                .and_then(Value::as_str)
+                .unwrap_or("unknown error");
             bail!("{msg} (HTTP {})", status.as_u16());
         }
         Ok(v)
@@ -52,7 +70,11 @@ impl Client {
     /// # Errors
     /// Connection failures, and the node's `{"error"}` message on a non-2xx answer.
     pub fn get(&self, path: &str) -> anyhow::Result<Value> {
-        let r = self.agent.get(format!("{}{path}", self.base)).header("Authorization", format!("Bearer {}", self.token)).call();
+        let r = self
+            .agent
+            .get(format!("{}{path}", self.base))
+            .header("Authorization", format!("Bearer {}", self.token))
+            .call();
         self.finish(r)
     }
 
@@ -74,17 +96,22 @@ impl Client {
     /// # Errors
     /// As [`Client::get`].
     pub fn delete(&self, path: &str) -> anyhow::Result<Value> {
-        let r = self.agent.delete(format!("{}{path}", self.base)).header("Authorization", format!("Bearer {}", self.token)).call();
+        let r = self
+            .agent
+            .delete(format!("{}{path}", self.base))
+            .header("Authorization", format!("Bearer {}", self.token))
+            .call();
         self.finish(r)
     }
 }
-
 
 /// Percent-encodes `s` for a URL query value.
 pub fn url_encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()

@@ -31,7 +31,12 @@ impl NodeProcess {
     ///
     /// # Errors
     /// If the process cannot be spawned or is not ready in time.
-    pub fn start(exe: &Path, dir: &Path, name: &str, extra: &[&str]) -> anyhow::Result<NodeProcess> {
+    pub fn start(
+        exe: &Path,
+        dir: &Path,
+        name: &str,
+        extra: &[&str],
+    ) -> anyhow::Result<NodeProcess> {
         let mut n = NodeProcess {
             name: name.to_owned(),
             dir: dir.to_path_buf(),
@@ -45,7 +50,9 @@ impl NodeProcess {
     }
 
     fn spawn(&mut self) -> anyhow::Result<()> {
-        let listen = self.quic.map_or("127.0.0.1:0".to_owned(), |a| a.to_string());
+        let listen = self
+            .quic
+            .map_or("127.0.0.1:0".to_owned(), |a| a.to_string());
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -54,7 +61,14 @@ impl NodeProcess {
         let child = Command::new(&self.exe)
             .args(["node", "--data-dir"])
             .arg(&self.dir)
-            .args(["--node-id", &format!("dtn://{}/", self.name), "--listen", &listen, "--api", "127.0.0.1:0"])
+            .args([
+                "--node-id",
+                &format!("dtn://{}/", self.name),
+                "--listen",
+                &listen,
+                "--api",
+                "127.0.0.1:0",
+            ])
             .args(&self.extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -78,7 +92,11 @@ impl NodeProcess {
             }
             if let Some(c) = self.child.as_mut() {
                 if let Some(st) = c.try_wait()? {
-                    bail!("node {} exited during start-up ({st}); see {}", self.name, self.dir.with_extension("log").display());
+                    bail!(
+                        "node {} exited during start-up ({st}); see {}",
+                        self.name,
+                        self.dir.with_extension("log").display()
+                    );
                 }
             }
             if Instant::now() > deadline {
@@ -90,7 +108,10 @@ impl NodeProcess {
 
     /// The node ID, `dtn://{name}/`.
     pub fn node_id(&self) -> Eid {
-        Eid::Dtn { node: self.name.clone(), demux: String::new() }
+        Eid::Dtn {
+            node: self.name.clone(),
+            demux: String::new(),
+        }
     }
 
     /// The QUIC address (stable across restarts).
@@ -119,8 +140,11 @@ impl NodeProcess {
     /// # Errors
     /// API failures.
     pub fn status(&self, filter: Option<&str>) -> anyhow::Result<Value> {
-        let q = filter.map(|f| format!("&filter={}", url_encode(f))).unwrap_or_default();
-        self.client()?.get(&format!("/api/v1/status?limit=100000{q}"))
+        let q = filter
+            .map(|f| format!("&filter={}", url_encode(f)))
+            .unwrap_or_default();
+        self.client()?
+            .get(&format!("/api/v1/status?limit=100000{q}"))
     }
 
     /// Sends a file to `to`; returns the manifest CID.
@@ -129,8 +153,13 @@ impl NodeProcess {
     /// API failures.
     pub fn send(&self, file: &Path, to: &str) -> anyhow::Result<String> {
         let path = std::fs::canonicalize(file)?;
-        let v = self.client()?.post("/api/v1/send", &json!({ "path": path, "to": to }))?;
-        v["manifest_cid"].as_str().map(str::to_owned).ok_or_else(|| anyhow!("no manifest CID in {v}"))
+        let v = self
+            .client()?
+            .post("/api/v1/send", &json!({ "path": path, "to": to }))?;
+        v["manifest_cid"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| anyhow!("no manifest CID in {v}"))
     }
 
     /// Starts dialing `addr`.
@@ -138,7 +167,8 @@ impl NodeProcess {
     /// # Errors
     /// API failures.
     pub fn add_peer(&self, addr: SocketAddr) -> anyhow::Result<()> {
-        self.client()?.post("/api/v1/peers", &json!({ "addr": addr.to_string() }))?;
+        self.client()?
+            .post("/api/v1/peers", &json!({ "addr": addr.to_string() }))?;
         Ok(())
     }
 
@@ -147,7 +177,10 @@ impl NodeProcess {
     /// # Errors
     /// API failures.
     pub fn remove_peer(&self, addr: SocketAddr) -> anyhow::Result<()> {
-        self.client()?.delete(&format!("/api/v1/peers?addr={}", url_encode(&addr.to_string())))?;
+        self.client()?.delete(&format!(
+            "/api/v1/peers?addr={}",
+            url_encode(&addr.to_string())
+        ))?;
         Ok(())
     }
 
@@ -196,7 +229,11 @@ impl Drop for NodeProcess {
 ///
 /// # Errors
 /// On timeout, with `what` in the message; errors of `f` are retried.
-pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> anyhow::Result<Option<T>>) -> anyhow::Result<T> {
+pub fn wait_for<T>(
+    what: &str,
+    timeout: Duration,
+    mut f: impl FnMut() -> anyhow::Result<Option<T>>,
+) -> anyhow::Result<T> {
     let deadline = Instant::now() + timeout;
     let mut last_err = None;
     loop {
@@ -206,7 +243,9 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> anyhow:
             Err(e) => last_err = Some(e),
         }
         if Instant::now() > deadline {
-            let why = last_err.map(|e| format!(" (last error: {e:#})")).unwrap_or_default();
+            let why = last_err
+                .map(|e| format!(" (last error: {e:#})"))
+                .unwrap_or_default();
             bail!("timed out after {timeout:?} waiting for {what}{why}");
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -215,11 +254,15 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> anyhow:
 
 /// Counts of bundles by state in a status JSON, for bundles whose
 /// destination is `dest` (all if `None`).
-pub fn count_states(status: &Value, dest: Option<&str>) -> std::collections::BTreeMap<String, usize> {
+pub fn count_states(
+    status: &Value,
+    dest: Option<&str>,
+) -> std::collections::BTreeMap<String, usize> {
     let mut m = std::collections::BTreeMap::new();
     for b in status["bundles"].as_array().into_iter().flatten() {
         if dest.is_none_or(|d| b["destination"].as_str() == Some(d)) {
-            *m.entry(b["state"].as_str().unwrap_or("?").to_owned()).or_default() += 1;
+            *m.entry(b["state"].as_str().unwrap_or("?").to_owned())
+                .or_default() += 1;
         }
     }
     m

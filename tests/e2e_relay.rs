@@ -27,7 +27,9 @@ fn file_crosses_a_relay_that_is_killed_mid_transfer() {
     let mut c = NodeProcess::start(&exe, &root.join("c"), "c", &[]).unwrap();
 
     let cid = a.send(&src, DEST).unwrap();
-    let total = count_states(&a.status(None).unwrap(), Some(DEST)).values().sum::<usize>();
+    let total = count_states(&a.status(None).unwrap(), Some(DEST))
+        .values()
+        .sum::<usize>();
     assert_eq!(total, 96 + 1, "24 MiB in 256 KiB chunks plus one manifest");
 
     // Contact A-B only. Kill B once a third of the bundles are in its custody.
@@ -38,7 +40,10 @@ fn file_crosses_a_relay_that_is_killed_mid_transfer() {
     })
     .unwrap();
     let before_kill = count_states(&a.status(None).unwrap(), Some(DEST));
-    assert!(n(&before_kill, "custody_transferred") < total, "the kill must be mid-transfer");
+    assert!(
+        n(&before_kill, "custody_transferred") < total,
+        "the kill must be mid-transfer"
+    );
     b.kill();
     b.restart().unwrap();
     // Everything B had accepted before the kill is still there.
@@ -65,10 +70,17 @@ fn file_crosses_a_relay_that_is_killed_mid_transfer() {
     b.add_peer(c.quic_addr()).unwrap();
     let path = wait_for("C to write the file", T, || {
         let s = c.status(Some(&cid))?;
-        Ok(s["files"].get(0).and_then(|f| f["path"].as_str()).map(std::path::PathBuf::from))
+        Ok(s["files"]
+            .get(0)
+            .and_then(|f| f["path"].as_str())
+            .map(std::path::PathBuf::from))
     })
     .unwrap();
-    assert_eq!(std::fs::read(&path).unwrap(), std::fs::read(&src).unwrap(), "byte-identical");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        std::fs::read(&src).unwrap(),
+        "byte-identical"
+    );
 
     // Delivered exactly once: one file in the inbox, each bundle delivered once.
     let inbox: Vec<_> = std::fs::read_dir(c.dir.join("inbox")).unwrap().collect();

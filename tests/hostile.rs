@@ -19,8 +19,17 @@ use std::time::Duration;
 
 fn bundle(seq: u64, dest: &str, payload: &'static [u8]) -> Bundle {
     let src: Eid = "dtn://mallory/".parse().unwrap();
-    let ts = CreationTimestamp { time: spore::node::dtn_now(), sequence: seq };
-    let mut b = Bundle::new(src.clone(), dest.parse().unwrap(), ts, 3_600_000, Bytes::from_static(payload));
+    let ts = CreationTimestamp {
+        time: spore::node::dtn_now(),
+        sequence: seq,
+    };
+    let mut b = Bundle::new(
+        src.clone(),
+        dest.parse().unwrap(),
+        ts,
+        3_600_000,
+        Bytes::from_static(payload),
+    );
     b.set_custody(&CustodyBlock { custodian: src });
     b
 }
@@ -33,11 +42,20 @@ fn garbage_is_refused_and_counted_while_the_node_keeps_serving() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let good = bundle(4, "dtn://c/app", b"a good bundle after the bad ones");
     let good_id = good.id();
-    let signal = rt.block_on(async move {
+    let good_key = good_id.clone();
+    let (refusal, signal) = rt.block_on(async move {
         let id = Identity::generate().unwrap();
-        let cla = QuicCla::bind("127.0.0.1:0".parse().unwrap(), &id, "dtn://mallory/", ClaConfig::default()).unwrap();
+        let cla = QuicCla::bind(
+            "127.0.0.1:0".parse().unwrap(),
+            &id,
+            "dtn://mallory/",
+            ClaConfig::default(),
+        )
+        .unwrap();
         let c = cla.connect(addr).await.unwrap();
-        c.send_control(&ControlMessage::Summary { held: vec![] }).await.unwrap();
+        c.send_control(&ControlMessage::Summary { held: vec![] })
+            .await
+            .unwrap();
         // 1. random bytes
         c.send_bundle(Bytes::from(vec![0x5a; 4000])).await.unwrap();
         // 2. a wrong CRC: flip one payload byte of a CRC-32C protected bundle
@@ -48,22 +66,39 @@ fn garbage_is_refused_and_counted_while_the_node_keeps_serving() {
         // 3. a chunk whose bytes do not hash to its CID
         let mut chunk = bundle(3, "dtn://c/files", b"not the bytes the CID names");
         chunk.set_content_cid(&chunk_cid(b"other bytes").to_bytes());
-        c.send_bundle(Bytes::from(codec::encode(&chunk))).await.unwrap();
+        c.send_bundle(Bytes::from(codec::encode(&chunk)))
+            .await
+            .unwrap();
         // 4. an oversize stream: refused by the CL, the contact survives
         let huge = c.send_bundle(Bytes::from(vec![0u8; 9 << 20])).await;
         assert!(huge.is_err(), "a 9 MiB stream is over the 8 MiB limit");
         // 5. a good bundle: custody accepted
-        c.send_bundle(Bytes::from(codec::encode(&good))).await.unwrap();
+        c.send_bundle(Bytes::from(codec::encode(&good)))
+            .await
+            .unwrap();
+        let mut signals = Vec::new();
         loop {
-            let m: ControlMessage = tokio::time::timeout(Duration::from_secs(20), c.recv_control()).await.unwrap().unwrap();
+            let m: ControlMessage = tokio::time::timeout(Duration::from_secs(20), c.recv_control())
+                .await
+                .unwrap()
+                .unwrap();
             if let ControlMessage::Custody { record } = m {
                 match AdministrativeRecord::decode(&record).unwrap() {
-                    AdministrativeRecord::CustodySignal(s) => return s,
+                    AdministrativeRecord::CustodySignal(s) => signals.push(s),
                     other => panic!("unexpected record {other:?}"),
                 }
             }
+            if signals.iter().any(|s| s.bundles.contains(&good_key)) {
+                let good = signals.pop().unwrap();
+                return (signals, good);
+            }
         }
     });
+    // The CID mismatch was identifiable, so it got a refusal with a reason;
+    // the undecodable ones got nothing (there is no bundle ID to refuse).
+    assert_eq!(refusal.len(), 1, "{refusal:?}");
+    assert!(!refusal[0].accepted);
+    assert_eq!(refusal[0].reason, CustodyReason::Other(8));
     assert!(signal.accepted);
     assert_eq!(signal.reason, CustodyReason::Accepted);
     assert_eq!(signal.bundles, vec![good_id.clone()]);
@@ -72,10 +107,24 @@ fn garbage_is_refused_and_counted_while_the_node_keeps_serving() {
         Ok((common::counter(&s, "refused_cid_mismatch") == 1).then_some(s))
     })
     .unwrap();
-    assert_eq!(common::counter(&s, "refused_bad_crc"), 1, "{}", s["counters"]);
-    let refused: u64 = s["counters"].as_object().unwrap().iter()
-        .filter(|(k, _)| k.starts_with("refused_")).map(|(_, v)| v.as_u64().unwrap()).sum();
-    assert_eq!(refused, 3, "random bytes, bad CRC, CID mismatch: {}", s["counters"]);
+    assert_eq!(
+        common::counter(&s, "refused_bad_crc"),
+        1,
+        "{}",
+        s["counters"]
+    );
+    let refused: u64 = s["counters"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, _)| k.starts_with("refused_"))
+        .map(|(_, v)| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        refused, 3,
+        "random bytes, bad CRC, CID mismatch: {}",
+        s["counters"]
+    );
     let delivered = node.status(Some(&good_id.to_string())).unwrap();
     assert_eq!(delivered["bundles"][0]["state"], "delivered");
 }

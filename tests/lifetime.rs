@@ -20,7 +20,10 @@ fn expired_bundle_leaves_the_store_and_is_never_delivered() {
     let client = a.client().unwrap();
     let path = std::fs::canonicalize(&short).unwrap();
     let v = client
-        .post("/api/v1/send", &serde_json::json!({"path": path, "to": "dtn://c/files", "lifetime_ms": 2000}))
+        .post(
+            "/api/v1/send",
+            &serde_json::json!({"path": path, "to": "dtn://c/files", "lifetime_ms": 2000}),
+        )
         .unwrap();
     let cid = v["manifest_cid"].as_str().unwrap().to_owned();
     let held = a.status(None).unwrap()["held_bytes"].as_u64().unwrap();
@@ -33,11 +36,21 @@ fn expired_bundle_leaves_the_store_and_is_never_delivered() {
     })
     .unwrap();
     let s = a.status(None).unwrap();
-    assert_eq!(s["held_bytes"].as_u64(), Some(0), "expired bundles left the store");
+    assert_eq!(
+        s["held_bytes"].as_u64(),
+        Some(0),
+        "expired bundles left the store"
+    );
     assert_eq!(common::counter(&s, "expired"), 2);
     for b in s["bundles"].as_array().unwrap() {
-        let last = b["history"].as_array().unwrap().last().unwrap()["event"].as_str().unwrap().to_owned();
-        assert!(last.contains("lifetime expired"), "history says why: {last}");
+        let last = b["history"].as_array().unwrap().last().unwrap()["event"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            last.contains("lifetime expired"),
+            "history says why: {last}"
+        );
         assert!(b["custodian"].is_null());
     }
 
@@ -45,14 +58,32 @@ fn expired_bundle_leaves_the_store_and_is_never_delivered() {
     a.add_peer(c.quic_addr()).unwrap();
     wait_for("contact A-C", Duration::from_secs(10), || {
         let p = a.client()?.get("/api/v1/peers")?;
-        let up = p["peers"].as_array().into_iter().flatten().any(|p| p["connected"] == true);
+        let up = p["peers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|p| p["connected"] == true);
         Ok(up.then_some(()))
     })
     .unwrap();
     std::thread::sleep(Duration::from_secs(2));
     let cs = c.status(None).unwrap();
-    assert!(cs["bundles"].as_array().unwrap().is_empty(), "C got nothing: {cs}");
-    assert!(c.status(Some(&cid)).unwrap()["files"].as_array().unwrap().is_empty());
-    assert!(!c.dir.join("inbox").exists() || std::fs::read_dir(c.dir.join("inbox")).unwrap().next().is_none());
+    assert!(
+        cs["bundles"].as_array().unwrap().is_empty(),
+        "C got nothing: {cs}"
+    );
+    assert!(
+        c.status(Some(&cid)).unwrap()["files"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        !c.dir.join("inbox").exists()
+            || std::fs::read_dir(c.dir.join("inbox"))
+                .unwrap()
+                .next()
+                .is_none()
+    );
     c.stop();
 }

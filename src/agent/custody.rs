@@ -28,19 +28,30 @@ impl Agent {
         let mut after = AfterCommit::default();
         for id in &signal.bundles {
             let key = id.to_key();
-            let Some(mut rec) = txn.record(&key)? else { continue };
+            let Some(mut rec) = txn.record(&key)? else {
+                continue;
+            };
             if !rec.state.is_held() {
                 continue; // already released: a repeated signal
             }
-            let sent = self.in_flight.get(&key).filter(|f| f.peer == from).map(|f| f.sent_at_ms);
+            let sent = self
+                .in_flight
+                .get(&key)
+                .filter(|f| f.peer == from)
+                .map(|f| f.sent_at_ms);
             if transferred {
-                self.transfer(&mut txn, now, &key, &mut rec, &from, sent, &signal, &mut after)?;
+                self.transfer(
+                    &mut txn, now, &key, &mut rec, &from, sent, &signal, &mut after,
+                )?;
             } else {
                 self.in_flight.remove(&key);
                 if let Some(c) = self.contacts.get_mut(&from) {
                     c.refused.insert(key.clone());
                 }
-                rec.log(now, format!("custody refused by {from}: {:?}", signal.reason));
+                rec.log(
+                    now,
+                    format!("custody refused by {from}: {:?}", signal.reason),
+                );
                 txn.put_record(&rec)?;
                 txn.bump("custody_refused_by_peer", 1)?;
                 warn!(peer = %from, bundle = %id, reason = ?signal.reason, "custody refused");
@@ -75,7 +86,11 @@ impl Agent {
         if let Some(t) = sent_at_ms {
             rec.log(DtnTime(t), format!("transmitted to {to}"));
         }
-        let how = if signal.accepted { "" } else { " (it already held the bundle)" };
+        let how = if signal.accepted {
+            ""
+        } else {
+            " (it already held the bundle)"
+        };
         rec.log(now, format!("custody transferred to {to}{how}"));
         rec.state = BundleState::CustodyTransferred;
         rec.custodian = Some(to.clone());
@@ -111,7 +126,9 @@ impl Agent {
         let mut after = AfterCommit::default();
         for (ms, key) in due {
             txn.expiry_remove(ms, &key)?;
-            let Some(rec) = txn.record(&key)? else { continue };
+            let Some(rec) = txn.record(&key)? else {
+                continue;
+            };
             self.expire_one(&mut txn, now, &key, rec, &mut after)?;
         }
         txn.set_meta_u64("next_seq", self.next_seq)?;
@@ -149,7 +166,10 @@ impl Agent {
                 if let (PayloadKind::Chunk, Some(cid)) = (rec.kind, &rec.cid) {
                     if txn.inbox_remove(cid, key)? {
                         txn.chunk_unref(cid)?;
-                        rec.log(now, "lifetime ended before its file was complete; chunk released");
+                        rec.log(
+                            now,
+                            "lifetime ended before its file was complete; chunk released",
+                        );
                         txn.put_record(&rec)?;
                     }
                 }
@@ -161,10 +181,17 @@ impl Agent {
 
     /// The driver wrote the file of `manifest_cid`: record it and release
     /// the inbox chunks it used.
-    pub(super) fn file_written(&mut self, now: DtnTime, manifest_cid: &[u8], path: String) -> Result<(), AgentError> {
+    pub(super) fn file_written(
+        &mut self,
+        now: DtnTime,
+        manifest_cid: &[u8],
+        path: String,
+    ) -> Result<(), AgentError> {
         self.assembling.remove(manifest_cid);
         let mut txn = self.store.write()?;
-        let Some(mut f) = txn.file(manifest_cid)? else { return Ok(()) };
+        let Some(mut f) = txn.file(manifest_cid)? else {
+            return Ok(());
+        };
         if f.path.is_some() {
             return Ok(());
         }
@@ -186,8 +213,14 @@ impl Agent {
 
     /// Emits [`Action::AssembleFile`] if every chunk of manifest `m` is in
     /// the inbox; otherwise waits for the missing ones.
-    pub(super) fn watch_manifest(&mut self, m: &[u8], out: &mut Vec<Action>) -> Result<(), AgentError> {
-        let Some(f) = self.store.file(m)? else { return Ok(()) };
+    pub(super) fn watch_manifest(
+        &mut self,
+        m: &[u8],
+        out: &mut Vec<Action>,
+    ) -> Result<(), AgentError> {
+        let Some(f) = self.store.file(m)? else {
+            return Ok(());
+        };
         if f.path.is_some() || f.role != FileRole::Destination || self.assembling.contains(m) {
             return Ok(());
         }
@@ -206,7 +239,10 @@ impl Agent {
             match Manifest::decode(&f.manifest, self.cfg.max_manifest_entries) {
                 Ok(manifest) => {
                     self.assembling.insert(m.to_vec());
-                    out.push(Action::AssembleFile { manifest_cid: m.to_vec(), manifest });
+                    out.push(Action::AssembleFile {
+                        manifest_cid: m.to_vec(),
+                        manifest,
+                    });
                 }
                 Err(e) => warn!(file = %f.name, error = %e, "stored manifest does not decode"),
             }

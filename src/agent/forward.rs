@@ -23,6 +23,10 @@ impl Agent {
     ) -> Result<(), AgentError> {
         let peer = peer.node_id();
         self.estimates.rtt_sample(&peer, rtt_us);
+        // A new connection replaces any earlier one with this peer (it
+        // restarted, or the link came back before the old one timed out):
+        // what was in flight on the old one is not coming back.
+        self.in_flight.retain(|_, f| f.peer != peer);
         self.contacts.insert(peer.clone(), ContactState::default());
         let mut txn = self.store.write()?;
         let name = peer.to_string();
@@ -41,7 +45,12 @@ impl Agent {
         info!(peer = %peer, rtt_ms = rtt_us as f64 / 1000.0, "contact up");
         let limit = self.cfg.summary_limit;
         let mut held = Vec::new();
-        for k in self.store.held_keys(limit)?.into_iter().chain(self.store.delivered_keys(limit)?) {
+        for k in self
+            .store
+            .held_keys(limit)?
+            .into_iter()
+            .chain(self.store.delivered_keys(limit)?)
+        {
             if let Ok(id) = BundleId::from_key(&k) {
                 held.push(id);
             }
@@ -81,7 +90,11 @@ impl Agent {
 
     pub(super) fn transmit_failed(&mut self, peer: &Eid, id: &BundleId, reason: &str) {
         let key = id.to_key();
-        if self.in_flight.get(&key).is_some_and(|f| f.peer == peer.node_id()) {
+        if self
+            .in_flight
+            .get(&key)
+            .is_some_and(|f| f.peer == peer.node_id())
+        {
             self.in_flight.remove(&key);
             warn!(peer = %peer, bundle = %id, reason, "transmission failed; bundle stays here");
             self.fill_needed = true;
@@ -90,7 +103,11 @@ impl Agent {
 
     /// Offers held bundles to every contact with room in its window:
     /// direct traffic first, then relay traffic, nearest expiry first.
-    pub(super) fn fill_windows(&mut self, now: DtnTime, out: &mut Vec<Action>) -> Result<(), AgentError> {
+    pub(super) fn fill_windows(
+        &mut self,
+        now: DtnTime,
+        out: &mut Vec<Action>,
+    ) -> Result<(), AgentError> {
         if !self.fill_needed {
             return Ok(());
         }
@@ -107,7 +124,12 @@ impl Agent {
         Ok(())
     }
 
-    fn fill_window(&mut self, now: DtnTime, peer: &Eid, out: &mut Vec<Action>) -> Result<(), AgentError> {
+    fn fill_window(
+        &mut self,
+        now: DtnTime,
+        peer: &Eid,
+        out: &mut Vec<Action>,
+    ) -> Result<(), AgentError> {
         let busy = self.in_flight.values().filter(|f| &f.peer == peer).count();
         let room = self.cfg.window_per_contact.saturating_sub(busy);
         if room == 0 {
@@ -122,7 +144,9 @@ impl Agent {
             if self.in_flight.contains_key(&key) {
                 continue;
             }
-            let Some(rec) = self.store.record(&key)? else { continue };
+            let Some(rec) = self.store.record(&key)? else {
+                continue;
+            };
             if rec.expiry_ms <= now.0 || !rec.state.is_held() {
                 continue;
             }
@@ -137,8 +161,18 @@ impl Agent {
         for (key, rec) in direct.into_iter().chain(relay).take(room) {
             if let Some(bytes) = self.build_transmit(now, &key, &rec)? {
                 debug!(peer = %peer, bundle = %rec.id, "transmit");
-                self.in_flight.insert(key, InFlight { peer: peer.clone(), sent_at_ms: now.0 });
-                out.push(Action::Transmit { peer: peer.clone(), id: rec.id.clone(), bytes });
+                self.in_flight.insert(
+                    key,
+                    InFlight {
+                        peer: peer.clone(),
+                        sent_at_ms: now.0,
+                    },
+                );
+                out.push(Action::Transmit {
+                    peer: peer.clone(),
+                    id: rec.id.clone(),
+                    bytes,
+                });
             }
         }
         Ok(())
@@ -177,13 +211,19 @@ impl Agent {
             b.set_hop_count(h);
         }
         b.set_previous_node(&self.cfg.node_id);
-        b.set_custody(&CustodyBlock { custodian: self.cfg.node_id.clone() });
+        b.set_custody(&CustodyBlock {
+            custodian: self.cfg.node_id.clone(),
+        });
         Ok(Some(Bytes::from(codec::encode(&b))))
     }
 
     /// The stored bundle with its payload, or `None` (logged) if its bytes
     /// are missing or corrupt.
-    pub(super) fn load_bundle(&self, key: &[u8], rec: &BundleRecord) -> Result<Option<Bundle>, AgentError> {
+    pub(super) fn load_bundle(
+        &self,
+        key: &[u8],
+        rec: &BundleRecord,
+    ) -> Result<Option<Bundle>, AgentError> {
         let Some(bytes) = self.store.bundle_bytes(key)? else {
             return Ok(None);
         };
@@ -210,7 +250,12 @@ impl Agent {
     }
 
     /// Drops a held bundle's bytes and index entries (not its record).
-    pub(super) fn release(&mut self, txn: &mut Txn, key: &[u8], rec: &BundleRecord) -> Result<(), AgentError> {
+    pub(super) fn release(
+        &mut self,
+        txn: &mut Txn,
+        key: &[u8],
+        rec: &BundleRecord,
+    ) -> Result<(), AgentError> {
         txn.remove_bytes(key)?;
         if let (PayloadKind::Chunk, Some(cid)) = (rec.kind, &rec.cid) {
             txn.chunk_unref(cid)?;

@@ -14,6 +14,14 @@ use bytes::Bytes;
 use std::collections::BTreeMap;
 use tracing::{debug, info, warn};
 
+/// Custody refusal reason for a bundle that is invalid (bad content block,
+/// CID mismatch, no bundle age, hop limit, undecodable manifest): code 8,
+/// "block unintelligible" in the RFC 5050 §6.1.4 table the custody draft keeps.
+const INVALID: CustodyReason = CustodyReason::Other(8);
+/// Custody refusal reason for a bundle addressed to `dtn:none`: code 5,
+/// "destination endpoint ID unintelligible".
+const NO_DESTINATION: CustodyReason = CustodyReason::Other(5);
+
 /// Why a bundle was not accepted.
 #[derive(Clone, Debug)]
 pub(super) struct Refusal {
@@ -63,10 +71,12 @@ fn check_content(b: &Bundle) -> Result<Option<(PayloadKind, Vec<u8>)>, Refusal> 
     let cid_bytes = match b.content_cid() {
         Ok(Some(c)) => c,
         Ok(None) => return Ok(None),
-        Err(e) => return Err(refusal("bad_content_block", e.to_string(), CustodyReason::Other(0))),
+        Err(e) => {
+            return Err(refusal("bad_content_block", e.to_string(), INVALID));
+        }
     };
     let payload = b.payload().map(|p| p.as_ref()).unwrap_or_default();
-    let bad = |d: String| refusal("cid_mismatch", d, CustodyReason::Other(0));
+    let bad = |d: String| refusal("cid_mismatch", d, INVALID);
     let cid = content::cid_from_bytes(&cid_bytes).map_err(|e| bad(e.to_string()))?;
     match cid.codec() {
         RAW_CODEC => {
@@ -93,11 +103,13 @@ fn expiry_ms(b: &Bundle, now: DtnTime) -> Result<u64, Refusal> {
         return Ok(created.saturating_add(b.primary.lifetime_ms));
     }
     match b.bundle_age_ms() {
-        Ok(Some(age)) => Ok(now.0.saturating_add(b.primary.lifetime_ms.saturating_sub(age))),
+        Ok(Some(age)) => Ok(now
+            .0
+            .saturating_add(b.primary.lifetime_ms.saturating_sub(age))),
         _ => Err(refusal(
             "no_bundle_age",
             "creation time is 0 and there is no valid bundle age block (RFC 9171 §4.4.2)",
-            CustodyReason::Other(0),
+            INVALID,
         )),
     }
 }
@@ -132,7 +144,7 @@ impl Agent {
             let (accepted, reason) = match &outcome {
                 Outcome::Stored | Outcome::Delivered => (true, CustodyReason::Accepted),
                 Outcome::Duplicate => (false, CustodyReason::Duplicate),
-                Outcome::Refused(rf) => (false, rf.custody.clone()),
+                Outcome::Refused(rf) => (false, rf.custody),
             };
             if let Outcome::Refused(rf) = &outcome {
                 warn!(peer = %r.from, bundle = %id, reason = rf.label, detail = %rf.detail, "refused bundle");
@@ -178,7 +190,10 @@ impl Agent {
                 Ok(x) => x,
                 Err(e) => {
                     self.next_seq = seq_before;
-                    out.push(Action::Submitted { ticket, result: Err(e) });
+                    out.push(Action::Submitted {
+                        ticket,
+                        result: Err(e),
+                    });
                     return Ok(());
                 }
             };
@@ -188,14 +203,20 @@ impl Agent {
                 Outcome::Refused(r) => {
                     self.next_seq = seq_before;
                     let msg = format!("bundle {id} refused ({}): {}", r.label, r.detail);
-                    out.push(Action::Submitted { ticket, result: Err(msg) });
+                    out.push(Action::Submitted {
+                        ticket,
+                        result: Err(msg),
+                    });
                     return Ok(()); // txn dropped: nothing stored
                 }
             }
         }
         txn.set_meta_u64("next_seq", self.next_seq)?;
         txn.commit()?;
-        out.push(Action::Submitted { ticket, result: Ok(ids) });
+        out.push(Action::Submitted {
+            ticket,
+            result: Ok(ids),
+        });
         self.after_commit(after, out)
     }
 
@@ -210,7 +231,13 @@ impl Agent {
                     .map_err(|e| format!("invalid bundle: {e}"))?;
                 Ok((b, bytes))
             }
-            Submission::Data { destination, payload, lifetime_ms, flags, content_cid } => {
+            Submission::Data {
+                destination,
+                payload,
+                lifetime_ms,
+                flags,
+                content_cid,
+            } => {
                 let ts = self.next_timestamp(now);
                 let lifetime = lifetime_ms.unwrap_or(self.cfg.default_lifetime_ms);
                 let mut b =
@@ -291,7 +318,11 @@ impl Agent {
         }
         let unknown = process_unknown_blocks(bundle);
         if unknown.delete_bundle {
-            let mut r = refusal("unintelligible_block", "an unknown block asks for deletion", CustodyReason::Other(0));
+            let mut r = refusal(
+                "unintelligible_block",
+                "an unknown block asks for deletion",
+                INVALID,
+            );
             r.report = Some(ReasonCode::BlockUnintelligible);
             return Ok(Err(r));
         }
@@ -300,19 +331,31 @@ impl Agent {
             Err(r) => return Ok(Err(r)),
         };
         if expiry <= now.0 {
-            let mut r = refusal("expired", format!("lifetime ended at DTN ms {expiry}"), CustodyReason::Expired);
+            let mut r = refusal(
+                "expired",
+                format!("lifetime ended at DTN ms {expiry}"),
+                CustodyReason::Expired,
+            );
             r.report = Some(ReasonCode::LifetimeExpired);
             return Ok(Err(r));
         }
         if let Ok(Some(h)) = bundle.hop_count() {
             if h.count > h.limit {
-                let mut r = refusal("hop_limit", format!("hop count {} > limit {}", h.count, h.limit), CustodyReason::Other(0));
+                let mut r = refusal(
+                    "hop_limit",
+                    format!("hop count {} > limit {}", h.count, h.limit),
+                    INVALID,
+                );
                 r.report = Some(ReasonCode::HopLimitExceeded);
                 return Ok(Err(r));
             }
         }
         if bundle.primary.destination.is_none() {
-            return Ok(Err(refusal("no_destination", "addressed to dtn:none", CustodyReason::Other(0))));
+            return Ok(Err(refusal(
+                "no_destination",
+                "addressed to dtn:none",
+                NO_DESTINATION,
+            )));
         }
         let content = match check_content(bundle) {
             Ok(c) => c,
@@ -320,7 +363,11 @@ impl Agent {
         };
         let size = bundle.payload().map_or(0, |p| p.len() as u64);
         if self.held_bytes().saturating_add(size) > self.cfg_quota_bytes() {
-            return Ok(Err(refusal("quota", "store quota reached", CustodyReason::DepletedStorage)));
+            return Ok(Err(refusal(
+                "quota",
+                "store quota reached",
+                CustodyReason::DepletedStorage,
+            )));
         }
         Ok(Ok(Some((expiry, content))))
     }
@@ -375,7 +422,11 @@ impl Agent {
         txn.expiry_add(rec.expiry_ms, &key)?;
         if rec.kind == PayloadKind::Manifest {
             let local_source = rec.received_from.is_none();
-            let role = if local_source { FileRole::Source } else { FileRole::Relay };
+            let role = if local_source {
+                FileRole::Source
+            } else {
+                FileRole::Relay
+            };
             if let Err(r) = self.note_manifest(txn, now, b, rec, role, after)? {
                 return Ok(Outcome::Refused(r));
             }
@@ -438,7 +489,9 @@ impl Agent {
                 after.chunks_arrived.push(cid);
             }
             (PayloadKind::Manifest, true) => {
-                if let Err(r) = self.note_manifest(txn, now, b, rec, FileRole::Destination, after)? {
+                if let Err(r) =
+                    self.note_manifest(txn, now, b, rec, FileRole::Destination, after)?
+                {
                     return Ok(Outcome::Refused(r));
                 }
                 rec.log(now, "manifest delivered to the file inbox");
@@ -448,7 +501,11 @@ impl Agent {
                 txn.expiry_add(rec.expiry_ms, &key)?;
                 rec.log(now, format!("delivered to service {service:?}"));
                 let payload = b.payload().cloned().unwrap_or_default();
-                after.deliveries.push(Action::Deliver { id: rec.id.clone(), service, payload });
+                after.deliveries.push(Action::Deliver {
+                    id: rec.id.clone(),
+                    service,
+                    payload,
+                });
             }
         }
         txn.put_record(rec)?;
@@ -471,7 +528,7 @@ impl Agent {
         let m = match Manifest::decode(payload, self.cfg.max_manifest_entries) {
             Ok(m) => m,
             Err(e) if role == FileRole::Destination => {
-                return Ok(Err(refusal("bad_manifest", e.to_string(), CustodyReason::Other(0))));
+                return Ok(Err(refusal("bad_manifest", e.to_string(), INVALID)));
             }
             Err(e) => {
                 warn!(bundle = %rec.id, error = %e, "manifest in transit does not decode; forwarding it as opaque");
@@ -513,7 +570,14 @@ impl Agent {
                 let key = sr.subject.to_key();
                 rec.log(now, format!("status report about {}", sr.subject));
                 if let Some(mut subject) = txn.record(&key)? {
-                    subject.log(now, format!("status report from {}: {}", b.primary.source, report_summary(&sr)));
+                    subject.log(
+                        now,
+                        format!(
+                            "status report from {}: {}",
+                            b.primary.source,
+                            report_summary(&sr)
+                        ),
+                    );
                     txn.put_record(&subject)?;
                 }
             }
@@ -542,7 +606,8 @@ impl Agent {
         let seq = self.next_timestamp(now).sequence;
         let lifetime = self.cfg.status_report_lifetime_ms;
         let node = self.cfg.node_id.clone();
-        let Some(report) = status_report_bundle(&node, subject, kind, reason, now, seq, lifetime) else {
+        let Some(report) = status_report_bundle(&node, subject, kind, reason, now, seq, lifetime)
+        else {
             return Ok(());
         };
         let raw = codec::encode(&report);
@@ -554,7 +619,11 @@ impl Agent {
     }
 
     /// Emits deliveries and reassembly requests once the commit is durable.
-    fn after_commit(&mut self, after: AfterCommit, out: &mut Vec<Action>) -> Result<(), AgentError> {
+    fn after_commit(
+        &mut self,
+        after: AfterCommit,
+        out: &mut Vec<Action>,
+    ) -> Result<(), AgentError> {
         out.extend(after.deliveries);
         for m in after.manifests_arrived {
             self.watch_manifest(&m, out)?;

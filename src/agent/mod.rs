@@ -338,9 +338,7 @@ impl Agent {
             Event::PeerSummary { peer, held } => self.peer_summary(&peer, held),
             Event::Received(items) => self.receive(now, items, &mut out)?,
             Event::Submit { ticket, items } => self.submit(now, ticket, items, &mut out)?,
-            Event::TransmitFailed { peer, id, reason } => {
-                self.transmit_failed(&peer, &id, &reason)
-            }
+            Event::TransmitFailed { peer, id, reason } => self.transmit_failed(&peer, &id, &reason),
             Event::CustodySignal { from, signal } => {
                 self.custody_signal(now, &from, signal, &mut out)?
             }

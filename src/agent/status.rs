@@ -105,7 +105,10 @@ impl Agent {
         let mut bundles = Vec::new();
         let files: Vec<FileRecord> = self.store.files()?;
         let files: Vec<FileRecord> = match filter {
-            Some(f) => files.into_iter().filter(|r| cid_text(&r.manifest_cid) == f).collect(),
+            Some(f) => files
+                .into_iter()
+                .filter(|r| cid_text(&r.manifest_cid) == f)
+                .collect(),
             None => files,
         };
         match filter {
@@ -128,7 +131,14 @@ impl Agent {
                     }
                 }
             }
-            None => bundles = self.store.records(limit)?.into_iter().map(|r| self.view(r)).collect(),
+            None => {
+                bundles = self
+                    .store
+                    .records(limit)?
+                    .into_iter()
+                    .map(|r| self.view(r))
+                    .collect()
+            }
         }
         bundles.truncate(limit);
         let mut file_views = Vec::new();

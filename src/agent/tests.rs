@@ -48,10 +48,20 @@ struct Net {
 
 impl Net {
     fn new() -> Net {
-        Net { dropped_signals: 0, delivered: Vec::new() }
+        Net {
+            dropped_signals: 0,
+            delivered: Vec::new(),
+        }
     }
 
-    fn route(&mut self, now: DtnTime, nodes: &mut [&mut Agent], from: usize, acts: Vec<Action>, drop_signals_from: Option<usize>) {
+    fn route(
+        &mut self,
+        now: DtnTime,
+        nodes: &mut [&mut Agent],
+        from: usize,
+        acts: Vec<Action>,
+        drop_signals_from: Option<usize>,
+    ) {
         let mut queue: Vec<(usize, Action)> = acts.into_iter().map(|a| (from, a)).collect();
         let mut steps = 0;
         while let Some((src, act)) = queue.pop() {
@@ -59,40 +69,83 @@ impl Net {
             assert!(steps < 100_000, "the exchange does not settle");
             let src_id = nodes[src].node_id().clone();
             let (peer, ev) = match act {
-                Action::Transmit { peer, bytes, .. } => {
-                    (peer, Event::Received(vec![Received { from: src_id, bytes }]))
+                Action::Transmit { peer, bytes, .. } => (
+                    peer,
+                    Event::Received(vec![Received {
+                        from: src_id,
+                        bytes,
+                    }]),
+                ),
+                Action::SendSummary { peer, held } => {
+                    (peer, Event::PeerSummary { peer: src_id, held })
                 }
-                Action::SendSummary { peer, held } => (peer, Event::PeerSummary { peer: src_id, held }),
                 Action::SendCustodySignal { peer, signal } => {
                     if drop_signals_from == Some(src) {
                         self.dropped_signals += 1;
                         continue;
                     }
-                    (peer, Event::CustodySignal { from: src_id, signal })
+                    (
+                        peer,
+                        Event::CustodySignal {
+                            from: src_id,
+                            signal,
+                        },
+                    )
                 }
                 other => {
                     self.delivered.push(other);
                     continue;
                 }
             };
-            let Some(dst) = nodes.iter().position(|n| *n.node_id() == peer) else { continue };
+            let Some(dst) = nodes.iter().position(|n| *n.node_id() == peer) else {
+                continue;
+            };
             let out = nodes[dst].handle(now, ev).unwrap();
             queue.extend(out.into_iter().map(|a| (dst, a)));
         }
     }
 
-    fn contact(&mut self, now: DtnTime, nodes: &mut [&mut Agent], x: usize, y: usize, drop_signals_from: Option<usize>) {
+    fn contact(
+        &mut self,
+        now: DtnTime,
+        nodes: &mut [&mut Agent],
+        x: usize,
+        y: usize,
+        drop_signals_from: Option<usize>,
+    ) {
         let (xid, yid) = (nodes[x].node_id().clone(), nodes[y].node_id().clone());
-        let ax = nodes[x].handle(now, Event::ContactUp { peer: yid, addr: None, rtt_us: 1000 }).unwrap();
-        let ay = nodes[y].handle(now, Event::ContactUp { peer: xid, addr: None, rtt_us: 1000 }).unwrap();
+        let ax = nodes[x]
+            .handle(
+                now,
+                Event::ContactUp {
+                    peer: yid,
+                    addr: None,
+                    rtt_us: 1000,
+                },
+            )
+            .unwrap();
+        let ay = nodes[y]
+            .handle(
+                now,
+                Event::ContactUp {
+                    peer: xid,
+                    addr: None,
+                    rtt_us: 1000,
+                },
+            )
+            .unwrap();
         self.route(now, nodes, x, ax, drop_signals_from);
         self.route(now, nodes, y, ay, drop_signals_from);
     }
 
     fn down(&mut self, now: DtnTime, nodes: &mut [&mut Agent], x: usize, y: usize) {
         let (xid, yid) = (nodes[x].node_id().clone(), nodes[y].node_id().clone());
-        nodes[x].handle(now, Event::ContactDown { peer: yid }).unwrap();
-        nodes[y].handle(now, Event::ContactDown { peer: xid }).unwrap();
+        nodes[x]
+            .handle(now, Event::ContactDown { peer: yid })
+            .unwrap();
+        nodes[y]
+            .handle(now, Event::ContactDown { peer: xid })
+            .unwrap();
     }
 }
 
@@ -104,13 +157,18 @@ fn state(a: &Agent, id: &BundleId) -> (BundleState, Option<Eid>) {
 #[test]
 fn custody_moves_hop_by_hop_and_the_sender_releases() {
     let (mut a, mut b, mut c) = (agent("a"), agent("b"), agent("c"));
-    let items = (0..3).map(|i| data("dtn://c/app", &[i; 100], None, None)).collect();
+    let items = (0..3)
+        .map(|i| data("dtn://c/app", &[i; 100], None, None))
+        .collect();
     let ids = submit(&mut a, T0, items);
     assert!(a.held_bytes > 0);
     let mut net = Net::new();
     net.contact(T0, &mut [&mut a, &mut b, &mut c], 0, 1, None);
     for id in &ids {
-        assert_eq!(state(&a, id), (BundleState::CustodyTransferred, Some(eid("dtn://b/"))));
+        assert_eq!(
+            state(&a, id),
+            (BundleState::CustodyTransferred, Some(eid("dtn://b/")))
+        );
         assert_eq!(state(&b, id), (BundleState::Stored, Some(eid("dtn://b/"))));
     }
     assert_eq!(a.held_bytes, 0);
@@ -118,10 +176,17 @@ fn custody_moves_hop_by_hop_and_the_sender_releases() {
     net.down(T0, &mut [&mut a, &mut b, &mut c], 0, 1);
     net.contact(T0.plus_ms(10), &mut [&mut a, &mut b, &mut c], 1, 2, None);
     for id in &ids {
-        assert_eq!(state(&b, id), (BundleState::CustodyTransferred, Some(eid("dtn://c/"))));
+        assert_eq!(
+            state(&b, id),
+            (BundleState::CustodyTransferred, Some(eid("dtn://c/")))
+        );
         assert_eq!(state(&c, id).0, BundleState::Delivered);
     }
-    let deliveries = net.delivered.iter().filter(|a| matches!(a, Action::Deliver { .. })).count();
+    let deliveries = net
+        .delivered
+        .iter()
+        .filter(|a| matches!(a, Action::Deliver { .. }))
+        .count();
     assert_eq!(deliveries, 3);
 }
 
@@ -140,25 +205,55 @@ fn lost_custody_signal_leads_to_a_duplicate_not_a_second_copy() {
     // even send it; a custody timeout then a resend would get `Duplicate`.
     let mut net = Net::new();
     net.contact(T0.plus_ms(5), &mut [&mut a, &mut b], 0, 1, None);
-    assert_eq!(state(&a, &ids[0]).0, BundleState::Stored, "A keeps custody: nothing was signalled");
+    assert_eq!(
+        state(&a, &ids[0]).0,
+        BundleState::Stored,
+        "A keeps custody: nothing was signalled"
+    );
     // Resend without a summary: B answers Duplicate and A releases.
     let bytes = {
         let rec = a.store().record(&ids[0].to_key()).unwrap().unwrap();
-        a.build_transmit(T0, &ids[0].to_key(), &rec).unwrap().unwrap()
+        a.build_transmit(T0, &ids[0].to_key(), &rec)
+            .unwrap()
+            .unwrap()
     };
-    let out = b.handle(T0, Event::Received(vec![Received { from: eid("dtn://a/"), bytes }])).unwrap();
-    let Some(Action::SendCustodySignal { signal, .. }) = out.into_iter().next() else { panic!() };
+    let out = b
+        .handle(
+            T0,
+            Event::Received(vec![Received {
+                from: eid("dtn://a/"),
+                bytes,
+            }]),
+        )
+        .unwrap();
+    let Some(Action::SendCustodySignal { signal, .. }) = out.into_iter().next() else {
+        panic!()
+    };
     assert!(!signal.accepted);
     assert_eq!(signal.reason, CustodyReason::Duplicate);
-    a.handle(T0, Event::CustodySignal { from: eid("dtn://b/"), signal }).unwrap();
-    assert_eq!(state(&a, &ids[0]), (BundleState::CustodyTransferred, Some(eid("dtn://b/"))));
+    a.handle(
+        T0,
+        Event::CustodySignal {
+            from: eid("dtn://b/"),
+            signal,
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        state(&a, &ids[0]),
+        (BundleState::CustodyTransferred, Some(eid("dtn://b/")))
+    );
     assert_eq!(b.store().stats().unwrap().records, 1, "one copy at B");
 }
 
 #[test]
 fn expired_bundles_are_deleted_and_never_forwarded() {
     let (mut a, mut c) = (agent("a"), agent("c"));
-    let ids = submit(&mut a, T0, vec![data("dtn://c/app", b"short", Some(1000), None)]);
+    let ids = submit(
+        &mut a,
+        T0,
+        vec![data("dtn://c/app", b"short", Some(1000), None)],
+    );
     assert_eq!(a.next_wakeup().unwrap(), Some(T0.plus_ms(1000)));
     a.handle(T0.plus_ms(999), Event::Tick).unwrap();
     assert_eq!(state(&a, &ids[0]).0, BundleState::Stored);
@@ -173,15 +268,42 @@ fn expired_bundles_are_deleted_and_never_forwarded() {
 #[test]
 fn a_bundle_expired_on_arrival_is_refused_with_reason() {
     let (mut a, mut b) = (agent("a"), agent("b"));
-    let ts = CreationTimestamp { time: T0, sequence: 9 };
-    let old = Bundle::new(eid("dtn://x/"), eid("dtn://c/app"), ts, 10, Bytes::from_static(b"old"));
+    let ts = CreationTimestamp {
+        time: T0,
+        sequence: 9,
+    };
+    let old = Bundle::new(
+        eid("dtn://x/"),
+        eid("dtn://c/app"),
+        ts,
+        10,
+        Bytes::from_static(b"old"),
+    );
     let mut old = old;
-    old.set_custody(&crate::bundle::blocks::CustodyBlock { custodian: eid("dtn://a/") });
+    old.set_custody(&crate::bundle::blocks::CustodyBlock {
+        custodian: eid("dtn://a/"),
+    });
     let bytes = Bytes::from(codec::encode(&old));
-    let out = b.handle(T0.plus_ms(50), Event::Received(vec![Received { from: eid("dtn://a/"), bytes }])).unwrap();
-    let Some(Action::SendCustodySignal { signal, .. }) = out.into_iter().next() else { panic!() };
-    assert_eq!((signal.accepted, signal.reason), (false, CustodyReason::Expired));
-    assert_eq!(b.store().counters().unwrap(), vec![("received_total".into(), 1), ("refused_expired".into(), 1)]);
+    let out = b
+        .handle(
+            T0.plus_ms(50),
+            Event::Received(vec![Received {
+                from: eid("dtn://a/"),
+                bytes,
+            }]),
+        )
+        .unwrap();
+    let Some(Action::SendCustodySignal { signal, .. }) = out.into_iter().next() else {
+        panic!()
+    };
+    assert_eq!(
+        (signal.accepted, signal.reason),
+        (false, CustodyReason::Expired)
+    );
+    assert_eq!(
+        b.store().counters().unwrap(),
+        vec![("received_total".into(), 1), ("refused_expired".into(), 1)]
+    );
     let _ = &mut a;
 }
 
@@ -204,11 +326,23 @@ fn delivered_at_most_once_even_if_many_copies_arrive() {
     let (mut a, mut c) = (agent("a"), agent("c"));
     let ids = submit(&mut a, T0, vec![data("dtn://c/app", b"hello", None, None)]);
     let rec = a.store().record(&ids[0].to_key()).unwrap().unwrap();
-    let bytes = a.build_transmit(T0, &ids[0].to_key(), &rec).unwrap().unwrap();
+    let bytes = a
+        .build_transmit(T0, &ids[0].to_key(), &rec)
+        .unwrap()
+        .unwrap();
     let from = eid("dtn://a/");
     let mut deliveries = 0;
     for _ in 0..3 {
-        let ev = Event::Received(vec![Received { from: from.clone(), bytes: bytes.clone() }, Received { from: from.clone(), bytes: bytes.clone() }]);
+        let ev = Event::Received(vec![
+            Received {
+                from: from.clone(),
+                bytes: bytes.clone(),
+            },
+            Received {
+                from: from.clone(),
+                bytes: bytes.clone(),
+            },
+        ]);
         for act in c.handle(T0, ev).unwrap() {
             deliveries += matches!(act, Action::Deliver { .. }) as usize;
         }
@@ -227,39 +361,90 @@ fn a_file_is_reassembled_once_all_chunks_and_the_manifest_are_in() {
     for chunk in Chunker::new(&content[..], 1024).unwrap() {
         let chunk = chunk.unwrap();
         builder.push(&chunk);
-        items.push(data("dtn://c/files", &chunk.data, None, Some(chunk.cid.to_bytes())));
+        items.push(data(
+            "dtn://c/files",
+            &chunk.data,
+            None,
+            Some(chunk.cid.to_bytes()),
+        ));
     }
     let m = builder.finish();
-    items.push(data("dtn://c/files", &m.encode(), None, Some(m.cid().to_bytes())));
+    items.push(data(
+        "dtn://c/files",
+        &m.encode(),
+        None,
+        Some(m.cid().to_bytes()),
+    ));
     submit(&mut a, T0, items);
     let mut net = Net::new();
     net.contact(T0, &mut [&mut a, &mut b, &mut c], 0, 1, None);
     net.down(T0, &mut [&mut a, &mut b, &mut c], 0, 1);
     net.contact(T0, &mut [&mut a, &mut b, &mut c], 1, 2, None);
-    let assemble: Vec<_> = net.delivered.iter().filter_map(|a| match a {
-        Action::AssembleFile { manifest_cid, manifest } => Some((manifest_cid.clone(), manifest.clone())),
-        _ => None,
-    }).collect();
+    let assemble: Vec<_> = net
+        .delivered
+        .iter()
+        .filter_map(|a| match a {
+            Action::AssembleFile {
+                manifest_cid,
+                manifest,
+            } => Some((manifest_cid.clone(), manifest.clone())),
+            _ => None,
+        })
+        .collect();
     assert_eq!(assemble.len(), 1);
     let (mcid, manifest) = &assemble[0];
     assert_eq!(manifest, &m);
     let first = chunk_cid(&content[..1024]).to_bytes();
-    assert_eq!(c.store().chunk(&first).unwrap().as_deref(), Some(&content[..1024]));
-    c.handle(T0, Event::FileWritten { manifest_cid: mcid.clone(), path: "/x/f.bin".into() }).unwrap();
-    assert_eq!(c.store().chunk_refs(&first).unwrap(), 0, "inbox chunks released after the write");
+    assert_eq!(
+        c.store().chunk(&first).unwrap().as_deref(),
+        Some(&content[..1024])
+    );
+    c.handle(
+        T0,
+        Event::FileWritten {
+            manifest_cid: mcid.clone(),
+            path: "/x/f.bin".into(),
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        c.store().chunk_refs(&first).unwrap(),
+        0,
+        "inbox chunks released after the write"
+    );
     let files = c.store().files().unwrap();
     assert_eq!(files[0].path.as_deref(), Some("/x/f.bin"));
-    assert_eq!(b.store().stats().unwrap().chunks, 0, "relay released its chunks");
+    assert_eq!(
+        b.store().stats().unwrap().chunks,
+        0,
+        "relay released its chunks"
+    );
 }
 
 #[test]
 fn a_chunk_that_does_not_match_its_cid_is_refused() {
     let mut c = agent("c");
-    let ts = CreationTimestamp { time: T0, sequence: 1 };
-    let mut bad = Bundle::new(eid("dtn://a/"), eid("dtn://c/files"), ts, 60_000, Bytes::from_static(b"evil"));
+    let ts = CreationTimestamp {
+        time: T0,
+        sequence: 1,
+    };
+    let mut bad = Bundle::new(
+        eid("dtn://a/"),
+        eid("dtn://c/files"),
+        ts,
+        60_000,
+        Bytes::from_static(b"evil"),
+    );
     bad.set_content_cid(&chunk_cid(b"good").to_bytes());
     let bytes = Bytes::from(codec::encode(&bad));
-    c.handle(T0, Event::Received(vec![Received { from: eid("dtn://a/"), bytes }])).unwrap();
+    c.handle(
+        T0,
+        Event::Received(vec![Received {
+            from: eid("dtn://a/"),
+            bytes,
+        }]),
+    )
+    .unwrap();
     let counters: BTreeMap<_, _> = c.store().counters().unwrap().into_iter().collect();
     assert_eq!(counters.get("refused_cid_mismatch"), Some(&1));
     assert_eq!(c.store().stats().unwrap().records, 0);

@@ -57,32 +57,59 @@ pub enum BundleCmd {
 /// Runs a `bundle` subcommand.
 pub fn run(cmd: BundleCmd) -> anyhow::Result<()> {
     match cmd {
-        BundleCmd::Create { src, dst, payload, lifetime, crc, out } => {
-            let len = std::fs::metadata(&payload).with_context(|| format!("cannot read {}", payload.display()))?.len();
-            anyhow::ensure!(len <= MAX_FILE_BYTES, "payload is larger than {MAX_FILE_BYTES} bytes");
-            let data = std::fs::read(&payload).with_context(|| format!("cannot read {}", payload.display()))?;
+        BundleCmd::Create {
+            src,
+            dst,
+            payload,
+            lifetime,
+            crc,
+            out,
+        } => {
+            let len = std::fs::metadata(&payload)
+                .with_context(|| format!("cannot read {}", payload.display()))?
+                .len();
+            anyhow::ensure!(
+                len <= MAX_FILE_BYTES,
+                "payload is larger than {MAX_FILE_BYTES} bytes"
+            );
+            let data = std::fs::read(&payload)
+                .with_context(|| format!("cannot read {}", payload.display()))?;
             let crc = match crc {
                 CrcArg::None => CrcType::None,
                 CrcArg::Crc16 => CrcType::Crc16,
                 CrcArg::Crc32 => CrcType::Crc32c,
             };
-            let ts = CreationTimestamp { time: spore::node::dtn_now(), sequence: 0 };
+            let ts = CreationTimestamp {
+                time: spore::node::dtn_now(),
+                sequence: 0,
+            };
             let mut b = Bundle::new(src, dst, ts, lifetime.as_millis() as u64, Bytes::from(data));
             b.primary.crc_type = crc;
             for blk in &mut b.blocks {
                 blk.crc_type = crc;
             }
             let bytes = codec::encode(&b);
-            std::fs::write(&out, &bytes).with_context(|| format!("cannot write {}", out.display()))?;
+            std::fs::write(&out, &bytes)
+                .with_context(|| format!("cannot write {}", out.display()))?;
             println!("{} ({} bytes) -> {}", b.id(), bytes.len(), out.display());
             Ok(())
         }
         BundleCmd::Inspect { file, json } => {
-            let len = std::fs::metadata(&file).with_context(|| format!("cannot read {}", file.display()))?.len();
-            anyhow::ensure!(len <= MAX_FILE_BYTES, "file is larger than {MAX_FILE_BYTES} bytes");
-            let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
-            let limits = DecodeLimits { max_bundle_bytes: MAX_FILE_BYTES as usize, ..DecodeLimits::default() };
-            let b = codec::decode(&bytes, &limits).with_context(|| format!("{} is not a valid BPv7 bundle", file.display()))?;
+            let len = std::fs::metadata(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?
+                .len();
+            anyhow::ensure!(
+                len <= MAX_FILE_BYTES,
+                "file is larger than {MAX_FILE_BYTES} bytes"
+            );
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let limits = DecodeLimits {
+                max_bundle_bytes: MAX_FILE_BYTES as usize,
+                ..DecodeLimits::default()
+            };
+            let b = codec::decode(&bytes, &limits)
+                .with_context(|| format!("{} is not a valid BPv7 bundle", file.display()))?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&inspect::to_json(&b))?);
             } else {

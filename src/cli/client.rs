@@ -22,7 +22,8 @@ pub fn send(
     name: Option<String>,
     as_json: bool,
 ) -> anyhow::Result<()> {
-    let path = std::fs::canonicalize(file).with_context(|| format!("cannot open {}", file.display()))?;
+    let path =
+        std::fs::canonicalize(file).with_context(|| format!("cannot open {}", file.display()))?;
     if !path.is_file() {
         bail!("{} is not a regular file", file.display());
     }
@@ -51,7 +52,10 @@ pub fn status(dir: &Path, id: Option<String>, as_json: bool, limit: usize) -> an
         path.push_str(&format!("&filter={}", enc(id)));
     }
     let v = c.get(&path)?;
-    if id.is_some() && v["bundles"].as_array().is_some_and(Vec::is_empty) && v["files"].as_array().is_some_and(Vec::is_empty) {
+    if id.is_some()
+        && v["bundles"].as_array().is_some_and(Vec::is_empty)
+        && v["files"].as_array().is_some_and(Vec::is_empty)
+    {
         bail!("no bundle or file {:?} known here", id.unwrap_or_default());
     }
     if as_json {
@@ -67,12 +71,16 @@ pub fn peers(dir: &Path, action: Option<PeersCmd>, as_json: bool) -> anyhow::Res
     let c = Client::open(dir)?;
     let v = match action {
         None => c.get("/api/v1/peers")?,
-        Some(PeersCmd::Add { addr }) => c.post("/api/v1/peers", &json!({ "addr": addr.to_string() }))?,
+        Some(PeersCmd::Add { addr }) => {
+            c.post("/api/v1/peers", &json!({ "addr": addr.to_string() }))?
+        }
         Some(PeersCmd::Remove { target }) => {
             let q = if target.parse::<std::net::SocketAddr>().is_ok() {
                 format!("addr={}", enc(&target))
             } else {
-                let eid: Eid = target.parse().with_context(|| format!("{target:?} is neither ADDR:PORT nor a node ID"))?;
+                let eid: Eid = target
+                    .parse()
+                    .with_context(|| format!("{target:?} is neither ADDR:PORT nor a node ID"))?;
                 format!("node={}", enc(&eid.to_string()))
             };
             c.delete(&format!("/api/v1/peers?{q}"))?

@@ -17,7 +17,11 @@ struct Narrator(Instant);
 
 impl Narrator {
     fn say(&self, msg: impl AsRef<str>) {
-        println!("[{:>5.1}s] {}", self.0.elapsed().as_secs_f64(), msg.as_ref());
+        println!(
+            "[{:>5.1}s] {}",
+            self.0.elapsed().as_secs_f64(),
+            msg.as_ref()
+        );
     }
 }
 
@@ -37,22 +41,47 @@ fn n(m: &std::collections::BTreeMap<String, usize>, k: &str) -> usize {
     m.get(k).copied().unwrap_or(0)
 }
 
-/// Runs the demo.
+/// Runs the demo. On failure the data directories and node logs are kept
+/// and their location is printed.
 pub fn run(file: Option<PathBuf>, keep: bool) -> anyhow::Result<()> {
+    let tmp = tempfile::Builder::new().prefix("spore-demo-").tempdir()?;
+    let r = scenario(file, tmp.path());
+    if r.is_err() || keep {
+        let kept = tmp.keep();
+        println!(
+            "data dirs and node logs (a.log, b.log, c.log) kept in {}",
+            kept.display()
+        );
+    }
+    r
+}
+
+fn scenario(file: Option<PathBuf>, root: &Path) -> anyhow::Result<()> {
     let exe = std::env::current_exe().context("cannot find the spore executable")?;
     let file = file.unwrap_or_else(|| exe.clone());
-    let size = std::fs::metadata(&file).with_context(|| format!("cannot read {}", file.display()))?.len();
-    let tmp = tempfile::Builder::new().prefix("spore-demo-").tempdir()?;
-    let root = tmp.path().to_path_buf();
+    let size = std::fs::metadata(&file)
+        .with_context(|| format!("cannot read {}", file.display()))?
+        .len();
     let say = Narrator(Instant::now());
-    say.say(format!("moving {} ({size} bytes) from A to C through B; data dirs under {}", file.display(), root.display()));
+    say.say(format!(
+        "moving {} ({size} bytes) from A to C through B; data dirs under {}",
+        file.display(),
+        root.display()
+    ));
     let mut a = NodeProcess::start(&exe, &root.join("a"), "a", &[])?;
     let mut b = NodeProcess::start(&exe, &root.join("b"), "b", &[])?;
     let mut c = NodeProcess::start(&exe, &root.join("c"), "c", &[])?;
-    say.say(format!("nodes up: A {}  B {}  C {}", a.quic_addr(), b.quic_addr(), c.quic_addr()));
+    say.say(format!(
+        "nodes up: A {}  B {}  C {}",
+        a.quic_addr(),
+        b.quic_addr(),
+        c.quic_addr()
+    ));
     let cid = a.send(&file, DEST)?;
     let total = progress(&a)?.values().sum::<usize>();
-    say.say(format!("A stored the file durably as {total} bundles (manifest {cid}); custodian: A"));
+    say.say(format!(
+        "A stored the file durably as {total} bundles (manifest {cid}); custodian: A"
+    ));
 
     say.say("link A-B comes up (B dials A); C is out of reach");
     b.add_peer(a.quic_addr())?;
@@ -62,17 +91,24 @@ pub fn run(file: Option<PathBuf>, keep: bool) -> anyhow::Result<()> {
         Ok((n(&p, "custody_transferred") >= third).then_some(()))
     })?;
     let p = progress(&a)?;
-    say.say(format!("custody A -> B for {}/{total} bundles; killing B with SIGKILL mid-transfer", n(&p, "custody_transferred")));
+    say.say(format!(
+        "custody A -> B for {}/{total} bundles; killing B with SIGKILL mid-transfer",
+        n(&p, "custody_transferred")
+    ));
     b.kill();
     std::thread::sleep(Duration::from_millis(500));
     b.restart()?;
     let held = n(&progress(&b)?, "stored");
-    say.say(format!("B restarted: {held} bundles found intact in its store, still in its custody; it redials A"));
+    say.say(format!(
+        "B restarted: {held} bundles found intact in its store, still in its custody; it redials A"
+    ));
     wait_for("every bundle to be in B's custody", STEP, || {
         let p = progress(&a)?;
         Ok((n(&p, "custody_transferred") == total).then_some(()))
     })?;
-    say.say(format!("custody A -> B complete: {total}/{total}; A released its copies"));
+    say.say(format!(
+        "custody A -> B complete: {total}/{total}; A released its copies"
+    ));
     a.stop();
     say.say("A goes offline (SIGTERM); link A-B is gone");
     b.remove_peer(a.quic_addr())?;
@@ -85,16 +121,28 @@ pub fn run(file: Option<PathBuf>, keep: bool) -> anyhow::Result<()> {
     })?;
     b.remove_peer(c.quic_addr())?;
     let p = progress(&b)?;
-    say.say(format!("custody B -> C for {}/{total}; link B-C drops", n(&p, "custody_transferred")));
+    say.say(format!(
+        "custody B -> C for {}/{total}; link B-C drops",
+        n(&p, "custody_transferred")
+    ));
     std::thread::sleep(Duration::from_millis(800));
     say.say("link B-C comes back");
     b.add_peer(c.quic_addr())?;
     let path = wait_for("C to write the file", STEP, || {
         let s = c.status(Some(&cid))?;
-        Ok(s["files"].get(0).and_then(|f| f["path"].as_str()).map(PathBuf::from))
+        Ok(s["files"]
+            .get(0)
+            .and_then(|f| f["path"].as_str())
+            .map(PathBuf::from))
     })?;
-    let p = progress(&b)?;
-    say.say(format!("custody B -> C complete: {}/{total}; C delivered the file to {}", n(&p, "custody_transferred"), path.display()));
+    wait_for("B to hand over every bundle", STEP, || {
+        let p = progress(&b)?;
+        Ok((n(&p, "custody_transferred") == total).then_some(()))
+    })?;
+    say.say(format!(
+        "custody B -> C complete: {total}/{total}; C delivered the file to {}",
+        path.display()
+    ));
     show_chain(&say, &[&b, &c], &cid)?;
     let (want, got) = (sha256_file(&file)?, sha256_file(&path)?);
     if want != got {
@@ -103,10 +151,6 @@ pub fn run(file: Option<PathBuf>, keep: bool) -> anyhow::Result<()> {
     say.say(format!("SHA-256 matches: {got}"));
     b.stop();
     c.stop();
-    if keep {
-        let kept = tmp.keep();
-        say.say(format!("kept data dirs in {}", kept.display()));
-    }
     say.say("demo passed");
     Ok(())
 }
@@ -116,10 +160,18 @@ fn show_chain(say: &Narrator, nodes: &[&NodeProcess], cid: &str) -> anyhow::Resu
     say.say("custody chain of the manifest bundle:");
     for node in nodes {
         let s: Value = node.status(Some(cid))?;
-        let manifest = s["bundles"].as_array().into_iter().flatten().find(|b| b["kind"] == "manifest");
+        let manifest = s["bundles"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|b| b["kind"] == "manifest");
         if let Some(m) = manifest {
             for h in m["history"].as_array().into_iter().flatten() {
-                println!("          {}: {}", node.name.to_uppercase(), h["event"].as_str().unwrap_or(""));
+                println!(
+                    "          {}: {}",
+                    node.name.to_uppercase(),
+                    h["event"].as_str().unwrap_or("")
+                );
             }
         }
     }

@@ -166,10 +166,29 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match cli.cmd {
         Cmd::Node(a) => run_node(a),
-        Cmd::Send { file, to, lifetime, chunk_size, name, json, dir } => {
-            client::send(&dir.path_or_exit(), &file, &to, lifetime, chunk_size, name, json)
-        }
-        Cmd::Status { id, json, limit, dir } => client::status(&dir.path_or_exit(), id, json, limit),
+        Cmd::Send {
+            file,
+            to,
+            lifetime,
+            chunk_size,
+            name,
+            json,
+            dir,
+        } => client::send(
+            &dir.path_or_exit(),
+            &file,
+            &to,
+            lifetime,
+            chunk_size,
+            name,
+            json,
+        ),
+        Cmd::Status {
+            id,
+            json,
+            limit,
+            dir,
+        } => client::status(&dir.path_or_exit(), id, json, limit),
         Cmd::Peers { action, json, dir } => client::peers(&dir.path_or_exit(), action, json),
         Cmd::Bundle { action } => bundle_cmd::run(action),
         Cmd::Demo { file, keep } => demo::run(file, keep),
@@ -198,7 +217,10 @@ impl DataDir {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SPORE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,quinn=warn,rustls=warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 fn run_node(a: NodeArgs) -> anyhow::Result<()> {
@@ -217,7 +239,9 @@ fn run_node(a: NodeArgs) -> anyhow::Result<()> {
     acfg.custody_timeout_ms = a.custody_timeout.as_millis() as u64;
     acfg.quota_bytes = a.quota_bytes;
     cfg.agent = Some(acfg);
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(spore::node::run(cfg, shutdown_signal()))
 }
 

@@ -30,7 +30,10 @@ pub fn status(v: &Value, detail: bool) {
                 s(&f["destination"]),
                 s(&f["chunks_total"]),
                 counts.join(", "),
-                f["path"].as_str().map(|p| format!("  written to {p}")).unwrap_or_default()
+                f["path"]
+                    .as_str()
+                    .map(|p| format!("  written to {p}"))
+                    .unwrap_or_default()
             );
         }
     }
@@ -62,14 +65,23 @@ pub fn status(v: &Value, detail: bool) {
 /// Prints the peer table.
 pub fn peers(v: &Value) {
     if let Some(peers) = v["peers"].as_array() {
-        println!("{:<24} {:<22} {:<5} {:>9} {:>8} {:>6} {:>6}", "NODE", "ADDRESS", "UP", "SRTT_MS", "CONTACTS", "SENT", "RECV");
+        println!(
+            "{:<24} {:<22} {:<5} {:>9} {:>8} {:>6} {:>6}",
+            "NODE", "ADDRESS", "UP", "SRTT_MS", "CONTACTS", "SENT", "RECV"
+        );
         for p in peers {
-            let srtt = p["srtt_ms"].as_f64().map_or("-".into(), |x| format!("{x:.2}"));
+            let srtt = p["srtt_ms"]
+                .as_f64()
+                .map_or("-".into(), |x| format!("{x:.2}"));
             println!(
                 "{:<24} {:<22} {:<5} {:>9} {:>8} {:>6} {:>6}",
                 s(&p["node_id"]),
                 s(&p["addr"]),
-                if p["connected"].as_bool() == Some(true) { "up" } else { "down" },
+                if p["connected"].as_bool() == Some(true) {
+                    "up"
+                } else {
+                    "down"
+                },
                 srtt,
                 s(&p["contacts"]),
                 s(&p["bundles_sent"]),
@@ -79,7 +91,14 @@ pub fn peers(v: &Value) {
     }
     if let Some(d) = v["dial"].as_array() {
         let list: Vec<String> = d.iter().map(s).collect();
-        println!("dialing: {}", if list.is_empty() { "-".into() } else { list.join(", ") });
+        println!(
+            "dialing: {}",
+            if list.is_empty() {
+                "-".into()
+            } else {
+                list.join(", ")
+            }
+        );
     }
     if let Some(r) = v.get("removed") {
         println!("removed: {r}");

@@ -17,29 +17,33 @@ const MAX_GROUP: usize = 64;
 /// Most received bytes merged into one group commit.
 const MAX_GROUP_BYTES: usize = 32 << 20;
 
+/// The answer to a submission: stored bundle IDs, or why nothing was stored.
+pub(crate) type SubmitResult = Result<Vec<crate::bundle::BundleId>, String>;
+type Waiting = HashMap<u64, oneshot::Sender<SubmitResult>>;
+
 /// Submission tickets waiting for [`Action::Submitted`].
 #[derive(Default)]
 pub(crate) struct Tickets {
     next: AtomicU64,
-    waiting: Mutex<HashMap<u64, oneshot::Sender<Result<Vec<crate::bundle::BundleId>, String>>>>,
+    waiting: Mutex<Waiting>,
 }
 
 impl Tickets {
     /// A new ticket and the receiver of its answer.
-    pub fn open(&self) -> (u64, oneshot::Receiver<Result<Vec<crate::bundle::BundleId>, String>>) {
+    pub fn open(&self) -> (u64, oneshot::Receiver<SubmitResult>) {
         let t = self.next.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         self.lock().insert(t, tx);
         (t, rx)
     }
 
-    fn close(&self, t: u64, r: Result<Vec<crate::bundle::BundleId>, String>) {
+    fn close(&self, t: u64, r: SubmitResult) {
         if let Some(tx) = self.lock().remove(&t) {
             let _ = tx.send(r);
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, oneshot::Sender<Result<Vec<crate::bundle::BundleId>, String>>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Waiting> {
         // A poisoned map only means another thread panicked while inserting;
         // the map itself is still usable.
         self.waiting.lock().unwrap_or_else(|p| p.into_inner())
@@ -81,14 +85,23 @@ pub(crate) fn agent_loop(
                 Event::Received(items)
             }
             Command::Event(ev) => ev,
-            Command::Status { filter, limit, reply } => {
-                let _ = reply.send(agent.status(filter.as_deref(), limit).map_err(|e| e.to_string()));
+            Command::Status {
+                filter,
+                limit,
+                reply,
+            } => {
+                let _ = reply.send(
+                    agent
+                        .status(filter.as_deref(), limit)
+                        .map_err(|e| e.to_string()),
+                );
                 continue;
             }
             Command::Peers { reply } => {
                 let _ = reply.send(agent.peer_views().map_err(|e| e.to_string()));
                 continue;
             }
+            Command::Shutdown => return,
         };
         match agent.handle(dtn_now(), ev) {
             Ok(actions) => {
@@ -110,14 +123,22 @@ pub(crate) async fn dispatch(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceive
         match a {
             Action::Transmit { peer, id, bytes } => {
                 let Some(c) = shared.contacts.get(&peer) else {
-                    let ev = Event::TransmitFailed { peer, id, reason: "no contact".into() };
+                    let ev = Event::TransmitFailed {
+                        peer,
+                        id,
+                        reason: "no contact".into(),
+                    };
                     let _ = shared.cmd.send(Command::Event(ev)).await;
                     continue;
                 };
                 let cmd = shared.cmd.clone();
                 tokio::spawn(async move {
                     if let Err(e) = c.send_bundle(bytes).await {
-                        let ev = Event::TransmitFailed { peer, id, reason: e.to_string() };
+                        let ev = Event::TransmitFailed {
+                            peer,
+                            id,
+                            reason: e.to_string(),
+                        };
                         let _ = cmd.send(Command::Event(ev)).await;
                     }
                 });
@@ -130,11 +151,18 @@ pub(crate) async fn dispatch(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceive
                 send_control(&shared, &peer, ControlMessage::Custody { record });
             }
             Action::Submitted { ticket, result } => shared.submits.close(ticket, result),
-            Action::AssembleFile { manifest_cid, manifest } => {
+            Action::AssembleFile {
+                manifest_cid,
+                manifest,
+            } => {
                 let s = shared.clone();
                 tokio::task::spawn_blocking(move || assemble(&s, manifest_cid, &manifest));
             }
-            Action::Deliver { id, service, payload } => {
+            Action::Deliver {
+                id,
+                service,
+                payload,
+            } => {
                 let dir = shared.data_dir.join("delivered");
                 let name = format!("{}-{}", sanitize(&service), sanitize(&id.to_string()));
                 let r = std::fs::create_dir_all(&dir)
@@ -142,7 +170,9 @@ pub(crate) async fn dispatch(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceive
                     .and_then(|_| super::write_atomically(&dir.join(&name), &payload));
                 match r {
                     Ok(()) => info!(bundle = %id, file = %name, "payload delivered"),
-                    Err(e) => error!(bundle = %id, error = %e, "cannot write delivered payload (kept in the store until expiry)"),
+                    Err(e) => {
+                        error!(bundle = %id, error = %e, "cannot write delivered payload (kept in the store until expiry)")
+                    }
                 }
             }
         }
@@ -162,7 +192,13 @@ fn send_control(shared: &Arc<Shared>, peer: &crate::bundle::Eid, msg: ControlMes
 
 fn sanitize(s: &str) -> String {
     s.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 
@@ -181,7 +217,10 @@ fn assemble(shared: &Arc<Shared>, manifest_cid: Vec<u8>, manifest: &Manifest) {
         .map_err(|e| e.to_string()),
     };
     let ev = match result {
-        Ok(path) => Event::FileWritten { manifest_cid, path: path.display().to_string() },
+        Ok(path) => Event::FileWritten {
+            manifest_cid,
+            path: path.display().to_string(),
+        },
         Err(e) => {
             error!(file = %manifest.name, error = %e, "cannot write received file");
             return;
@@ -198,11 +237,13 @@ fn already_written(dir: &Path, m: &Manifest) -> Option<PathBuf> {
         Some((s, e)) if !s.is_empty() => (s.to_owned(), format!(".{e}")),
         _ => (m.name.clone(), String::new()),
     };
-    let candidates = std::iter::once(m.name.clone())
-        .chain((1..100).map(|i| format!("{stem} ({i}){ext}")));
+    let candidates =
+        std::iter::once(m.name.clone()).chain((1..100).map(|i| format!("{stem} ({i}){ext}")));
     for name in candidates {
         let p = dir.join(&name);
-        let Ok(meta) = std::fs::metadata(&p) else { return None };
+        let Ok(meta) = std::fs::metadata(&p) else {
+            return None;
+        };
         if meta.len() == m.size && same_chunks(&p, m) {
             return Some(p);
         }
@@ -211,8 +252,12 @@ fn already_written(dir: &Path, m: &Manifest) -> Option<PathBuf> {
 }
 
 fn same_chunks(p: &Path, m: &Manifest) -> bool {
-    let Ok(f) = std::fs::File::open(p) else { return false };
-    let Ok(chunker) = content::Chunker::new(f, m.chunk_size) else { return false };
+    let Ok(f) = std::fs::File::open(p) else {
+        return false;
+    };
+    let Ok(chunker) = content::Chunker::new(f, m.chunk_size) else {
+        return false;
+    };
     let mut n = 0;
     for (i, c) in chunker.enumerate() {
         match c {
@@ -224,7 +269,11 @@ fn same_chunks(p: &Path, m: &Manifest) -> bool {
 }
 
 /// Sends the events of received bundles to the agent thread.
-pub(crate) async fn received(shared: &Shared, from: crate::bundle::Eid, bytes: bytes::Bytes) -> bool {
+pub(crate) async fn received(
+    shared: &Shared,
+    from: crate::bundle::Eid,
+    bytes: bytes::Bytes,
+) -> bool {
     let ev = Event::Received(vec![Received { from, bytes }]);
     shared.cmd.send(Command::Event(ev)).await.is_ok()
 }

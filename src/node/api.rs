@@ -84,10 +84,16 @@ pub(crate) fn write_token(dir: &Path) -> anyhow::Result<String> {
 
 /// Serves the API until the task is aborted.
 pub(crate) async fn serve(shared: Arc<Shared>, listener: tokio::net::TcpListener, token: String) {
-    let ctx = Ctx { shared, token: Arc::new(token) };
+    let ctx = Ctx {
+        shared,
+        token: Arc::new(token),
+    };
     let app = Router::new()
         .route("/api/v1/status", get(status))
-        .route("/api/v1/peers", get(peers).post(add_peer).delete(remove_peer))
+        .route(
+            "/api/v1/peers",
+            get(peers).post(add_peer).delete(remove_peer),
+        )
         .route("/api/v1/send", post(send))
         .route("/api/v1/bundles", post(submit_bundle))
         .layer(DefaultBodyLimit::max(MAX_BUNDLE_BODY))
@@ -110,19 +116,34 @@ async fn auth(
         .and_then(|v| v.strip_prefix("Bearer "));
     let ok = given.is_some_and(|g| {
         g.len() == ctx.token.len()
-            && g.bytes().zip(ctx.token.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+            && g.bytes()
+                .zip(ctx.token.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
     });
     if !ok {
-        return ApiError(StatusCode::UNAUTHORIZED, "missing or wrong API token (see api.token in the data dir)".into())
-            .into_response();
+        return ApiError(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong API token (see api.token in the data dir)".into(),
+        )
+        .into_response();
     }
     next.run(req).await
 }
 
-async fn ask<T>(ctx: &Ctx, make: impl FnOnce(oneshot::Sender<Result<T, String>>) -> Command) -> Result<T, ApiError> {
+async fn ask<T>(
+    ctx: &Ctx,
+    make: impl FnOnce(oneshot::Sender<Result<T, String>>) -> Command,
+) -> Result<T, ApiError> {
     let (tx, rx) = oneshot::channel();
-    ctx.shared.cmd.send(make(tx)).await.map_err(|_| internal("node is stopping"))?;
-    rx.await.map_err(|_| internal("node is stopping"))?.map_err(internal)
+    ctx.shared
+        .cmd
+        .send(make(tx))
+        .await
+        .map_err(|_| internal("node is stopping"))?;
+    rx.await
+        .map_err(|_| internal("node is stopping"))?
+        .map_err(internal)
 }
 
 #[derive(Deserialize)]
@@ -131,9 +152,17 @@ struct StatusQuery {
     limit: Option<usize>,
 }
 
-async fn status(State(ctx): State<Ctx>, Query(q): Query<StatusQuery>) -> Result<Response, ApiError> {
+async fn status(
+    State(ctx): State<Ctx>,
+    Query(q): Query<StatusQuery>,
+) -> Result<Response, ApiError> {
     let limit = q.limit.unwrap_or(10_000).min(100_000);
-    let v = ask(&ctx, |reply| Command::Status { filter: q.filter, limit, reply }).await?;
+    let v = ask(&ctx, |reply| Command::Status {
+        filter: q.filter,
+        limit,
+        reply,
+    })
+    .await?;
     Ok(Json(v).into_response())
 }
 
@@ -149,7 +178,10 @@ struct PeerBody {
 }
 
 async fn add_peer(State(ctx): State<Ctx>, Json(b): Json<PeerBody>) -> Result<Response, ApiError> {
-    let addr: SocketAddr = b.addr.parse().map_err(|e| bad(format!("bad address {:?}: {e}", b.addr)))?;
+    let addr: SocketAddr = b
+        .addr
+        .parse()
+        .map_err(|e| bad(format!("bad address {:?}: {e}", b.addr)))?;
     add_dialer(&ctx.shared, addr).map_err(|e| bad(e.to_string()))?;
     save_dial_file(&ctx.shared).map_err(|e| internal(e.to_string()))?;
     Ok(Json(json!({ "dial": ctx.shared.contacts.dial_targets() })).into_response())
@@ -161,14 +193,21 @@ struct RemoveQuery {
     node: Option<String>,
 }
 
-async fn remove_peer(State(ctx): State<Ctx>, Query(q): Query<RemoveQuery>) -> Result<Response, ApiError> {
+async fn remove_peer(
+    State(ctx): State<Ctx>,
+    Query(q): Query<RemoveQuery>,
+) -> Result<Response, ApiError> {
     let mut removed = false;
     if let Some(a) = q.addr {
-        let addr: SocketAddr = a.parse().map_err(|e| bad(format!("bad address {a:?}: {e}")))?;
+        let addr: SocketAddr = a
+            .parse()
+            .map_err(|e| bad(format!("bad address {a:?}: {e}")))?;
         removed |= remove_dialer(&ctx.shared, addr);
     }
     if let Some(n) = q.node {
-        let eid: Eid = n.parse().map_err(|e| bad(format!("bad node ID {n:?}: {e}")))?;
+        let eid: Eid = n
+            .parse()
+            .map_err(|e| bad(format!("bad node ID {n:?}: {e}")))?;
         removed = true;
         ctx.shared.contacts.close_matching(None, Some(&eid));
     }
@@ -220,7 +259,10 @@ fn submit_blocking(shared: &Shared, items: Vec<Submission>) -> Result<Vec<Bundle
 /// distinct chunk as a bundle, then the manifest bundle; answers once all
 /// are durable.
 fn send_file(shared: &Shared, req: SendRequest) -> Result<SendResponse, ApiError> {
-    let to: Eid = req.to.parse().map_err(|e| bad(format!("bad destination: {e}")))?;
+    let to: Eid = req
+        .to
+        .parse()
+        .map_err(|e| bad(format!("bad destination: {e}")))?;
     if !req.path.is_absolute() {
         return Err(bad("path must be absolute"));
     }
@@ -273,7 +315,10 @@ fn send_file(shared: &Shared, req: SendRequest) -> Result<SendResponse, ApiError
             content_cid: Some(cid.to_bytes()),
         }],
     )?;
-    let manifest_bundle = ids.into_iter().next().ok_or_else(|| internal("manifest not stored"))?;
+    let manifest_bundle = ids
+        .into_iter()
+        .next()
+        .ok_or_else(|| internal("manifest not stored"))?;
     Ok(SendResponse {
         manifest_cid: cid.to_string(),
         manifest_bundle,
@@ -284,10 +329,16 @@ fn send_file(shared: &Shared, req: SendRequest) -> Result<SendResponse, ApiError
     })
 }
 
-async fn submit_bundle(State(ctx): State<Ctx>, body: axum::body::Bytes) -> Result<Response, ApiError> {
+async fn submit_bundle(
+    State(ctx): State<Ctx>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
     let shared = ctx.shared.clone();
     let ids = tokio::task::spawn_blocking(move || {
-        submit_blocking(&shared, vec![Submission::Encoded(bytes::Bytes::from(body.to_vec()))])
+        submit_blocking(
+            &shared,
+            vec![Submission::Encoded(bytes::Bytes::from(body.to_vec()))],
+        )
     })
     .await
     .map_err(|e| internal(e.to_string()))??;

@@ -86,7 +86,10 @@ pub(crate) async fn listen(shared: Arc<Shared>) {
 ///
 /// # Errors
 /// If `dial.json` exists but cannot be read or parsed.
-pub(crate) async fn start_dialers(shared: &Arc<Shared>, extra: &[SocketAddr]) -> anyhow::Result<()> {
+pub(crate) async fn start_dialers(
+    shared: &Arc<Shared>,
+    extra: &[SocketAddr],
+) -> anyhow::Result<()> {
     let mut all = load_dial_file(shared)?;
     for a in extra {
         if !all.contains(a) {
@@ -206,7 +209,10 @@ async fn run_contact(shared: Arc<Shared>, c: Contact, dialed_by_us: bool) {
         mine
     };
     if mine {
-        let _ = shared.cmd.send(Command::Event(Event::ContactDown { peer })).await;
+        let _ = shared
+            .cmd
+            .send(Command::Event(Event::ContactDown { peer }))
+            .await;
     }
 }
 
@@ -227,7 +233,14 @@ fn register(shared: &Shared, peer: &Eid, c: &Contact, serial: u64, dialed_by_us:
         }
         old.contact.close("replaced by a simultaneous contact");
     }
-    live.insert(peer.clone(), Entry { contact: c.clone(), serial, dialed_by_us });
+    live.insert(
+        peer.clone(),
+        Entry {
+            contact: c.clone(),
+            serial,
+            dialed_by_us,
+        },
+    );
     true
 }
 
@@ -259,11 +272,15 @@ async fn control_in(shared: Arc<Shared>, c: Contact, peer: Eid) {
             }
         };
         let ev = match msg {
-            ControlMessage::Summary { held } => Event::PeerSummary { peer: peer.clone(), held },
+            ControlMessage::Summary { held } => Event::PeerSummary {
+                peer: peer.clone(),
+                held,
+            },
             ControlMessage::Custody { record } => match AdministrativeRecord::decode(&record) {
-                Ok(AdministrativeRecord::CustodySignal(signal)) => {
-                    Event::CustodySignal { from: peer.clone(), signal }
-                }
+                Ok(AdministrativeRecord::CustodySignal(signal)) => Event::CustodySignal {
+                    from: peer.clone(),
+                    signal,
+                },
                 Ok(_) | Err(_) => {
                     warn!(peer = %peer, "control message is not a custody signal; ignored");
                     continue;
@@ -281,7 +298,10 @@ async fn rtt_samples(shared: Arc<Shared>, c: Contact, peer: Eid) {
     iv.tick().await;
     loop {
         iv.tick().await;
-        let ev = Event::RttSample { peer: peer.clone(), rtt_us: c.rtt().as_micros() as u64 };
+        let ev = Event::RttSample {
+            peer: peer.clone(),
+            rtt_us: c.rtt().as_micros() as u64,
+        };
         if shared.cmd.send(Command::Event(ev)).await.is_err() {
             return;
         }

@@ -104,6 +104,8 @@ pub(crate) enum Command {
     Peers {
         reply: oneshot::Sender<Result<Vec<PeerView>, String>>,
     },
+    /// Stop the agent thread (after the commands queued before it).
+    Shutdown,
 }
 
 /// Shared handles of a running node.
@@ -120,7 +122,8 @@ pub(crate) struct Shared {
 }
 
 fn prepare_dir(dir: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create data dir {}", dir.display()))?;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create data dir {}", dir.display()))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -135,9 +138,15 @@ fn prepare_dir(dir: &Path) -> anyhow::Result<()> {
 /// # Errors
 /// Start-up failures: data dir not writable, store locked by another node
 /// or corrupt, address in use, API address not loopback.
-pub async fn run(cfg: NodeConfig, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+pub async fn run(
+    cfg: NodeConfig,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
     if !cfg.api.ip().is_loopback() {
-        bail!("the local API must listen on a loopback address, not {}", cfg.api);
+        bail!(
+            "the local API must listen on a loopback address, not {}",
+            cfg.api
+        );
     }
     prepare_dir(&cfg.data_dir)?;
     let api_json = cfg.data_dir.join("api.json");
@@ -150,7 +159,10 @@ pub async fn run(cfg: NodeConfig, shutdown: impl std::future::Future<Output = ()
     };
     let store = Store::open(&cfg.data_dir.join("store.redb"))
         .with_context(|| format!("cannot open the store in {}", cfg.data_dir.display()))?;
-    let mut acfg = cfg.agent.clone().unwrap_or_else(|| AgentConfig::new(node_id.clone()));
+    let mut acfg = cfg
+        .agent
+        .clone()
+        .unwrap_or_else(|| AgentConfig::new(node_id.clone()));
     acfg.node_id = node_id.clone();
     let agent = Agent::new(store, acfg).context("cannot start the agent")?;
     let store = agent.store_handle();
@@ -167,7 +179,10 @@ pub async fn run(cfg: NodeConfig, shutdown: impl std::future::Future<Output = ()
         store,
         node_id: node_id.clone(),
         data_dir: cfg.data_dir.clone(),
-        inbox: cfg.inbox.clone().unwrap_or_else(|| cfg.data_dir.join("inbox")),
+        inbox: cfg
+            .inbox
+            .clone()
+            .unwrap_or_else(|| cfg.data_dir.join("inbox")),
         chunk_size: cfg.chunk_size,
         cla: cla.clone(),
         contacts: contacts::Contacts::default(),
@@ -197,6 +212,7 @@ pub async fn run(cfg: NodeConfig, shutdown: impl std::future::Future<Output = ()
     let _ = std::fs::remove_file(&api_json);
     cla.close();
     tasks.abort_all();
+    let _ = shared.cmd.send(Command::Shutdown).await;
     drop(shared);
     while tasks.join_next().await.is_some() {}
     if agent_thread.join().is_err() {

@@ -66,7 +66,9 @@ pub fn decide(c: &Candidate<'_>) -> Decision {
     if dest_node == c.peer.node_id() {
         return Decision::Direct;
     }
-    if c.received_from.is_some_and(|f| f.node_id() == c.peer.node_id()) {
+    if c.received_from
+        .is_some_and(|f| f.node_id() == c.peer.node_id())
+    {
         return Decision::Hold(HoldReason::CameFromPeer);
     }
     if c.destination_in_contact {
@@ -160,15 +162,35 @@ mod tests {
             destination_in_contact: true,
         };
         assert_eq!(decide(&base), Decision::Direct);
-        let to_b = Candidate { peer: &b, destination_in_contact: false, ..base.clone() };
+        let to_b = Candidate {
+            peer: &b,
+            destination_in_contact: false,
+            ..base.clone()
+        };
         assert_eq!(decide(&to_b), Decision::Relay);
-        let back = Candidate { peer: &a, destination_in_contact: false, ..base.clone() };
+        let back = Candidate {
+            peer: &a,
+            destination_in_contact: false,
+            ..base.clone()
+        };
         assert_eq!(decide(&back), Decision::Hold(HoldReason::CameFromPeer));
-        let elsewhere = Candidate { peer: &b, ..base.clone() };
-        assert_eq!(decide(&elsewhere), Decision::Hold(HoldReason::DestinationElsewhere));
-        let has = Candidate { peer_has_it: true, ..base.clone() };
+        let elsewhere = Candidate {
+            peer: &b,
+            ..base.clone()
+        };
+        assert_eq!(
+            decide(&elsewhere),
+            Decision::Hold(HoldReason::DestinationElsewhere)
+        );
+        let has = Candidate {
+            peer_has_it: true,
+            ..base.clone()
+        };
         assert_eq!(decide(&has), Decision::Hold(HoldReason::PeerHasIt));
-        let refused = Candidate { refused_by_peer: true, ..base };
+        let refused = Candidate {
+            refused_by_peer: true,
+            ..base
+        };
         assert_eq!(decide(&refused), Decision::Hold(HoldReason::RefusedByPeer));
     }
 }

@@ -114,7 +114,10 @@ impl Txn {
     /// [`StoreError::Db`] on engine failure.
     pub fn chunk_unref(&mut self, cid: &[u8]) -> Result<u64, StoreError> {
         let mut t = self.w.open_table(CHUNKS).map_err(db)?;
-        let cur = t.get(cid).map_err(db)?.map(|g| (g.value().0, g.value().1.to_vec()));
+        let cur = t
+            .get(cid)
+            .map_err(db)?
+            .map(|g| (g.value().0, g.value().1.to_vec()));
         match cur {
             None => Ok(0),
             Some((n, _)) if n <= 1 => {
@@ -171,7 +174,12 @@ impl Txn {
     ///
     /// # Errors
     /// [`StoreError::Db`] on engine failure.
-    pub fn mark_forwarded(&mut self, peer: &str, key: &[u8], now_ms: u64) -> Result<(), StoreError> {
+    pub fn mark_forwarded(
+        &mut self,
+        peer: &str,
+        key: &[u8],
+        now_ms: u64,
+    ) -> Result<(), StoreError> {
         let mut t = self.w.open_table(FORWARDED).map_err(db)?;
         t.insert((peer, key), now_ms).map_err(db)?;
         Ok(())
@@ -250,7 +258,8 @@ impl Txn {
     /// [`StoreError::Db`] on engine failure.
     pub fn put_peer(&mut self, p: &PeerRecord) -> Result<(), StoreError> {
         let mut t = self.w.open_table(PEERS).map_err(db)?;
-        t.insert(p.node_id.as_str(), cbor(p).as_slice()).map_err(db)?;
+        t.insert(p.node_id.as_str(), cbor(p).as_slice())
+            .map_err(db)?;
         Ok(())
     }
 
