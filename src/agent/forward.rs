@@ -1,6 +1,7 @@
 //! Contacts and transmission: what goes to whom, and in which order.
 
 use super::{Action, Agent, AgentError, ContactState, InFlight};
+use crate::bundle::admin::{CustodyReason, CustodySignal};
 use crate::bundle::blocks::CustodyBlock;
 use crate::bundle::{Bundle, BundleId, DtnTime, Eid, codec};
 use crate::routing::{Candidate, Decision, decide};
@@ -43,21 +44,37 @@ impl Agent {
         txn.put_peer(&p)?;
         txn.commit()?;
         info!(peer = %peer, rtt_ms = rtt_us as f64 / 1000.0, "contact up");
+        let (held, from_you) = self.summary_for(&peer)?;
+        out.push(Action::SendSummary {
+            peer,
+            held,
+            from_you,
+        });
+        Ok(())
+    }
+
+    /// Our summary for `peer`: up to `summary_limit` bundles we hold and as
+    /// many we delivered, and which of them came from `peer`.
+    fn summary_for(&self, peer: &Eid) -> Result<(Vec<BundleId>, Vec<BundleId>), AgentError> {
         let limit = self.cfg.summary_limit;
-        let mut held = Vec::new();
-        for k in self
+        let (mut held, mut from_you) = (Vec::new(), Vec::new());
+        let keys = self
             .store
             .held_keys(limit)?
             .into_iter()
-            .chain(self.store.delivered_keys(limit)?)
-        {
-            if let Ok(id) = BundleId::from_key(&k) {
-                held.push(id);
+            .chain(self.store.delivered_keys(limit)?);
+        for k in keys.take(limit) {
+            let Ok(id) = BundleId::from_key(&k) else {
+                continue;
+            };
+            if let Some(rec) = self.store.record(&k)? {
+                if rec.received_from.as_ref() == Some(peer) {
+                    from_you.push(id.clone());
+                }
             }
+            held.push(id);
         }
-        held.truncate(limit);
-        out.push(Action::SendSummary { peer, held });
-        Ok(())
+        Ok((held, from_you))
     }
 
     pub(super) fn contact_down(&mut self, now: DtnTime, peer: &Eid) -> Result<(), AgentError> {
@@ -80,12 +97,47 @@ impl Agent {
         Ok(())
     }
 
-    pub(super) fn peer_summary(&mut self, peer: &Eid, held: Vec<BundleId>) {
-        if let Some(c) = self.contacts.get_mut(&peer.node_id()) {
-            c.peer_holds = held.iter().map(BundleId::to_key).collect();
-            c.summary_received = true;
-            self.fill_needed = true;
+    /// The peer's summary. Bundles we still hold in custody that the peer
+    /// says it received *from us* and holds or delivered are durable there,
+    /// so they are released as if a `Duplicate` custody signal had arrived:
+    /// this recovers a custody signal lost with a broken connection. Only
+    /// `from_you` counts: two nodes that both hold a bundle (each from a
+    /// third node) keep their copies, so a bundle is never released by both.
+    pub(super) fn peer_summary(
+        &mut self,
+        now: DtnTime,
+        peer: &Eid,
+        held: Vec<BundleId>,
+        from_you: Vec<BundleId>,
+        out: &mut Vec<Action>,
+    ) -> Result<(), AgentError> {
+        let peer = peer.node_id();
+        let Some(c) = self.contacts.get_mut(&peer) else {
+            warn!(peer = %peer, "summary from a peer not in contact; ignored");
+            return Ok(());
+        };
+        debug!(peer = %peer, bundles = held.len(), "peer summary");
+        c.peer_holds = held.iter().map(BundleId::to_key).collect();
+        c.summary_received = true;
+        self.fill_needed = true;
+        let mut ours = Vec::new();
+        for id in from_you {
+            if let Some(rec) = self.store.record(&id.to_key())? {
+                if rec.state.is_held() {
+                    ours.push(id);
+                }
+            }
         }
+        if ours.is_empty() {
+            return Ok(());
+        }
+        info!(peer = %peer, bundles = ours.len(), "peer already holds bundles in our custody; releasing them");
+        let signal = CustodySignal {
+            accepted: false,
+            reason: CustodyReason::Duplicate,
+            bundles: ours,
+        };
+        self.custody_signal(now, &peer, signal, out)
     }
 
     pub(super) fn transmit_failed(&mut self, peer: &Eid, id: &BundleId, reason: &str) {

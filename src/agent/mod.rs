@@ -135,8 +135,11 @@ pub enum Event {
     PeerSummary {
         /// Peer node ID.
         peer: Eid,
-        /// Bundle IDs it holds.
+        /// Bundle IDs it holds or delivered (do not send these to it).
         held: Vec<BundleId>,
+        /// Those of `held` that it received from us: it has taken custody of
+        /// them (our custody signal may have been lost).
+        from_you: Vec<BundleId>,
     },
     /// Bundles that arrived together (they are committed together).
     Received(Vec<Received>),
@@ -192,6 +195,8 @@ pub enum Action {
         peer: Eid,
         /// Bundles we hold or delivered.
         held: Vec<BundleId>,
+        /// Those of `held` that we received from `peer`.
+        from_you: Vec<BundleId>,
     },
     /// Send a custody signal to `peer` (after the bundles are durable here).
     SendCustodySignal {
@@ -335,7 +340,11 @@ impl Agent {
             }
             Event::ContactDown { peer } => self.contact_down(now, &peer)?,
             Event::RttSample { peer, rtt_us } => self.estimates.rtt_sample(&peer, rtt_us),
-            Event::PeerSummary { peer, held } => self.peer_summary(&peer, held),
+            Event::PeerSummary {
+                peer,
+                held,
+                from_you,
+            } => self.peer_summary(now, &peer, held, from_you, &mut out)?,
             Event::Received(items) => self.receive(now, items, &mut out)?,
             Event::Submit { ticket, items } => self.submit(now, ticket, items, &mut out)?,
             Event::TransmitFailed { peer, id, reason } => self.transmit_failed(&peer, &id, &reason),

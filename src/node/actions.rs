@@ -143,8 +143,12 @@ pub(crate) async fn dispatch(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceive
                     }
                 });
             }
-            Action::SendSummary { peer, held } => {
-                send_control(&shared, &peer, ControlMessage::Summary { held });
+            Action::SendSummary {
+                peer,
+                held,
+                from_you,
+            } => {
+                send_control(&shared, &peer, ControlMessage::Summary { held, from_you });
             }
             Action::SendCustodySignal { peer, signal } => {
                 let record = AdministrativeRecord::CustodySignal(signal).encode();

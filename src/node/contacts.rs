@@ -20,6 +20,8 @@ use tracing::{info, warn};
 const BACKOFF_MIN: Duration = Duration::from_millis(500);
 /// Longest redial delay.
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// Longest time one incoming bundle stream may take to arrive.
+const BUNDLE_READ_DEADLINE: Duration = Duration::from_secs(120);
 /// Most dial targets.
 pub(crate) const MAX_DIAL_TARGETS: usize = 256;
 
@@ -158,7 +160,10 @@ async fn dial_loop(shared: Arc<Shared>, addr: SocketAddr) {
         match shared.cla.connect(addr).await {
             Ok(c) => {
                 backoff = BACKOFF_MIN;
-                run_contact(shared.clone(), c, true).await;
+                // Its own task: removing the dial target (which aborts this
+                // loop) must not cut the contact's bookkeeping short; the
+                // contact is closed and ends through `run_contact`.
+                let _ = tokio::spawn(run_contact(shared.clone(), c, true)).await;
             }
             Err(e) => {
                 tracing::debug!(peer = %addr, error = %e, "dial failed");
@@ -244,20 +249,33 @@ fn register(shared: &Shared, peer: &Eid, c: &Contact, serial: u64, dialed_by_us:
     true
 }
 
+/// Accepts bundle streams and reads them concurrently (the CLA bounds how
+/// many streams a peer may open at once); each read has a deadline so a peer
+/// that trickles a stream cannot hold a slot forever.
 async fn bundles_in(shared: Arc<Shared>, c: Contact, peer: Eid) {
+    let mut reads = tokio::task::JoinSet::new();
     loop {
-        match c.accept_bundle().await {
-            Ok(bytes) => {
-                if !super::actions::received(&shared, peer.clone(), bytes).await {
-                    return;
-                }
-            }
+        let incoming = tokio::select! {
+            r = c.accept_bundle_stream() => r,
+            Some(_) = reads.join_next(), if !reads.is_empty() => continue,
+        };
+        let stream = match incoming {
+            Ok(s) => s,
             // The contact is gone: its end is handled by `run_contact`.
-            Err(e) if matches!(e.kind(), "connection_lost" | "closed_by_peer" | "closed") => return,
-            // One bad stream (over the size limit, reset by the peer): refuse
-            // it and keep the contact.
-            Err(e) => warn!(peer = %peer, error = %e, "refused a bundle stream"),
-        }
+            Err(_) => return,
+        };
+        let (shared, peer) = (shared.clone(), peer.clone());
+        reads.spawn(async move {
+            match tokio::time::timeout(BUNDLE_READ_DEADLINE, stream.read()).await {
+                Ok(Ok(bytes)) => {
+                    super::actions::received(&shared, peer, bytes).await;
+                }
+                // One bad stream (over the size limit, reset by the peer):
+                // refuse it and keep the contact.
+                Ok(Err(e)) => warn!(peer = %peer, error = %e, "refused a bundle stream"),
+                Err(_) => warn!(peer = %peer, "bundle stream too slow; abandoned"),
+            }
+        });
     }
 }
 
@@ -272,9 +290,10 @@ async fn control_in(shared: Arc<Shared>, c: Contact, peer: Eid) {
             }
         };
         let ev = match msg {
-            ControlMessage::Summary { held } => Event::PeerSummary {
+            ControlMessage::Summary { held, from_you } => Event::PeerSummary {
                 peer: peer.clone(),
                 held,
+                from_you,
             },
             ControlMessage::Custody { record } => match AdministrativeRecord::decode(&record) {
                 Ok(AdministrativeRecord::CustodySignal(signal)) => Event::CustodySignal {

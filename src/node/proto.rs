@@ -13,6 +13,11 @@ pub enum ControlMessage {
     Summary {
         /// Bundle IDs.
         held: Vec<BundleId>,
+        /// Those of `held` the sender received from the receiver of this
+        /// message: their custody signals may have been lost, and the
+        /// receiver releases them (spec/custody.md).
+        #[serde(default)]
+        from_you: Vec<BundleId>,
     },
     /// A custody signal: the CBOR administrative record
     /// (`bundle::admin::AdministrativeRecord::CustodySignal`), as bytes.
