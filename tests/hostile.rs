@@ -53,9 +53,12 @@ fn garbage_is_refused_and_counted_while_the_node_keeps_serving() {
         )
         .unwrap();
         let c = cla.connect(addr).await.unwrap();
-        c.send_control(&ControlMessage::Summary { held: vec![] })
-            .await
-            .unwrap();
+        c.send_control(&ControlMessage::Summary {
+            held: vec![],
+            from_you: vec![],
+        })
+        .await
+        .unwrap();
         // 1. random bytes
         c.send_bundle(Bytes::from(vec![0x5a; 4000])).await.unwrap();
         // 2. a wrong CRC: flip one payload byte of a CRC-32C protected bundle
