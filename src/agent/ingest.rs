@@ -603,6 +603,9 @@ impl Agent {
         reason: ReasonCode,
         after: &mut AfterCommit,
     ) -> Result<(), AgentError> {
+        if !subject.primary.flags.contains(kind.request_flag()) {
+            return Ok(()); // not asked for: do not spend a sequence number
+        }
         let seq = self.next_timestamp(now).sequence;
         let lifetime = self.cfg.status_report_lifetime_ms;
         let node = self.cfg.node_id.clone();

@@ -10,6 +10,18 @@ fn s(v: &Value) -> String {
     }
 }
 
+/// A DTN time (ms since 2000-01-01) as RFC 3339 UTC, e.g. `2026-11-21T13:01:02.345Z`.
+fn dtn_time(v: &Value) -> String {
+    match v.as_u64() {
+        Some(ms) => {
+            let unix = spore::bundle::DtnTime(ms).to_unix_ms();
+            let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(unix);
+            humantime::format_rfc3339_millis(t).to_string()
+        }
+        None => "-".into(),
+    }
+}
+
 /// Prints files, then bundles (with history when `detail`).
 pub fn status(v: &Value, detail: bool) {
     println!("node {}", s(&v["node_id"]));
@@ -50,7 +62,7 @@ pub fn status(v: &Value, detail: bool) {
         );
         if detail {
             for h in b["history"].as_array().into_iter().flatten() {
-                println!("      {}  {}", s(&h["at_ms"]), s(&h["event"]));
+                println!("      {}  {}", dtn_time(&h["at_ms"]), s(&h["event"]));
             }
         }
     }
