@@ -3,6 +3,7 @@
 mod bundle_cmd;
 mod client;
 mod demo;
+mod doctor;
 mod show;
 
 use clap::{Args, Parser, Subcommand};
@@ -99,6 +100,19 @@ enum Cmd {
         #[command(subcommand)]
         action: bundle_cmd::BundleCmd,
     },
+    /// Verify the store of a stopped node (indexes, chunk refcounts, held
+    /// bytes); one line per problem, exit status 1 if any is left.
+    Doctor {
+        /// Fix what is safe: rebuild indexes, refcounts and held bytes, drop
+        /// dangling entries and orphan chunks (never a held bundle).
+        #[arg(long)]
+        repair: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        dir: DataDir,
+    },
     /// Three real nodes on 127.0.0.1 move a file A -> B -> C while B's links
     /// come and go and B is killed (SIGKILL) and restarted.
     Demo {
@@ -192,6 +206,7 @@ pub fn main() -> ExitCode {
         Cmd::Peers { action, json, dir } => client::peers(&dir.path_or_exit(), action, json),
         Cmd::Bundle { action } => bundle_cmd::run(action),
         Cmd::Demo { file, keep } => demo::run(file, keep),
+        Cmd::Doctor { repair, json, dir } => doctor::run(&dir.path_or_exit(), repair, json),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

@@ -10,6 +10,7 @@
 //!
 //! The store takes no clock: every time is passed in as DTN milliseconds.
 
+pub mod check;
 pub mod records;
 pub mod tables;
 
@@ -95,6 +96,20 @@ impl Store {
     pub fn open_in_memory() -> Result<Store, StoreError> {
         let db = Database::builder()
             .create_with_backend(redb::backends::InMemoryBackend::new())
+            .map_err(db)?;
+        Store::init(db)
+    }
+
+    /// Opens (or creates) the store over a caller-supplied redb storage
+    /// backend: a file, memory, or a test backend that injects faults
+    /// (`tests/store_crash.rs`). Like [`Store::open`] otherwise.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] if redb cannot open or repair the database on the
+    /// backend, [`StoreError::NewerSchema`] if a newer spore wrote it.
+    pub fn open_with_backend(backend: impl redb::StorageBackend) -> Result<Store, StoreError> {
+        let db = Database::builder()
+            .create_with_backend(backend)
             .map_err(db)?;
         Store::init(db)
     }
