@@ -203,7 +203,10 @@ impl fmt::Display for Problem {
             ),
             Problem::HeldBytes { stored, actual } => match stored {
                 Some(s) => write!(f, "meta held_bytes is {s} but held records sum to {actual}"),
-                None => write!(f, "meta held_bytes is missing; held records sum to {actual}"),
+                None => write!(
+                    f,
+                    "meta held_bytes is missing; held records sum to {actual}"
+                ),
             },
         }
     }
@@ -288,7 +291,11 @@ pub fn repair(store: &Store) -> Result<Report, StoreError> {
 fn fix(txn: &mut Txn, p: &Problem) -> Result<bool, StoreError> {
     match p {
         Problem::HeldDangling { key } => {
-            txn.w.open_table(HELD).map_err(db)?.remove(key.as_slice()).map_err(db)?;
+            txn.w
+                .open_table(HELD)
+                .map_err(db)?
+                .remove(key.as_slice())
+                .map_err(db)?;
         }
         Problem::HeldNotIndexed { key } => {
             let mut t = txn.w.open_table(HELD).map_err(db)?;
@@ -301,13 +308,21 @@ fn fix(txn: &mut Txn, p: &Problem) -> Result<bool, StoreError> {
         }
         Problem::ChunkRefcount { cid, owners, .. } => {
             let mut t = txn.w.open_table(CHUNKS).map_err(db)?;
-            let data = t.get(cid.as_slice()).map_err(db)?.map(|g| g.value().1.to_vec());
+            let data = t
+                .get(cid.as_slice())
+                .map_err(db)?
+                .map(|g| g.value().1.to_vec());
             if let Some(data) = data {
-                t.insert(cid.as_slice(), (*owners, data.as_slice())).map_err(db)?;
+                t.insert(cid.as_slice(), (*owners, data.as_slice()))
+                    .map_err(db)?;
             }
         }
         Problem::OrphanChunk { cid, .. } => {
-            txn.w.open_table(CHUNKS).map_err(db)?.remove(cid.as_slice()).map_err(db)?;
+            txn.w
+                .open_table(CHUNKS)
+                .map_err(db)?
+                .remove(cid.as_slice())
+                .map_err(db)?;
         }
         Problem::HeldBytes { actual, .. } => txn.set_meta_u64("held_bytes", *actual)?,
         Problem::UndecodableRecord { .. }
