@@ -84,7 +84,14 @@ impl Store {
     /// # Errors
     /// [`StoreError::Db`] if the file cannot be opened (I/O, locked by another
     /// process, corrupt), [`StoreError::NewerSchema`] if a newer spore wrote it.
+    ///
+    /// A file that exists but does not start with redb's magic number can
+    /// only be one whose creation was cut short by a crash (redb writes the
+    /// header before any commit, so nothing in it was ever acknowledged): it
+    /// is renamed to `<path>.unusable[.N]` (kept, never deleted) and
+    /// a fresh store is created.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        set_aside_headerless(path)?;
         let db = Database::create(path).map_err(db)?;
         Store::init(db)
     }
@@ -379,6 +386,45 @@ impl Store {
             delivered: r.open_table(DELIVERED).map_err(db)?.len().map_err(db)?,
         })
     }
+}
+
+/// redb's file magic number (the first bytes of every redb database file).
+const REDB_MAGIC: [u8; 9] = [b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0A];
+
+/// Moves aside a non-empty file at `path` that lacks redb's header.
+fn set_aside_headerless(path: &Path) -> Result<(), StoreError> {
+    use std::io::Read;
+    let io = |e: std::io::Error| StoreError::Db(redb::Error::Io(e));
+    let mut head = Vec::with_capacity(REDB_MAGIC.len());
+    match std::fs::File::open(path) {
+        Ok(f) => {
+            f.take(REDB_MAGIC.len() as u64)
+                .read_to_end(&mut head)
+                .map_err(io)?;
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io(e)),
+    }
+    if head.is_empty() || head == REDB_MAGIC {
+        return Ok(());
+    }
+    let aside = (0..1000)
+        .map(|i| match i {
+            0 => path.with_extension("redb.unusable"),
+            i => path.with_extension(format!("redb.unusable.{i}")),
+        })
+        .find(|p| !p.exists())
+        .ok_or_else(|| {
+            io(std::io::Error::other(
+                "too many unusable store files set aside",
+            ))
+        })?;
+    tracing::warn!(
+        file = %path.display(),
+        moved_to = %aside.display(),
+        "store file has no redb header (its creation was interrupted); starting a fresh store"
+    );
+    std::fs::rename(path, &aside).map_err(io)
 }
 
 fn be_u64(b: &[u8]) -> Option<u64> {
