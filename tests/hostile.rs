@@ -45,11 +45,17 @@ fn garbage_is_refused_and_counted_while_the_node_keeps_serving() {
     let good_key = good_id.clone();
     let (refusal, signal) = rt.block_on(async move {
         let id = Identity::generate().unwrap();
+        // A client whose own limit is larger than the node's, so that the
+        // oversize stream below really reaches the node and is refused there.
+        let client_cfg = ClaConfig {
+            max_bundle_bytes: 64 << 20,
+            ..ClaConfig::default()
+        };
         let cla = QuicCla::bind(
             "127.0.0.1:0".parse().unwrap(),
             &id,
             "dtn://mallory/",
-            ClaConfig::default(),
+            client_cfg,
         )
         .unwrap();
         let c = cla.connect(addr).await.unwrap();
@@ -74,7 +80,12 @@ fn garbage_is_refused_and_counted_while_the_node_keeps_serving() {
             .unwrap();
         // 4. an oversize stream: refused by the CL, the contact survives
         let huge = c.send_bundle(Bytes::from(vec![0u8; 9 << 20])).await;
-        assert!(huge.is_err(), "a 9 MiB stream is over the 8 MiB limit");
+        let refused = huge.expect_err("a 9 MiB stream is over the node's 8 MiB limit");
+        assert_eq!(
+            refused.kind(),
+            "bundle_refused",
+            "refused by the node: {refused}"
+        );
         // 5. a good bundle: custody accepted
         c.send_bundle(Bytes::from(codec::encode(&good)))
             .await

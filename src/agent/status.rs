@@ -113,11 +113,17 @@ impl Agent {
         };
         match filter {
             Some(f) if files.is_empty() => {
-                for rec in self.store.records(usize::MAX)? {
-                    let cid = rec.cid.as_deref().map(cid_text);
-                    if rec.id.to_string() == f || cid.as_deref() == Some(f) {
-                        bundles.push(self.view(rec));
-                    }
+                // A bundle ID is one index lookup; a chunk CID goes through
+                // the CID index.
+                let key = match f.parse::<BundleId>() {
+                    Ok(id) => Some(id.to_key()),
+                    Err(_) => match content::cid_from_str(f) {
+                        Ok(cid) => self.store.chunk_bundle(&cid.to_bytes())?,
+                        Err(_) => None,
+                    },
+                };
+                if let Some(rec) = key.map(|k| self.store.record(&k)).transpose()?.flatten() {
+                    bundles.push(self.view(rec));
                 }
             }
             Some(_) => {
