@@ -7,19 +7,20 @@
 //! and prints MB/s (10^6 bytes per second) for both. Run with
 //! `cargo run --release --example quic_throughput -- 256`.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
 use bytes::Bytes;
-use spore::cla::AcceptAnyPeer;
+use common::{mbps, raw_quinn};
 use spore::cla::identity::Identity;
-use spore::cla::quic::{ClaConfig, QuicCla, quinn_configs};
+use spore::cla::quic::{ClaConfig, QuicCla};
 use tokio::sync::Semaphore;
 
 const BUNDLE_BYTES: usize = 256 * 1024;
 const IN_FLIGHT: usize = 16;
-const CHUNK_BYTES: usize = 1 << 20;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -39,48 +40,6 @@ async fn main() -> anyhow::Result<()> {
         mbps(total_bytes, cla)
     );
     Ok(())
-}
-
-fn mbps(bytes: u64, secs: f64) -> f64 {
-    bytes as f64 / secs / 1e6
-}
-
-/// (a) Seconds to move `total_bytes` on one raw quinn stream, until the receiver has
-/// read the last byte.
-async fn raw_quinn(total_bytes: u64) -> anyhow::Result<f64> {
-    let config = ClaConfig::default();
-    let (id_a, id_b) = (Identity::generate()?, Identity::generate()?);
-    let (_, client) = quinn_configs(&id_a, "dtn://a/", &config, Arc::new(AcceptAnyPeer))?;
-    let (server, _) = quinn_configs(&id_b, "dtn://b/", &config, Arc::new(AcceptAnyPeer))?;
-    let b = quinn::Endpoint::server(server, "127.0.0.1:0".parse()?)?;
-    let mut a = quinn::Endpoint::client("127.0.0.1:0".parse()?)?;
-    a.set_default_client_config(client);
-    let addr_b = b.local_addr()?;
-    let receiver = tokio::spawn(async move {
-        let conn = b.accept().await.context("no incoming")?.await?;
-        let mut stream = conn.accept_uni().await?;
-        let mut got = 0u64;
-        while let Some(chunk) = stream.read_chunk(usize::MAX, false).await? {
-            got += chunk.bytes.len() as u64;
-        }
-        anyhow::Ok(got)
-    });
-    let conn = a.connect(addr_b, "spore")?.await?;
-    let chunk = Bytes::from(vec![0xa5u8; CHUNK_BYTES]);
-    let start = Instant::now();
-    let mut stream = conn.open_uni().await?;
-    let mut sent = 0u64;
-    while sent < total_bytes {
-        let n = (total_bytes - sent).min(CHUNK_BYTES as u64) as usize;
-        stream.write_chunk(chunk.slice(..n)).await?;
-        sent += n as u64;
-    }
-    stream.finish()?;
-    let got = receiver.await??;
-    let secs = start.elapsed().as_secs_f64();
-    anyhow::ensure!(got == total_bytes, "received {got} of {total_bytes} bytes");
-    conn.close(0u32.into(), b"done");
-    Ok(secs)
 }
 
 /// (b) Seconds to move `total_bytes` as 256 KiB bundles through `Contact`, 16 sends in
