@@ -53,12 +53,11 @@ impl Agent {
                     format!("custody refused by {from}: {:?}", signal.reason),
                 );
                 txn.put_record(&rec)?;
-                txn.bump("custody_refused_by_peer", 1)?;
+                self.count("custody_refused_by_peer");
                 warn!(peer = %from, bundle = %id, reason = ?signal.reason, "custody refused");
             }
         }
-        txn.set_meta_u64("next_seq", self.next_seq)?;
-        txn.commit()?;
+        self.commit(txn)?;
         self.fill_needed = true;
         out.extend(after.deliveries);
         Ok(())
@@ -96,8 +95,8 @@ impl Agent {
         rec.custodian = Some(to.clone());
         txn.put_record(rec)?;
         txn.mark_forwarded(&to.to_string(), key, now.0)?;
-        txn.bump("custody_transferred", 1)?;
-        self.peer_counter(txn, to, |p| p.bundles_sent += 1)?;
+        self.count("custody_transferred");
+        self.peer_tally.entry(to.node_id()).or_default().0 += 1;
         info!(bundle = %rec.id, to = %to, "custody transferred");
         Ok(())
     }
@@ -131,8 +130,7 @@ impl Agent {
             };
             self.expire_one(&mut txn, now, &key, rec, &mut after)?;
         }
-        txn.set_meta_u64("next_seq", self.next_seq)?;
-        txn.commit()?;
+        self.commit(txn)?;
         out.extend(after.deliveries);
         Ok(())
     }
@@ -158,7 +156,7 @@ impl Agent {
                 rec.custodian = None;
                 rec.log(now, "lifetime expired; deleted");
                 txn.put_record(&rec)?;
-                txn.bump("expired", 1)?;
+                self.count("expired");
                 info!(bundle = %rec.id, "lifetime expired; deleted");
             }
             BundleState::Delivered => {
@@ -206,8 +204,8 @@ impl Agent {
         f.path = Some(path);
         f.completed_ms = Some(now.0);
         txn.put_file(&f)?;
-        txn.bump("files_delivered", 1)?;
-        txn.commit()?;
+        self.count("files_delivered");
+        self.commit(txn)?;
         Ok(())
     }
 

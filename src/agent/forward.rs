@@ -42,7 +42,7 @@ impl Agent {
         p.contacts += 1;
         p.srtt_us = self.estimates.rtt(&peer).map(|r| r.srtt_us);
         txn.put_peer(&p)?;
-        txn.commit()?;
+        self.commit(txn)?;
         info!(peer = %peer, rtt_ms = rtt_us as f64 / 1000.0, "contact up");
         let (held, from_you) = self.summary_for(&peer)?;
         out.push(Action::SendSummary {
@@ -92,7 +92,7 @@ impl Agent {
             p.srtt_us = self.estimates.rtt(&peer).map(|r| r.srtt_us).or(p.srtt_us);
             txn.put_peer(&p)?;
         }
-        txn.commit()?;
+        self.commit(txn)?;
         self.fill_needed = true;
         Ok(())
     }
@@ -189,25 +189,18 @@ impl Agent {
         }
         let mut direct = Vec::new();
         let mut relay = Vec::new();
-        for key in self.store.owed_to(&peer.to_string(), MAX_SCAN_PER_FILL)? {
-            if direct.len() >= room {
-                break;
+        let name = peer.to_string();
+        self.store.scan_owed(&name, MAX_SCAN_PER_FILL, |key, rec| {
+            if self.in_flight.contains_key(key) || rec.expiry_ms <= now.0 || !rec.state.is_held() {
+                return Ok::<_, AgentError>(true);
             }
-            if self.in_flight.contains_key(&key) {
-                continue;
-            }
-            let Some(rec) = self.store.record(&key)? else {
-                continue;
-            };
-            if rec.expiry_ms <= now.0 || !rec.state.is_held() {
-                continue;
-            }
-            match self.decision(peer, &key, &rec) {
-                Decision::Direct => direct.push((key, rec)),
-                Decision::Relay if relay.len() < room => relay.push((key, rec)),
+            match self.decision(peer, key, &rec) {
+                Decision::Direct => direct.push((key.to_vec(), rec)),
+                Decision::Relay if relay.len() < room => relay.push((key.to_vec(), rec)),
                 _ => {}
             }
-        }
+            Ok(direct.len() < room)
+        })?;
         relay.sort_by_key(|(_, r)| r.expiry_ms);
         direct.sort_by_key(|(_, r)| r.expiry_ms);
         for (key, rec) in direct.into_iter().chain(relay).take(room) {
@@ -314,7 +307,8 @@ impl Agent {
         }
         txn.expiry_remove(rec.expiry_ms, key)?;
         self.in_flight.remove(key);
-        self.add_held_bytes(txn, -(rec.size_bytes as i64))
+        self.add_held_bytes(-(rec.size_bytes as i64));
+        Ok(())
     }
 
     pub(super) fn held_bytes(&self) -> u64 {
@@ -325,25 +319,8 @@ impl Agent {
         self.cfg.quota_bytes
     }
 
-    pub(super) fn add_held_bytes(&mut self, txn: &mut Txn, delta: i64) -> Result<(), AgentError> {
+    /// Changes the held-bytes total; persisted by the next commit.
+    pub(super) fn add_held_bytes(&mut self, delta: i64) {
         self.held_bytes = self.held_bytes.saturating_add_signed(delta);
-        txn.set_meta_u64("held_bytes", self.held_bytes)?;
-        Ok(())
-    }
-
-    pub(super) fn peer_counter(
-        &mut self,
-        txn: &mut Txn,
-        peer: &Eid,
-        f: impl FnOnce(&mut PeerRecord),
-    ) -> Result<(), AgentError> {
-        let name = peer.node_id().to_string();
-        let mut p = txn.peer(&name)?.unwrap_or_else(|| PeerRecord {
-            node_id: name.clone(),
-            ..PeerRecord::default()
-        });
-        f(&mut p);
-        txn.put_peer(&p)?;
-        Ok(())
     }
 }

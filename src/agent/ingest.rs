@@ -128,12 +128,12 @@ impl Agent {
         let mut signals: BTreeMap<(Eid, bool, u64), (CustodyReason, Vec<BundleId>)> =
             BTreeMap::new();
         for r in items {
-            txn.bump("received_total", 1)?;
+            self.count("received_total");
             let bundle = match codec::decode(&r.bytes, &self.cfg.decode_limits) {
                 Ok(b) => b,
                 Err(e) => {
                     warn!(peer = %r.from, error = %e, "refused undecodable bundle");
-                    txn.bump(&format!("refused_{}", e.kind()), 1)?;
+                    self.count(format!("refused_{}", e.kind()));
                     continue;
                 }
             };
@@ -158,8 +158,7 @@ impl Agent {
                     .push(id);
             }
         }
-        txn.set_meta_u64("next_seq", self.next_seq)?;
-        txn.commit()?;
+        self.commit(txn)?;
         for ((peer, accepted, _), (reason, bundles)) in signals {
             out.push(Action::SendCustodySignal {
                 peer,
@@ -184,12 +183,15 @@ impl Agent {
         let mut txn = self.store.write()?;
         let mut after = AfterCommit::default();
         let mut ids = Vec::new();
-        let seq_before = self.next_seq;
+        // Undone if the submission is refused (the transaction is dropped).
+        let (seq_before, held_before) = (self.next_seq, self.held_bytes);
+        let peers_before = self.peer_tally.clone();
         for item in items {
             let (bundle, bytes) = match self.build_submission(now, item) {
                 Ok(x) => x,
                 Err(e) => {
-                    self.next_seq = seq_before;
+                    (self.next_seq, self.held_bytes) = (seq_before, held_before);
+                    self.peer_tally = peers_before;
                     out.push(Action::Submitted {
                         ticket,
                         result: Err(e),
@@ -201,7 +203,8 @@ impl Agent {
             match self.accept(&mut txn, now, bundle, None, &bytes, &mut after)? {
                 Outcome::Stored | Outcome::Delivered | Outcome::Duplicate => ids.push(id),
                 Outcome::Refused(r) => {
-                    self.next_seq = seq_before;
+                    (self.next_seq, self.held_bytes) = (seq_before, held_before);
+                    self.peer_tally = peers_before;
                     let msg = format!("bundle {id} refused ({}): {}", r.label, r.detail);
                     out.push(Action::Submitted {
                         ticket,
@@ -211,8 +214,7 @@ impl Agent {
                 }
             }
         }
-        txn.set_meta_u64("next_seq", self.next_seq)?;
-        txn.commit()?;
+        self.commit(txn)?;
         out.push(Action::Submitted {
             ticket,
             result: Ok(ids),
@@ -278,22 +280,22 @@ impl Agent {
         };
         match &outcome {
             Outcome::Refused(r) => {
-                txn.bump(&format!("refused_{}", r.label), 1)?;
+                self.count(format!("refused_{}", r.label));
                 if let Some(code) = r.report {
                     self.report(txn, now, &bundle, StatusKind::Deleted, code, after)?;
                 }
             }
-            Outcome::Duplicate => txn.bump("duplicates", 1)?,
+            Outcome::Duplicate => self.count("duplicates"),
             Outcome::Stored => {
                 if let Some(f) = from {
-                    self.peer_counter(txn, f, |p| p.bundles_received += 1)?;
+                    self.peer_tally.entry(f.node_id()).or_default().1 += 1;
                 }
                 let code = ReasonCode::NoInformation;
                 self.report(txn, now, &bundle, StatusKind::Received, code, after)?;
             }
             Outcome::Delivered => {
                 if let Some(f) = from {
-                    self.peer_counter(txn, f, |p| p.bundles_received += 1)?;
+                    self.peer_tally.entry(f.node_id()).or_default().1 += 1;
                 }
                 let code = ReasonCode::NoInformation;
                 self.report(txn, now, &bundle, StatusKind::Received, code, after)?;
@@ -432,7 +434,7 @@ impl Agent {
             }
         }
         txn.put_record(rec)?;
-        self.add_held_bytes(txn, rec.size_bytes as i64)?;
+        self.add_held_bytes(rec.size_bytes as i64);
         self.fill_needed = true;
         debug!(bundle = %rec.id, "stored for forwarding");
         Ok(Outcome::Stored)
@@ -586,7 +588,7 @@ impl Agent {
             }
             Err(e) => {
                 warn!(bundle = %rec.id, error = %e, "administrative record does not decode");
-                txn.bump("refused_bad_admin_record", 1)?;
+                self.count("refused_bad_admin_record");
             }
         }
         Ok(())
@@ -614,7 +616,7 @@ impl Agent {
             return Ok(());
         };
         let raw = codec::encode(&report);
-        txn.bump("status_reports_sent", 1)?;
+        self.count("status_reports_sent");
         // A status report is never about a status report, so this recursion
         // is one level deep.
         self.accept(txn, now, report, None, &raw, after)?;

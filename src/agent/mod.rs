@@ -278,6 +278,11 @@ pub struct Agent {
     startup: Vec<Action>,
     /// Manifests handed to the driver for writing, not yet reported back.
     assembling: HashSet<Vec<u8>>,
+    /// Counter increments waiting for the next commit (one write per name
+    /// per transaction, not per bundle).
+    tally: BTreeMap<String, u64>,
+    /// Per-peer (bundles sent, bundles received) waiting for the next commit.
+    peer_tally: BTreeMap<Eid, (u64, u64)>,
 }
 
 impl Agent {
@@ -301,6 +306,8 @@ impl Agent {
             fill_needed: false,
             startup: Vec::new(),
             assembling: HashSet::new(),
+            tally: BTreeMap::new(),
+            peer_tally: BTreeMap::new(),
         };
         agent.load_waiting()?;
         Ok(agent)
@@ -381,6 +388,35 @@ impl Agent {
     /// Peers currently in contact.
     pub fn contacts(&self) -> impl Iterator<Item = &Eid> {
         self.contacts.keys()
+    }
+
+    /// Adds one to counter `name` at the next commit.
+    fn count(&mut self, name: impl Into<String>) {
+        *self.tally.entry(name.into()).or_default() += 1;
+    }
+
+    /// Commits `txn` durably with the agent's pending bookkeeping: sequence
+    /// counter, held bytes, counters and per-peer totals.
+    fn commit(&mut self, mut txn: crate::store::Txn) -> Result<(), AgentError> {
+        txn.set_meta_u64("next_seq", self.next_seq)?;
+        txn.set_meta_u64("held_bytes", self.held_bytes)?;
+        for (name, n) in std::mem::take(&mut self.tally) {
+            txn.bump(&name, n)?;
+        }
+        for (peer, (sent, received)) in std::mem::take(&mut self.peer_tally) {
+            let name = peer.to_string();
+            let mut p = txn
+                .peer(&name)?
+                .unwrap_or_else(|| crate::store::records::PeerRecord {
+                    node_id: name.clone(),
+                    ..Default::default()
+                });
+            p.bundles_sent += sent;
+            p.bundles_received += received;
+            txn.put_peer(&p)?;
+        }
+        txn.commit()?;
+        Ok(())
     }
 
     fn next_timestamp(&mut self, now: DtnTime) -> crate::bundle::CreationTimestamp {

@@ -32,6 +32,8 @@ use tokio::sync::oneshot;
 
 /// Chunk bundles submitted per transaction by `send`.
 const SEND_BATCH: usize = 16;
+/// Batches of `send` being stored at once (bounds memory: 3 × 16 × chunk size).
+const SEND_PIPELINE: usize = 3;
 /// Largest encoded bundle accepted by `POST /api/v1/bundles`.
 const MAX_BUNDLE_BODY: usize = 8 << 20;
 
@@ -244,15 +246,30 @@ async fn send(State(ctx): State<Ctx>, Json(req): Json<SendRequest>) -> Result<Re
     Ok(Json(r).into_response())
 }
 
-fn submit_blocking(shared: &Shared, items: Vec<Submission>) -> Result<Vec<BundleId>, ApiError> {
+/// Sends a submission to the agent; the receiver yields its answer.
+fn submit_start(
+    shared: &Shared,
+    items: Vec<Submission>,
+) -> Result<oneshot::Receiver<super::actions::SubmitResult>, ApiError> {
     let (ticket, rx) = shared.submits.open();
     shared
         .cmd
         .blocking_send(Command::Event(Event::Submit { ticket, items }))
         .map_err(|_| internal("node is stopping"))?;
+    Ok(rx)
+}
+
+/// Waits for a submission's answer.
+fn submit_wait(
+    rx: oneshot::Receiver<super::actions::SubmitResult>,
+) -> Result<Vec<BundleId>, ApiError> {
     rx.blocking_recv()
         .map_err(|_| internal("node is stopping"))?
         .map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, e))
+}
+
+fn submit_blocking(shared: &Shared, items: Vec<Submission>) -> Result<Vec<BundleId>, ApiError> {
+    submit_wait(submit_start(shared, items)?)
 }
 
 /// Chunks the file (one chunk in memory per batch slot), stores each
@@ -283,6 +300,9 @@ fn send_file(shared: &Shared, req: SendRequest) -> Result<SendResponse, ApiError
     let mut builder = ManifestBuilder::new(name.clone(), chunk_size);
     let mut seen = HashSet::new();
     let mut batch = Vec::new();
+    // Up to SEND_PIPELINE batches are being stored while the next is read
+    // and hashed; each answer is checked in order.
+    let mut pending = std::collections::VecDeque::new();
     let mut bundles = 0;
     for chunk in chunker {
         let chunk = chunk.map_err(|e| bad(format!("cannot read {}: {e}", req.path.display())))?;
@@ -297,11 +317,17 @@ fn send_file(shared: &Shared, req: SendRequest) -> Result<SendResponse, ApiError
             });
         }
         if batch.len() >= SEND_BATCH {
-            bundles += submit_blocking(shared, std::mem::take(&mut batch))?.len();
+            if pending.len() >= SEND_PIPELINE {
+                bundles += submit_wait(pending.pop_front().expect("pipeline is non-empty"))?.len();
+            }
+            pending.push_back(submit_start(shared, std::mem::take(&mut batch))?);
         }
     }
     if !batch.is_empty() {
-        bundles += submit_blocking(shared, batch)?.len();
+        pending.push_back(submit_start(shared, batch)?);
+    }
+    for rx in pending {
+        bundles += submit_wait(rx)?.len();
     }
     let manifest = builder.finish();
     let cid = manifest.cid();

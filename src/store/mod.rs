@@ -235,26 +235,37 @@ impl Store {
         Ok(out)
     }
 
-    /// Held bundles not yet given to `peer`: key order, at most `limit`.
-    /// Cost: one index walk over held bundles plus one lookup each.
+    /// Walks held bundles not yet given to `peer`, in key order, calling
+    /// `visit(key, record)` until it returns `Ok(false)` or `max_scan` held
+    /// entries were looked at. Cost: one index step plus two lookups per entry
+    /// visited, no more than needed.
     ///
     /// # Errors
-    /// [`StoreError`] on engine failure.
-    pub fn owed_to(&self, peer: &str, limit: usize) -> Result<Vec<Vec<u8>>, StoreError> {
+    /// [`StoreError`] on engine failure or a corrupt record, or `visit`'s error.
+    pub fn scan_owed<E: From<StoreError>>(
+        &self,
+        peer: &str,
+        max_scan: usize,
+        mut visit: impl FnMut(&[u8], BundleRecord) -> Result<bool, E>,
+    ) -> Result<(), E> {
         let r = self.read()?;
         let held = r.open_table(HELD).map_err(db)?;
         let fwd = r.open_table(FORWARDED).map_err(db)?;
-        let mut out = Vec::new();
-        for row in held.iter().map_err(db)? {
+        let recs = r.open_table(BUNDLES).map_err(db)?;
+        for row in held.iter().map_err(db)?.take(max_scan) {
             let k = row.map_err(db)?.0;
-            if fwd.get((peer, k.value())).map_err(db)?.is_none() {
-                out.push(k.value().to_vec());
-                if out.len() >= limit {
-                    break;
-                }
+            let key = k.value();
+            if fwd.get((peer, key)).map_err(db)?.is_some() {
+                continue;
+            }
+            let Some(rec) = get_cbor::<BundleRecord>(&recs, "bundles-0", key)? else {
+                continue;
+            };
+            if !visit(key, rec)? {
+                break;
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     /// The earliest expiry among held bundles, DTN ms.
