@@ -26,6 +26,12 @@ struct Args {
     /// Loss probability per datagram and relay pass.
     #[arg(long, default_value_t = 0.02)]
     drop: f64,
+    /// No link flaps (to compare).
+    #[arg(long)]
+    no_flaps: bool,
+    /// A clean link: no loss, delay, reordering, duplicates or flaps (to compare).
+    #[arg(long)]
+    clean: bool,
     /// Give up after this long, e.g. 10m.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "10m")]
     timeout: Duration,
@@ -56,6 +62,12 @@ fn main() -> anyhow::Result<()> {
     let root = a.dir.unwrap_or_else(|| tmp.path().to_path_buf());
     let mut link = ChaosConfig::issue7(a.seed);
     link.drop = a.drop;
+    if a.no_flaps {
+        link.flaps = None;
+    }
+    if a.clean {
+        link = ChaosConfig::clean();
+    }
     eprintln!("seed {} link {link:?}", a.seed);
     let cfg = TransferConfig {
         exe,
