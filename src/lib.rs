@@ -4,11 +4,13 @@
 //! codec), [`store`] (redb), [`content`] (chunks, CIDs, manifests),
 //! [`routing`], [`agent`] (the sans-IO core), [`cla`] (QUIC convergence
 //! layer), [`node`] (the tokio driver and local API), [`client`] and
-//! [`harness`] (talking to and running node processes).
+//! [`harness`] (talking to and running node processes), [`chaos`] (lossy,
+//! flapping loopback links for tests).
 #![warn(missing_docs)]
 
 pub mod agent;
 pub mod bundle;
+pub mod chaos;
 pub mod cla;
 pub mod client;
 pub mod content;

@@ -173,6 +173,9 @@ struct NodeArgs {
     /// Period of the timer that expires bundles and checks custody timeouts.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "250ms")]
     tick: Duration,
+    /// Abandon an incoming bundle stream that takes longer than this (tests).
+    #[arg(long, hide = true, value_parser = humantime::parse_duration, default_value = "120s")]
+    bundle_read_deadline: Duration,
 }
 
 /// Entry point: runs the command, prints one clear error line on failure.
@@ -248,6 +251,7 @@ fn run_node(a: NodeArgs) -> anyhow::Result<()> {
     cfg.inbox = a.inbox;
     cfg.chunk_size = a.chunk_size;
     cfg.tick = a.tick;
+    cfg.bundle_read_deadline = a.bundle_read_deadline;
     let placeholder = a.node_id.unwrap_or(Eid::DtnNone);
     let mut acfg = spore::agent::AgentConfig::new(placeholder);
     acfg.default_lifetime_ms = a.lifetime.as_millis() as u64;

@@ -159,12 +159,21 @@ async fn status(
     Query(q): Query<StatusQuery>,
 ) -> Result<Response, ApiError> {
     let limit = q.limit.unwrap_or(10_000).min(100_000);
-    let v = ask(&ctx, |reply| Command::Status {
+    let mut v = ask(&ctx, |reply| Command::Status {
         filter: q.filter,
         limit,
         reply,
     })
     .await?;
+    // CL-level refusals (streams that never became a bundle) are counted
+    // by the driver, not in the store.
+    let cl = ctx
+        .shared
+        .stream_refusals
+        .lock()
+        .map(|m| m.clone())
+        .unwrap_or_else(|p| p.into_inner().clone());
+    v.counters.extend(cl);
     Ok(Json(v).into_response())
 }
 

@@ -20,8 +20,9 @@ use tracing::{info, warn};
 const BACKOFF_MIN: Duration = Duration::from_millis(500);
 /// Longest redial delay.
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
-/// Longest time one incoming bundle stream may take to arrive.
-const BUNDLE_READ_DEADLINE: Duration = Duration::from_secs(120);
+/// Default longest time one incoming bundle stream may take to arrive
+/// (`NodeConfig::bundle_read_deadline`).
+pub(crate) const BUNDLE_READ_DEADLINE: Duration = Duration::from_secs(120);
 /// Most dial targets.
 pub(crate) const MAX_DIAL_TARGETS: usize = 256;
 
@@ -266,17 +267,34 @@ async fn bundles_in(shared: Arc<Shared>, c: Contact, peer: Eid) {
         };
         let (shared, peer) = (shared.clone(), peer.clone());
         reads.spawn(async move {
-            match tokio::time::timeout(BUNDLE_READ_DEADLINE, stream.read()).await {
+            let deadline = shared.bundle_read_deadline;
+            match tokio::time::timeout(deadline, stream.read()).await {
                 Ok(Ok(bytes)) => {
                     super::actions::received(&shared, peer, bytes).await;
                 }
                 // One bad stream (over the size limit, reset by the peer):
                 // refuse it and keep the contact.
-                Ok(Err(e)) => warn!(peer = %peer, error = %e, "refused a bundle stream"),
-                Err(_) => warn!(peer = %peer, "bundle stream too slow; abandoned"),
+                Ok(Err(e)) => {
+                    warn!(peer = %peer, error = %e, "refused a bundle stream");
+                    count_stream_refusal(&shared, e.kind());
+                }
+                Err(_) => {
+                    warn!(peer = %peer, ?deadline, "bundle stream too slow; abandoned");
+                    count_stream_refusal(&shared, "deadline");
+                }
             }
         });
     }
+}
+
+/// Counts a bundle stream refused before decoding as `refused_stream_{kind}`.
+fn count_stream_refusal(shared: &Shared, kind: &str) {
+    let mut m = shared
+        .stream_refusals
+        .lock()
+        // Poisoning only follows a panic elsewhere; the map stays consistent.
+        .unwrap_or_else(|p| p.into_inner());
+    *m.entry(format!("refused_stream_{kind}")).or_default() += 1;
 }
 
 async fn control_in(shared: Arc<Shared>, c: Contact, peer: Eid) {

@@ -51,6 +51,10 @@ pub struct NodeConfig {
     pub cla: ClaConfig,
     /// Timer period for expiry and custody timeouts.
     pub tick: Duration,
+    /// Longest time one incoming bundle stream may take to arrive (default
+    /// 120 s); a slower stream is abandoned and counted
+    /// (`refused_stream_deadline`).
+    pub bundle_read_deadline: Duration,
 }
 
 impl NodeConfig {
@@ -67,6 +71,7 @@ impl NodeConfig {
             agent: None,
             cla: ClaConfig::default(),
             tick: Duration::from_millis(250),
+            bundle_read_deadline: contacts::BUNDLE_READ_DEADLINE,
         }
     }
 }
@@ -119,6 +124,10 @@ pub(crate) struct Shared {
     pub cla: QuicCla,
     pub contacts: contacts::Contacts,
     pub submits: actions::Tickets,
+    pub bundle_read_deadline: Duration,
+    /// Bundle streams refused by the CL before decoding (reset, too large,
+    /// too slow), by counter name; in memory, reset when the node restarts.
+    pub stream_refusals: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
 }
 
 fn prepare_dir(dir: &Path) -> anyhow::Result<()> {
@@ -187,6 +196,8 @@ pub async fn run(
         cla: cla.clone(),
         contacts: contacts::Contacts::default(),
         submits: actions::Tickets::default(),
+        bundle_read_deadline: cfg.bundle_read_deadline,
+        stream_refusals: Default::default(),
     });
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(actions::dispatch(shared.clone(), act_rx));
