@@ -135,8 +135,14 @@ fn garbage_is_refused_and_counted_while_the_node_keeps_serving() {
         .map(|(_, v)| v.as_u64().unwrap())
         .sum();
     assert_eq!(
-        refused, 3,
-        "random bytes, bad CRC, CID mismatch: {}",
+        common::counter(&s, "refused_stream_too_large"),
+        1,
+        "the oversize stream is counted: {}",
+        s["counters"]
+    );
+    assert_eq!(
+        refused, 4,
+        "random bytes, bad CRC, CID mismatch, oversize stream: {}",
         s["counters"]
     );
     let delivered = node.status(Some(&good_id.to_string())).unwrap();
