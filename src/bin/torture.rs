@@ -210,7 +210,7 @@ fn run(args: &Args, seed: u64) -> anyhow::Result<Summary> {
         && stores.iter().all(|s| !s.contains("ERROR"));
     let work_dir = match tmp {
         Some(t) if !ok || args.keep => t.keep().display().to_string(),
-        Some(t) => t.path().display().to_string(), // removed on drop
+        Some(t) => format!("{} (removed)", t.path().display()), // removed on drop
         None => root.display().to_string(),
     };
     Ok(Summary {
