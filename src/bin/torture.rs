@@ -130,36 +130,16 @@ fn spore_exe() -> anyhow::Result<PathBuf> {
 fn run(args: &Args, seed: u64) -> anyhow::Result<Summary> {
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.max_seconds);
-    let (tmp, root) = match &args.dir {
-        Some(d) => {
-            std::fs::create_dir_all(d)?;
-            (None, d.clone())
-        }
-        None => {
-            let t = tempfile::Builder::new()
-                .prefix("spore-torture-")
-                .tempdir()?;
-            let p = t.path().to_path_buf();
-            (Some(t), p)
-        }
-    };
-    let exe = spore_exe()?;
+    let (tmp, root) = work_root(args.dir.as_deref())?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut nodes = Vec::new();
-    for n in NAMES {
-        nodes.push(NodeProcess::start(&exe, &root.join(n), n, &[])?);
-    }
-    nodes[0].add_peer(nodes[1].quic_addr())?;
-    nodes[1].add_peer(nodes[2].quic_addr())?;
-
-    let files = args.files.unwrap_or(args.cycles).max(1);
+    let mut nodes = start_line(&root)?;
     let shared = Arc::new(Shared {
         cycle: AtomicU32::new(0),
         stop: AtomicBool::new(false),
         ledger: Mutex::new(Vec::new()),
     });
     let plan = SenderPlan {
-        files,
+        files: args.files.unwrap_or(args.cycles).max(1),
         cycles: args.cycles,
         seed: rng.next_u64(),
         run_seed: seed,
@@ -233,6 +213,36 @@ fn run(args: &Args, seed: u64) -> anyhow::Result<Summary> {
         work_dir,
         ok,
     })
+}
+
+/// The work directory: `dir`, or a fresh temporary one (returned so that
+/// the caller decides whether to keep it).
+fn work_root(dir: Option<&Path>) -> anyhow::Result<(Option<tempfile::TempDir>, PathBuf)> {
+    match dir {
+        Some(d) => {
+            std::fs::create_dir_all(d)?;
+            Ok((None, d.to_path_buf()))
+        }
+        None => {
+            let t = tempfile::Builder::new()
+                .prefix("spore-torture-")
+                .tempdir()?;
+            let p = t.path().to_path_buf();
+            Ok((Some(t), p))
+        }
+    }
+}
+
+/// Starts A, B and C in `root/{a,b,c}`; A dials B, B dials C.
+fn start_line(root: &Path) -> anyhow::Result<Vec<NodeProcess>> {
+    let exe = spore_exe()?;
+    let mut nodes = Vec::new();
+    for n in NAMES {
+        nodes.push(NodeProcess::start(&exe, &root.join(n), n, &[])?);
+    }
+    nodes[0].add_peer(nodes[1].quic_addr())?;
+    nodes[1].add_peer(nodes[2].quic_addr())?;
+    Ok(nodes)
 }
 
 /// Runs the kill cycles, counting kills per node in `kills` and completed
