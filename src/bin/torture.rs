@@ -152,30 +152,18 @@ fn run(args: &Args, seed: u64) -> anyhow::Result<Summary> {
         std::thread::spawn(move || workload::run_sender(plan, shared))
     };
 
-    let mut timeout = None;
-    let mut kills = [0u32; 3];
-    if let Err(e) = kill_cycles(
-        &mut nodes,
-        &mut rng,
-        args.cycles,
-        &shared,
-        deadline,
-        &mut kills,
-    ) {
-        timeout = Some(format!("kill cycles: {e:#}"));
-    }
-    let cycles_done = shared.cycle.load(Ordering::SeqCst);
-    shared.cycle.store(u32::MAX, Ordering::SeqCst);
-    if let Err(e) = join_sender(sender, &shared, deadline) {
-        timeout.get_or_insert(format!("sender: {e:#}"));
-    }
+    let (kills, cycles_done, mut timeout) =
+        kill_phase(&mut nodes, &mut rng, args.cycles, &shared, sender, deadline);
     let ledger: Vec<Attempt> = lock(&shared.ledger).clone();
     if timeout.is_none() {
         if let Err(e) = drain(&nodes, &ledger, deadline) {
             timeout = Some(format!("{e:#}"));
         }
     }
-    let c_status = nodes[2].status(None).unwrap_or_default();
+    let statuses: Vec<_> = nodes
+        .iter()
+        .map(|n| n.status(None).unwrap_or_default())
+        .collect();
     let held = held_bytes(&nodes);
     for n in &mut nodes {
         n.stop();
@@ -183,7 +171,7 @@ fn run(args: &Args, seed: u64) -> anyhow::Result<Summary> {
     let stores = open_stores(&root);
     let panics = find_panics(&root);
     let (inbox, partials) = check::read_inbox(&root.join("c").join("inbox"))?;
-    let verdict = check::verify(&ledger, &inbox, partials, &c_status);
+    let verdict = check::verify(&ledger, &inbox, partials, &statuses[2], &statuses[..2]);
     let ok = verdict.ok()
         && timeout.is_none()
         && panics.is_empty()
@@ -243,6 +231,31 @@ fn start_line(root: &Path) -> anyhow::Result<Vec<NodeProcess>> {
     nodes[0].add_peer(nodes[1].quic_addr())?;
     nodes[1].add_peer(nodes[2].quic_addr())?;
     Ok(nodes)
+}
+
+/// Runs the kill cycles, then lets the sender finish; returns kills per
+/// node, cycles completed and the first error (deadline, failed restart,
+/// sender trouble).
+fn kill_phase(
+    nodes: &mut [NodeProcess],
+    rng: &mut ChaCha8Rng,
+    cycles: u32,
+    shared: &Shared,
+    sender: std::thread::JoinHandle<anyhow::Result<()>>,
+    deadline: Instant,
+) -> ([u32; 3], u32, Option<String>) {
+    let mut kills = [0u32; 3];
+    let mut error = None;
+    if let Err(e) = kill_cycles(nodes, rng, cycles, shared, deadline, &mut kills) {
+        error = Some(format!("kill cycles: {e:#}"));
+    }
+    let done = shared.cycle.load(Ordering::SeqCst);
+    // Release every remaining file of the sender.
+    shared.cycle.store(u32::MAX, Ordering::SeqCst);
+    if let Err(e) = join_sender(sender, shared, deadline) {
+        error.get_or_insert(format!("sender: {e:#}"));
+    }
+    (kills, done, error)
 }
 
 /// Runs the kill cycles, counting kills per node in `kills` and completed
@@ -403,11 +416,12 @@ fn print_summary(s: &Summary, json: bool) {
         s.files_attempted, s.files_acknowledged, s.files_delivered, s.unacked_delivered
     );
     println!(
-        "lost {}  duplicated {}  corrupt {}  extra {}  stale partial files {}",
+        "lost {}  duplicated {}  corrupt {}  extra {}  still held at A/B {}  stale partial files {}",
         s.lost,
         s.duplicated,
         s.verdict.corrupt.len(),
         s.verdict.extra.len(),
+        s.verdict.undelivered_held.len(),
         s.verdict.stale_partials
     );
     println!("held bytes at the end (a, b, c): {:?}", s.held_bytes_end);

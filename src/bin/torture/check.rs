@@ -11,7 +11,7 @@ use crate::workload::Attempt;
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// Prefix of the temporary files of an interrupted reassembly.
@@ -24,8 +24,12 @@ pub struct Verdict {
     pub delivered: usize,
     /// Unacknowledged attempts that were delivered anyway (allowed).
     pub unacked_delivered: usize,
-    /// Acknowledged files missing from C's inbox (or only with wrong content).
+    /// Acknowledged files missing from C's inbox (or only with wrong
+    /// content) whose manifest bundle is not held at A or B either.
     pub lost: Vec<String>,
+    /// Acknowledged files not (yet) at C whose manifest bundle is still
+    /// held (stored or in flight) at A or B: not lost, but not drained.
+    pub undelivered_held: Vec<String>,
     /// Files present more than once (name, copies).
     pub duplicated: Vec<(String, usize)>,
     /// Inbox entries with a right name but wrong content.
@@ -47,6 +51,7 @@ impl Verdict {
             && self.corrupt.is_empty()
             && self.extra.is_empty()
             && self.status_problems.is_empty()
+            && self.undelivered_held.is_empty()
     }
 }
 
@@ -96,8 +101,28 @@ fn base_name(name: &str) -> String {
     name.to_owned()
 }
 
-/// Compares the inbox with the ledger (and C's status, if given).
-pub fn verify(ledger: &[Attempt], inbox: &[Entry], partials: usize, c_status: &Value) -> Verdict {
+/// Manifest CIDs held (stored or in flight) in the given statuses.
+fn held_manifests(statuses: &[Value]) -> BTreeSet<&str> {
+    statuses
+        .iter()
+        .flat_map(|s| s["bundles"].as_array().into_iter().flatten())
+        .filter(|b| {
+            b["kind"] == "manifest" && (b["state"] == "stored" || b["state"] == "in_flight")
+        })
+        .filter_map(|b| b["cid"].as_str())
+        .collect()
+}
+
+/// Compares the inbox with the ledger, C's status, and (for files not at
+/// C) the statuses of A and B in `relays`.
+pub fn verify(
+    ledger: &[Attempt],
+    inbox: &[Entry],
+    partials: usize,
+    c_status: &Value,
+    relays: &[Value],
+) -> Verdict {
+    let held = held_manifests(relays);
     let mut v = Verdict {
         stale_partials: partials,
         ..Verdict::default()
@@ -116,6 +141,9 @@ pub fn verify(ledger: &[Attempt], inbox: &[Entry], partials: usize, c_status: &V
             v.duplicated.push((a.name.clone(), copies.len()));
         }
         match (a.acked(), good) {
+            (true, 0) if a.manifest_cid.as_deref().is_some_and(|c| held.contains(c)) => {
+                v.undelivered_held.push(a.name.clone())
+            }
             (true, 0) => v.lost.push(a.name.clone()),
             (true, _) => v.delivered += 1,
             (false, 0) => {}
@@ -148,7 +176,10 @@ fn check_status(ledger: &[Attempt], inbox_files: usize, status: &Value, v: &mut 
             *written.entry(cid).or_default() += 1;
         }
     }
-    for a in ledger {
+    for a in ledger
+        .iter()
+        .filter(|a| !v.undelivered_held.contains(&a.name))
+    {
         let Some(cid) = a.manifest_cid.as_deref() else {
             continue;
         };
@@ -212,11 +243,25 @@ mod tests {
             ("a (1).bin".to_owned(), "1".to_owned()),
             ("z.bin".to_owned(), "9".to_owned()),
         ];
-        let v = verify(&ledger, &inbox, 0, &status_for(&["cid-a.bin"]));
+        let v = verify(&ledger, &inbox, 0, &status_for(&["cid-a.bin"]), &[]);
         assert_eq!(v.lost, ["b.bin"]);
         assert_eq!(v.duplicated, [("a.bin".to_owned(), 2)]);
         assert_eq!(v.extra, ["z.bin"]);
         assert!(!v.ok());
+    }
+
+    #[test]
+    fn a_file_still_held_at_a_relay_is_not_lost() {
+        let ledger = [attempt("a.bin", "1", true)];
+        let mut c = status_for(&[]);
+        c["counters"]["files_delivered"] = 0.into();
+        let b = serde_json::json!({"bundles": [
+            {"kind": "manifest", "state": "in_flight", "cid": "cid-a.bin"}]});
+        let v = verify(&ledger, &[], 0, &c, &[b]);
+        assert!(v.lost.is_empty(), "{v:?}");
+        assert_eq!(v.undelivered_held, ["a.bin"]);
+        assert!(v.status_problems.is_empty(), "{v:?}");
+        assert!(!v.ok(), "not drained is still a failed run");
     }
 
     #[test]
@@ -228,7 +273,7 @@ mod tests {
         ];
         let mut status = status_for(&["cid-a.bin"]);
         status["counters"]["files_delivered"] = 2.into();
-        let v = verify(&ledger, &inbox, 1, &status);
+        let v = verify(&ledger, &inbox, 1, &status, &[]);
         assert!(v.ok(), "{v:?}");
         assert_eq!(
             (v.delivered, v.unacked_delivered, v.stale_partials),
