@@ -130,6 +130,30 @@ pub(crate) struct Shared {
     pub stream_refusals: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
 }
 
+/// Removes partial files left in the inbox by a crash during reassembly
+/// (their files are written again: the agent still has the chunks).
+fn remove_partial_files(inbox: &Path) {
+    let Ok(entries) = std::fs::read_dir(inbox) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        if name
+            .to_string_lossy()
+            .starts_with(crate::content::assemble::TEMP_FILE_PREFIX)
+        {
+            match std::fs::remove_file(e.path()) {
+                Ok(()) => {
+                    info!(file = %e.path().display(), "removed a partial file left by a crash")
+                }
+                Err(err) => {
+                    tracing::warn!(file = %e.path().display(), error = %err, "cannot remove a partial file")
+                }
+            }
+        }
+    }
+}
+
 fn prepare_dir(dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create data dir {}", dir.display()))?;
@@ -173,6 +197,11 @@ pub async fn run(
         .clone()
         .unwrap_or_else(|| AgentConfig::new(node_id.clone()));
     acfg.node_id = node_id.clone();
+    let inbox = cfg
+        .inbox
+        .clone()
+        .unwrap_or_else(|| cfg.data_dir.join("inbox"));
+    remove_partial_files(&inbox);
     let agent = Agent::new(store, acfg).context("cannot start the agent")?;
     let store = agent.store_handle();
     let cla = QuicCla::bind(cfg.listen, &identity, &node_id.to_string(), cfg.cla.clone())
