@@ -15,6 +15,10 @@ fn partial_inbox_files_left_by_a_crash_are_removed_at_start() {
     std::fs::write(&kept, b"a delivered file").unwrap();
     let mut c = NodeProcess::start(&common::exe(), &dir, "c", &[]).unwrap();
     assert!(!partial.exists(), "partial file removed");
-    assert_eq!(std::fs::read(&kept).unwrap(), b"a delivered file", "real files untouched");
+    assert_eq!(
+        std::fs::read(&kept).unwrap(),
+        b"a delivered file",
+        "real files untouched"
+    );
     c.stop();
 }
