@@ -130,6 +130,29 @@ pub(crate) struct Shared {
     pub stream_refusals: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
 }
 
+/// Says what was found in the store at start-up: what is resumed.
+fn log_recovery(agent: &Agent) {
+    match agent.store().stats() {
+        Ok(st) => {
+            let held_bytes = agent
+                .store()
+                .meta_u64("held_bytes")
+                .ok()
+                .flatten()
+                .unwrap_or(0);
+            info!(
+                held_bundles = st.held,
+                held_bytes,
+                records = st.records,
+                delivered = st.delivered,
+                chunks = st.chunks,
+                "store opened: bundles held in custody are resumed and offered at the next contacts"
+            );
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot read store statistics"),
+    }
+}
+
 /// Removes partial files left in the inbox by a crash during reassembly
 /// (their files are written again: the agent still has the chunks).
 fn remove_partial_files(inbox: &Path) {
@@ -203,6 +226,7 @@ pub async fn run(
         .unwrap_or_else(|| cfg.data_dir.join("inbox"));
     remove_partial_files(&inbox);
     let agent = Agent::new(store, acfg).context("cannot start the agent")?;
+    log_recovery(&agent);
     let store = agent.store_handle();
     let cla = QuicCla::bind(cfg.listen, &identity, &node_id.to_string(), cfg.cla.clone())
         .with_context(|| format!("cannot listen for QUIC on {}", cfg.listen))?;
