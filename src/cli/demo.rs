@@ -83,66 +83,8 @@ fn scenario(file: Option<PathBuf>, root: &Path) -> anyhow::Result<()> {
         "A stored the file durably as {total} bundles (manifest {cid}); custodian: A"
     ));
 
-    say.say("link A-B comes up (B dials A); C is out of reach");
-    b.add_peer(a.quic_addr())?;
-    let third = total.div_ceil(3);
-    wait_for("a third of the bundles to reach B", STEP, || {
-        let p = progress(&a)?;
-        Ok((n(&p, "custody_transferred") >= third).then_some(()))
-    })?;
-    let p = progress(&a)?;
-    say.say(format!(
-        "custody A -> B for {}/{total} bundles; killing B with SIGKILL mid-transfer",
-        n(&p, "custody_transferred")
-    ));
-    b.kill();
-    std::thread::sleep(Duration::from_millis(500));
-    b.restart()?;
-    let held = n(&progress(&b)?, "stored");
-    say.say(format!(
-        "B restarted: {held} bundles found intact in its store, still in its custody; it redials A"
-    ));
-    wait_for("every bundle to be in B's custody", STEP, || {
-        let p = progress(&a)?;
-        Ok((n(&p, "custody_transferred") == total).then_some(()))
-    })?;
-    say.say(format!(
-        "custody A -> B complete: {total}/{total}; A released its copies"
-    ));
-    a.stop();
-    say.say("A goes offline (SIGTERM); link A-B is gone");
-    b.remove_peer(a.quic_addr())?;
-
-    say.say("link B-C comes up (B dials C)");
-    b.add_peer(c.quic_addr())?;
-    wait_for("some bundles to reach C", STEP, || {
-        let p = progress(&b)?;
-        Ok((n(&p, "custody_transferred") >= third).then_some(()))
-    })?;
-    b.remove_peer(c.quic_addr())?;
-    let p = progress(&b)?;
-    say.say(format!(
-        "custody B -> C for {}/{total}; link B-C drops",
-        n(&p, "custody_transferred")
-    ));
-    std::thread::sleep(Duration::from_millis(800));
-    say.say("link B-C comes back");
-    b.add_peer(c.quic_addr())?;
-    let path = wait_for("C to write the file", STEP, || {
-        let s = c.status(Some(&cid))?;
-        Ok(s["files"]
-            .get(0)
-            .and_then(|f| f["path"].as_str())
-            .map(PathBuf::from))
-    })?;
-    wait_for("B to hand over every bundle", STEP, || {
-        let p = progress(&b)?;
-        Ok((n(&p, "custody_transferred") == total).then_some(()))
-    })?;
-    say.say(format!(
-        "custody B -> C complete: {total}/{total}; C delivered the file to {}",
-        path.display()
-    ));
+    hop_a_to_b(&say, &mut a, &mut b, total)?;
+    let path = hop_b_to_c(&say, &b, &c, &cid, total)?;
     show_chain(&say, &[&b, &c], &cid)?;
     let (want, got) = (sha256_file(&file)?, sha256_file(&path)?);
     if want != got {
@@ -153,6 +95,88 @@ fn scenario(file: Option<PathBuf>, root: &Path) -> anyhow::Result<()> {
     c.stop();
     say.say("demo passed");
     Ok(())
+}
+
+/// Link A-B only: B is killed mid-transfer and restarted; A goes offline once
+/// B holds custody of everything.
+fn hop_a_to_b(
+    say: &Narrator,
+    a: &mut NodeProcess,
+    b: &mut NodeProcess,
+    total: usize,
+) -> anyhow::Result<()> {
+    say.say("link A-B comes up (B dials A); C is out of reach");
+    b.add_peer(a.quic_addr())?;
+    let third = total.div_ceil(3);
+    wait_for("a third of the bundles to reach B", STEP, || {
+        let p = progress(a)?;
+        Ok((n(&p, "custody_transferred") >= third).then_some(()))
+    })?;
+    let p = progress(a)?;
+    say.say(format!(
+        "custody A -> B for {}/{total} bundles; killing B with SIGKILL mid-transfer",
+        n(&p, "custody_transferred")
+    ));
+    b.kill();
+    std::thread::sleep(Duration::from_millis(500));
+    b.restart()?;
+    let held = n(&progress(b)?, "stored");
+    say.say(format!(
+        "B restarted: {held} bundles found intact in its store, still in its custody; it redials A"
+    ));
+    wait_for("every bundle to be in B's custody", STEP, || {
+        let p = progress(a)?;
+        Ok((n(&p, "custody_transferred") == total).then_some(()))
+    })?;
+    say.say(format!(
+        "custody A -> B complete: {total}/{total}; A released its copies"
+    ));
+    a.stop();
+    say.say("A goes offline (SIGTERM); link A-B is gone");
+    b.remove_peer(a.quic_addr())?;
+    Ok(())
+}
+
+/// Link B-C only, dropped once mid-transfer; returns where C wrote the file.
+fn hop_b_to_c(
+    say: &Narrator,
+    b: &NodeProcess,
+    c: &NodeProcess,
+    cid: &str,
+    total: usize,
+) -> anyhow::Result<PathBuf> {
+    let third = total.div_ceil(3);
+    say.say("link B-C comes up (B dials C)");
+    b.add_peer(c.quic_addr())?;
+    wait_for("some bundles to reach C", STEP, || {
+        let p = progress(b)?;
+        Ok((n(&p, "custody_transferred") >= third).then_some(()))
+    })?;
+    b.remove_peer(c.quic_addr())?;
+    let p = progress(b)?;
+    say.say(format!(
+        "custody B -> C for {}/{total}; link B-C drops",
+        n(&p, "custody_transferred")
+    ));
+    std::thread::sleep(Duration::from_millis(800));
+    say.say("link B-C comes back");
+    b.add_peer(c.quic_addr())?;
+    let path = wait_for("C to write the file", STEP, || {
+        let s = c.status(Some(cid))?;
+        Ok(s["files"]
+            .get(0)
+            .and_then(|f| f["path"].as_str())
+            .map(PathBuf::from))
+    })?;
+    wait_for("B to hand over every bundle", STEP, || {
+        let p = progress(b)?;
+        Ok((n(&p, "custody_transferred") == total).then_some(()))
+    })?;
+    say.say(format!(
+        "custody B -> C complete: {total}/{total}; C delivered the file to {}",
+        path.display()
+    ));
+    Ok(path)
 }
 
 /// Prints the manifest bundle's history at each node: the custody chain.

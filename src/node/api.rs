@@ -339,21 +339,7 @@ fn send_file(shared: &Shared, req: SendRequest) -> Result<SendResponse, ApiError
         bundles += submit_wait(rx)?.len();
     }
     let manifest = builder.finish();
-    let cid = manifest.cid();
-    let ids = submit_blocking(
-        shared,
-        vec![Submission::Data {
-            destination: to,
-            payload: manifest.encode().into(),
-            lifetime_ms: req.lifetime_ms,
-            flags: BundleFlags::REPORT_DELIVERY,
-            content_cid: Some(cid.to_bytes()),
-        }],
-    )?;
-    let manifest_bundle = ids
-        .into_iter()
-        .next()
-        .ok_or_else(|| internal("manifest not stored"))?;
+    let (cid, manifest_bundle) = submit_manifest(shared, &manifest, to, req.lifetime_ms)?;
     Ok(SendResponse {
         manifest_cid: cid.to_string(),
         manifest_bundle,
@@ -362,6 +348,32 @@ fn send_file(shared: &Shared, req: SendRequest) -> Result<SendResponse, ApiError
         chunks: manifest.chunks.len(),
         bundles: bundles + 1,
     })
+}
+
+/// Stores the manifest bundle (asking for a delivery report); returns its
+/// CID and bundle ID.
+fn submit_manifest(
+    shared: &Shared,
+    manifest: &content::Manifest,
+    to: Eid,
+    lifetime_ms: Option<u64>,
+) -> Result<(content::Cid, BundleId), ApiError> {
+    manifest
+        .validate(usize::MAX)
+        .map_err(|e| bad(format!("cannot describe this file: {e}")))?;
+    let cid = manifest.cid();
+    let item = Submission::Data {
+        destination: to,
+        payload: manifest.encode().into(),
+        lifetime_ms,
+        flags: BundleFlags::REPORT_DELIVERY,
+        content_cid: Some(cid.to_bytes()),
+    };
+    let id = submit_blocking(shared, vec![item])?
+        .into_iter()
+        .next()
+        .ok_or_else(|| internal("manifest not stored"))?;
+    Ok((cid, id))
 }
 
 async fn submit_bundle(

@@ -213,20 +213,12 @@ pub async fn run(
         Some(n) => n.node_id(),
         None => Eid::dtn(&identity.fingerprint(), "")?,
     };
-    let store = Store::open(&cfg.data_dir.join("store.redb"))
-        .with_context(|| format!("cannot open the store in {}", cfg.data_dir.display()))?;
-    let mut acfg = cfg
-        .agent
-        .clone()
-        .unwrap_or_else(|| AgentConfig::new(node_id.clone()));
-    acfg.node_id = node_id.clone();
     let inbox = cfg
         .inbox
         .clone()
         .unwrap_or_else(|| cfg.data_dir.join("inbox"));
     remove_partial_files(&inbox);
-    let agent = Agent::new(store, acfg).context("cannot start the agent")?;
-    log_recovery(&agent);
+    let agent = open_agent(&cfg, &node_id)?;
     let store = agent.store_handle();
     let cla = QuicCla::bind(cfg.listen, &identity, &node_id.to_string(), cfg.cla.clone())
         .with_context(|| format!("cannot listen for QUIC on {}", cfg.listen))?;
@@ -241,10 +233,7 @@ pub async fn run(
         store,
         node_id: node_id.clone(),
         data_dir: cfg.data_dir.clone(),
-        inbox: cfg
-            .inbox
-            .clone()
-            .unwrap_or_else(|| cfg.data_dir.join("inbox")),
+        inbox,
         chunk_size: cfg.chunk_size,
         cla: cla.clone(),
         contacts: contacts::Contacts::default(),
@@ -257,18 +246,7 @@ pub async fn run(
     tasks.spawn(contacts::listen(shared.clone()));
     tasks.spawn(ticker(shared.clone(), cfg.tick));
     contacts::start_dialers(&shared, &cfg.peers).await?;
-    let listener = tokio::net::TcpListener::bind(cfg.api)
-        .await
-        .with_context(|| format!("cannot listen for the API on {}", cfg.api))?;
-    let api_addr = listener.local_addr()?;
-    let token = api::write_token(&cfg.data_dir)?;
-    tasks.spawn(api::serve(shared.clone(), listener, token));
-    let info = ApiInfo {
-        api: api_addr.to_string(),
-        node_id: node_id.to_string(),
-        quic: cla.local_addr()?.to_string(),
-        pid: std::process::id(),
-    };
+    let info = start_api(&cfg, &shared, &mut tasks).await?;
     write_atomically(&api_json, serde_json::to_string_pretty(&info)?.as_bytes())?;
     info!(node = %node_id, quic = %info.quic, api = %info.api, "node ready");
     shutdown.await;
@@ -283,6 +261,40 @@ pub async fn run(
         error!("agent thread panicked");
     }
     Ok(())
+}
+
+/// Opens the store and the agent over it, and logs what was found.
+fn open_agent(cfg: &NodeConfig, node_id: &Eid) -> anyhow::Result<Agent> {
+    let store = Store::open(&cfg.data_dir.join("store.redb"))
+        .with_context(|| format!("cannot open the store in {}", cfg.data_dir.display()))?;
+    let mut acfg = cfg
+        .agent
+        .clone()
+        .unwrap_or_else(|| AgentConfig::new(node_id.clone()));
+    acfg.node_id = node_id.clone();
+    let agent = Agent::new(store, acfg).context("cannot start the agent")?;
+    log_recovery(&agent);
+    Ok(agent)
+}
+
+/// Binds the local API, writes the token, serves; returns what `api.json` says.
+async fn start_api(
+    cfg: &NodeConfig,
+    shared: &Arc<Shared>,
+    tasks: &mut tokio::task::JoinSet<()>,
+) -> anyhow::Result<ApiInfo> {
+    let listener = tokio::net::TcpListener::bind(cfg.api)
+        .await
+        .with_context(|| format!("cannot listen for the API on {}", cfg.api))?;
+    let api_addr = listener.local_addr()?;
+    let token = api::write_token(&cfg.data_dir)?;
+    tasks.spawn(api::serve(shared.clone(), listener, token));
+    Ok(ApiInfo {
+        api: api_addr.to_string(),
+        node_id: shared.node_id.to_string(),
+        quic: shared.cla.local_addr()?.to_string(),
+        pid: std::process::id(),
+    })
 }
 
 async fn ticker(shared: Arc<Shared>, period: Duration) {
