@@ -78,14 +78,12 @@ fn garbage_is_refused_and_counted_while_the_node_keeps_serving() {
         c.send_bundle(Bytes::from(codec::encode(&chunk)))
             .await
             .unwrap();
-        // 4. an oversize stream: refused by the CL, the contact survives
-        let huge = c.send_bundle(Bytes::from(vec![0u8; 9 << 20])).await;
-        let refused = huge.expect_err("a 9 MiB stream is over the node's 8 MiB limit");
-        assert_eq!(
-            refused.kind(),
-            "bundle_refused",
-            "refused by the node: {refused}"
-        );
+        // 4. an oversize stream: the node stops reading at its 8 MiB limit
+        // and counts it (asserted below); the contact survives. The sender
+        // may see an error or, if QUIC acknowledged every byte before the
+        // node's reader hit the limit, success: only custody signals
+        // acknowledge bundles, so both are fine here.
+        let _ = c.send_bundle(Bytes::from(vec![0u8; 9 << 20])).await;
         // 5. a good bundle: custody accepted
         c.send_bundle(Bytes::from(codec::encode(&good)))
             .await
