@@ -23,7 +23,7 @@ esac
 if [ "$#" -gt 0 ]; then
     targets=("$@")
 else
-    mapfile -t targets < <(cd fuzz && cargo +nightly fuzz list)
+    mapfile -t targets < <(cargo +nightly fuzz list)
 fi
 mkdir -p fuzz/logs
 cargo +nightly fuzz build -O || exit 2
