@@ -92,7 +92,10 @@ impl Store {
     /// a fresh store is created.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         set_aside_headerless(path)?;
-        let db = Database::create(path).map_err(db)?;
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(path)
+            .map_err(db)?;
         Store::init(db)
     }
 
@@ -398,6 +401,11 @@ impl Store {
         })
     }
 }
+
+/// Page cache of a store opened with [`Store::open`] (64 MiB). redb's own
+/// default is 1 GiB, too much for the small machines spore runs on; bundle
+/// bytes are written once and read once, so a large cache buys little.
+pub const CACHE_BYTES: usize = 64 << 20;
 
 /// redb's file magic number (the first bytes of every redb database file).
 const REDB_MAGIC: [u8; 9] = [b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0A];
