@@ -150,7 +150,7 @@ impl Agent {
                 warn!(peer = %r.from, bundle = %id, reason = rf.label, detail = %rf.detail, "refused bundle");
             }
             if wants_signal {
-                let code = custody_code(&reason);
+                let code = reason.code();
                 signals
                     .entry((r.from.clone(), accepted, code))
                     .or_insert_with(|| (reason, Vec::new()))
@@ -642,10 +642,6 @@ impl Agent {
         }
         Ok(())
     }
-}
-
-fn custody_code(r: &CustodyReason) -> u64 {
-    r.code()
 }
 
 /// "delivered at 812345 ms; reason NoInformation" style text for a history line.

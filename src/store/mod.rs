@@ -288,13 +288,12 @@ impl Store {
     pub fn expired(&self, now_ms: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
         let t = self.read()?.open_table(EXPIRY).map_err(db)?;
         let mut out = Vec::new();
-        let end: (u64, &[u8]) = (now_ms, &[0xff; 64]);
-        for row in t.range::<(u64, &[u8])>(..=end).map_err(db)?.take(limit) {
+        // Every (now_ms, key) sorts before (now_ms + 1, empty key).
+        let end: (u64, &[u8]) = (now_ms.saturating_add(1), &[]);
+        for row in t.range::<(u64, &[u8])>(..end).map_err(db)?.take(limit) {
             let (k, _) = row.map_err(db)?;
             let (ms, key) = k.value();
-            if ms <= now_ms {
-                out.push((ms, key.to_vec()));
-            }
+            out.push((ms, key.to_vec()));
         }
         Ok(out)
     }

@@ -90,6 +90,8 @@ impl Txn {
     }
 
     /// Adds one reference to chunk `cid`, storing `data` if it is new.
+    /// `data` must be the chunk's bytes (the caller verified them against
+    /// the CID), so an existing row is simply rewritten with them.
     /// Returns the new reference count.
     ///
     /// # Errors
@@ -97,13 +99,7 @@ impl Txn {
     pub fn chunk_ref(&mut self, cid: &[u8], data: &[u8]) -> Result<u64, StoreError> {
         let mut t = self.w.open_table(CHUNKS).map_err(db)?;
         let refs = t.get(cid).map_err(db)?.map_or(0, |g| g.value().0);
-        if refs == 0 {
-            t.insert(cid, (1u64, data)).map_err(db)?;
-        } else {
-            let old = t.get(cid).map_err(db)?.map(|g| g.value().1.to_vec());
-            let old = old.unwrap_or_default();
-            t.insert(cid, (refs + 1, old.as_slice())).map_err(db)?;
-        }
+        t.insert(cid, (refs + 1, data)).map_err(db)?;
         Ok(refs + 1)
     }
 
