@@ -311,7 +311,8 @@ impl Agent {
         Ok(())
     }
 
-    pub(super) fn held_bytes(&self) -> u64 {
+    /// Payload bytes held for forwarding now (what the quota limits).
+    pub fn held_bytes(&self) -> u64 {
         self.held_bytes
     }
 

@@ -23,7 +23,8 @@ use crate::bundle::admin::CustodySignal;
 use crate::bundle::codec::DecodeLimits;
 use crate::bundle::{BundleId, DtnTime, Eid};
 use crate::content::Manifest;
-use crate::routing::Estimates;
+use crate::routing::plan::ContactPlan;
+use crate::routing::{Estimates, Policy};
 use crate::store::{Store, StoreError};
 use bytes::Bytes;
 use std::collections::{BTreeMap, HashSet};
@@ -57,6 +58,10 @@ pub struct AgentConfig {
     /// Most payload bytes held for forwarding (10 GiB); beyond it new
     /// bundles are refused with reason "depleted storage".
     pub quota_bytes: u64,
+    /// Routing policy (spec/routing.md); default [`Policy::Spore`] with 8 copies.
+    pub policy: Policy,
+    /// Contact plan for [`Policy::Cgr`] (ignored by other policies).
+    pub contact_plan: Option<Arc<ContactPlan>>,
 }
 
 impl AgentConfig {
@@ -74,6 +79,8 @@ impl AgentConfig {
             status_report_lifetime_ms: 24 * 3600 * 1000,
             expiry_batch: 1024,
             quota_bytes: 10 << 30,
+            policy: Policy::default(),
+            contact_plan: None,
         }
     }
 }

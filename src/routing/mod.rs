@@ -10,8 +10,96 @@
 //! Per-peer estimates ([`Estimates`]) keep the RTT smoothed as RFC 6298 §2
 //! smooths it (α = 1/8, β = 1/4).
 
+pub mod plan;
+
 use crate::bundle::Eid;
 use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+/// A copy count meaning "as many copies as contacts allow" (epidemic).
+pub const COPIES_UNLIMITED: u32 = u32::MAX;
+
+/// The routing policy of a node (spec/routing.md §2), chosen in config or
+/// with `spore node --router NAME`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Policy {
+    /// Direct delivery: a bundle only ever goes to its destination node.
+    Direct,
+    /// Epidemic: every peer that lacks a bundle gets a copy.
+    Epidemic,
+    /// Binary spray-and-wait with `copies` (L) copies per bundle.
+    SprayAndWait {
+        /// L, copies created per bundle (≥ 1).
+        copies: u32,
+    },
+    /// PRoPHET (RFC 6693) delivery predictabilities, GRTR forwarding.
+    Prophet,
+    /// spore's default: latency-aware spray-and-focus bounded by `copies`.
+    Spore {
+        /// Copy budget per bundle (≥ 1).
+        copies: u32,
+    },
+    /// Earliest-arrival routing over a contact plan (contact graph routing).
+    Cgr,
+}
+
+impl Default for Policy {
+    fn default() -> Policy {
+        Policy::Spore { copies: 8 }
+    }
+}
+
+/// A router name that is not one of `direct`, `epidemic`,
+/// `spray-and-wait[:L]`, `prophet`, `spore[:L]`, `cgr`.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "unknown router {0:?}: expected direct, epidemic, spray-and-wait[:L], prophet, spore[:L] or cgr (L = copies, 1..=1024)"
+)]
+pub struct UnknownPolicy(pub String);
+
+impl FromStr for Policy {
+    type Err = UnknownPolicy;
+
+    /// Parses `direct`, `epidemic`, `spray-and-wait[:L]`, `prophet`,
+    /// `spore[:L]` or `cgr`; L defaults to 8 and must be in 1..=1024.
+    fn from_str(s: &str) -> Result<Policy, UnknownPolicy> {
+        let bad = || UnknownPolicy(s.to_owned());
+        let (name, copies) = match s.split_once(':') {
+            Some((n, l)) => {
+                let l: u32 = l.parse().map_err(|_| bad())?;
+                if !(1..=1024).contains(&l) {
+                    return Err(bad());
+                }
+                (n, Some(l))
+            }
+            None => (s, None),
+        };
+        let l = copies.unwrap_or(8);
+        Ok(match (name, copies) {
+            ("direct", None) => Policy::Direct,
+            ("epidemic", None) => Policy::Epidemic,
+            ("spray-and-wait", _) => Policy::SprayAndWait { copies: l },
+            ("prophet", None) => Policy::Prophet,
+            ("spore", _) => Policy::Spore { copies: l },
+            ("cgr", None) => Policy::Cgr,
+            _ => return Err(bad()),
+        })
+    }
+}
+
+impl fmt::Display for Policy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Policy::Direct => f.write_str("direct"),
+            Policy::Epidemic => f.write_str("epidemic"),
+            Policy::SprayAndWait { copies } => write!(f, "spray-and-wait:{copies}"),
+            Policy::Prophet => f.write_str("prophet"),
+            Policy::Spore { copies } => write!(f, "spore:{copies}"),
+            Policy::Cgr => f.write_str("cgr"),
+        }
+    }
+}
 
 /// Why a bundle may or may not go to a peer.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
