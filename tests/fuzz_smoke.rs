@@ -293,6 +293,7 @@ fn write_seed_corpus() {
             ControlMessage::Summary {
                 held: vec![],
                 from_you: vec![],
+                advert: Default::default(),
             },
         ),
         (
@@ -300,6 +301,10 @@ fn write_seed_corpus() {
             ControlMessage::Summary {
                 held: vec![bundle_id("dtn://a/#846000000000.3"), bundle_id(&ipn)],
                 from_you: vec![bundle_id("dtn://a/#846000000000.3")],
+                advert: spore::routing::Advert {
+                    delay_ms: vec![("dtn://c/".parse().unwrap(), 1500)],
+                    predictability: vec![("dtn://c/".parse().unwrap(), 0.75)],
+                },
             },
         ),
         ("custody", ControlMessage::Custody { record: custody }),

@@ -62,6 +62,7 @@ fn garbage_is_refused_and_counted_while_the_node_keeps_serving() {
         c.send_control(&ControlMessage::Summary {
             held: vec![],
             from_you: vec![],
+            advert: Default::default(),
         })
         .await
         .unwrap();

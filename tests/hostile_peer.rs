@@ -67,6 +67,7 @@ impl Raw {
         let summary = ControlMessage::Summary {
             held: vec![],
             from_you: vec![],
+            advert: Default::default(),
         };
         ctl_tx.write_all(&frame(&summary)).await.unwrap();
         Raw {

@@ -6,6 +6,7 @@ use super::{Action, Agent, AgentError};
 use crate::bundle::admin::{CustodyReason, CustodySignal, ReasonCode, StatusKind};
 use crate::bundle::{BundleFlags, DtnTime, Eid};
 use crate::content::Manifest;
+use crate::routing::COPIES_UNLIMITED;
 use crate::store::Txn;
 use crate::store::records::{BundleRecord, BundleState, FileRole, PayloadKind};
 use std::collections::BTreeSet;
@@ -34,17 +35,22 @@ impl Agent {
             if !rec.state.is_held() {
                 continue; // already released: a repeated signal
             }
-            let sent = self
-                .in_flight
-                .get(&key)
-                .filter(|f| f.peer == from)
-                .map(|f| f.sent_at_ms);
-            if transferred {
+            let flight = self.in_flight.remove(&key, &from);
+            let sent = flight.map(|f| f.sent_at_ms);
+            // Copies we keep: all but those handed over; a signal we no
+            // longer track counts as handing over every finite copy.
+            let keep = match (rec.copies, flight) {
+                (COPIES_UNLIMITED, _) => COPIES_UNLIMITED,
+                (c, Some(f)) => c.saturating_sub(f.give),
+                (_, None) => 0,
+            };
+            if transferred && keep == 0 {
                 self.transfer(
                     &mut txn, now, &key, &mut rec, &from, sent, &signal, &mut after,
                 )?;
+            } else if transferred {
+                self.copy_given(&mut txn, now, &key, &mut rec, &from, keep, &signal)?;
             } else {
-                self.in_flight.remove(&key);
                 if let Some(c) = self.contacts.get_mut(&from) {
                     c.refused.insert(key.clone());
                 }
@@ -60,6 +66,43 @@ impl Agent {
         self.commit(txn)?;
         self.fill_needed = true;
         out.extend(after.deliveries);
+        Ok(())
+    }
+
+    /// The peer took some of our copies (or already had the bundle): we
+    /// keep `keep` copies and custody of our own; the bundle is not offered
+    /// to that peer again.
+    #[allow(clippy::too_many_arguments)]
+    fn copy_given(
+        &mut self,
+        txn: &mut Txn,
+        now: DtnTime,
+        key: &[u8],
+        rec: &mut BundleRecord,
+        to: &Eid,
+        keep: u32,
+        signal: &CustodySignal,
+    ) -> Result<(), AgentError> {
+        if signal.accepted {
+            rec.copies = keep;
+            let left = if keep == COPIES_UNLIMITED {
+                "unlimited".to_owned()
+            } else {
+                keep.to_string()
+            };
+            rec.log(
+                now,
+                format!("copy accepted by {to}; {left} copies kept here"),
+            );
+            self.count("copies_given");
+            self.peer_tally.entry(to.node_id()).or_default().0 += 1;
+            self.router.moved(to, rec.size_bytes, 0);
+            self.dirty_peers.entry(to.node_id()).or_default();
+        } else {
+            rec.log(now, format!("{to} already holds a copy"));
+        }
+        txn.put_record(rec)?;
+        txn.mark_forwarded(&to.to_string(), key, now.0)?;
         Ok(())
     }
 
@@ -97,6 +140,7 @@ impl Agent {
         txn.mark_forwarded(&to.to_string(), key, now.0)?;
         self.count("custody_transferred");
         self.peer_tally.entry(to.node_id()).or_default().0 += 1;
+        self.router.moved(to, rec.size_bytes, 0);
         info!(bundle = %rec.id, to = %to, "custody transferred");
         Ok(())
     }
@@ -105,21 +149,13 @@ impl Agent {
     pub(super) fn tick(&mut self, now: DtnTime, out: &mut Vec<Action>) -> Result<(), AgentError> {
         out.append(&mut self.startup);
         let timeout = self.cfg.custody_timeout_ms;
-        let late: Vec<Vec<u8>> = self
-            .in_flight
-            .iter()
-            .filter(|(_, f)| f.sent_at_ms.saturating_add(timeout) <= now.0)
-            .map(|(k, _)| k.clone())
-            .collect();
-        for k in late {
-            if let Some(f) = self.in_flight.remove(&k) {
-                warn!(peer = %f.peer, "no custody signal within {timeout} ms; bundle will be offered again");
-                self.fill_needed = true;
-            }
+        for (_, peer) in self.in_flight.take_older(now.0.saturating_sub(timeout)) {
+            warn!(peer = %peer, "no custody signal within {timeout} ms; bundle will be offered again");
+            self.fill_needed = true;
         }
         let due = self.store.expired(now.0, self.cfg.expiry_batch)?;
         if due.is_empty() {
-            return Ok(());
+            return self.flush_peers();
         }
         let mut txn = self.store.write()?;
         let mut after = AfterCommit::default();

@@ -1,12 +1,13 @@
 //! Contacts and transmission: what goes to whom, and in which order.
 
-use super::{Action, Agent, AgentError, ContactState, InFlight};
+use super::inflight::InFlight;
+use super::{Action, Agent, AgentError, ContactState};
 use crate::bundle::admin::{CustodyReason, CustodySignal};
 use crate::bundle::blocks::CustodyBlock;
 use crate::bundle::{Bundle, BundleId, DtnTime, Eid, codec};
-use crate::routing::{Candidate, Decision, decide};
+use crate::routing::{Advert, COPIES_UNLIMITED, Candidate, Decision};
 use crate::store::Txn;
-use crate::store::records::{BundleRecord, PayloadKind, PeerRecord};
+use crate::store::records::{BundleRecord, PayloadKind};
 use bytes::Bytes;
 use tracing::{debug, error, info, warn};
 
@@ -23,34 +24,62 @@ impl Agent {
         out: &mut Vec<Action>,
     ) -> Result<(), AgentError> {
         let peer = peer.node_id();
-        self.estimates.rtt_sample(&peer, rtt_us);
+        self.router.contact_up(now.0, &peer, rtt_us);
         // A new connection replaces any earlier one with this peer (it
         // restarted, or the link came back before the old one timed out):
         // what was in flight on the old one is not coming back.
-        self.in_flight.retain(|_, f| f.peer != peer);
+        self.in_flight.drop_peer(&peer);
         self.contacts.insert(peer.clone(), ContactState::default());
-        let mut txn = self.store.write()?;
-        let name = peer.to_string();
-        let mut p = txn.peer(&name)?.unwrap_or_else(|| PeerRecord {
-            node_id: name.clone(),
-            ..PeerRecord::default()
-        });
+        // The peer record is written with the next commit (or tick).
+        let slot = self.dirty_peers.entry(peer.clone()).or_default();
         if addr.is_some() {
-            p.addr = addr;
+            *slot = addr;
         }
-        p.last_contact_ms = Some(now.0);
-        p.contacts += 1;
-        p.srtt_us = self.estimates.rtt(&peer).map(|r| r.srtt_us);
-        txn.put_peer(&p)?;
-        self.commit(txn)?;
         info!(peer = %peer, rtt_ms = rtt_us as f64 / 1000.0, "contact up");
+        self.advertise_to_others(now, &peer, out);
         let (held, from_you) = self.summary_for(&peer)?;
         out.push(Action::SendSummary {
             peer,
             held,
             from_you,
+            advert: self.advert(now),
         });
         Ok(())
+    }
+
+    /// Our routing advertisement (spec/routing.md §4, §5).
+    fn advert(&self, now: DtnTime) -> Advert {
+        self.router.advert(now.0)
+    }
+
+    /// Our contacts changed: tell every other peer in contact (that sent
+    /// its summary) our new advertisement.
+    fn advertise_to_others(&self, now: DtnTime, changed: &Eid, out: &mut Vec<Action>) {
+        let mut others = self
+            .contacts
+            .iter()
+            .filter(|(p, c)| *p != changed && c.summary_received)
+            .map(|(p, _)| p.clone())
+            .peekable();
+        if others.peek().is_none() {
+            return;
+        }
+        let advert = self.advert(now);
+        for peer in others {
+            out.push(Action::SendAdvert {
+                peer,
+                advert: advert.clone(),
+            });
+        }
+    }
+
+    /// A fresh advertisement from a peer in contact.
+    pub(super) fn peer_advert(&mut self, now: DtnTime, peer: &Eid, advert: &Advert) {
+        let peer = peer.node_id();
+        if self.contacts.contains_key(&peer) {
+            self.router.peer_advert(now.0, &peer, advert);
+            self.fill_needed = true;
+        }
     }
 
     /// Our summary for `peer`: up to `summary_limit` bundles we hold and as
@@ -77,22 +106,21 @@ impl Agent {
         Ok((held, from_you))
     }
 
-    pub(super) fn contact_down(&mut self, now: DtnTime, peer: &Eid) -> Result<(), AgentError> {
+    pub(super) fn contact_down(
+        &mut self,
+        now: DtnTime,
+        peer: &Eid,
+        out: &mut Vec<Action>,
+    ) -> Result<(), AgentError> {
         let peer = peer.node_id();
         if self.contacts.remove(&peer).is_none() {
             return Ok(());
         }
-        let before = self.in_flight.len();
-        self.in_flight.retain(|_, f| f.peer != peer);
-        let dropped = before - self.in_flight.len();
+        let dropped = self.in_flight.drop_peer(&peer);
         info!(peer = %peer, in_flight_returned = dropped, "contact down");
-        let mut txn = self.store.write()?;
-        if let Some(mut p) = txn.peer(&peer.to_string())? {
-            p.last_seen_ms = Some(now.0);
-            p.srtt_us = self.estimates.rtt(&peer).map(|r| r.srtt_us).or(p.srtt_us);
-            txn.put_peer(&p)?;
-        }
-        self.commit(txn)?;
+        self.router.contact_down(now.0, &peer);
+        self.advertise_to_others(now, &peer, out);
+        self.dirty_peers.entry(peer).or_default();
         self.fill_needed = true;
         Ok(())
     }
@@ -109,6 +137,7 @@ impl Agent {
         peer: &Eid,
         held: Vec<BundleId>,
         from_you: Vec<BundleId>,
+        advert: &Advert,
         out: &mut Vec<Action>,
     ) -> Result<(), AgentError> {
         let peer = peer.node_id();
@@ -116,6 +145,7 @@ impl Agent {
             warn!(peer = %peer, "summary from a peer not in contact; ignored");
             return Ok(());
         };
+        self.router.peer_advert(now.0, &peer, advert);
         debug!(peer = %peer, bundles = held.len(), "peer summary");
         c.peer_holds = held.iter().map(BundleId::to_key).collect();
         c.summary_received = true;
@@ -142,12 +172,7 @@ impl Agent {
 
     pub(super) fn transmit_failed(&mut self, peer: &Eid, id: &BundleId, reason: &str) {
         let key = id.to_key();
-        if self
-            .in_flight
-            .get(&key)
-            .is_some_and(|f| f.peer == peer.node_id())
-        {
-            self.in_flight.remove(&key);
+        if self.in_flight.remove(&key, &peer.node_id()).is_some() {
             warn!(peer = %peer, bundle = %id, reason, "transmission failed; bundle stays here");
             self.fill_needed = true;
         }
@@ -182,7 +207,7 @@ impl Agent {
         peer: &Eid,
         out: &mut Vec<Action>,
     ) -> Result<(), AgentError> {
-        let busy = self.in_flight.values().filter(|f| &f.peer == peer).count();
+        let busy = self.in_flight.count_for(peer);
         let room = self.cfg.window_per_contact.saturating_sub(busy);
         if room == 0 {
             return Ok(());
@@ -191,28 +216,29 @@ impl Agent {
         let mut relay = Vec::new();
         let name = peer.to_string();
         self.store.scan_owed(&name, MAX_SCAN_PER_FILL, |key, rec| {
-            if self.in_flight.contains_key(key) || rec.expiry_ms <= now.0 || !rec.state.is_held() {
+            if rec.expiry_ms <= now.0 || !rec.state.is_held() || !self.may_send(key, peer, &rec) {
                 return Ok::<_, AgentError>(true);
             }
-            match self.decision(peer, key, &rec) {
-                Decision::Direct => direct.push((key.to_vec(), rec)),
-                Decision::Relay if relay.len() < room => relay.push((key.to_vec(), rec)),
-                _ => {}
+            match self.decision(now, peer, key, &rec) {
+                Decision::Direct => direct.push((key.to_vec(), rec, u32::MAX)),
+                Decision::Forward { give } => relay.push((key.to_vec(), rec, give)),
+                Decision::Hold(_) => {}
             }
             Ok(direct.len() < room)
         })?;
-        relay.sort_by_key(|(_, r)| r.expiry_ms);
-        direct.sort_by_key(|(_, r)| r.expiry_ms);
-        for (key, rec) in direct.into_iter().chain(relay).take(room) {
-            if let Some(bytes) = self.build_transmit(now, &key, &rec)? {
-                debug!(peer = %peer, bundle = %rec.id, "transmit");
-                self.in_flight.insert(
-                    key,
-                    InFlight {
-                        peer: peer.clone(),
-                        sent_at_ms: now.0,
-                    },
-                );
+        // Priority (spec/routing.md §7): direct first; then nearest
+        // deadline, then fewest copies.
+        direct.sort_by_key(|(_, r, _)| r.expiry_ms);
+        relay.sort_by_key(|(_, r, _)| (r.expiry_ms, r.copies));
+        for (key, rec, give) in direct.into_iter().chain(relay).take(room) {
+            let give = give.min(rec.copies);
+            if let Some(bytes) = self.build_transmit(now, &key, &rec, give)? {
+                debug!(peer = %peer, bundle = %rec.id, give, "transmit");
+                let f = InFlight {
+                    sent_at_ms: now.0,
+                    give,
+                };
+                self.in_flight.insert(key, peer.clone(), f);
                 out.push(Action::Transmit {
                     peer: peer.clone(),
                     id: rec.id.clone(),
@@ -223,27 +249,45 @@ impl Agent {
         Ok(())
     }
 
-    fn decision(&self, peer: &Eid, key: &[u8], rec: &BundleRecord) -> Decision {
+    /// A bundle with unlimited copies may be in flight to many peers at
+    /// once; one with a finite count to one peer at a time.
+    fn may_send(&self, key: &[u8], peer: &Eid, rec: &BundleRecord) -> bool {
+        if rec.copies == COPIES_UNLIMITED {
+            !self.in_flight.contains(key, peer)
+        } else {
+            !self.in_flight.any(key)
+        }
+    }
+
+    fn decision(&self, now: DtnTime, peer: &Eid, key: &[u8], rec: &BundleRecord) -> Decision {
         let contact = self.contacts.get(peer);
         let dest_node = rec.destination.node_id();
-        decide(&Candidate {
-            destination: &rec.destination,
-            received_from: rec.received_from.as_ref(),
-            peer,
-            peer_has_it: contact.is_some_and(|c| c.peer_holds.contains(key)),
-            refused_by_peer: contact.is_some_and(|c| c.refused.contains(key)),
-            destination_in_contact: self.contacts.contains_key(&dest_node),
-        })
+        self.router.decide(
+            now.0,
+            &Candidate {
+                destination: &rec.destination,
+                received_from: rec.received_from.as_ref(),
+                peer,
+                peer_has_it: contact.is_some_and(|c| c.peer_holds.contains(key)),
+                refused_by_peer: contact.is_some_and(|c| c.refused.contains(key)),
+                destination_in_contact: self.contacts.contains_key(&dest_node),
+                copies: rec.copies,
+                size_bytes: rec.size_bytes,
+                expiry_ms: rec.expiry_ms,
+            },
+        )
     }
 
     /// Rebuilds the bundle to send: chunk payload restored, previous node =
     /// us, bundle age advanced by our dwell time, hop count + 1, custody
-    /// block naming us as custodian.
+    /// block naming us as custodian, copy-count block = `give` (omitted
+    /// for a single copy, whose absence means 1).
     pub(super) fn build_transmit(
         &mut self,
         now: DtnTime,
         key: &[u8],
         rec: &BundleRecord,
+        give: u32,
     ) -> Result<Option<Bytes>, AgentError> {
         let Some(mut b) = self.load_bundle(key, rec)? else {
             return Ok(None);
@@ -259,6 +303,9 @@ impl Agent {
         b.set_custody(&CustodyBlock {
             custodian: self.cfg.node_id.clone(),
         });
+        if give != 1 || b.copy_count().ok().flatten().is_some() {
+            b.set_copy_count(give);
+        }
         Ok(Some(Bytes::from(codec::encode(&b))))
     }
 
@@ -306,7 +353,7 @@ impl Agent {
             txn.chunk_unref(cid)?;
         }
         txn.expiry_remove(rec.expiry_ms, key)?;
-        self.in_flight.remove(key);
+        self.in_flight.remove_all(key);
         self.add_held_bytes(-(rec.size_bytes as i64));
         Ok(())
     }

@@ -289,6 +289,7 @@ impl Agent {
             Outcome::Stored => {
                 if let Some(f) = from {
                     self.peer_tally.entry(f.node_id()).or_default().1 += 1;
+                    self.router.moved(f, 0, raw.len() as u64);
                 }
                 let code = ReasonCode::NoInformation;
                 self.report(txn, now, &bundle, StatusKind::Received, code, after)?;
@@ -296,6 +297,7 @@ impl Agent {
             Outcome::Delivered => {
                 if let Some(f) = from {
                     self.peer_tally.entry(f.node_id()).or_default().1 += 1;
+                    self.router.moved(f, 0, raw.len() as u64);
                 }
                 let code = ReasonCode::NoInformation;
                 self.report(txn, now, &bundle, StatusKind::Received, code, after)?;
@@ -402,6 +404,13 @@ impl Agent {
             cid,
             flags: b.primary.flags.0,
             history: Vec::new(),
+            copies: match from {
+                Some(_) => {
+                    let advertised = b.copy_count().ok().flatten().unwrap_or(1);
+                    self.router.received_copies(advertised)
+                }
+                None => self.router.initial_copies(),
+            },
         };
         match from {
             Some(f) => rec.log(now, format!("received from {f}; custody accepted")),

@@ -14,6 +14,7 @@
 
 mod custody;
 mod forward;
+mod inflight;
 mod ingest;
 mod status;
 
@@ -24,9 +25,10 @@ use crate::bundle::codec::DecodeLimits;
 use crate::bundle::{BundleId, DtnTime, Eid};
 use crate::content::Manifest;
 use crate::routing::plan::ContactPlan;
-use crate::routing::{Estimates, Policy};
+use crate::routing::{Advert, Policy, Router};
 use crate::store::{Store, StoreError};
 use bytes::Bytes;
+use inflight::InFlightSet;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
@@ -147,6 +149,15 @@ pub enum Event {
         /// Those of `held` that it received from us: it has taken custody of
         /// them (our custody signal may have been lost).
         from_you: Vec<BundleId>,
+        /// Its routing advertisement.
+        advert: Advert,
+    },
+    /// A peer in contact sent a fresh routing advertisement.
+    PeerAdvert {
+        /// Peer node ID.
+        peer: Eid,
+        /// Its advertisement.
+        advert: Advert,
     },
     /// Bundles that arrived together (they are committed together).
     Received(Vec<Received>),
@@ -204,6 +215,15 @@ pub enum Action {
         held: Vec<BundleId>,
         /// Those of `held` that we received from `peer`.
         from_you: Vec<BundleId>,
+        /// Our routing advertisement.
+        advert: Advert,
+    },
+    /// Send a fresh routing advertisement to `peer` (our contacts changed).
+    SendAdvert {
+        /// Peer node ID.
+        peer: Eid,
+        /// Our advertisement.
+        advert: Advert,
     },
     /// Send a custody signal to `peer` (after the bundles are durable here).
     SendCustodySignal {
@@ -260,20 +280,15 @@ struct ContactState {
     refused: HashSet<Vec<u8>>,
 }
 
-/// A transmission awaiting its custody signal.
-#[derive(Clone, Debug)]
-struct InFlight {
-    peer: Eid,
-    sent_at_ms: u64,
-}
-
 /// The agent. One per node; owns the node's store.
 pub struct Agent {
     store: Arc<Store>,
     cfg: AgentConfig,
     contacts: BTreeMap<Eid, ContactState>,
-    in_flight: BTreeMap<Vec<u8>, InFlight>,
-    estimates: Estimates,
+    in_flight: InFlightSet,
+    router: Router,
+    /// Peers whose estimate (and address, if `Some`) changed since the last commit.
+    dirty_peers: BTreeMap<Eid, Option<String>>,
     next_seq: u64,
     /// Chunk CID → manifests (CIDs) addressed here still waiting for it.
     waiting: BTreeMap<Vec<u8>, Vec<Vec<u8>>>,
@@ -301,12 +316,21 @@ impl Agent {
     pub fn new(store: Store, cfg: AgentConfig) -> Result<Agent, AgentError> {
         let next_seq = store.meta_u64("next_seq")?.unwrap_or(0);
         let held_bytes = store.meta_u64("held_bytes")?.unwrap_or(0);
+        let mut router = Router::new(cfg.node_id.clone(), cfg.policy);
+        for p in store.peers()? {
+            let Ok(eid) = p.node_id.parse::<Eid>() else {
+                continue;
+            };
+            let est = p.estimate.clone().unwrap_or_else(|| legacy_estimate(&p));
+            router.seed_peer(&eid, est);
+        }
         let mut agent = Agent {
             store: Arc::new(store),
             cfg,
             contacts: BTreeMap::new(),
-            in_flight: BTreeMap::new(),
-            estimates: Estimates::default(),
+            in_flight: InFlightSet::default(),
+            router,
+            dirty_peers: BTreeMap::new(),
             next_seq,
             waiting: BTreeMap::new(),
             held_bytes,
@@ -352,13 +376,15 @@ impl Agent {
             Event::ContactUp { peer, addr, rtt_us } => {
                 self.contact_up(now, peer, addr, rtt_us, &mut out)?
             }
-            Event::ContactDown { peer } => self.contact_down(now, &peer)?,
-            Event::RttSample { peer, rtt_us } => self.estimates.rtt_sample(&peer, rtt_us),
+            Event::ContactDown { peer } => self.contact_down(now, &peer, &mut out)?,
+            Event::RttSample { peer, rtt_us } => self.router.rtt_sample(&peer, rtt_us),
             Event::PeerSummary {
                 peer,
                 held,
                 from_you,
-            } => self.peer_summary(now, &peer, held, from_you, &mut out)?,
+                advert,
+            } => self.peer_summary(now, &peer, held, from_you, &advert, &mut out)?,
+            Event::PeerAdvert { peer, advert } => self.peer_advert(now, &peer, &advert),
             Event::Received(items) => self.receive(now, items, &mut out)?,
             Event::Submit { ticket, items } => self.submit(now, ticket, items, &mut out)?,
             Event::TransmitFailed { peer, id, reason } => self.transmit_failed(&peer, &id, &reason),
@@ -383,13 +409,17 @@ impl Agent {
         let exp = self.store.next_expiry_ms()?;
         let custody = self
             .in_flight
-            .values()
-            .map(|f| f.sent_at_ms + self.cfg.custody_timeout_ms)
-            .min();
+            .oldest_ms()
+            .map(|t| t + self.cfg.custody_timeout_ms);
         Ok(match (exp, custody) {
             (Some(a), Some(b)) => Some(DtnTime(a.min(b))),
             (a, b) => a.or(b).map(DtnTime),
         })
+    }
+
+    /// The router: policy, per-peer estimates, advertisements.
+    pub fn router(&self) -> &Router {
+        &self.router
     }
 
     /// Peers currently in contact.
@@ -410,7 +440,12 @@ impl Agent {
         for (name, n) in std::mem::take(&mut self.tally) {
             txn.bump(&name, n)?;
         }
-        for (peer, (sent, received)) in std::mem::take(&mut self.peer_tally) {
+        let tally = std::mem::take(&mut self.peer_tally);
+        let mut touched: BTreeMap<Eid, Option<String>> = std::mem::take(&mut self.dirty_peers);
+        for peer in tally.keys() {
+            touched.entry(peer.clone()).or_default();
+        }
+        for (peer, addr) in touched {
             let name = peer.to_string();
             let mut p = txn
                 .peer(&name)?
@@ -418,12 +453,34 @@ impl Agent {
                     node_id: name.clone(),
                     ..Default::default()
                 });
+            let (sent, received) = tally.get(&peer).copied().unwrap_or_default();
             p.bundles_sent += sent;
             p.bundles_received += received;
+            if addr.is_some() {
+                p.addr = addr;
+            }
+            if let Some(est) = self.router.estimate(&peer) {
+                p.srtt_us = Some(est.rtt.srtt_us).filter(|_| est.rtt.samples > 0);
+                p.contacts = est.contacts;
+                p.last_contact_ms = est.last_start_ms;
+                p.last_seen_ms = est.last_end_ms;
+                p.estimate = Some(est.clone());
+            }
             txn.put_peer(&p)?;
         }
         txn.commit()?;
         Ok(())
+    }
+
+    /// Writes changed peer estimates now if any are pending (at most one
+    /// transaction; called on ticks so estimates reach the disk even when
+    /// no bundle moves).
+    fn flush_peers(&mut self) -> Result<(), AgentError> {
+        if self.dirty_peers.is_empty() && self.peer_tally.is_empty() {
+            return Ok(());
+        }
+        let txn = self.store.write()?;
+        self.commit(txn)
     }
 
     fn next_timestamp(&mut self, now: DtnTime) -> crate::bundle::CreationTimestamp {
@@ -434,6 +491,20 @@ impl Agent {
             sequence: seq,
         }
     }
+}
+
+/// An estimate for a peer recorded before estimates were persisted.
+fn legacy_estimate(p: &crate::store::records::PeerRecord) -> crate::routing::PeerEstimate {
+    let mut est = crate::routing::PeerEstimate {
+        contacts: p.contacts,
+        last_start_ms: p.last_contact_ms,
+        last_end_ms: p.last_seen_ms,
+        ..Default::default()
+    };
+    if let Some(srtt) = p.srtt_us {
+        est.rtt.sample(srtt);
+    }
+    est
 }
 
 #[cfg(test)]

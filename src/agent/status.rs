@@ -2,7 +2,7 @@
 //! part of the command-line contract in README.md).
 
 use super::{Agent, AgentError};
-use crate::bundle::{BundleId, Eid};
+use crate::bundle::{BundleId, DtnTime, Eid};
 use crate::content;
 use crate::store::records::{BundleRecord, FileRecord, HistoryEntry};
 use serde::Serialize;
@@ -78,6 +78,17 @@ pub struct PeerView {
     pub bundles_sent: u64,
     /// Bundles we accepted from it.
     pub bundles_received: u64,
+    /// Mean time between contacts, seconds (once two contacts were seen).
+    pub mean_inter_contact_s: Option<f64>,
+    /// Mean contact duration, seconds (once a contact ended).
+    pub mean_contact_s: Option<f64>,
+    /// Expected wait until the peer can take a bundle, seconds
+    /// (spec/routing.md §3).
+    pub expected_wait_s: Option<f64>,
+    /// Bundle bytes sent to it (accepted).
+    pub bytes_sent: u64,
+    /// Bundle bytes received from it.
+    pub bytes_received: u64,
 }
 
 /// Everything `spore status --json` prints.
@@ -161,7 +172,7 @@ impl Agent {
     }
 
     fn state_of(&self, rec: &BundleRecord) -> &'static str {
-        if rec.state.is_held() && self.in_flight.contains_key(&rec.id.to_key()) {
+        if rec.state.is_held() && self.in_flight.any(&rec.id.to_key()) {
             "in_flight"
         } else {
             rec.state.as_str()
@@ -212,22 +223,33 @@ impl Agent {
     ///
     /// # Errors
     /// [`AgentError::Store`] if the store cannot be read.
-    pub fn peer_views(&self) -> Result<Vec<PeerView>, AgentError> {
+    pub fn peer_views(&self, now: DtnTime) -> Result<Vec<PeerView>, AgentError> {
         let mut out = Vec::new();
         for p in self.store.peers()? {
             let eid: Option<Eid> = p.node_id.parse().ok();
-            let est = eid.as_ref().and_then(|e| self.estimates.rtt(e));
+            let est = eid.as_ref().and_then(|e| self.router.estimate(e));
+            let rtt = est.map(|e| e.rtt).filter(|r| r.samples > 0);
             let connected = eid.as_ref().is_some_and(|e| self.contacts.contains_key(e));
-            let srtt = est.map(|e| e.srtt_us).or(p.srtt_us);
+            let srtt = rtt.map(|e| e.srtt_us).or(p.srtt_us);
+            let now = now.0;
             out.push(PeerView {
                 connected,
                 srtt_ms: srtt.map(|us| us as f64 / 1000.0),
-                rttvar_ms: est.map(|e| e.rttvar_us as f64 / 1000.0),
+                rttvar_ms: rtt.map(|e| e.rttvar_us as f64 / 1000.0),
+                mean_inter_contact_s: est
+                    .and_then(|e| e.mean_inter_contact_ms())
+                    .map(|m| m / 1000.0),
+                mean_contact_s: est.and_then(|e| e.mean_contact_ms()).map(|m| m / 1000.0),
+                expected_wait_s: est
+                    .and_then(|e| e.expected_wait_ms(now))
+                    .map(|m| m / 1000.0),
+                bytes_sent: est.map_or(0, |e| e.bytes_sent),
+                bytes_received: est.map_or(0, |e| e.bytes_received),
                 node_id: p.node_id,
                 addr: p.addr,
-                last_contact_ms: p.last_contact_ms,
-                last_seen_ms: p.last_seen_ms,
-                contacts: p.contacts,
+                last_contact_ms: est.and_then(|e| e.last_start_ms).or(p.last_contact_ms),
+                last_seen_ms: est.and_then(|e| e.last_end_ms).or(p.last_seen_ms),
+                contacts: est.map_or(p.contacts, |e| e.contacts),
                 bundles_sent: p.bundles_sent,
                 bundles_received: p.bundles_received,
             });

@@ -80,12 +80,21 @@ impl Net {
                     peer,
                     held,
                     from_you,
+                    advert,
                 } => (
                     peer,
                     Event::PeerSummary {
                         peer: src_id,
                         held,
                         from_you,
+                        advert,
+                    },
+                ),
+                Action::SendAdvert { peer, advert } => (
+                    peer,
+                    Event::PeerAdvert {
+                        peer: src_id,
+                        advert,
                     },
                 ),
                 Action::SendCustodySignal { peer, signal } => {
@@ -238,7 +247,7 @@ fn a_resent_bundle_gets_a_duplicate_signal_and_is_released() {
     let ids = submit(&mut a, T0, vec![data("dtn://c/app", b"x", None, None)]);
     let rec = a.store().record(&ids[0].to_key()).unwrap().unwrap();
     let bytes = a
-        .build_transmit(T0, &ids[0].to_key(), &rec)
+        .build_transmit(T0, &ids[0].to_key(), &rec, 1)
         .unwrap()
         .unwrap();
     let from = eid("dtn://a/");
@@ -355,7 +364,7 @@ fn delivered_at_most_once_even_if_many_copies_arrive() {
     let ids = submit(&mut a, T0, vec![data("dtn://c/app", b"hello", None, None)]);
     let rec = a.store().record(&ids[0].to_key()).unwrap().unwrap();
     let bytes = a
-        .build_transmit(T0, &ids[0].to_key(), &rec)
+        .build_transmit(T0, &ids[0].to_key(), &rec, 1)
         .unwrap()
         .unwrap();
     let from = eid("dtn://a/");

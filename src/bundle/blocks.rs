@@ -180,6 +180,29 @@ impl Bundle {
         }
     }
 
+    /// The spore copy-count block (type 194): how many copies of this
+    /// bundle the receiving node holds (spec/routing.md §2), if present.
+    ///
+    /// # Errors
+    /// [`DecodeError::BadBlock`] if the data is not an unsigned integer
+    /// that fits in 32 bits.
+    pub fn copy_count(&self) -> Result<Option<u32>, DecodeError> {
+        let Some((index, blk, item)) = self.block_item(block_type::COPIES)? else {
+            return Ok(None);
+        };
+        item.as_uint()
+            .and_then(|n| u32::try_from(n).ok())
+            .map(Some)
+            .ok_or_else(|| block_err(blk, index, "copy count must be a 32-bit unsigned integer"))
+    }
+
+    /// Sets the spore copy-count block (type 194) to `copies`.
+    pub fn set_copy_count(&mut self, copies: u32) {
+        let mut d = Vec::with_capacity(5);
+        put_uint(&mut d, u64::from(copies));
+        self.upsert_block(block_type::COPIES, Bytes::from(d));
+    }
+
     /// Sets the spore custody block (type 193).
     pub fn set_custody(&mut self, c: &CustodyBlock) {
         let mut d = Vec::with_capacity(32);
@@ -209,6 +232,17 @@ mod tests {
     }
 
     #[test]
+    fn copy_count_round_trips_and_rejects_junk() {
+        let mut b = sample();
+        b.set_copy_count(u32::MAX);
+        let back = decode(&encode(&b), &DecodeLimits::default()).unwrap();
+        assert_eq!(back.copy_count(), Ok(Some(u32::MAX)));
+        let too_big = [0x1b, 0, 0, 0, 1, 0, 0, 0, 0];
+        b.upsert_block(block_type::COPIES, Bytes::copy_from_slice(&too_big));
+        assert!(b.copy_count().is_err(), "2^32 does not fit");
+    }
+
+    #[test]
     fn absent_blocks_read_as_none() {
         let b = sample();
         assert_eq!(b.previous_node(), Ok(None));
@@ -216,6 +250,7 @@ mod tests {
         assert_eq!(b.hop_count(), Ok(None));
         assert_eq!(b.content_cid(), Ok(None));
         assert_eq!(b.custody(), Ok(None));
+        assert_eq!(b.copy_count(), Ok(None));
     }
 
     #[test]

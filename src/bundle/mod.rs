@@ -206,6 +206,8 @@ pub mod block_type {
     pub const CONTENT: u64 = 192;
     /// spore custody block: the current custodian (spec/custody.md).
     pub const CUSTODY: u64 = 193;
+    /// spore copy-count block: copies the receiver holds (spec/routing.md §2).
+    pub const COPIES: u64 = 194;
 }
 
 /// The primary block (RFC 9171 §4.3.1).

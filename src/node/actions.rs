@@ -98,7 +98,7 @@ pub(crate) fn agent_loop(
                 continue;
             }
             Command::Peers { reply } => {
-                let _ = reply.send(agent.peer_views().map_err(|e| e.to_string()));
+                let _ = reply.send(agent.peer_views(dtn_now()).map_err(|e| e.to_string()));
                 continue;
             }
             Command::Shutdown => return,
@@ -147,8 +147,17 @@ pub(crate) async fn dispatch(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceive
                 peer,
                 held,
                 from_you,
+                advert,
             } => {
-                send_control(&shared, &peer, ControlMessage::Summary { held, from_you });
+                let msg = ControlMessage::Summary {
+                    held,
+                    from_you,
+                    advert,
+                };
+                send_control(&shared, &peer, msg);
+            }
+            Action::SendAdvert { peer, advert } => {
+                send_control(&shared, &peer, ControlMessage::Advert { advert });
             }
             Action::SendCustodySignal { peer, signal } => {
                 let record = AdministrativeRecord::CustodySignal(signal).encode();

@@ -308,10 +308,19 @@ async fn control_in(shared: Arc<Shared>, c: Contact, peer: Eid) {
             }
         };
         let ev = match msg {
-            ControlMessage::Summary { held, from_you } => Event::PeerSummary {
+            ControlMessage::Summary {
+                held,
+                from_you,
+                advert,
+            } => Event::PeerSummary {
                 peer: peer.clone(),
                 held,
                 from_you,
+                advert,
+            },
+            ControlMessage::Advert { advert } => Event::PeerAdvert {
+                peer: peer.clone(),
+                advert,
             },
             ControlMessage::Custody { record } => match AdministrativeRecord::decode(&record) {
                 Ok(AdministrativeRecord::CustodySignal(signal)) => Event::CustodySignal {

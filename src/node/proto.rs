@@ -2,6 +2,7 @@
 //! CLA's Hello (spec/cl-quic.md §"Control messages").
 
 use crate::bundle::BundleId;
+use crate::routing::Advert;
 use serde::{Deserialize, Serialize};
 
 /// A control-stream message between two nodes in contact.
@@ -18,6 +19,15 @@ pub enum ControlMessage {
         /// receiver releases them (spec/custody.md).
         #[serde(default)]
         from_you: Vec<BundleId>,
+        /// The sender's routing advertisement (spec/routing.md §4, §5);
+        /// absent from older nodes.
+        #[serde(default)]
+        advert: Advert,
+    },
+    /// A fresh routing advertisement, sent when the sender's contacts change.
+    Advert {
+        /// The advertisement.
+        advert: Advert,
     },
     /// A custody signal: the CBOR administrative record
     /// (`bundle::admin::AdministrativeRecord::CustodySignal`), as bytes.

@@ -1,19 +1,22 @@
-//! Routing: which held bundle goes to which peer in contact.
+//! Routing: which held bundle goes to which peer in contact, and how many
+//! copies go with it (spec/routing.md).
 //!
-//! Pure functions of state and `now`; no I/O. This first policy is the one of
-//! spec/routing.md §1: a bundle goes straight to its destination node when
-//! that node is in contact; otherwise it goes epidemically to any peer in
-//! contact that does not already hold it, never back to the node it came
-//! from. Custody makes this single-copy: the sender releases its copy once
-//! the receiver accepts custody.
-//!
-//! Per-peer estimates ([`Estimates`]) keep the RTT smoothed as RFC 6298 §2
-//! smooths it (α = 1/8, β = 1/4).
+//! Sans-IO: a [`Router`] is fed contacts, RTT samples and the peers'
+//! advertisements with the time as an argument, and answers [`Router::decide`]
+//! for one bundle and one peer. The [`Policy`] picks the rule: direct
+//! delivery, epidemic, binary spray-and-wait, PRoPHET (RFC 6693), contact
+//! graph routing over a contact plan, or spore's default latency-aware
+//! spray-and-focus. Per-peer estimates ([`PeerEstimate`]) keep the RTT
+//! smoothed as RFC 6298 §2 smooths it and the contact history.
 
+pub mod estimate;
 pub mod plan;
+mod router;
+
+pub use estimate::{PeerEstimate, RttEstimate};
+pub use router::{Advert, Router};
 
 use crate::bundle::Eid;
-use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -104,10 +107,15 @@ impl fmt::Display for Policy {
 /// Why a bundle may or may not go to a peer.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Decision {
-    /// The peer is the destination node: send first.
+    /// The peer is the destination node: send first, with every copy.
     Direct,
-    /// The peer is a relay; send after direct traffic.
-    Relay,
+    /// The peer is a relay: send after direct traffic, handing it `give`
+    /// copies ([`COPIES_UNLIMITED`] for epidemic-style replication). When
+    /// `give` equals the copies held, custody moves and our copy is released.
+    Forward {
+        /// Copies handed to the peer.
+        give: u32,
+    },
     /// Do not send to this peer now.
     Hold(HoldReason),
 }
@@ -123,6 +131,29 @@ pub enum HoldReason {
     DestinationElsewhere,
     /// The peer refused it during this contact.
     RefusedByPeer,
+    /// The policy only sends to the destination (direct delivery, or the
+    /// wait phase of spray-and-wait with one copy left).
+    WaitForDestination,
+    /// The peer is no better a carrier than this node (spore, PRoPHET).
+    NotBetter,
+    /// The contact plan routes the bundle through another node or a later
+    /// contact (CGR), or there is no route.
+    NotOnRoute,
+}
+
+impl HoldReason {
+    /// A short snake_case name for views and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HoldReason::CameFromPeer => "came_from_peer",
+            HoldReason::PeerHasIt => "peer_has_it",
+            HoldReason::DestinationElsewhere => "destination_elsewhere",
+            HoldReason::RefusedByPeer => "refused_by_peer",
+            HoldReason::WaitForDestination => "wait_for_destination",
+            HoldReason::NotBetter => "not_better",
+            HoldReason::NotOnRoute => "not_on_route",
+        }
+    }
 }
 
 /// Facts about one bundle and one peer that the policy needs.
@@ -140,145 +171,45 @@ pub struct Candidate<'a> {
     pub refused_by_peer: bool,
     /// The destination node is in contact (maybe through this peer).
     pub destination_in_contact: bool,
+    /// Copies this node holds ([`COPIES_UNLIMITED`] for unlimited).
+    pub copies: u32,
+    /// Encoded size, bytes (CGR transmission time).
+    pub size_bytes: u64,
+    /// Expiry, DTN ms (CGR deadline).
+    pub expiry_ms: u64,
 }
 
-/// The forwarding decision for one bundle and one peer (spec/routing.md §1).
-pub fn decide(c: &Candidate<'_>) -> Decision {
+/// The rules every policy shares (spec/routing.md §1): `Some` decides,
+/// `None` leaves it to the policy.
+pub fn common_rules(c: &Candidate<'_>) -> Option<Decision> {
     let dest_node = c.destination.node_id();
     if c.peer_has_it {
-        return Decision::Hold(HoldReason::PeerHasIt);
+        return Some(Decision::Hold(HoldReason::PeerHasIt));
     }
     if c.refused_by_peer {
-        return Decision::Hold(HoldReason::RefusedByPeer);
+        return Some(Decision::Hold(HoldReason::RefusedByPeer));
     }
     if dest_node == c.peer.node_id() {
-        return Decision::Direct;
+        return Some(Decision::Direct);
     }
     if c.received_from
         .is_some_and(|f| f.node_id() == c.peer.node_id())
     {
-        return Decision::Hold(HoldReason::CameFromPeer);
+        return Some(Decision::Hold(HoldReason::CameFromPeer));
     }
     if c.destination_in_contact {
-        return Decision::Hold(HoldReason::DestinationElsewhere);
+        return Some(Decision::Hold(HoldReason::DestinationElsewhere));
     }
-    Decision::Relay
+    None
 }
 
-/// Smoothed RTT state of one peer (RFC 6298 §2), µs.
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
-pub struct RttEstimate {
-    /// Smoothed RTT, µs.
-    pub srtt_us: u64,
-    /// RTT variation, µs.
-    pub rttvar_us: u64,
-    /// Samples taken.
-    pub samples: u64,
-}
-
-impl RttEstimate {
-    /// Folds in one sample: the first sets SRTT = R, RTTVAR = R/2; later ones
-    /// use RTTVAR = 3/4·RTTVAR + 1/4·|SRTT − R|, SRTT = 7/8·SRTT + 1/8·R.
-    pub fn sample(&mut self, rtt_us: u64) {
-        if self.samples == 0 {
-            self.srtt_us = rtt_us;
-            self.rttvar_us = rtt_us / 2;
-        } else {
-            let diff = self.srtt_us.abs_diff(rtt_us);
-            self.rttvar_us = (3 * self.rttvar_us + diff) / 4;
-            self.srtt_us = (7 * self.srtt_us + rtt_us) / 8;
-        }
-        self.samples += 1;
-    }
-}
-
-/// Per-peer estimates kept by the agent.
-#[derive(Clone, Debug, Default)]
-pub struct Estimates {
-    rtt: BTreeMap<Eid, RttEstimate>,
-}
-
-impl Estimates {
-    /// Adds an RTT sample (µs) for `peer`.
-    pub fn rtt_sample(&mut self, peer: &Eid, rtt_us: u64) {
-        self.rtt.entry(peer.node_id()).or_default().sample(rtt_us);
-    }
-
-    /// Seeds `peer`'s estimate from a persisted smoothed RTT.
-    pub fn seed(&mut self, peer: &Eid, srtt_us: u64) {
-        self.rtt.entry(peer.node_id()).or_insert(RttEstimate {
-            srtt_us,
-            rttvar_us: srtt_us / 2,
-            samples: 1,
-        });
-    }
-
-    /// The current estimate for `peer`.
-    pub fn rtt(&self, peer: &Eid) -> Option<RttEstimate> {
-        self.rtt.get(&peer.node_id()).copied()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn eid(s: &str) -> Eid {
-        s.parse().unwrap()
-    }
-
-    #[test]
-    fn rtt_smoothing_follows_rfc6298() {
-        let mut r = RttEstimate::default();
-        r.sample(100_000);
-        assert_eq!((r.srtt_us, r.rttvar_us), (100_000, 50_000));
-        r.sample(200_000);
-        // RTTVAR = 3/4*50000 + 1/4*100000 = 62500; SRTT = 7/8*100000 + 1/8*200000 = 112500
-        assert_eq!((r.srtt_us, r.rttvar_us), (112_500, 62_500));
-    }
-
-    #[test]
-    fn direct_relay_and_holds() {
-        let dest = eid("dtn://c/files");
-        let (a, b, c) = (eid("dtn://a/"), eid("dtn://b/"), eid("dtn://c/"));
-        let base = Candidate {
-            destination: &dest,
-            received_from: Some(&a),
-            peer: &c,
-            peer_has_it: false,
-            refused_by_peer: false,
-            destination_in_contact: true,
-        };
-        assert_eq!(decide(&base), Decision::Direct);
-        let to_b = Candidate {
-            peer: &b,
-            destination_in_contact: false,
-            ..base.clone()
-        };
-        assert_eq!(decide(&to_b), Decision::Relay);
-        let back = Candidate {
-            peer: &a,
-            destination_in_contact: false,
-            ..base.clone()
-        };
-        assert_eq!(decide(&back), Decision::Hold(HoldReason::CameFromPeer));
-        let elsewhere = Candidate {
-            peer: &b,
-            ..base.clone()
-        };
-        assert_eq!(
-            decide(&elsewhere),
-            Decision::Hold(HoldReason::DestinationElsewhere)
-        );
-        let has = Candidate {
-            peer_has_it: true,
-            ..base.clone()
-        };
-        assert_eq!(decide(&has), Decision::Hold(HoldReason::PeerHasIt));
-        let refused = Candidate {
-            refused_by_peer: true,
-            ..base
-        };
-        assert_eq!(decide(&refused), Decision::Hold(HoldReason::RefusedByPeer));
+/// Copies a binary split hands over: half of `copies`, rounded down
+/// (binary spray-and-wait, Spyropoulos, Psounis, Raghavendra 2005); all of
+/// them when unlimited.
+pub fn binary_split(copies: u32) -> u32 {
+    if copies == COPIES_UNLIMITED {
+        COPIES_UNLIMITED
+    } else {
+        copies / 2
     }
 }

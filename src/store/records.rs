@@ -97,6 +97,14 @@ pub struct BundleRecord {
     pub flags: u64,
     /// History, oldest first, at most [`MAX_HISTORY`] entries.
     pub history: Vec<HistoryEntry>,
+    /// Copies of the bundle this node holds while it is held (spec/routing.md
+    /// §2); `u32::MAX` = unlimited. Records written before copies existed read as 1.
+    #[serde(default = "one_copy")]
+    pub copies: u32,
+}
+
+fn one_copy() -> u32 {
+    1
 }
 
 impl BundleRecord {
@@ -134,6 +142,10 @@ pub struct PeerRecord {
     pub bundles_sent: u64,
     /// Bundles received from this peer and accepted.
     pub bundles_received: u64,
+    /// Routing estimates (RTT, contact history, bytes moved), updated on
+    /// every contact (spec/routing.md §3).
+    #[serde(default)]
+    pub estimate: Option<crate::routing::PeerEstimate>,
 }
 
 /// A file's role at this node.

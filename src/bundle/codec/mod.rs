@@ -194,13 +194,14 @@ pub(crate) fn eid_from_item(item: &Item) -> Result<Eid, EidError> {
 
 /// Block types this implementation understands (RFC 9171 §4.4 and spore's
 /// private blocks, `spec/bundle.md`).
-pub const KNOWN_BLOCK_TYPES: [u64; 6] = [
+pub const KNOWN_BLOCK_TYPES: [u64; 7] = [
     block_type::PAYLOAD,
     block_type::PREVIOUS_NODE,
     block_type::BUNDLE_AGE,
     block_type::HOP_COUNT,
     block_type::CONTENT,
     block_type::CUSTODY,
+    block_type::COPIES,
 ];
 
 /// What [`process_unknown_blocks`] decided (RFC 9171 §4.2.4, §5.6 step 4).

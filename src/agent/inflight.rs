@@ -1,0 +1,106 @@
+//! Transmissions awaiting their custody signal, by (bundle, peer).
+//!
+//! A bundle with unlimited copies may be in flight to several peers at
+//! once; one with a finite copy count to one peer at a time (so the copies
+//! handed over never exceed the copies held).
+
+use crate::bundle::Eid;
+use std::collections::BTreeMap;
+
+/// One transmission.
+#[derive(Copy, Clone, Debug)]
+pub(super) struct InFlight {
+    /// When it was sent, DTN ms.
+    pub sent_at_ms: u64,
+    /// Copies handed over with it.
+    pub give: u32,
+}
+
+/// The set of transmissions in flight.
+#[derive(Debug, Default)]
+pub(super) struct InFlightSet {
+    map: BTreeMap<(Vec<u8>, Eid), InFlight>,
+    per_peer: BTreeMap<Eid, usize>,
+}
+
+impl InFlightSet {
+    pub fn insert(&mut self, key: Vec<u8>, peer: Eid, f: InFlight) {
+        if self.map.insert((key, peer.clone()), f).is_none() {
+            *self.per_peer.entry(peer).or_default() += 1;
+        }
+    }
+
+    pub fn remove(&mut self, key: &[u8], peer: &Eid) -> Option<InFlight> {
+        let f = self.map.remove(&(key.to_vec(), peer.clone()))?;
+        self.uncount(peer);
+        Some(f)
+    }
+
+    fn uncount(&mut self, peer: &Eid) {
+        if let Some(n) = self.per_peer.get_mut(peer) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_peer.remove(peer);
+            }
+        }
+    }
+
+    fn peers_of(&self, key: &[u8]) -> Vec<Eid> {
+        self.map
+            .range((key.to_vec(), Eid::DtnNone)..)
+            .take_while(|((k, _), _)| k.as_slice() == key)
+            .map(|((_, p), _)| p.clone())
+            .collect()
+    }
+
+    /// Forgets every transmission of bundle `key` (it was released).
+    pub fn remove_all(&mut self, key: &[u8]) {
+        for p in self.peers_of(key) {
+            self.remove(key, &p);
+        }
+    }
+
+    /// True if bundle `key` is in flight to any peer.
+    pub fn any(&self, key: &[u8]) -> bool {
+        self.map
+            .range((key.to_vec(), Eid::DtnNone)..)
+            .next()
+            .is_some_and(|((k, _), _)| k.as_slice() == key)
+    }
+
+    pub fn contains(&self, key: &[u8], peer: &Eid) -> bool {
+        self.map.contains_key(&(key.to_vec(), peer.clone()))
+    }
+
+    /// Transmissions in flight to `peer`.
+    pub fn count_for(&self, peer: &Eid) -> usize {
+        self.per_peer.get(peer).copied().unwrap_or(0)
+    }
+
+    /// Forgets every transmission to `peer`; returns how many.
+    pub fn drop_peer(&mut self, peer: &Eid) -> usize {
+        let before = self.map.len();
+        self.map.retain(|(_, p), _| p != peer);
+        self.per_peer.remove(peer);
+        before - self.map.len()
+    }
+
+    /// Removes and returns transmissions sent at or before `cutoff_ms`.
+    pub fn take_older(&mut self, cutoff_ms: u64) -> Vec<(Vec<u8>, Eid)> {
+        let late: Vec<(Vec<u8>, Eid)> = self
+            .map
+            .iter()
+            .filter(|(_, f)| f.sent_at_ms <= cutoff_ms)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for (k, p) in &late {
+            self.remove(k, p);
+        }
+        late
+    }
+
+    /// The oldest send time, DTN ms.
+    pub fn oldest_ms(&self) -> Option<u64> {
+        self.map.values().map(|f| f.sent_at_ms).min()
+    }
+}
