@@ -10,7 +10,9 @@
 //! Per-peer estimates ([`Estimates`]) keep the RTT smoothed as RFC 6298 §2
 //! smooths it (α = 1/8, β = 1/4).
 
+pub mod cgr;
 pub mod plan;
+pub mod prophet;
 
 use crate::bundle::Eid;
 use std::collections::BTreeMap;
