@@ -47,12 +47,22 @@ struct Edge {
     delay_ms: u64,
 }
 
-/// Per-query labels, one per node.
-struct Labels {
+/// Per-query search state: labels (one per node) and the queue.
+struct Search {
     arrival: Vec<u64>,
     hops: Vec<u32>,
     /// First contact of the best path to the node (`u32::MAX`: none).
     first: Vec<u32>,
+    /// Min-queue of (arrival, hops, node).
+    heap: BinaryHeap<Reverse<(u64, u32, u32)>>,
+}
+
+/// What one query asks, besides its end points.
+struct Query {
+    size_bytes: u64,
+    deadline_ms: u64,
+    /// Nodes not to pass through, by index.
+    blocked: Vec<bool>,
 }
 
 const NONE: u32 = u32::MAX;
@@ -156,23 +166,27 @@ impl CgrIndex {
             return None;
         }
         let n = self.names.len();
-        let mut blocked = vec![false; n];
+        let mut q = Query {
+            size_bytes,
+            deadline_ms,
+            blocked: vec![false; n],
+        };
         for x in exclude {
             if let Some(i) = self.id(x) {
-                blocked[i as usize] = true;
+                q.blocked[i as usize] = true;
             }
         }
-        blocked[dst as usize] = false;
-        let mut l = Labels {
+        q.blocked[dst as usize] = false;
+        let mut l = Search {
             arrival: vec![u64::MAX; n],
             hops: vec![u32::MAX; n],
             first: vec![NONE; n],
+            heap: BinaryHeap::new(),
         };
         l.arrival[src as usize] = now_ms;
         l.hops[src as usize] = 0;
-        let mut heap = BinaryHeap::new();
-        heap.push(Reverse((now_ms, 0u32, src)));
-        while let Some(Reverse((t, hops, u))) = heap.pop() {
+        l.heap.push(Reverse((now_ms, 0u32, src)));
+        while let Some(Reverse((t, hops, u))) = l.heap.pop() {
             let ui = u as usize;
             if (t, hops) != (l.arrival[ui], l.hops[ui]) {
                 continue; // stale entry
@@ -180,16 +194,7 @@ impl CgrIndex {
             if u == dst {
                 break;
             }
-            self.relax(
-                u,
-                t,
-                hops,
-                size_bytes,
-                deadline_ms,
-                &blocked,
-                &mut l,
-                &mut heap,
-            );
+            self.relax(&q, &mut l, u, t, hops);
         }
         let d = dst as usize;
         if l.arrival[d] == u64::MAX {
@@ -204,42 +209,32 @@ impl CgrIndex {
         })
     }
 
-    /// Tries every contact leaving `u` for a bundle ready there at `t`.
-    #[allow(clippy::too_many_arguments)]
-    fn relax(
-        &self,
-        u: u32,
-        t: u64,
-        hops: u32,
-        size_bytes: u64,
-        deadline_ms: u64,
-        blocked: &[bool],
-        l: &mut Labels,
-        heap: &mut BinaryHeap<Reverse<(u64, u32, u32)>>,
-    ) {
+    /// Tries every contact leaving `u` for a bundle ready there at `t`
+    /// after `hops` contacts.
+    fn relax(&self, q: &Query, l: &mut Search, u: u32, t: u64, hops: u32) {
         for &ei in &self.out[u as usize] {
             let e = &self.edges[ei as usize];
-            if e.start_ms > deadline_ms {
+            if e.start_ms > q.deadline_ms {
                 break; // sorted by start: no later contact can help
             }
-            if e.end_ms <= t || blocked[e.to as usize] {
+            if e.end_ms <= t || q.blocked[e.to as usize] {
                 continue;
             }
             let depart = t.max(e.start_ms);
-            let finish = depart.saturating_add(tx_ms(size_bytes, e.rate_bytes_per_s));
+            let finish = depart.saturating_add(tx_ms(q.size_bytes, e.rate_bytes_per_s));
             if finish > e.end_ms {
                 continue;
             }
             let arrive = finish.saturating_add(e.delay_ms);
             let v = e.to as usize;
             let h = hops + 1;
-            if arrive > deadline_ms || (arrive, h) >= (l.arrival[v], l.hops[v]) {
+            if arrive > q.deadline_ms || (arrive, h) >= (l.arrival[v], l.hops[v]) {
                 continue;
             }
             l.arrival[v] = arrive;
             l.hops[v] = h;
             l.first[v] = if hops == 0 { ei } else { l.first[u as usize] };
-            heap.push(Reverse((arrive, h, e.to)));
+            l.heap.push(Reverse((arrive, h, e.to)));
         }
     }
 }

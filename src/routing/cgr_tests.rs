@@ -131,33 +131,32 @@ fn fewer_hops_on_equal_arrival() {
     assert_eq!((r.hops, r.first_hop, r.arrival_ms), (1, n(3), 0));
 }
 
-/// Exhaustive search over sequences of distinct contacts.
-fn brute(
-    plan: &ContactPlan,
-    at: &Eid,
-    to: &Eid,
-    t: u64,
+/// A query for the brute-force search.
+struct Q<'a> {
+    to: &'a Eid,
     size: u64,
     deadline: u64,
-    excl: &[Eid],
-    used: &mut Vec<bool>,
-) -> Option<u64> {
-    if at == to {
+    excl: &'a [Eid],
+}
+
+/// Exhaustive search over sequences of distinct contacts.
+fn brute(plan: &ContactPlan, q: &Q<'_>, at: &Eid, t: u64, used: &mut Vec<bool>) -> Option<u64> {
+    if at == q.to {
         return Some(t);
     }
     let mut best: Option<u64> = None;
     for (i, k) in plan.contacts.iter().enumerate() {
-        if used[i] || &k.from != at || k.end_ms <= t || (excl.contains(&k.to) && &k.to != to) {
+        if used[i] || &k.from != at || k.end_ms <= t || (q.excl.contains(&k.to) && &k.to != q.to) {
             continue;
         }
         let depart = t.max(k.start_ms);
-        let finish = depart.saturating_add(tx_ms(size, k.rate_bytes_per_s));
+        let finish = depart.saturating_add(tx_ms(q.size, k.rate_bytes_per_s));
         let arrive = finish.saturating_add(k.delay_ms);
-        if finish > k.end_ms || arrive > deadline {
+        if finish > k.end_ms || arrive > q.deadline {
             continue;
         }
         used[i] = true;
-        if let Some(a) = brute(plan, &k.to, to, arrive, size, deadline, excl, used) {
+        if let Some(a) = brute(plan, q, &k.to, arrive, used) {
             best = Some(best.map_or(a, |b| b.min(a)));
         }
         used[i] = false;
@@ -211,7 +210,7 @@ proptest::proptest! {
             let want = if ix.id(&n(s)).is_none() || ix.id(&n(d)).is_none() || now > deadline {
                 None
             } else {
-                brute(&plan, &n(s), &n(d), now, size, deadline, &excl_src, &mut used)
+                brute(&plan, &Q { to: &n(d), size, deadline, excl: &excl_src }, &n(s), now, &mut used)
             };
             proptest::prop_assert_eq!(got.as_ref().map(|r| r.arrival_ms), want, "plan {:?}", plan);
             if let Some(r) = got {
