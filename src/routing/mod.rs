@@ -9,8 +9,10 @@
 //! spray-and-focus. Per-peer estimates ([`PeerEstimate`]) keep the RTT
 //! smoothed as RFC 6298 §2 smooths it and the contact history.
 
+pub mod cgr;
 pub mod estimate;
 pub mod plan;
+pub mod prophet;
 mod router;
 
 pub use estimate::{PeerEstimate, RttEstimate};
