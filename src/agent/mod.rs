@@ -317,6 +317,9 @@ impl Agent {
         let next_seq = store.meta_u64("next_seq")?.unwrap_or(0);
         let held_bytes = store.meta_u64("held_bytes")?.unwrap_or(0);
         let mut router = Router::new(cfg.node_id.clone(), cfg.policy);
+        if let Some(plan) = &cfg.contact_plan {
+            router = router.with_plan(plan.clone());
+        }
         for p in store.peers()? {
             let Ok(eid) = p.node_id.parse::<Eid>() else {
                 continue;

@@ -1,13 +1,18 @@
 //! The [`Router`]: per-peer estimates, the peers' advertisements and the
 //! policy's decision for one bundle and one peer (spec/routing.md §2–§4).
 
+use super::cgr::{CgrIndex, Route};
 use super::estimate::PeerEstimate;
+use super::plan::ContactPlan;
+use super::prophet::{ProphetParams, ProphetTable, grtr};
 use super::{
     COPIES_UNLIMITED, Candidate, Decision, HoldReason, Policy, binary_split, common_rules,
 };
 use crate::bundle::Eid;
 use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 /// Most destinations sent in one advertisement (the lowest delays first).
 pub const MAX_ADVERT_ENTRIES: usize = 1024;
@@ -63,18 +68,63 @@ pub struct Router {
     peers: BTreeMap<Eid, PeerEstimate>,
     /// Per peer (interned): its advertised delays, (node, ms), sorted by node.
     delays: HashMap<u32, Vec<(u32, f64)>>,
+    /// PRoPHET state (policy `prophet` only).
+    prophet: Option<Prophet>,
+    /// Contact plan and its index (policy `cgr` only).
+    cgr: Option<Cgr>,
 }
+
+/// PRoPHET: our predictabilities and each peer's last advertised ones.
+#[derive(Debug)]
+struct Prophet {
+    table: ProphetTable,
+    peers: HashMap<Eid, HashMap<Eid, f64>>,
+}
+
+/// Key of a cached CGR route: destination, excluded node, bundle size.
+type RouteKey = (Eid, Option<Eid>, u64);
+
+/// CGR: the plan, its index, and routes cached until their departure time
+/// (a route found at t stays the earliest until it leaves: a static plan
+/// offers no new options as time passes).
+#[derive(Debug)]
+struct Cgr {
+    plan: Arc<ContactPlan>,
+    index: CgrIndex,
+    cache: RefCell<HashMap<RouteKey, (u64, Route)>>,
+}
+
+/// Most CGR routes cached.
+const MAX_CACHED_ROUTES: usize = 65_536;
 
 impl Router {
     /// A router for node `me` (a node ID) following `policy`.
     pub fn new(me: Eid, policy: Policy) -> Router {
+        let me = me.node_id();
+        let prophet = (policy == Policy::Prophet).then(|| Prophet {
+            table: ProphetTable::new(ProphetParams::default()).with_local(&me),
+            peers: HashMap::new(),
+        });
         Router {
-            me: me.node_id(),
+            me,
             policy,
             names: Names::default(),
             peers: BTreeMap::new(),
             delays: HashMap::new(),
+            prophet,
+            cgr: None,
         }
+    }
+
+    /// Gives the router a contact plan (used by [`Policy::Cgr`]).
+    pub fn with_plan(mut self, plan: Arc<ContactPlan>) -> Router {
+        let index = CgrIndex::new(&plan);
+        self.cgr = Some(Cgr {
+            plan,
+            index,
+            cache: RefCell::new(HashMap::new()),
+        });
+        self
     }
 
     /// The policy.
@@ -92,6 +142,9 @@ impl Router {
     pub fn contact_up(&mut self, now_ms: u64, peer: &Eid, rtt_us: u64) {
         let peer = peer.node_id();
         self.names.id(&peer);
+        if let Some(p) = &mut self.prophet {
+            p.table.encounter(now_ms, &peer);
+        }
         self.peers
             .entry(peer)
             .or_default()
@@ -156,8 +209,15 @@ impl Router {
 
     /// Records `peer`'s advertisement received at `now_ms`. Entries beyond
     /// [`MAX_ADVERT_ENTRIES`] are ignored.
-    pub fn peer_advert(&mut self, _now_ms: u64, peer: &Eid, advert: &Advert) {
+    pub fn peer_advert(&mut self, now_ms: u64, peer: &Eid, advert: &Advert) {
         let peer = peer.node_id();
+        if let Some(p) = &mut self.prophet {
+            let list =
+                &advert.predictability[..advert.predictability.len().min(MAX_ADVERT_ENTRIES)];
+            p.table.transitive(now_ms, &peer, list);
+            let table = list.iter().map(|(n, v)| (n.node_id(), *v)).collect();
+            p.peers.insert(peer.clone(), table);
+        }
         let Some(p) = self.names.id(&peer) else {
             return;
         };
@@ -241,9 +301,13 @@ impl Router {
         delay_ms.push((self.me.clone(), 0));
         delay_ms.sort_by_key(|e| e.1);
         delay_ms.truncate(MAX_ADVERT_ENTRIES);
+        let predictability = self
+            .prophet
+            .as_ref()
+            .map_or_else(Vec::new, |p| p.table.advert(MAX_ADVERT_ENTRIES));
         Advert {
             delay_ms,
-            predictability: Vec::new(),
+            predictability,
         }
     }
 
@@ -262,10 +326,73 @@ impl Router {
             },
             Policy::SprayAndWait { .. } => Decision::Hold(HoldReason::WaitForDestination),
             Policy::Spore { .. } => self.decide_spore(now_ms, c),
-            // Filled in by the PRoPHET and CGR modules.
-            Policy::Prophet => Decision::Hold(HoldReason::NotBetter),
-            Policy::Cgr => Decision::Hold(HoldReason::NotOnRoute),
+            Policy::Prophet => self.decide_prophet(c),
+            Policy::Cgr => self.decide_cgr(now_ms, c),
         }
+    }
+
+    /// PRoPHET GRTR (RFC 6693 §3.6): replicate to a peer whose
+    /// predictability for the destination is higher than ours.
+    fn decide_prophet(&self, c: &Candidate<'_>) -> Decision {
+        let Some(p) = &self.prophet else {
+            return Decision::Hold(HoldReason::NotBetter);
+        };
+        let dest = c.destination.node_id();
+        let mine = p.table.predictability(&dest);
+        let theirs = p
+            .peers
+            .get(&c.peer.node_id())
+            .and_then(|t| t.get(&dest))
+            .copied()
+            .unwrap_or(0.0);
+        if grtr(mine, theirs) {
+            Decision::Forward { give: c.copies }
+        } else {
+            Decision::Hold(HoldReason::NotBetter)
+        }
+    }
+
+    /// CGR: hand the bundle (every copy) to the peer when the earliest-
+    /// arrival route over the contact plan leaves through it now.
+    fn decide_cgr(&self, now_ms: u64, c: &Candidate<'_>) -> Decision {
+        match self.cgr_route(now_ms, c) {
+            Some((route, start)) if route.first_hop == c.peer.node_id() && start <= now_ms => {
+                Decision::Forward { give: c.copies }
+            }
+            _ => Decision::Hold(HoldReason::NotOnRoute),
+        }
+    }
+
+    /// The earliest-arrival route for a candidate and the start of its
+    /// first contact, DTN ms (cached, see [`Cgr`]).
+    pub fn cgr_route(&self, now_ms: u64, c: &Candidate<'_>) -> Option<(Route, u64)> {
+        let cgr = self.cgr.as_ref()?;
+        let excl = c.received_from.map(Eid::node_id);
+        let key = (c.destination.node_id(), excl.clone(), c.size_bytes);
+        let cached = cgr.cache.borrow().get(&key).cloned();
+        let route = match cached {
+            Some((valid_until, r)) if now_ms <= valid_until && r.arrival_ms <= c.expiry_ms => r,
+            _ => {
+                let exclude: Vec<Eid> = excl.into_iter().collect();
+                let r = cgr.index.earliest_arrival(
+                    &self.me,
+                    &key.0,
+                    now_ms,
+                    c.size_bytes,
+                    c.expiry_ms,
+                    &exclude,
+                )?;
+                let start = cgr.plan.contacts.get(r.first_contact)?.start_ms;
+                let mut cache = cgr.cache.borrow_mut();
+                if cache.len() >= MAX_CACHED_ROUTES {
+                    cache.clear();
+                }
+                cache.insert(key, (start.max(now_ms), r.clone()));
+                r
+            }
+        };
+        let start = cgr.plan.contacts.get(route.first_contact)?.start_ms;
+        Some((route, start))
     }
 
     /// spore's default (spec/routing.md §4). `theirs` is the peer's
@@ -506,5 +633,111 @@ mod tests {
         r.peer_advert(0, &eid("dtn://p/"), &huge);
         assert_eq!(r.delays.values().next().unwrap().len(), MAX_ADVERT_ENTRIES);
         assert!(r.advert(0).delay_ms.len() <= MAX_ADVERT_ENTRIES);
+    }
+}
+
+#[cfg(test)]
+mod policy_tests {
+    use super::*;
+    use crate::routing::plan::PlannedContact;
+
+    fn eid(s: &str) -> Eid {
+        s.parse().unwrap()
+    }
+
+    fn cand<'a>(dest: &'a Eid, peer: &'a Eid, copies: u32) -> Candidate<'a> {
+        Candidate {
+            destination: dest,
+            received_from: None,
+            peer,
+            peer_has_it: false,
+            refused_by_peer: false,
+            destination_in_contact: false,
+            copies,
+            size_bytes: 1000,
+            expiry_ms: 10_000_000,
+        }
+    }
+
+    #[test]
+    fn prophet_replicates_to_a_peer_with_higher_predictability() {
+        let (a, b, d) = (eid("dtn://a/"), eid("dtn://b/"), eid("dtn://d/"));
+        let mut r = Router::new(a, Policy::Prophet);
+        assert_eq!(r.initial_copies(), COPIES_UNLIMITED);
+        r.contact_up(0, &b, 1000);
+        r.peer_advert(
+            0,
+            &b,
+            &Advert {
+                delay_ms: vec![],
+                predictability: vec![(d.clone(), 0.8)],
+            },
+        );
+        assert!(r.advert(0).predictability.iter().any(|(n, _)| n == &b));
+        let c = cand(&d, &b, COPIES_UNLIMITED);
+        assert_eq!(
+            r.decide(0, &c),
+            Decision::Forward {
+                give: COPIES_UNLIMITED
+            }
+        );
+        // After meeting d ourselves many times we are the better carrier.
+        for k in 1..20 {
+            r.contact_up(k * 1000, &d, 1000);
+            r.contact_down(k * 1000 + 10, &d);
+        }
+        r.peer_advert(
+            20_000,
+            &b,
+            &Advert {
+                delay_ms: vec![],
+                predictability: vec![(d.clone(), 0.3)],
+            },
+        );
+        assert_eq!(r.decide(20_000, &c), Decision::Hold(HoldReason::NotBetter));
+    }
+
+    fn contact(s: u64, e: u64, from: &str, to: &str) -> PlannedContact {
+        PlannedContact {
+            start_ms: s * 1000,
+            end_ms: e * 1000,
+            from: eid(from),
+            to: eid(to),
+            rate_bytes_per_s: None,
+            delay_ms: 0,
+        }
+    }
+
+    #[test]
+    fn cgr_forwards_only_on_the_earliest_route_when_it_leaves() {
+        let plan = ContactPlan::from_contacts(vec![
+            contact(0, 100, "dtn://a/", "dtn://b/"),
+            contact(200, 300, "dtn://b/", "dtn://c/"),
+            contact(1000, 1100, "dtn://a/", "dtn://c/"),
+            contact(0, 5000, "dtn://a/", "dtn://x/"),
+        ]);
+        let r = Router::new(eid("dtn://a/"), Policy::Cgr).with_plan(Arc::new(plan));
+        let (b, c, x) = (eid("dtn://b/"), eid("dtn://c/"), eid("dtn://x/"));
+        assert_eq!(
+            r.decide(50_000, &cand(&c, &b, 1)),
+            Decision::Forward { give: 1 }
+        );
+        assert_eq!(
+            r.decide(50_000, &cand(&c, &x, 1)),
+            Decision::Hold(HoldReason::NotOnRoute)
+        );
+        // Past the a→b contact only the direct contact at 1000 s is left.
+        assert_eq!(
+            r.decide(150_000, &cand(&c, &b, 1)),
+            Decision::Hold(HoldReason::NotOnRoute)
+        );
+        let (route, start) = r.cgr_route(150_000, &cand(&c, &b, 1)).unwrap();
+        assert_eq!((route.first_hop, start), (c.clone(), 1_000_000));
+        // A bundle that came from b may not go back through b.
+        let from_b = Candidate {
+            received_from: Some(&b),
+            ..cand(&c, &x, 1)
+        };
+        assert_eq!(r.cgr_route(50_000, &from_b).unwrap().0.first_hop, c);
     }
 }
