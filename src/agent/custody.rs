@@ -37,9 +37,12 @@ impl Agent {
             }
             let flight = self.in_flight.remove(&key, &from);
             let sent = flight.map(|f| f.sent_at_ms);
-            // Copies we keep: all but those handed over; a signal we no
-            // longer track counts as handing over every finite copy.
+            // Copies we keep: none once the destination has it; else all
+            // but those handed over; a signal we no longer track counts as
+            // handing over every finite copy.
+            let at_destination = rec.destination.node_id() == from;
             let keep = match (rec.copies, flight) {
+                _ if at_destination => 0, // delivered: no copy is needed any more
                 (COPIES_UNLIMITED, _) => COPIES_UNLIMITED,
                 (c, Some(f)) => c.saturating_sub(f.give),
                 (_, None) => 0,

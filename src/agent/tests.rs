@@ -509,3 +509,82 @@ fn a_delivery_status_report_comes_back_to_the_source() {
     let counters: BTreeMap<_, _> = c.store().counters().unwrap().into_iter().collect();
     assert_eq!(counters.get("status_reports_sent"), Some(&1));
 }
+
+fn agent_with(name: &str, policy: &str) -> Agent {
+    let store = Store::open_in_memory().unwrap();
+    let mut cfg = AgentConfig::new(eid(&format!("dtn://{name}/")));
+    cfg.policy = policy.parse().unwrap();
+    Agent::new(store, cfg).unwrap()
+}
+
+fn copies(a: &Agent, id: &BundleId) -> (BundleState, u32) {
+    let r = a.store().record(&id.to_key()).unwrap().unwrap();
+    (r.state, r.copies)
+}
+
+#[test]
+fn epidemic_keeps_its_copy_and_every_peer_gets_one() {
+    let [mut a, mut b, mut c, mut d] = ["a", "b", "c", "d"].map(|n| agent_with(n, "epidemic"));
+    let ids = submit(&mut a, T0, vec![data("dtn://d/app", b"x", None, None)]);
+    let id = &ids[0];
+    let mut net = Net::new();
+    let nodes = &mut [&mut a, &mut b, &mut c, &mut d];
+    net.contact(T0, nodes, 0, 1, None);
+    net.down(T0, nodes, 0, 1);
+    net.contact(T0, nodes, 0, 2, None);
+    net.down(T0, nodes, 0, 2);
+    let unlimited = crate::routing::COPIES_UNLIMITED;
+    assert_eq!(copies(&a, id), (BundleState::Stored, unlimited));
+    assert_eq!(copies(&b, id), (BundleState::Stored, unlimited));
+    assert_eq!(copies(&c, id), (BundleState::Stored, unlimited));
+    // b and c already hold it: no transfer between them.
+    let nodes = &mut [&mut a, &mut b, &mut c, &mut d];
+    net.contact(T0, nodes, 1, 2, None);
+    net.down(T0, nodes, 1, 2);
+    net.contact(T0, nodes, 2, 3, None);
+    assert!(d.store().is_delivered(&id.to_key()).unwrap());
+    assert_eq!(
+        copies(&c, id).0,
+        BundleState::CustodyTransferred,
+        "released after delivery"
+    );
+    let sent = |x: &Agent| x.store().counters().unwrap();
+    assert!(
+        sent(&b).iter().all(|(k, _)| k != "copies_given"),
+        "{:?}",
+        sent(&b)
+    );
+}
+
+#[test]
+fn spray_and_wait_halves_copies_then_waits_for_the_destination() {
+    let [mut a, mut b, mut c, mut e, mut d] =
+        ["a", "b", "c", "e", "d"].map(|n| agent_with(n, "spray-and-wait:4"));
+    let ids = submit(&mut a, T0, vec![data("dtn://d/app", b"x", None, None)]);
+    let id = &ids[0];
+    assert_eq!(copies(&a, id), (BundleState::Stored, 4));
+    let mut net = Net::new();
+    let nodes = &mut [&mut a, &mut b, &mut c, &mut e, &mut d];
+    net.contact(T0, nodes, 0, 1, None);
+    net.down(T0, nodes, 0, 1);
+    net.contact(T0, nodes, 0, 2, None);
+    net.down(T0, nodes, 0, 2);
+    net.contact(T0, nodes, 0, 3, None);
+    net.down(T0, nodes, 0, 3);
+    assert_eq!(
+        copies(&a, id),
+        (BundleState::Stored, 1),
+        "4 → 2 → 1, then wait"
+    );
+    assert_eq!(copies(&b, id), (BundleState::Stored, 2));
+    assert_eq!(copies(&c, id), (BundleState::Stored, 1));
+    assert!(
+        e.store().record(&id.to_key()).unwrap().is_none(),
+        "wait phase"
+    );
+    // The last copy goes to the destination itself and is released there.
+    let nodes = &mut [&mut a, &mut b, &mut c, &mut e, &mut d];
+    net.contact(T0, nodes, 2, 4, None);
+    assert_eq!(copies(&c, id).0, BundleState::CustodyTransferred);
+    assert!(d.store().is_delivered(&id.to_key()).unwrap());
+}
