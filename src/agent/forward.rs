@@ -259,7 +259,13 @@ impl Agent {
         }
     }
 
-    fn decision(&self, now: DtnTime, peer: &Eid, key: &[u8], rec: &BundleRecord) -> Decision {
+    pub(super) fn decision(
+        &self,
+        now: DtnTime,
+        peer: &Eid,
+        key: &[u8],
+        rec: &BundleRecord,
+    ) -> Decision {
         let contact = self.contacts.get(peer);
         let dest_node = rec.destination.node_id();
         self.router.decide(

@@ -18,7 +18,7 @@ mod inflight;
 mod ingest;
 mod status;
 
-pub use status::{BundleView, FileView, PeerView, StatusView};
+pub use status::{BundleView, FileView, PeerView, RouteDecisionView, RouteView, StatusView};
 
 use crate::bundle::admin::CustodySignal;
 use crate::bundle::codec::DecodeLimits;

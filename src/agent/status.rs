@@ -262,3 +262,83 @@ impl Agent {
 pub fn cid_text(bytes: &[u8]) -> String {
     content::cid_from_bytes(bytes).map_or_else(|_| hex::encode(bytes), |c| c.to_string())
 }
+
+/// What the routing policy would do now with one held bundle (`spore routes`).
+#[derive(Clone, Debug, Serialize)]
+pub struct RouteView {
+    /// Bundle ID.
+    pub bundle: BundleId,
+    /// Destination EID.
+    pub destination: Eid,
+    /// Copies held here; `None` = unlimited.
+    pub copies: Option<u32>,
+    /// Expiry, DTN ms.
+    pub expiry_ms: u64,
+    /// Our expected delay to the destination node, seconds (spec/routing.md §4).
+    pub delay_estimate_s: Option<f64>,
+    /// The decision for each peer in contact.
+    pub peers: Vec<RouteDecisionView>,
+}
+
+/// The policy's decision for one bundle and one peer in contact.
+#[derive(Clone, Debug, Serialize)]
+pub struct RouteDecisionView {
+    /// Peer node ID.
+    pub peer: Eid,
+    /// `direct`, `forward` or `hold`.
+    pub action: &'static str,
+    /// Copies it would hand over (`None` = unlimited or not sending).
+    pub give: Option<u32>,
+    /// Why not, for `hold` (snake_case reason).
+    pub reason: Option<&'static str>,
+    /// The peer's advertised delay to the destination, seconds.
+    pub peer_delay_s: Option<f64>,
+}
+
+impl Agent {
+    /// The policy's view of up to `limit` held bundles at `now`: our delay
+    /// estimate and the decision for every peer in contact (in-flight and
+    /// already-given peers included; the window is not applied).
+    ///
+    /// # Errors
+    /// [`AgentError::Store`] if the store cannot be read.
+    pub fn route_views(&self, now: DtnTime, limit: usize) -> Result<Vec<RouteView>, AgentError> {
+        use crate::routing::{COPIES_UNLIMITED, Decision};
+        let finite = |n: u32| (n != COPIES_UNLIMITED).then_some(n);
+        let mut out = Vec::new();
+        for key in self.store.held_keys(limit)? {
+            let Some(rec) = self.store.record(&key)? else {
+                continue;
+            };
+            let dest = rec.destination.node_id();
+            let mut peers = Vec::new();
+            for peer in self.contacts.keys() {
+                let (action, give, reason) = match self.decision(now, peer, &key, &rec) {
+                    Decision::Direct => ("direct", finite(rec.copies), None),
+                    Decision::Forward { give } => ("forward", finite(give.min(rec.copies)), None),
+                    Decision::Hold(r) => ("hold", None, Some(r.as_str())),
+                };
+                let peer_delay_s = self
+                    .router
+                    .advertised_delay(peer, &dest)
+                    .map(|ms| ms / 1000.0);
+                peers.push(RouteDecisionView {
+                    peer: peer.clone(),
+                    action,
+                    give,
+                    reason,
+                    peer_delay_s,
+                });
+            }
+            out.push(RouteView {
+                delay_estimate_s: self.router.delay_to(now.0, &dest).map(|ms| ms / 1000.0),
+                bundle: rec.id,
+                destination: rec.destination,
+                copies: finite(rec.copies),
+                expiry_ms: rec.expiry_ms,
+                peers,
+            });
+        }
+        Ok(out)
+    }
+}
