@@ -9,7 +9,9 @@ use crate::bundle::codec::{self, process_unknown_blocks};
 use crate::bundle::{Bundle, BundleId, DtnTime, Eid};
 use crate::content::{self, DAG_CBOR_CODEC, Manifest, RAW_CODEC};
 use crate::store::Txn;
-use crate::store::records::{BundleRecord, BundleState, FileRecord, FileRole, PayloadKind};
+use crate::store::records::{
+    BundleRecord, BundleState, FileRecord, FileRole, MAX_HISTORY, PayloadKind,
+};
 use bytes::Bytes;
 use std::collections::BTreeMap;
 use tracing::{debug, info, warn};
@@ -271,6 +273,13 @@ impl Agent {
             Ok(Some((expiry, content))) => {
                 let local = bundle.primary.destination.is_on_node(&self.cfg.node_id);
                 let mut rec = self.new_record(now, &bundle, from, raw.len(), expiry, content);
+                if let Some(old) = txn.record(&rec.id.to_key())? {
+                    // It comes back: keep its earlier history here.
+                    let mut history = old.history;
+                    history.extend(rec.history);
+                    let keep_from = history.len().saturating_sub(MAX_HISTORY);
+                    rec.history = history.split_off(keep_from);
+                }
                 if local {
                     self.deliver_here(txn, now, &bundle, &mut rec, raw, after)?
                 } else {
@@ -317,7 +326,12 @@ impl Agent {
         bundle: &mut Bundle,
     ) -> Result<Result<Option<(u64, Option<(PayloadKind, Vec<u8>)>)>, Refusal>, AgentError> {
         let key = bundle.id().to_key();
-        if txn.record(&key)?.is_some() || txn.is_delivered(&key)? {
+        // A duplicate is a bundle held or delivered here. One that passed
+        // through earlier (custody moved on, or it was deleted) and comes
+        // back is accepted again: answering "duplicate" would make the
+        // sender release what may be the last copy.
+        let held = txn.record(&key)?.is_some_and(|r| r.state.is_held());
+        if held || txn.is_delivered(&key)? {
             return Ok(Ok(None));
         }
         let unknown = process_unknown_blocks(bundle);

@@ -588,3 +588,27 @@ fn spray_and_wait_halves_copies_then_waits_for_the_destination() {
     assert_eq!(copies(&c, id).0, BundleState::CustodyTransferred);
     assert!(d.store().is_delivered(&id.to_key()).unwrap());
 }
+
+/// Found by the simulator: a bundle that comes back to a node it passed
+/// through used to be answered "duplicate", and the sender released the
+/// last copy.
+#[test]
+fn a_bundle_that_comes_back_is_accepted_again_not_lost() {
+    let [mut a, mut b, mut c, mut d] = ["a", "b", "c", "d"].map(|n| agent_with(n, "spore:1"));
+    let ids = submit(&mut a, T0, vec![data("dtn://z/app", b"x", None, None)]);
+    let id = &ids[0];
+    let mut net = Net::new();
+    let nodes = &mut [&mut a, &mut b, &mut c, &mut d];
+    for (x, y) in [(0, 1), (1, 2), (2, 3), (3, 1)] {
+        net.contact(T0, nodes, x, y, None);
+        net.down(T0, nodes, x, y);
+    }
+    assert_eq!(state(&d, id).0, BundleState::CustodyTransferred);
+    let back = b.store().record(&id.to_key()).unwrap().unwrap();
+    assert_eq!(back.state, BundleState::Stored, "b holds it again");
+    assert!(
+        back.history.len() > 2,
+        "earlier history kept: {:?}",
+        back.history
+    );
+}
