@@ -93,3 +93,15 @@ pub fn peers(dir: &Path, action: Option<PeersCmd>, as_json: bool) -> anyhow::Res
     }
     Ok(())
 }
+
+/// `spore routes`.
+pub fn routes(dir: &Path, limit: usize, as_json: bool) -> anyhow::Result<()> {
+    let c = Client::open(dir)?;
+    let v = c.get(&format!("/api/v1/routes?limit={limit}"))?;
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        show::routes(&v);
+    }
+    Ok(())
+}

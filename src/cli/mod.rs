@@ -95,6 +95,19 @@ enum Cmd {
         #[command(flatten)]
         dir: DataDir,
     },
+    /// What the routing policy would do now with each held bundle: our
+    /// delay estimate, then per peer in contact the action (direct, forward,
+    /// hold), the copies it would get and why not.
+    Routes {
+        /// Most bundles listed (at most 10 000).
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// Print JSON (`router`, `routes`).
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        dir: DataDir,
+    },
     /// Create or inspect single bundle files.
     Bundle {
         #[command(subcommand)]
@@ -173,6 +186,25 @@ struct NodeArgs {
     /// Period of the timer that expires bundles and checks custody timeouts.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "250ms")]
     tick: Duration,
+    /// Routing policy: direct, epidemic, spray-and-wait[:L], prophet,
+    /// spore[:L] or cgr.
+    ///
+    /// L is the number of copies of each bundle the node may spread
+    /// (1..=1024, default 8).
+    ///   direct          hand a bundle only to its destination node
+    ///   epidemic        copy every bundle to every peer that lacks it
+    ///   spray-and-wait  binary spray of L copies, then wait for the destination
+    ///   prophet         PRoPHET (RFC 6693): copy to peers more likely to meet it
+    ///   spore           latency-aware: share L copies by expected delay (default)
+    ///   cgr             contact graph routing over --contact-plan FILE
+    /// Example: spore node --router spray-and-wait:4
+    /// See what the router decides with `spore routes`.
+    #[arg(long, default_value = "spore", verbatim_doc_comment)]
+    router: spore::routing::Policy,
+    /// Contact plan file (spec/contact-plan.md) for `--router cgr`; contact
+    /// times without an `epoch` line count from the node's start.
+    #[arg(long, value_name = "FILE")]
+    contact_plan: Option<PathBuf>,
     /// Abandon an incoming bundle stream that takes longer than this (tests).
     #[arg(long, hide = true, value_parser = humantime::parse_duration, default_value = "120s")]
     bundle_read_deadline: Duration,
@@ -207,6 +239,7 @@ pub fn main() -> ExitCode {
             dir,
         } => client::status(&dir.path_or_exit(), id, json, limit),
         Cmd::Peers { action, json, dir } => client::peers(&dir.path_or_exit(), action, json),
+        Cmd::Routes { limit, json, dir } => client::routes(&dir.path_or_exit(), limit, json),
         Cmd::Bundle { action } => bundle_cmd::run(action),
         Cmd::Demo { file, keep } => demo::run(file, keep),
         Cmd::Doctor { repair, json, dir } => doctor::run(&dir.path_or_exit(), repair, json),
@@ -257,6 +290,11 @@ fn run_node(a: NodeArgs) -> anyhow::Result<()> {
     acfg.default_lifetime_ms = a.lifetime.as_millis() as u64;
     acfg.custody_timeout_ms = a.custody_timeout.as_millis() as u64;
     acfg.quota_bytes = a.quota_bytes;
+    acfg.policy = a.router;
+    if let Some(path) = &a.contact_plan {
+        let plan = spore::node::load_contact_plan(path, spore::node::dtn_now())?;
+        acfg.contact_plan = Some(std::sync::Arc::new(plan));
+    }
     cfg.agent = Some(acfg);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

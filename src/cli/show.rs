@@ -74,19 +74,34 @@ pub fn status(v: &Value, detail: bool) {
     }
 }
 
-/// Prints the peer table.
+/// A number with `dec` decimals, or `-`.
+fn num(v: &Value, dec: usize) -> String {
+    v.as_f64().map_or("-".into(), |x| format!("{x:.dec$}"))
+}
+
+/// Prints the peer table: link state, RTT estimates (ms), contact history
+/// (s) and traffic.
 pub fn peers(v: &Value) {
     if let Some(peers) = v["peers"].as_array() {
         println!(
-            "{:<24} {:<22} {:<5} {:>9} {:>8} {:>6} {:>6}",
-            "NODE", "ADDRESS", "UP", "SRTT_MS", "CONTACTS", "SENT", "RECV"
+            "{:<20} {:<21} {:<4} {:>8} {:>8} {:>4} {:>8} {:>8} {:>8} {:>5} {:>5} {:>10} {:>10}",
+            "NODE",
+            "ADDRESS",
+            "UP",
+            "SRTT_MS",
+            "RTTVAR",
+            "CONT",
+            "INTER_S",
+            "MEAN_S",
+            "WAIT_S",
+            "SENT",
+            "RECV",
+            "BYTES_OUT",
+            "BYTES_IN"
         );
         for p in peers {
-            let srtt = p["srtt_ms"]
-                .as_f64()
-                .map_or("-".into(), |x| format!("{x:.2}"));
             println!(
-                "{:<24} {:<22} {:<5} {:>9} {:>8} {:>6} {:>6}",
+                "{:<20} {:<21} {:<4} {:>8} {:>8} {:>4} {:>8} {:>8} {:>8} {:>5} {:>5} {:>10} {:>10}",
                 s(&p["node_id"]),
                 s(&p["addr"]),
                 if p["connected"].as_bool() == Some(true) {
@@ -94,12 +109,21 @@ pub fn peers(v: &Value) {
                 } else {
                     "down"
                 },
-                srtt,
+                num(&p["srtt_ms"], 2),
+                num(&p["rttvar_ms"], 2),
                 s(&p["contacts"]),
+                num(&p["mean_inter_contact_s"], 1),
+                num(&p["mean_contact_s"], 1),
+                num(&p["expected_wait_s"], 3),
                 s(&p["bundles_sent"]),
-                s(&p["bundles_received"])
+                s(&p["bundles_received"]),
+                s(&p["bytes_sent"]),
+                s(&p["bytes_received"])
             );
         }
+        println!(
+            "(RTTVAR in ms; CONT contacts; INTER_S mean time between contacts, MEAN_S mean contact, WAIT_S expected wait, seconds)"
+        );
     }
     if let Some(d) = v["dial"].as_array() {
         let list: Vec<String> = d.iter().map(s).collect();
@@ -115,4 +139,49 @@ pub fn peers(v: &Value) {
     if let Some(r) = v.get("removed") {
         println!("removed: {r}");
     }
+}
+
+/// Prints the routes table: per held bundle, its destination, copies held
+/// and our delay estimate, then one line per peer in contact.
+pub fn routes(v: &Value) {
+    println!("router {}", s(&v["router"]));
+    let routes = v["routes"].as_array().cloned().unwrap_or_default();
+    println!("\nHELD BUNDLES ({})", routes.len());
+    for r in &routes {
+        let copies = match &r["copies"] {
+            Value::Null => "unlimited".to_owned(),
+            c => c.to_string(),
+        };
+        println!(
+            "  {}  -> {}  copies {}  our delay {}",
+            s(&r["bundle"]),
+            s(&r["destination"]),
+            copies,
+            secs(&r["delay_estimate_s"])
+        );
+        let peers = r["peers"].as_array().cloned().unwrap_or_default();
+        if peers.is_empty() {
+            println!("      (no peer in contact)");
+        }
+        for p in &peers {
+            let give = match (&p["give"], p["action"].as_str()) {
+                (Value::Null, Some("hold")) => "-".to_owned(),
+                (Value::Null, _) => "all".to_owned(),
+                (g, _) => g.to_string(),
+            };
+            println!(
+                "      {:<24} {:<8} give {:<5} {:<22} peer delay {}",
+                s(&p["peer"]),
+                s(&p["action"]),
+                give,
+                p["reason"].as_str().unwrap_or(""),
+                secs(&p["peer_delay_s"])
+            );
+        }
+    }
+}
+
+/// Seconds with millisecond precision, or `unknown`.
+fn secs(v: &Value) -> String {
+    v.as_f64().map_or("unknown".into(), |x| format!("{x:.3} s"))
 }

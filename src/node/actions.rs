@@ -101,6 +101,11 @@ pub(crate) fn agent_loop(
                 let _ = reply.send(agent.peer_views(dtn_now()).map_err(|e| e.to_string()));
                 continue;
             }
+            Command::Routes { limit, reply } => {
+                let r = agent.route_views(dtn_now(), limit);
+                let _ = reply.send(r.map_err(|e| e.to_string()));
+                continue;
+            }
             Command::Shutdown => return,
         };
         match agent.handle(dtn_now(), ev) {

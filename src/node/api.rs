@@ -2,8 +2,9 @@
 //!
 //! | method | path | body / query | answer |
 //! |---|---|---|---|
-//! | GET | /api/v1/status | `?filter=ID-or-CID&limit=N` | `StatusView` |
+//! | GET | /api/v1/status | `?filter=ID-or-CID&limit=N` | `StatusView` and `router` |
 //! | GET | /api/v1/peers | | `{peers: [PeerView], dial: [addr]}` |
+//! | GET | /api/v1/routes | `?limit=N` (default 100, at most 10 000) | `{router, routes: [RouteView]}` |
 //! | POST | /api/v1/peers | `{addr}` | `{dial: [addr]}` |
 //! | DELETE | /api/v1/peers | `?addr=A` or `?node=EID` | `{removed: bool}` |
 //! | POST | /api/v1/send | `{path, to, lifetime_ms?, chunk_size?, name?}` | `{manifest_cid, ...}` |
@@ -96,6 +97,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, listener: tokio::net::TcpListener
             "/api/v1/peers",
             get(peers).post(add_peer).delete(remove_peer),
         )
+        .route("/api/v1/routes", get(routes))
         .route("/api/v1/send", post(send))
         .route("/api/v1/bundles", post(submit_bundle))
         .layer(DefaultBodyLimit::max(MAX_BUNDLE_BODY))
@@ -174,7 +176,36 @@ async fn status(
         .map(|m| m.clone())
         .unwrap_or_else(|p| p.into_inner().clone());
     v.counters.extend(cl);
+    let mut v = serde_json::to_value(v).map_err(|e| internal(e.to_string()))?;
+    if let Some(o) = v.as_object_mut() {
+        o.insert("router".into(), json!(ctx.shared.router.to_string()));
+    }
     Ok(Json(v).into_response())
+}
+
+/// Routes listed by `GET /api/v1/routes` without `limit`.
+const ROUTES_DEFAULT_LIMIT: usize = 100;
+/// Most routes one `GET /api/v1/routes` lists.
+const ROUTES_MAX_LIMIT: usize = 10_000;
+
+#[derive(Deserialize)]
+struct RoutesQuery {
+    limit: Option<usize>,
+}
+
+/// `GET /api/v1/routes`: the router's name and what it would do now with
+/// each held bundle (up to `limit`), per peer in contact.
+async fn routes(
+    State(ctx): State<Ctx>,
+    Query(q): Query<RoutesQuery>,
+) -> Result<Response, ApiError> {
+    let limit = q
+        .limit
+        .unwrap_or(ROUTES_DEFAULT_LIMIT)
+        .min(ROUTES_MAX_LIMIT);
+    let v = ask(&ctx, |reply| Command::Routes { limit, reply }).await?;
+    let router = ctx.shared.router.to_string();
+    Ok(Json(json!({ "router": router, "routes": v })).into_response())
 }
 
 async fn peers(State(ctx): State<Ctx>) -> Result<Response, ApiError> {

@@ -15,10 +15,12 @@ mod api;
 mod contacts;
 pub mod proto;
 
-use crate::agent::{Agent, AgentConfig, Event, PeerView, StatusView};
+use crate::agent::{Agent, AgentConfig, Event, PeerView, RouteView, StatusView};
 use crate::bundle::{DtnTime, Eid};
 use crate::cla::identity::Identity;
 use crate::cla::quic::{ClaConfig, QuicCla};
+use crate::routing::Policy;
+use crate::routing::plan::{ContactPlan, PlanError};
 use crate::store::Store;
 use anyhow::{Context, bail};
 use std::net::SocketAddr;
@@ -98,6 +100,53 @@ pub fn dtn_now() -> DtnTime {
     DtnTime::from_unix_ms(ms)
 }
 
+/// Why a contact plan file could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ContactPlanFileError {
+    /// The file cannot be read.
+    #[error("cannot read the contact plan {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not UTF-8 text.
+    #[error("contact plan {path} is not UTF-8 text")]
+    NotText {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A line is invalid (the error names it).
+    #[error("contact plan {path}: {source}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, and on which line.
+        source: PlanError,
+    },
+}
+
+/// Reads and parses a contact plan file (spec/contact-plan.md); contact
+/// times without an `epoch` line are relative to `now` (DTN ms).
+///
+/// # Errors
+/// [`ContactPlanFileError`]: unreadable file, not UTF-8, or the first bad
+/// line (by number).
+pub fn load_contact_plan(path: &Path, now: DtnTime) -> Result<ContactPlan, ContactPlanFileError> {
+    let bytes = std::fs::read(path).map_err(|source| ContactPlanFileError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let text = String::from_utf8(bytes).map_err(|_| ContactPlanFileError::NotText {
+        path: path.to_path_buf(),
+    })?;
+    ContactPlan::parse(&text, now.0).map_err(|source| ContactPlanFileError::Parse {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
 /// Requests to the agent thread.
 pub(crate) enum Command {
     Event(Event),
@@ -109,6 +158,10 @@ pub(crate) enum Command {
     Peers {
         reply: oneshot::Sender<Result<Vec<PeerView>, String>>,
     },
+    Routes {
+        limit: usize,
+        reply: oneshot::Sender<Result<Vec<RouteView>, String>>,
+    },
     /// Stop the agent thread (after the commands queued before it).
     Shutdown,
 }
@@ -118,6 +171,8 @@ pub(crate) struct Shared {
     pub cmd: mpsc::Sender<Command>,
     pub store: Arc<Store>,
     pub node_id: Eid,
+    /// The routing policy (reported by the status and routes APIs).
+    pub router: Policy,
     pub data_dir: PathBuf,
     pub inbox: PathBuf,
     pub chunk_size: u32,
@@ -193,7 +248,8 @@ fn prepare_dir(dir: &Path) -> anyhow::Result<()> {
 ///
 /// # Errors
 /// Start-up failures: data dir not writable, store locked by another node
-/// or corrupt, address in use, API address not loopback.
+/// or corrupt, address in use, API address not loopback, router `cgr`
+/// without a contact plan.
 pub async fn run(
     cfg: NodeConfig,
     shutdown: impl std::future::Future<Output = ()>,
@@ -219,6 +275,7 @@ pub async fn run(
         .unwrap_or_else(|| cfg.data_dir.join("inbox"));
     remove_partial_files(&inbox);
     let agent = open_agent(&cfg, &node_id)?;
+    let router = agent.router().policy();
     let store = agent.store_handle();
     let cla = QuicCla::bind(cfg.listen, &identity, &node_id.to_string(), cfg.cla.clone())
         .with_context(|| format!("cannot listen for QUIC on {}", cfg.listen))?;
@@ -232,6 +289,7 @@ pub async fn run(
         cmd: cmd_tx,
         store,
         node_id: node_id.clone(),
+        router,
         data_dir: cfg.data_dir.clone(),
         inbox,
         chunk_size: cfg.chunk_size,
@@ -272,6 +330,11 @@ fn open_agent(cfg: &NodeConfig, node_id: &Eid) -> anyhow::Result<Agent> {
         .clone()
         .unwrap_or_else(|| AgentConfig::new(node_id.clone()));
     acfg.node_id = node_id.clone();
+    if acfg.policy == Policy::Cgr && acfg.contact_plan.is_none() {
+        bail!(
+            "router cgr needs a contact plan (--contact-plan FILE, format in spec/contact-plan.md)"
+        );
+    }
     let agent = Agent::new(store, acfg).context("cannot start the agent")?;
     log_recovery(&agent);
     Ok(agent)
