@@ -16,7 +16,7 @@ pub mod prophet;
 mod router;
 
 pub use estimate::{PeerEstimate, RttEstimate};
-pub use router::{Advert, Router};
+pub use router::{Advert, MAX_ADVERT_ENTRIES, MAX_KNOWN_NODES, Router};
 
 use crate::bundle::Eid;
 use std::fmt;

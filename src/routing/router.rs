@@ -364,7 +364,7 @@ impl Router {
     }
 
     /// The earliest-arrival route for a candidate and the start of its
-    /// first contact, DTN ms (cached, see [`Cgr`]).
+    /// first contact, DTN ms (cached until the route departs).
     pub fn cgr_route(&self, now_ms: u64, c: &Candidate<'_>) -> Option<(Route, u64)> {
         let cgr = self.cgr.as_ref()?;
         let excl = c.received_from.map(Eid::node_id);
