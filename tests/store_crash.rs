@@ -178,8 +178,12 @@ fn apply(model: &Model, op: &Op, now: u64) -> Model {
     let mut m = model.clone();
     let add = |m: &mut Model, b: &Bundle| {
         let key = b.id().to_key();
-        if m.contains_key(&key) {
-            return; // duplicate: no change
+        match m.get(&key) {
+            // Passed through earlier and comes back before its expiry:
+            // accepted again (spec/routing.md §2).
+            Some(e) if e.st == St::Transferred && e.expiry_ms > now => {}
+            Some(_) => return, // duplicate: no change
+            None => {}
         }
         let local = b.primary.destination.is_on_node(&eid(NODE));
         let chunk = b
