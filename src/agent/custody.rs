@@ -158,7 +158,7 @@ impl Agent {
         }
         let due = self.store.expired(now.0, self.cfg.expiry_batch)?;
         if due.is_empty() {
-            return self.flush_peers();
+            return self.flush_peers(now);
         }
         let mut txn = self.store.write()?;
         let mut after = AfterCommit::default();

@@ -82,28 +82,16 @@ impl Agent {
         }
     }
 
-    /// Our summary for `peer`: up to `summary_limit` bundles we hold and as
-    /// many we delivered, and which of them came from `peer`.
+    /// Our summary for `peer`: up to `summary_limit` bundles we hold or
+    /// delivered, and which of them came from `peer`.
     fn summary_for(&self, peer: &Eid) -> Result<(Vec<BundleId>, Vec<BundleId>), AgentError> {
-        let limit = self.cfg.summary_limit;
-        let (mut held, mut from_you) = (Vec::new(), Vec::new());
-        let keys = self
-            .store
-            .held_keys(limit)?
-            .into_iter()
-            .chain(self.store.delivered_keys(limit)?);
-        for k in keys.take(limit) {
-            let Ok(id) = BundleId::from_key(&k) else {
-                continue;
-            };
-            if let Some(rec) = self.store.record(&k)? {
-                if rec.received_from.as_ref() == Some(peer) {
-                    from_you.push(id.clone());
-                }
-            }
-            held.push(id);
-        }
-        Ok((held, from_you))
+        let (keys, from_peer) = self.store.summary(peer, self.cfg.summary_limit)?;
+        let ids = |v: Vec<Vec<u8>>| -> Vec<BundleId> {
+            v.iter()
+                .filter_map(|k| BundleId::from_key(k).ok())
+                .collect()
+        };
+        Ok((ids(keys), ids(from_peer)))
     }
 
     pub(super) fn contact_down(

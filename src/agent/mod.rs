@@ -258,6 +258,9 @@ pub enum Action {
     },
 }
 
+/// Least time between two writes of peer estimates on ticks, DTN ms.
+pub const PEER_FLUSH_MS: u64 = 10_000;
+
 /// Errors that stop the agent from handling an event. Bad input from peers
 /// or clients is never an `AgentError`: it is refused, counted and logged.
 #[derive(Debug, thiserror::Error)]
@@ -289,6 +292,8 @@ pub struct Agent {
     router: Router,
     /// Peers whose estimate (and address, if `Some`) changed since the last commit.
     dirty_peers: BTreeMap<Eid, Option<String>>,
+    /// When peer estimates were last written by a tick, DTN ms.
+    peers_flushed_ms: u64,
     next_seq: u64,
     /// Chunk CID → manifests (CIDs) addressed here still waiting for it.
     waiting: BTreeMap<Vec<u8>, Vec<Vec<u8>>>,
@@ -334,6 +339,7 @@ impl Agent {
             in_flight: InFlightSet::default(),
             router,
             dirty_peers: BTreeMap::new(),
+            peers_flushed_ms: 0,
             next_seq,
             waiting: BTreeMap::new(),
             held_bytes,
@@ -475,13 +481,17 @@ impl Agent {
         Ok(())
     }
 
-    /// Writes changed peer estimates now if any are pending (at most one
-    /// transaction; called on ticks so estimates reach the disk even when
-    /// no bundle moves).
-    fn flush_peers(&mut self) -> Result<(), AgentError> {
+    /// Writes changed peer estimates if any are pending and the last
+    /// write is [`PEER_FLUSH_MS`] old (called on ticks so estimates reach
+    /// the disk even when no bundle moves; a bundle commit writes them too).
+    fn flush_peers(&mut self, now: DtnTime) -> Result<(), AgentError> {
         if self.dirty_peers.is_empty() && self.peer_tally.is_empty() {
             return Ok(());
         }
+        if now.0 < self.peers_flushed_ms.saturating_add(PEER_FLUSH_MS) {
+            return Ok(());
+        }
+        self.peers_flushed_ms = now.0;
         let txn = self.store.write()?;
         self.commit(txn)
     }

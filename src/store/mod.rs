@@ -14,6 +14,7 @@ pub mod check;
 pub mod records;
 pub mod tables;
 
+use crate::bundle::Eid;
 use records::{BundleRecord, FileRecord, PeerRecord};
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 use std::path::Path;
@@ -236,6 +237,44 @@ impl Store {
             out.push(row.map_err(db)?.0.value().to_vec());
         }
         Ok(out)
+    }
+
+    /// A contact summary for `peer` in one read transaction: up to `limit`
+    /// held bundle keys, then delivered ones, `limit` in all (delivered
+    /// newest first), and the held ones that were received from `peer`.
+    /// Only the `received_from` field of each record is decoded.
+    ///
+    /// # Errors
+    /// [`StoreError`] on engine failure or a corrupt record.
+    #[allow(clippy::type_complexity)]
+    pub fn summary(
+        &self,
+        peer: &Eid,
+        limit: usize,
+    ) -> Result<(Vec<Vec<u8>>, Vec<Vec<u8>>), StoreError> {
+        #[derive(serde::Deserialize)]
+        struct From {
+            received_from: Option<Eid>,
+        }
+        let r = self.read()?;
+        let held = r.open_table(HELD).map_err(db)?;
+        let recs = r.open_table(BUNDLES).map_err(db)?;
+        let (mut keys, mut from_peer) = (Vec::new(), Vec::new());
+        for row in held.iter().map_err(db)?.take(limit) {
+            let key = row.map_err(db)?.0.value().to_vec();
+            if let Some(f) = get_cbor::<From>(&recs, "bundles-0", &key)? {
+                if f.received_from.as_ref() == Some(peer) {
+                    from_peer.push(key.clone());
+                }
+            }
+            keys.push(key);
+        }
+        let delivered = r.open_table(DELIVERED).map_err(db)?;
+        let room = limit - keys.len();
+        for row in delivered.iter().map_err(db)?.rev().take(room) {
+            keys.push(row.map_err(db)?.0.value().to_vec());
+        }
+        Ok((keys, from_peer))
     }
 
     /// Walks held bundles not yet given to `peer`, in key order, calling
