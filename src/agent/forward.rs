@@ -7,7 +7,7 @@ use crate::bundle::blocks::CustodyBlock;
 use crate::bundle::{Bundle, BundleId, DtnTime, Eid, codec};
 use crate::routing::{Advert, COPIES_UNLIMITED, Candidate, Decision};
 use crate::store::Txn;
-use crate::store::records::{BundleRecord, PayloadKind};
+use crate::store::records::{BundleRecord, PayloadKind, RecordHead};
 use bytes::Bytes;
 use tracing::{debug, error, info, warn};
 
@@ -218,8 +218,11 @@ impl Agent {
         // deadline, then fewest copies.
         direct.sort_by_key(|(_, r, _)| r.expiry_ms);
         relay.sort_by_key(|(_, r, _)| (r.expiry_ms, r.copies));
-        for (key, rec, give) in direct.into_iter().chain(relay).take(room) {
-            let give = give.min(rec.copies);
+        for (key, head, give) in direct.into_iter().chain(relay).take(room) {
+            let give = give.min(head.copies);
+            let Some(rec) = self.store.record(&key)? else {
+                continue;
+            };
             if let Some(bytes) = self.build_transmit(now, &key, &rec, give)? {
                 debug!(peer = %peer, bundle = %rec.id, give, "transmit");
                 let f = InFlight {
@@ -239,7 +242,7 @@ impl Agent {
 
     /// A bundle with unlimited copies may be in flight to many peers at
     /// once; one with a finite count to one peer at a time.
-    fn may_send(&self, key: &[u8], peer: &Eid, rec: &BundleRecord) -> bool {
+    fn may_send(&self, key: &[u8], peer: &Eid, rec: &RecordHead) -> bool {
         if rec.copies == COPIES_UNLIMITED {
             !self.in_flight.contains(key, peer)
         } else {
@@ -252,7 +255,7 @@ impl Agent {
         now: DtnTime,
         peer: &Eid,
         key: &[u8],
-        rec: &BundleRecord,
+        rec: &RecordHead,
     ) -> Decision {
         let contact = self.contacts.get(peer);
         let dest_node = rec.destination.node_id();

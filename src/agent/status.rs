@@ -313,7 +313,8 @@ impl Agent {
             let dest = rec.destination.node_id();
             let mut peers = Vec::new();
             for peer in self.contacts.keys() {
-                let (action, give, reason) = match self.decision(now, peer, &key, &rec) {
+                let head = crate::store::records::RecordHead::from(&rec);
+                let (action, give, reason) = match self.decision(now, peer, &key, &head) {
                     Decision::Direct => ("direct", finite(rec.copies), None),
                     Decision::Forward { give } => ("forward", finite(give.min(rec.copies)), None),
                     Decision::Hold(r) => ("hold", None, Some(r.as_str())),

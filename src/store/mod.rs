@@ -15,7 +15,7 @@ pub mod records;
 pub mod tables;
 
 use crate::bundle::Eid;
-use records::{BundleRecord, FileRecord, PeerRecord};
+use records::{BundleRecord, FileRecord, PeerRecord, RecordHead};
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 use std::path::Path;
 use tables::*;
@@ -64,7 +64,15 @@ fn uncbor<T: serde::de::DeserializeOwned>(table: &'static str, b: &[u8]) -> Resu
 #[derive(Debug)]
 pub struct Store {
     db: Database,
+    /// In-memory store: nothing outlives the process, so most commits skip
+    /// redb's durable commit protocol (every [`EPHEMERAL_DURABLE_EVERY`]th
+    /// is durable so redb can reuse freed pages).
+    ephemeral: bool,
+    commits: std::sync::atomic::AtomicU64,
 }
+
+/// In an in-memory store, one commit in this many is a durable one.
+const EPHEMERAL_DURABLE_EVERY: u64 = 64;
 
 /// Counts shown by `spore status` and used by tests.
 #[derive(Clone, Debug, Default, serde::Serialize)]
@@ -108,7 +116,9 @@ impl Store {
         let db = Database::builder()
             .create_with_backend(redb::backends::InMemoryBackend::new())
             .map_err(db)?;
-        Store::init(db)
+        let mut s = Store::init(db)?;
+        s.ephemeral = true;
+        Ok(s)
     }
 
     /// Opens (or creates) the store over a caller-supplied redb storage
@@ -126,7 +136,11 @@ impl Store {
     }
 
     fn init(db: Database) -> Result<Store, StoreError> {
-        let store = Store { db };
+        let store = Store {
+            db,
+            ephemeral: false,
+            commits: Default::default(),
+        };
         let mut txn = store.write()?;
         match txn.meta_u64("schema")? {
             Some(v) if v > SCHEMA_VERSION => return Err(StoreError::NewerSchema { found: v }),
@@ -145,7 +159,15 @@ impl Store {
     /// [`StoreError::Db`] on engine failure.
     pub fn write(&self) -> Result<Txn, StoreError> {
         let mut w = self.db.begin_write().map_err(db)?;
-        w.set_durability(Durability::Immediate).map_err(db)?;
+        let n = self
+            .commits
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let durability = if self.ephemeral && n % EPHEMERAL_DURABLE_EVERY != 0 {
+            Durability::None
+        } else {
+            Durability::Immediate
+        };
+        w.set_durability(durability).map_err(db)?;
         Ok(Txn { w })
     }
 
@@ -288,7 +310,7 @@ impl Store {
         &self,
         peer: &str,
         max_scan: usize,
-        mut visit: impl FnMut(&[u8], BundleRecord) -> Result<bool, E>,
+        mut visit: impl FnMut(&[u8], RecordHead) -> Result<bool, E>,
     ) -> Result<(), E> {
         let r = self.read()?;
         let held = r.open_table(HELD).map_err(db)?;
@@ -300,7 +322,7 @@ impl Store {
             if fwd.get((peer, key)).map_err(db)?.is_some() {
                 continue;
             }
-            let Some(rec) = get_cbor::<BundleRecord>(&recs, "bundles-0", key)? else {
+            let Some(rec) = get_cbor::<RecordHead>(&recs, "bundles-0", key)? else {
                 continue;
             };
             if !visit(key, rec)? {

@@ -120,6 +120,38 @@ impl BundleRecord {
     }
 }
 
+/// The routing-relevant part of a [`BundleRecord`], decoded without the
+/// history and EIDs routing does not need (cheap per-contact scans).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct RecordHead {
+    /// Destination EID.
+    pub destination: Eid,
+    /// Current state.
+    pub state: BundleState,
+    /// Node the bundle came from (None for a local submission).
+    pub received_from: Option<Eid>,
+    /// Expiry, DTN ms.
+    pub expiry_ms: u64,
+    /// Encoded size in bytes.
+    pub size_bytes: u64,
+    /// Copies held here.
+    #[serde(default = "one_copy")]
+    pub copies: u32,
+}
+
+impl From<&BundleRecord> for RecordHead {
+    fn from(r: &BundleRecord) -> RecordHead {
+        RecordHead {
+            destination: r.destination.clone(),
+            state: r.state,
+            received_from: r.received_from.clone(),
+            expiry_ms: r.expiry_ms,
+            size_bytes: r.size_bytes,
+            copies: r.copies,
+        }
+    }
+}
+
 /// What this node knows about a peer (table `peers-0`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PeerRecord {
