@@ -43,8 +43,18 @@ pub fn poisson(p: &PoissonParams) -> Vec<ConnEvent> {
                     break;
                 }
                 let end = (start + len_us).min(dur_us);
-                out.push(ConnEvent { time_us: start, a, b, up: true });
-                out.push(ConnEvent { time_us: end, a, b, up: false });
+                out.push(ConnEvent {
+                    time_us: start,
+                    a,
+                    b,
+                    up: true,
+                });
+                out.push(ConnEvent {
+                    time_us: end,
+                    a,
+                    b,
+                    up: false,
+                });
                 t = end as f64 / 1e6;
             }
         }
@@ -104,7 +114,10 @@ impl Walker {
             }
             dt -= reach_s;
             self.pos = self.target;
-            self.target = (rng.random_range(0.0..p.grid_m), rng.random_range(0.0..p.grid_m));
+            self.target = (
+                rng.random_range(0.0..p.grid_m),
+                rng.random_range(0.0..p.grid_m),
+            );
             self.speed = rng.random_range(p.speed.0..=p.speed.1).max(1e-3);
             self.pause_left_s = rng.random_range(0.0..=p.pause_max_s.max(0.0));
         }
@@ -120,8 +133,16 @@ pub fn rwp(p: &RwpParams) -> Vec<ConnEvent> {
     let n = p.nodes as usize;
     let mut walkers: Vec<Walker> = (0..n)
         .map(|_| {
-            let pos = (rng.random_range(0.0..p.grid_m), rng.random_range(0.0..p.grid_m));
-            Walker { pos, target: pos, speed: 1.0, pause_left_s: 0.0 }
+            let pos = (
+                rng.random_range(0.0..p.grid_m),
+                rng.random_range(0.0..p.grid_m),
+            );
+            Walker {
+                pos,
+                target: pos,
+                speed: 1.0,
+                pause_left_s: 0.0,
+            }
         })
         .collect();
     let mut up = vec![false; n * n];
@@ -137,11 +158,19 @@ pub fn rwp(p: &RwpParams) -> Vec<ConnEvent> {
         }
         for a in 0..n {
             for b in a + 1..n {
-                let (dx, dy) = (walkers[a].pos.0 - walkers[b].pos.0, walkers[a].pos.1 - walkers[b].pos.1);
+                let (dx, dy) = (
+                    walkers[a].pos.0 - walkers[b].pos.0,
+                    walkers[a].pos.1 - walkers[b].pos.1,
+                );
                 let near = dx * dx + dy * dy <= r2;
                 if near != up[a * n + b] {
                     up[a * n + b] = near;
-                    out.push(ConnEvent { time_us, a: a as u32, b: b as u32, up: near });
+                    out.push(ConnEvent {
+                        time_us,
+                        a: a as u32,
+                        b: b as u32,
+                        up: near,
+                    });
                 }
             }
         }
@@ -150,7 +179,12 @@ pub fn rwp(p: &RwpParams) -> Vec<ConnEvent> {
     for a in 0..n {
         for b in a + 1..n {
             if up[a * n + b] {
-                out.push(ConnEvent { time_us: end_us, a: a as u32, b: b as u32, up: false });
+                out.push(ConnEvent {
+                    time_us: end_us,
+                    a: a as u32,
+                    b: b as u32,
+                    up: false,
+                });
             }
         }
     }

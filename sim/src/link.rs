@@ -41,6 +41,23 @@ struct Link {
     dirs: [Dir; 2],
 }
 
+/// What became of a transfer given to [`Links::enqueue`].
+#[derive(Debug)]
+pub enum Queued {
+    /// Sent already (unlimited bandwidth, idle direction): deliver it after
+    /// the delay. Not queued.
+    Done(Pending),
+    /// Queued; call [`Links::finish`] at `finish_us` with `generation`.
+    Later {
+        /// When the last byte is sent, µs.
+        finish_us: u64,
+        /// Link generation at queueing.
+        generation: u32,
+    },
+    /// The link is down: nothing was queued.
+    Down(Pending),
+}
+
 /// A transfer aborted by a link going down: (sender, receiver, bundle).
 pub type Aborted = (u32, u32, BundleId);
 
@@ -99,10 +116,7 @@ impl Links {
         self.map.get(&key(a, b).0).is_some_and(|l| l.up)
     }
 
-    /// Queues `p` from `from` to `to` at `now_us`. Returns the finish time
-    /// and the link generation, or gives `p` back if the link is down.
-    /// A transfer that finishes at `now_us` (unlimited bandwidth, idle
-    /// direction) is not queued: the caller delivers it at once.
+    /// Queues `p` from `from` to `to` at `now_us` (see [`Queued`]).
     pub fn enqueue(
         &mut self,
         from: u32,
@@ -110,20 +124,23 @@ impl Links {
         now_us: u64,
         bandwidth: Option<u64>,
         p: Pending,
-    ) -> Result<(u64, u32, Option<Pending>), Pending> {
+    ) -> Queued {
         let (k, i) = key(from, to);
         let Some(l) = self.map.get_mut(&k).filter(|l| l.up) else {
-            return Err(p);
+            return Queued::Down(p);
         };
         let d = &mut l.dirs[i];
         let start = now_us.max(d.busy_until_us);
-        let finish = start.saturating_add(transfer_us(p.bytes.len(), bandwidth));
-        d.busy_until_us = finish;
-        if finish == now_us {
-            return Ok((finish, l.generation, Some(p)));
+        let finish_us = start.saturating_add(transfer_us(p.bytes.len(), bandwidth));
+        d.busy_until_us = finish_us;
+        if finish_us == now_us {
+            return Queued::Done(p);
         }
         d.queue.push_back(p);
-        Ok((finish, l.generation, None))
+        Queued::Later {
+            finish_us,
+            generation: l.generation,
+        }
     }
 
     /// The transfer at the head of `from → to` finished: returns it if the

@@ -9,7 +9,11 @@ use spore_sim::trace;
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "spore-sim", version, about = "Deterministic simulator of spore agents")]
+#[command(
+    name = "spore-sim",
+    version,
+    about = "Deterministic simulator of spore agents"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -170,18 +174,20 @@ fn policy(name: &str, copies: Option<u32>) -> Result<Policy> {
 }
 
 fn cmd_run(a: &RunArgs) -> Result<()> {
+    let policy = policy(&a.router, a.copies)?;
     let text = std::fs::read_to_string(&a.trace)
         .with_context(|| format!("reading {}", a.trace.display()))?;
     let tr = trace::parse_trace(&text).with_context(|| format!("trace {}", a.trace.display()))?;
     let workload = match &a.workload {
         Some(p) => {
-            let t = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            let t =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
             Some(trace::parse_workload(&t).with_context(|| format!("workload {}", p.display()))?)
         }
         None => None,
     };
     let params = RunParams {
-        policy: policy(&a.router, a.copies)?,
+        policy,
         bandwidth: limit(&a.bandwidth, "bandwidth")?,
         buffer: limit(&a.buffer, "buffer")?,
         delay_ms: a.delay,
@@ -210,20 +216,67 @@ fn cmd_run(a: &RunArgs) -> Result<()> {
     Ok(())
 }
 
+/// Most contacts `gen poisson` will generate (memory bound).
+const MAX_GEN_CONTACTS: f64 = 5e7;
+
+fn positive(x: f64) -> bool {
+    x.is_finite() && x > 0.0
+}
+
 fn cmd_gen(kind: &GenKind) -> Result<()> {
     let events = match *kind {
-        GenKind::Poisson { nodes, rate, duration, contact_secs, seed } => {
-            if nodes < 2 || !(rate > 0.0) || !(duration > 0.0) {
+        GenKind::Poisson {
+            nodes,
+            rate,
+            duration,
+            contact_secs,
+            seed,
+        } => {
+            if nodes < 2 || !positive(rate) || !positive(duration) {
                 bail!("gen poisson: need --nodes ≥ 2, --rate > 0, --duration > 0");
             }
-            generate::poisson(&PoissonParams { nodes, rate_per_s: rate, duration_s: duration, contact_s: contact_secs, seed })
-        }
-        GenKind::Rwp { nodes, grid, range: r, ref speed, pause, duration, step, seed } => {
-            let speed = range::<f64>(speed, "speed")?;
-            if nodes < 2 || !(grid > 0.0) || !(step > 0.0) || !(duration > 0.0) || !(speed.1 > 0.0) {
-                bail!("gen rwp: need --nodes ≥ 2 and positive --grid, --step, --duration, speed");
+            let pairs = f64::from(nodes) * f64::from(nodes - 1) / 2.0;
+            if pairs * rate * duration > MAX_GEN_CONTACTS {
+                bail!(
+                    "gen poisson: about {:.0} contacts expected, more than {MAX_GEN_CONTACTS}",
+                    pairs * rate * duration
+                );
             }
-            let p = RwpParams { nodes, grid_m: grid, range_m: r, speed, pause_max_s: pause, duration_s: duration, step_s: step, seed };
+            generate::poisson(&PoissonParams {
+                nodes,
+                rate_per_s: rate,
+                duration_s: duration,
+                contact_s: contact_secs,
+                seed,
+            })
+        }
+        GenKind::Rwp {
+            nodes,
+            grid,
+            range: r,
+            ref speed,
+            pause,
+            duration,
+            step,
+            seed,
+        } => {
+            let speed = range::<f64>(speed, "speed")?;
+            let ok = [grid, step, duration, speed.1].into_iter().all(positive);
+            if nodes < 2 || !ok || nodes > 10_000 || duration / step > 1e7 {
+                bail!(
+                    "gen rwp: need 2 ≤ --nodes ≤ 10000, positive --grid, --step, --duration, speed, and at most 1e7 steps"
+                );
+            }
+            let p = RwpParams {
+                nodes,
+                grid_m: grid,
+                range_m: r,
+                speed,
+                pause_max_s: pause,
+                duration_s: duration,
+                step_s: step,
+                seed,
+            };
             generate::rwp(&p)
         }
     };

@@ -49,7 +49,14 @@ impl Oracle {
     /// Earliest arrival (µs) at `to` of a message at `from` from `t0`, no
     /// later than `deadline_us`; `None` if there is none. `dist` is scratch
     /// space (reused between calls).
-    fn earliest(&self, from: u32, to: u32, t0: u64, deadline_us: u64, dist: &mut Vec<u64>) -> Option<u64> {
+    fn earliest(
+        &self,
+        from: u32,
+        to: u32,
+        t0: u64,
+        deadline_us: u64,
+        dist: &mut Vec<u64>,
+    ) -> Option<u64> {
         dist.clear();
         dist.resize(self.adj.len(), u64::MAX);
         let mut heap = BinaryHeap::new();

@@ -74,16 +74,25 @@ where
     }
     let mut chart = b.build_cartesian_2d(0.0..x_max * 1.02, 0.0..1.0)?;
     if text {
-        chart.configure_mesh().x_desc(x_desc).y_desc(y_desc).draw()?;
+        chart
+            .configure_mesh()
+            .x_desc(x_desc)
+            .y_desc(y_desc)
+            .draw()?;
     } else {
-        chart.configure_mesh().disable_x_mesh().disable_y_mesh().draw()?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .disable_y_mesh()
+            .draw()?;
     }
     for (i, (label, v)) in lines.iter().enumerate() {
         let color = Palette99::pick(i).to_rgba();
         let s = chart.draw_series(LineSeries::new(v.iter().copied(), color.stroke_width(2)))?;
         if text {
-            s.label(label.clone())
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2)));
+            s.label(label.clone()).legend(move |(x, y)| {
+                PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2))
+            });
         }
     }
     if text {
@@ -99,11 +108,23 @@ where
 
 fn write_both(dir: &Path, stem: &str, lines: &[Line], x: &str, y: &str) -> Result<Vec<PathBuf>> {
     let svg = dir.join(format!("{stem}.svg"));
-    draw(SVGBackend::new(&svg, (800, 500)).into_drawing_area(), lines, x, y, true)
-        .with_context(|| format!("drawing {}", svg.display()))?;
+    draw(
+        SVGBackend::new(&svg, (800, 500)).into_drawing_area(),
+        lines,
+        x,
+        y,
+        true,
+    )
+    .with_context(|| format!("drawing {}", svg.display()))?;
     let png = dir.join(format!("{stem}.png"));
-    draw(BitMapBackend::new(&png, (800, 500)).into_drawing_area(), lines, x, y, false)
-        .with_context(|| format!("drawing {}", png.display()))?;
+    draw(
+        BitMapBackend::new(&png, (800, 500)).into_drawing_area(),
+        lines,
+        x,
+        y,
+        false,
+    )
+    .with_context(|| format!("drawing {}", png.display()))?;
     Ok(vec![svg, png])
 }
 
@@ -121,10 +142,22 @@ pub fn plot_files(inputs: &[PathBuf], out: &Path) -> Result<()> {
         series.push(s);
     }
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let ratio: Vec<Line> = series.iter().map(|s| (s.router.clone(), ratio_line(s))).collect();
-    let cdf: Vec<Line> = series.iter().map(|s| (s.router.clone(), cdf_line(s))).collect();
+    let ratio: Vec<Line> = series
+        .iter()
+        .map(|s| (s.router.clone(), ratio_line(s)))
+        .collect();
+    let cdf: Vec<Line> = series
+        .iter()
+        .map(|s| (s.router.clone(), cdf_line(s)))
+        .collect();
     let mut written = write_both(out, "delivery_ratio", &ratio, "time (s)", "delivery ratio")?;
-    written.extend(write_both(out, "latency_cdf", &cdf, "latency (s)", "fraction of delivered")?);
+    written.extend(write_both(
+        out,
+        "latency_cdf",
+        &cdf,
+        "latency (s)",
+        "fraction of delivered",
+    )?);
     for p in written {
         println!("{}", p.display());
     }

@@ -26,7 +26,10 @@ impl Profile {
         let total: f64 = self.calls.values().map(|v| v.1).sum();
         let mut rows: Vec<_> = self.calls.iter().collect();
         rows.sort_by(|a, b| b.1.1.total_cmp(&a.1.1));
-        let mut s = format!("{:<16} {:>10} {:>10} {:>9} {:>6}\n", "call", "calls", "total_ms", "us/call", "share");
+        let mut s = format!(
+            "{:<16} {:>10} {:>10} {:>9} {:>6}\n",
+            "call", "calls", "total_ms", "us/call", "share"
+        );
         for (k, (n, us)) in rows {
             s += &format!(
                 "{:<16} {:>10} {:>10.1} {:>9.2} {:>5.1}%\n",

@@ -1,8 +1,8 @@
 //! The summary of a run (`--json` keys are a contract: scripts read them)
 //! and the series for plots.
 
-use crate::world::Outcome;
 use crate::workload::Message;
+use crate::world::Outcome;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -179,7 +179,13 @@ pub fn table(r: &Report) -> String {
         ("relayed", r.relayed.to_string()),
         ("overhead_ratio", opt(r.overhead_ratio)),
         ("drops", drops.join(" ")),
-        ("buffer mean/max (B)", format!("{:.0} / {}", r.buffer_occupancy.mean, r.buffer_occupancy.max)),
+        (
+            "buffer mean/max (B)",
+            format!(
+                "{:.0} / {}",
+                r.buffer_occupancy.mean, r.buffer_occupancy.max
+            ),
+        ),
         ("oracle_delivered", r.oracle_delivered.to_string()),
         ("oracle_latency_mean (s)", opt(r.oracle_latency_mean)),
         ("oracle_fraction", opt(r.oracle_fraction)),

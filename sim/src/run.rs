@@ -50,6 +50,26 @@ pub struct RunResult {
     pub agent_calls: u64,
 }
 
+impl RunParams {
+    /// Defaults: unlimited bandwidth and buffers, no delay, no messages,
+    /// 1000-byte messages living the whole trace, no warm-up, seed 1.
+    pub fn new(policy: Policy) -> RunParams {
+        RunParams {
+            policy,
+            bandwidth: None,
+            buffer: None,
+            delay_ms: 0,
+            messages: 0,
+            msg_size: (1000, 1000),
+            warmup_s: 0.0,
+            tail_s: 0.0,
+            lifetime_s: None,
+            seed: 1,
+            workload: None,
+        }
+    }
+}
+
 fn secs_us(s: f64) -> u64 {
     (s.max(0.0) * 1e6) as u64
 }
@@ -106,10 +126,9 @@ pub fn run(trace: &Trace, p: &RunParams) -> Result<RunResult, SimError> {
         .max()
         .unwrap_or(0)
         .max(trace.nodes);
-    let end_us = trace
-        .end_us
-        .max(msgs.last().map_or(0, |m| m.time_us));
-    let plan = (p.policy == Policy::Cgr).then(|| Arc::new(contact_plan(trace, p.bandwidth, p.delay_ms)));
+    let end_us = trace.end_us.max(msgs.last().map_or(0, |m| m.time_us));
+    let plan =
+        (p.policy == Policy::Cgr).then(|| Arc::new(contact_plan(trace, p.bandwidth, p.delay_ms)));
     let cfg = SimConfig {
         policy: p.policy,
         bandwidth: p.bandwidth,

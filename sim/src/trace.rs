@@ -101,8 +101,10 @@ pub fn node_eid(i: u32) -> Eid {
 
 /// Parses a time in seconds (decimal) into µs.
 fn parse_time(s: &str, line: usize) -> Result<u64, ParseError> {
-    let t: f64 = s.parse().map_err(|_| err(line, format!("bad time {s:?}")))?;
-    if !t.is_finite() || t < 0.0 || t > 1e12 {
+    let t: f64 = s
+        .parse()
+        .map_err(|_| err(line, format!("bad time {s:?}")))?;
+    if !(0.0..=1e12).contains(&t) {
         return Err(err(line, format!("time {s:?} out of range (0..1e12 s)")));
     }
     Ok((t * 1e6).round() as u64)
@@ -163,7 +165,10 @@ pub fn parse_trace(text: &str) -> Result<Trace, ParseError> {
         if f.len() < 2 || !f[1].eq_ignore_ascii_case("CONN") {
             return Err(err(
                 line,
-                format!("expected `<time_s> CONN <a> <b> up|down`, got {:?}", f.join(" ")),
+                format!(
+                    "expected `<time_s> CONN <a> <b> up|down`, got {:?}",
+                    f.join(" ")
+                ),
             ));
         }
         if f.len() != 5 {
@@ -203,7 +208,10 @@ pub fn parse_workload(text: &str) -> Result<Vec<MessageEvent>, ParseError> {
         if f.len() < 2 || f[1] != "C" {
             return Err(err(
                 line,
-                format!("expected `<time_s> C <msgid> <from> <to> <size>`, got {:?}", f.join(" ")),
+                format!(
+                    "expected `<time_s> C <msgid> <from> <to> <size>`, got {:?}",
+                    f.join(" ")
+                ),
             ));
         }
         if !(6..=7).contains(&f.len()) {

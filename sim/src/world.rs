@@ -22,7 +22,7 @@
 //! After every `handle` the world asks `next_wakeup()` and keeps one pending
 //! `Event::Tick` per node at that time.
 
-use crate::link::{Links, Pending};
+use crate::link::{Links, Pending, Queued};
 use crate::profile::Profile;
 use crate::trace::{ConnEvent, node_eid};
 use crate::workload::Message;
@@ -214,13 +214,12 @@ impl<'a> World<'a> {
             ac.policy = cfg.policy;
             ac.contact_plan = cfg.contact_plan.clone();
             ac.quota_bytes = cfg.buffer.unwrap_or(u64::MAX);
-            let agent = Agent::new(Store::open_in_memory()?, ac).map_err(|source| {
-                SimError::Agent {
+            let agent =
+                Agent::new(Store::open_in_memory()?, ac).map_err(|source| SimError::Agent {
                     node: i as u32,
                     time_s: 0.0,
                     source,
-                }
-            })?;
+                })?;
             agents.push(agent);
         }
         let index = eids.iter().cloned().zip(0..).collect();
@@ -351,11 +350,7 @@ impl<'a> World<'a> {
             return Ok(());
         };
         for (from, to, id) in aborted {
-            *self
-                .out
-                .drops
-                .entry("transfer_aborted".into())
-                .or_default() += 1;
+            *self.out.drops.entry("transfer_aborted".into()).or_default() += 1;
             let peer = self.eids[to as usize].clone();
             let reason = "contact ended".to_owned();
             self.handle(from, Event::TransmitFailed { peer, id, reason })?;
@@ -472,26 +467,32 @@ impl<'a> World<'a> {
             Some(to) => self
                 .links
                 .enqueue(node, to, self.now_us, self.cfg.bandwidth, p),
-            None => Err(p),
+            None => Queued::Down(p),
         };
+        let to = to.unwrap_or_default();
         match queued {
-            Ok((_, _, Some(p))) => {
+            Queued::Done(p) => {
                 let at = self.now_us + self.cfg.delay_us;
-                let to = to.unwrap_or_default();
                 self.push(at, CLASS_NORMAL, Ev::Arrive(to, node, p));
             }
-            Ok((finish, generation, None)) => {
-                let to = to.unwrap_or_default();
+            Queued::Later {
+                finish_us,
+                generation,
+            } => {
                 let ev = Ev::TxDone {
                     from: node,
                     to,
                     generation,
                 };
-                self.push(finish, CLASS_NORMAL, ev);
+                self.push(finish_us, CLASS_NORMAL, ev);
             }
-            Err(p) => {
+            Queued::Down(p) => {
                 let reason = "no contact".to_owned();
-                let ev = Event::TransmitFailed { peer, id: p.id, reason };
+                let ev = Event::TransmitFailed {
+                    peer,
+                    id: p.id,
+                    reason,
+                };
                 self.push(self.now_us, CLASS_NORMAL, Ev::Agent(node, ev));
             }
         }
@@ -518,7 +519,10 @@ impl<'a> World<'a> {
         let Some(w) = wake else {
             return Ok(());
         };
-        let mut t = w.0.saturating_sub(EPOCH_MS).saturating_mul(1000).max(self.now_us);
+        let mut t =
+            w.0.saturating_sub(EPOCH_MS)
+                .saturating_mul(1000)
+                .max(self.now_us);
         if t == self.now_us && self.last_tick_us[n] == Some(self.now_us) {
             t += 1000;
         }
