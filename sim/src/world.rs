@@ -93,7 +93,8 @@ pub struct Outcome {
     /// Transfers accepted by the receiver (custody accepted).
     pub relayed: u64,
     /// Drops by reason: store counters (`expired`, `refused_*`) plus
-    /// `transfer_aborted` and `submit_refused`.
+    /// `transfer_aborted`, `submit_refused` and `vanished` (undelivered,
+    /// unexpired, held by no node at the end).
     pub drops: BTreeMap<String, u64>,
     /// Mean held bytes per node over all samples.
     pub occupancy_mean: f64,
@@ -546,7 +547,37 @@ impl<'a> World<'a> {
         }
     }
 
+    /// Undelivered messages that no node holds at the end: lost without a
+    /// drop being counted anywhere (e.g. released on a `Duplicate` custody
+    /// signal by a node that had already passed the bundle on).
+    fn vanished(&self) -> Result<u64, SimError> {
+        let mut ids: Vec<(&BundleId, u32)> = self.by_id.iter().map(|(id, m)| (id, *m)).collect();
+        ids.sort_unstable_by_key(|(_, m)| *m);
+        let mut n = 0;
+        for (id, m) in ids {
+            let msg = &self.messages[m as usize];
+            let expired = msg.time_us.saturating_add(msg.lifetime_us) <= self.now_us;
+            if self.out.delivered_at[m as usize].is_some() || expired {
+                continue;
+            }
+            let key = id.to_key();
+            let mut held = false;
+            for a in &self.agents {
+                if a.store().record(&key)?.is_some_and(|r| r.state.is_held()) {
+                    held = true;
+                    break;
+                }
+            }
+            n += u64::from(!held);
+        }
+        Ok(n)
+    }
+
     fn finish(&mut self) -> Result<(), SimError> {
+        let vanished = self.vanished()?;
+        if vanished > 0 {
+            self.out.drops.insert("vanished".into(), vanished);
+        }
         let cells = self.samples as f64 * self.agents.len() as f64;
         if cells > 0.0 {
             self.out.occupancy_mean = self.occupancy_sum / cells;

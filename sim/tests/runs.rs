@@ -115,3 +115,25 @@ fn a_full_buffer_refuses_messages() {
     assert!(r.drops.values().sum::<u64>() > 0, "{r:?}");
     assert!(r.buffer_occupancy.max <= 3000, "{r:?}");
 }
+
+/// Reproducer for the lead: a bundle that comes back to a node that once
+/// held it is lost. 0 → 1 (t=10) → 2 (t=20) → 4 (t=30); at t=40 node 4
+/// offers it to node 1, whose summary did not list it (1 keeps only a
+/// `CustodyTransferred` record); 1 answers `Duplicate`, 4 treats that as
+/// custody accepted and releases its copy; nobody holds the bundle any
+/// more and the contact 4–3 at t=50 has nothing to deliver.
+#[test]
+#[ignore = "agent bug (lead): Duplicate custody signal from a node that no longer holds the bundle releases the last copy"]
+fn a_bundle_that_revisits_a_node_is_not_lost() {
+    let t = parse_trace(
+        "10 CONN 0 1 up\n10 CONN 0 1 down\n20 CONN 1 2 up\n20 CONN 1 2 down\n\
+         30 CONN 2 4 up\n30 CONN 2 4 down\n40 CONN 4 1 up\n40 CONN 4 1 down\n\
+         50 CONN 4 3 up\n50 CONN 4 3 down\n",
+    )
+    .unwrap();
+    let mut p = RunParams::new(Policy::Epidemic);
+    p.workload = Some(parse_workload("1 C M1 0 3 100\n").unwrap());
+    let r = run(&t, &p).unwrap().report;
+    assert_eq!(r.drops.get("vanished"), None, "{r:?}");
+    assert_eq!(r.delivered, 1, "{r:?}");
+}
