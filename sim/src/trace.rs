@@ -135,11 +135,11 @@ fn lines(text: &str) -> impl Iterator<Item = (usize, Vec<&str>)> {
 }
 
 /// True if `text` looks like a contact plan (its first meaningful line
-/// starts with `contact`).
+/// starts with `contact` or `epoch`).
 pub fn is_contact_plan(text: &str) -> bool {
-    lines(text)
-        .next()
-        .is_some_and(|(_, f)| f[0].eq_ignore_ascii_case("contact"))
+    lines(text).next().is_some_and(|(_, f)| {
+        f[0].eq_ignore_ascii_case("contact") || f[0].eq_ignore_ascii_case("epoch")
+    })
 }
 
 /// Parses a connectivity trace in either format (detected by content).
