@@ -51,6 +51,7 @@ pub fn kind(ev: &Event) -> &'static str {
         Event::ContactDown { .. } => "ContactDown",
         Event::RttSample { .. } => "RttSample",
         Event::PeerSummary { .. } => "PeerSummary",
+        Event::PeerAdvert { .. } => "PeerAdvert",
         Event::Received(_) => "Received",
         Event::Submit { .. } => "Submit",
         Event::TransmitFailed { .. } => "TransmitFailed",

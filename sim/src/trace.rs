@@ -8,13 +8,15 @@
 //!   `#` starts a comment; blank lines are skipped; node names are integers
 //!   (node `i` is the EID `dtn://n{i}/`, see [`node_eid`]).
 //! - The node's contact-plan format (`contact <start_s> <end_s> <from> <to>
-//!   <rate|unlimited> [<delay_ms>]`). It is detected by content; until
-//!   `ContactPlan::parse` lands on main it is refused with a clear error
-//!   (see [`parse_trace`], TODO hook).
+//!   <rate|unlimited> [<delay_ms>]`, spec/contact-plan.md), detected by
+//!   content and read with `ContactPlan::parse`: a link is up while either
+//!   direction is planned.
 //!
 //! Times are kept as virtual microseconds (`u64`) from the trace origin.
 
 use spore::bundle::Eid;
+use spore::routing::plan::ContactPlan;
+use std::collections::BTreeMap;
 
 /// Most nodes a trace may name (node IDs are `0..MAX_NODES`).
 pub const MAX_NODES: u32 = 1 << 20;
@@ -147,18 +149,12 @@ pub fn is_contact_plan(text: &str) -> bool {
 /// # Errors
 /// [`ParseError::Line`] with the line number of the first bad line (a `C`
 /// line is refused here: messages go in the workload file);
-/// [`ParseError::Unsupported`] for a contact plan, until the plan parser
-/// lands.
+/// [`ParseError::Unsupported`] for a contact plan that does not parse
+/// (the plan parser's message names the line) or names nodes other than
+/// `dtn://n<i>/`.
 pub fn parse_trace(text: &str) -> Result<Trace, ParseError> {
     if is_contact_plan(text) {
-        // TODO(plan format): once `spore::routing::plan::ContactPlan::parse`
-        // is on main, parse with it here and turn every planned contact into
-        // up/down events (plus its own delay, see `Contact::delay_us`).
-        return Err(ParseError::Unsupported(
-            "contact-plan traces are not supported yet (needs ContactPlan::parse); \
-             use the ONE format `<time_s> CONN <a> <b> up|down`"
-                .into(),
-        ));
+        return parse_plan(text);
     }
     let mut events = Vec::new();
     for (line, f) in lines(text) {
@@ -236,6 +232,92 @@ pub fn parse_workload(text: &str) -> Result<Vec<MessageEvent>, ParseError> {
     }
     out.sort_by_key(|m| m.time_us);
     Ok(out)
+}
+
+/// Node index of `dtn://n{i}/`.
+fn node_index(eid: &Eid) -> Result<u32, ParseError> {
+    let s = eid.to_string();
+    s.strip_prefix("dtn://n")
+        .and_then(|r| r.strip_suffix('/'))
+        .and_then(|n| n.parse::<u32>().ok())
+        .filter(|n| *n < MAX_NODES)
+        .ok_or_else(|| {
+            ParseError::Unsupported(format!(
+                "plan node {s} is not dtn://n<i>/ (use integer node names)"
+            ))
+        })
+}
+
+/// The plan's `epoch` line in ms (0 without one); the plan parser has
+/// already checked its syntax.
+fn plan_epoch_ms(text: &str) -> u64 {
+    lines(text)
+        .find(|(_, f)| f[0].eq_ignore_ascii_case("epoch") && f.len() == 2)
+        .and_then(|(_, f)| f[1].parse::<f64>().ok())
+        .map_or(0, |s| (s * 1000.0).round() as u64)
+}
+
+/// A contact plan as a trace: the link between two nodes is up while
+/// either direction is planned (overlapping intervals merged). Virtual time
+/// 0 is the plan's epoch. Per-contact rates and delays are not used by the
+/// link model (the run's `--bandwidth` and `--delay` apply).
+fn parse_plan(text: &str) -> Result<Trace, ParseError> {
+    let plan = ContactPlan::parse(text, 0)
+        .map_err(|e| ParseError::Unsupported(format!("contact plan: {e}")))?;
+    let epoch_ms = plan_epoch_ms(text);
+    let mut spans: BTreeMap<(u32, u32), Vec<(u64, u64)>> = BTreeMap::new();
+    for c in &plan.contacts {
+        let (a, b) = (node_index(&c.from)?, node_index(&c.to)?);
+        let us = |ms: u64| ms.saturating_sub(epoch_ms).saturating_mul(1000);
+        spans
+            .entry((a.min(b), a.max(b)))
+            .or_default()
+            .push((us(c.start_ms), us(c.end_ms)));
+    }
+    let mut events = Vec::new();
+    for ((a, b), mut v) in spans {
+        v.sort_unstable();
+        let mut cur = v[0];
+        for &(s, e) in &v[1..] {
+            if s <= cur.1 {
+                cur.1 = cur.1.max(e);
+                continue;
+            }
+            events.push(ConnEvent {
+                time_us: cur.0,
+                a,
+                b,
+                up: true,
+            });
+            events.push(ConnEvent {
+                time_us: cur.1,
+                a,
+                b,
+                up: false,
+            });
+            cur = (s, e);
+        }
+        events.push(ConnEvent {
+            time_us: cur.0,
+            a,
+            b,
+            up: true,
+        });
+        events.push(ConnEvent {
+            time_us: cur.1,
+            a,
+            b,
+            up: false,
+        });
+    }
+    events.sort_by_key(|e| (e.time_us, !e.up));
+    let nodes = events.iter().map(|e| e.a.max(e.b) + 1).max().unwrap_or(0);
+    let end_us = events.last().map_or(0, |e| e.time_us);
+    Ok(Trace {
+        events,
+        nodes,
+        end_us,
+    })
 }
 
 impl Trace {

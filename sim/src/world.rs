@@ -144,31 +144,31 @@ impl Ord for Item {
 }
 
 /// Converts a control action of node `from` into the event its peer gets:
-/// `SendSummary` → `PeerSummary`, `SendCustodySignal` → `CustodySignal`.
-/// Any other action is given back. The one place to update when the
-/// control messages change.
+/// `SendSummary` → `PeerSummary`, `SendAdvert` → `PeerAdvert`,
+/// `SendCustodySignal` → `CustodySignal`. Any other action is given back.
+/// The one place to update when the control messages change.
 #[allow(clippy::result_large_err)]
 pub fn control_to_event(from: &Eid, action: Action) -> Result<(Eid, Event), Action> {
+    let from = from.clone();
     match action {
         Action::SendSummary {
             peer,
             held,
             from_you,
+            advert,
         } => Ok((
             peer,
             Event::PeerSummary {
-                peer: from.clone(),
+                peer: from,
                 held,
                 from_you,
+                advert,
             },
         )),
-        Action::SendCustodySignal { peer, signal } => Ok((
-            peer,
-            Event::CustodySignal {
-                from: from.clone(),
-                signal,
-            },
-        )),
+        Action::SendAdvert { peer, advert } => Ok((peer, Event::PeerAdvert { peer: from, advert })),
+        Action::SendCustodySignal { peer, signal } => {
+            Ok((peer, Event::CustodySignal { from, signal }))
+        }
         other => Err(other),
     }
 }

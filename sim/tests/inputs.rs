@@ -57,11 +57,36 @@ fn workload_lines_parse_and_bad_ones_are_refused() {
 }
 
 #[test]
-fn contact_plans_are_detected_and_refused_clearly_for_now() {
-    let plan = "# plan\ncontact 0 10 1 2 unlimited\n";
+fn contact_plans_are_read_as_traces() {
+    // 1→2 and 2→1 overlap: one link up over [0, 15] s; 0→1 later.
+    let plan = "# plan\ncontact 0 10 1 2 unlimited\ncontact 5 15 2 1 1000 20\ncontact 20 30 0 1 unlimited\n";
     assert!(is_contact_plan(plan));
+    assert!(is_contact_plan("epoch 100\ncontact 0 1 0 1 unlimited\n"));
     assert!(!is_contact_plan("1 CONN 0 1 up\n"));
-    let e = parse_trace(plan).unwrap_err();
+    let t = parse_trace(plan).unwrap();
+    let ev: Vec<_> = t
+        .events
+        .iter()
+        .map(|e| (e.time_us / 1_000_000, e.a, e.b, e.up))
+        .collect();
+    assert_eq!(
+        ev,
+        [
+            (0, 1, 2, true),
+            (15, 1, 2, false),
+            (20, 0, 1, true),
+            (30, 0, 1, false)
+        ]
+    );
+    assert_eq!((t.nodes, t.end_us), (3, 30_000_000));
+    let t = parse_trace("epoch 100\ncontact 2 3 0 1 unlimited\n").unwrap();
+    assert_eq!(
+        t.events[0].time_us, 2_000_000,
+        "times relative to the epoch"
+    );
+    let e = parse_trace("contact 0 10 1 2 unlimited\ncontact 9 8 1 2 unlimited\n").unwrap_err();
+    assert!(e.to_string().contains("line 2"), "{e}");
+    let e = parse_trace("contact 0 10 dtn://a/ 2 unlimited\n").unwrap_err();
     assert!(matches!(e, ParseError::Unsupported(_)), "{e}");
 }
 

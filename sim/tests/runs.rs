@@ -116,14 +116,10 @@ fn a_full_buffer_refuses_messages() {
     assert!(r.buffer_occupancy.max <= 3000, "{r:?}");
 }
 
-/// Reproducer for the lead: a bundle that comes back to a node that once
-/// held it is lost. 0 → 1 (t=10) → 2 (t=20) → 4 (t=30); at t=40 node 4
-/// offers it to node 1, whose summary did not list it (1 keeps only a
-/// `CustodyTransferred` record); 1 answers `Duplicate`, 4 treats that as
-/// custody accepted and releases its copy; nobody holds the bundle any
-/// more and the contact 4–3 at t=50 has nothing to deliver.
+/// A bundle that comes back to a node that once held it is not lost (the
+/// single-copy router of before multi-copy custody lost it here). 0 → 1 (t=10) → 2 (t=20) → 4 (t=30); at t=40 node 4
+/// meets node 1 again; the contact 4–3 at t=50 must deliver it.
 #[test]
-#[ignore = "agent bug (lead): Duplicate custody signal from a node that no longer holds the bundle releases the last copy"]
 fn a_bundle_that_revisits_a_node_is_not_lost() {
     let t = parse_trace(
         "10 CONN 0 1 up\n10 CONN 0 1 down\n20 CONN 1 2 up\n20 CONN 1 2 down\n\
