@@ -1,0 +1,594 @@
+//! The event loop: many agents, one thread, a virtual clock.
+//!
+//! Every node runs a real [`spore::agent::Agent`] over its own in-memory
+//! store. The world keeps one queue of future events ordered by
+//! (time µs, class, sequence number): events at the same time run in the
+//! order they were scheduled, except that links going down run after
+//! everything else at that time, so an instant contact (up and down at the
+//! same time) still carries a whole exchange when bandwidth is unlimited
+//! and the delay is 0. The clock jumps to the next event; the same inputs
+//! give the same run.
+//!
+//! What the world does with the agents' actions:
+//! - `Transmit`: the link model ([`crate::link`]); on arrival (finish +
+//!   delay) the peer gets `Event::Received`; an aborted transfer gives the
+//!   sender `Event::TransmitFailed` when the link goes down.
+//! - `SendSummary`, `SendCustodySignal`: [`control_to_event`], delivered
+//!   after the one-way delay if the link is up when sent (not
+//!   bandwidth-limited).
+//! - `Submitted`, `Deliver`: statistics. `AssembleFile` is ignored (no
+//!   files in simulation).
+//!
+//! After every `handle` the world asks `next_wakeup()` and keeps one pending
+//! `Event::Tick` per node at that time.
+
+use crate::link::{Links, Pending, Queued};
+use crate::profile::Profile;
+use crate::trace::{ConnEvent, node_eid};
+use crate::workload::Message;
+use bytes::Bytes;
+use spore::agent::{Action, Agent, AgentConfig, AgentError, Event, Received, Submission};
+use spore::bundle::{BundleId, DtnTime, Eid};
+use spore::routing::Policy;
+use spore::routing::plan::ContactPlan;
+use spore::store::{Store, StoreError};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// DTN time (ms) of virtual time 0.
+pub const EPOCH_MS: u64 = 700_000_000_000;
+
+/// Ordering class of events at the same time: everything else first.
+const CLASS_NORMAL: u8 = 0;
+/// Links going down run last at their time.
+const CLASS_DOWN: u8 = 1;
+
+/// Settings of one run.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    /// Routing policy of every node.
+    pub policy: Policy,
+    /// Link bandwidth per direction, bytes/s; `None` = unlimited.
+    pub bandwidth: Option<u64>,
+    /// Per-node quota of held payload bytes; `None` = unlimited.
+    pub buffer: Option<u64>,
+    /// One-way link delay, µs.
+    pub delay_us: u64,
+    /// Buffer occupancy sampling period, µs (> 0).
+    pub sample_us: u64,
+    /// The run stops after this virtual time, µs.
+    pub end_us: u64,
+    /// Contact plan given to every agent (for `cgr`).
+    pub contact_plan: Option<Arc<ContactPlan>>,
+}
+
+/// Why a run stopped early.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SimError {
+    /// An agent failed to handle an event (its store failed).
+    #[error("node {node} at t={time_s} s: {source}")]
+    Agent {
+        /// Node index.
+        node: u32,
+        /// Virtual time, seconds.
+        time_s: f64,
+        /// The agent's error.
+        source: AgentError,
+    },
+    /// A store could not be opened or read.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// What a run measured, before the oracle and the summary.
+#[derive(Clone, Debug, Default)]
+pub struct Outcome {
+    /// Delivery time of each message (µs), `None` if not delivered.
+    pub delivered_at: Vec<Option<u64>>,
+    /// Hops of each delivered message (0 if not delivered).
+    pub hops: Vec<u32>,
+    /// Transfers accepted by the receiver (custody accepted).
+    pub relayed: u64,
+    /// Drops by reason: store counters (`expired`, `refused_*`) plus
+    /// `transfer_aborted`, `submit_refused` and `vanished` (undelivered,
+    /// unexpired, held by no node at the end).
+    pub drops: BTreeMap<String, u64>,
+    /// Mean held bytes per node over all samples.
+    pub occupancy_mean: f64,
+    /// Largest held bytes of any node at any sample.
+    pub occupancy_max: u64,
+    /// Events popped from the queue.
+    pub events: u64,
+    /// Calls of `Agent::handle`.
+    pub agent_calls: u64,
+    /// Wall-clock time of the event loop, seconds.
+    pub wall_s: f64,
+    /// Where the wall-clock time went.
+    pub profile: Profile,
+}
+
+/// A scheduled event.
+enum Ev {
+    Conn(usize),
+    Create(usize),
+    Agent(u32, Event),
+    Arrive(u32, u32, Pending),
+    TxDone { from: u32, to: u32, generation: u32 },
+    Tick(u32),
+    Sample,
+}
+
+struct Item {
+    key: Reverse<(u64, u8, u64)>,
+    ev: Ev,
+}
+
+impl PartialEq for Item {
+    fn eq(&self, o: &Item) -> bool {
+        self.key == o.key
+    }
+}
+impl Eq for Item {}
+impl PartialOrd for Item {
+    fn partial_cmp(&self, o: &Item) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Item {
+    fn cmp(&self, o: &Item) -> std::cmp::Ordering {
+        self.key.cmp(&o.key)
+    }
+}
+
+/// Converts a control action of node `from` into the event its peer gets:
+/// `SendSummary` → `PeerSummary`, `SendAdvert` → `PeerAdvert`,
+/// `SendCustodySignal` → `CustodySignal`. Any other action is given back.
+/// The one place to update when the control messages change.
+#[allow(clippy::result_large_err)]
+pub fn control_to_event(from: &Eid, action: Action) -> Result<(Eid, Event), Action> {
+    let from = from.clone();
+    match action {
+        Action::SendSummary {
+            peer,
+            held,
+            from_you,
+            advert,
+        } => Ok((
+            peer,
+            Event::PeerSummary {
+                peer: from,
+                held,
+                from_you,
+                advert,
+            },
+        )),
+        Action::SendAdvert { peer, advert } => Ok((peer, Event::PeerAdvert { peer: from, advert })),
+        Action::SendCustodySignal { peer, signal } => {
+            Ok((peer, Event::CustodySignal { from, signal }))
+        }
+        other => Err(other),
+    }
+}
+
+/// The simulation state.
+pub struct World<'a> {
+    cfg: SimConfig,
+    agents: Vec<Agent>,
+    eids: Vec<Eid>,
+    index: HashMap<Eid, u32>,
+    trace: &'a [ConnEvent],
+    messages: &'a [Message],
+    by_id: HashMap<BundleId, u32>,
+    heap: BinaryHeap<Item>,
+    seq: u64,
+    now_us: u64,
+    links: Links,
+    tick_at: Vec<Option<u64>>,
+    last_tick_us: Vec<Option<u64>>,
+    /// (node, message) → hops made by the copy that node received first.
+    hops_at: HashMap<(u32, u32), u32>,
+    payload: Bytes,
+    out: Outcome,
+    samples: u64,
+    occupancy_sum: f64,
+}
+
+impl<'a> World<'a> {
+    /// A world of `nodes` agents over `trace` (sorted) and `messages`
+    /// (sorted by creation time).
+    ///
+    /// # Errors
+    /// [`SimError`] if a store or agent cannot be created.
+    pub fn new(
+        cfg: SimConfig,
+        nodes: u32,
+        trace: &'a [ConnEvent],
+        messages: &'a [Message],
+    ) -> Result<World<'a>, SimError> {
+        let mut agents = Vec::with_capacity(nodes as usize);
+        let eids: Vec<Eid> = (0..nodes).map(node_eid).collect();
+        for (i, eid) in eids.iter().enumerate() {
+            let mut ac = AgentConfig::new(eid.clone());
+            ac.policy = cfg.policy;
+            ac.contact_plan = cfg.contact_plan.clone();
+            ac.quota_bytes = cfg.buffer.unwrap_or(u64::MAX);
+            let agent =
+                Agent::new(Store::open_in_memory()?, ac).map_err(|source| SimError::Agent {
+                    node: i as u32,
+                    time_s: 0.0,
+                    source,
+                })?;
+            agents.push(agent);
+        }
+        let index = eids.iter().cloned().zip(0..).collect();
+        let biggest = messages.iter().map(|m| m.size).max().unwrap_or(0);
+        let n = nodes as usize;
+        Ok(World {
+            cfg,
+            agents,
+            eids,
+            index,
+            trace,
+            messages,
+            by_id: HashMap::with_capacity(messages.len()),
+            heap: BinaryHeap::new(),
+            seq: 0,
+            now_us: 0,
+            links: Links::default(),
+            tick_at: vec![None; n],
+            last_tick_us: vec![None; n],
+            hops_at: HashMap::new(),
+            payload: Bytes::from(vec![0u8; biggest as usize]),
+            out: Outcome {
+                delivered_at: vec![None; messages.len()],
+                hops: vec![0; messages.len()],
+                ..Outcome::default()
+            },
+            samples: 0,
+            occupancy_sum: 0.0,
+        })
+    }
+
+    fn push(&mut self, time_us: u64, class: u8, ev: Ev) {
+        self.seq += 1;
+        self.heap.push(Item {
+            key: Reverse((time_us, class, self.seq)),
+            ev,
+        });
+    }
+
+    fn push_conn(&mut self, i: usize) {
+        if let Some(e) = self.trace.get(i) {
+            let class = if e.up { CLASS_NORMAL } else { CLASS_DOWN };
+            self.push(e.time_us, class, Ev::Conn(i));
+        }
+    }
+
+    fn push_create(&mut self, i: usize) {
+        if let Some(m) = self.messages.get(i) {
+            self.push(m.time_us, CLASS_NORMAL, Ev::Create(i));
+        }
+    }
+
+    /// Runs until the queue is empty or past [`SimConfig::end_us`].
+    ///
+    /// # Errors
+    /// [`SimError`] from the first agent or store failure.
+    pub fn run(mut self) -> Result<Outcome, SimError> {
+        let started = Instant::now();
+        self.push_conn(0);
+        self.push_create(0);
+        self.push(0, CLASS_NORMAL, Ev::Sample);
+        while let Some(Item { key, ev }) = self.heap.pop() {
+            let time_us = key.0.0;
+            if time_us > self.cfg.end_us {
+                break;
+            }
+            self.now_us = time_us;
+            self.out.events += 1;
+            self.step(ev)?;
+        }
+        self.finish()?;
+        self.out.wall_s = started.elapsed().as_secs_f64();
+        Ok(self.out)
+    }
+
+    fn step(&mut self, ev: Ev) -> Result<(), SimError> {
+        match ev {
+            Ev::Conn(i) => {
+                self.push_conn(i + 1);
+                self.conn(self.trace[i])?;
+            }
+            Ev::Create(i) => {
+                self.push_create(i + 1);
+                self.create(i)?;
+            }
+            Ev::Agent(node, ev) => self.handle(node, ev)?,
+            Ev::Arrive(to, from, p) => self.arrive(to, from, p)?,
+            Ev::TxDone {
+                from,
+                to,
+                generation,
+            } => {
+                if let Some(p) = self.links.finish(from, to, generation) {
+                    let at = self.now_us + self.cfg.delay_us;
+                    self.push(at, CLASS_NORMAL, Ev::Arrive(to, from, p));
+                }
+            }
+            Ev::Tick(node) => {
+                if self.tick_at[node as usize] == Some(self.now_us) {
+                    self.tick_at[node as usize] = None;
+                    self.last_tick_us[node as usize] = Some(self.now_us);
+                    self.handle(node, Event::Tick)?;
+                }
+            }
+            Ev::Sample => self.sample(),
+        }
+        Ok(())
+    }
+
+    fn conn(&mut self, e: ConnEvent) -> Result<(), SimError> {
+        if e.up {
+            if !self.links.up(e.a, e.b) {
+                return Ok(());
+            }
+            let rtt_us = 2 * self.cfg.delay_us;
+            for (x, y) in [(e.a, e.b), (e.b, e.a)] {
+                let peer = self.eids[y as usize].clone();
+                let ev = Event::ContactUp {
+                    peer,
+                    addr: None,
+                    rtt_us,
+                };
+                self.handle(x, ev)?;
+            }
+            return Ok(());
+        }
+        let Some(aborted) = self.links.down(e.a, e.b) else {
+            return Ok(());
+        };
+        for (from, to, id) in aborted {
+            *self.out.drops.entry("transfer_aborted".into()).or_default() += 1;
+            let peer = self.eids[to as usize].clone();
+            let reason = "contact ended".to_owned();
+            self.handle(from, Event::TransmitFailed { peer, id, reason })?;
+        }
+        for (x, y) in [(e.a, e.b), (e.b, e.a)] {
+            let peer = self.eids[y as usize].clone();
+            self.handle(x, Event::ContactDown { peer })?;
+        }
+        Ok(())
+    }
+
+    fn create(&mut self, i: usize) -> Result<(), SimError> {
+        let m = &self.messages[i];
+        let destination: Eid = format!("dtn://n{}/sink", m.to)
+            .parse()
+            .expect("dtn://n<digits>/sink is a valid EID");
+        let item = Submission::Data {
+            destination,
+            payload: self.payload.slice(..m.size as usize),
+            lifetime_ms: Some(m.lifetime_us / 1000),
+            flags: 0,
+            content_cid: None,
+        };
+        let ev = Event::Submit {
+            ticket: i as u64,
+            items: vec![item],
+        };
+        self.handle(m.from, ev)
+    }
+
+    fn arrive(&mut self, to: u32, from: u32, p: Pending) -> Result<(), SimError> {
+        if let Some(msg) = p.msg {
+            self.hops_at.entry((to, msg)).or_insert(p.hops);
+        }
+        let r = Received {
+            from: self.eids[from as usize].clone(),
+            bytes: p.bytes,
+        };
+        self.handle(to, Event::Received(vec![r]))
+    }
+
+    /// Hands `ev` to node `node`'s agent at the current time and carries
+    /// out its actions.
+    fn handle(&mut self, node: u32, ev: Event) -> Result<(), SimError> {
+        let now = DtnTime(EPOCH_MS + self.now_us / 1000);
+        let kind = crate::profile::kind(&ev);
+        let t0 = Instant::now();
+        let acts = self.agents[node as usize]
+            .handle(now, ev)
+            .map_err(|source| self.agent_error(node, source))?;
+        self.out.profile.add(kind, t0.elapsed());
+        self.out.agent_calls += 1;
+        for a in acts {
+            self.carry(node, a);
+        }
+        let t1 = Instant::now();
+        self.schedule_tick(node)?;
+        self.out.profile.add("next_wakeup", t1.elapsed());
+        Ok(())
+    }
+
+    fn agent_error(&self, node: u32, source: AgentError) -> SimError {
+        SimError::Agent {
+            node,
+            time_s: self.now_us as f64 / 1e6,
+            source,
+        }
+    }
+
+    fn carry(&mut self, node: u32, a: Action) {
+        match a {
+            Action::Transmit { peer, id, bytes } => self.transmit(node, peer, id, bytes),
+            Action::Submitted { ticket, result } => match result {
+                Ok(ids) => {
+                    for id in ids {
+                        self.by_id.insert(id, ticket as u32);
+                    }
+                }
+                Err(_) => *self.out.drops.entry("submit_refused".into()).or_default() += 1,
+            },
+            Action::Deliver { id, .. } => self.delivered(node, &id),
+            Action::AssembleFile { .. } => {}
+            control => {
+                if let Action::SendCustodySignal { signal, .. } = &control {
+                    if signal.accepted {
+                        self.out.relayed += signal.bundles.len() as u64;
+                    }
+                }
+                let from = &self.eids[node as usize];
+                if let Ok((peer, ev)) = control_to_event(from, control) {
+                    let Some(&to) = self.index.get(&peer) else {
+                        return;
+                    };
+                    if self.links.is_up(node, to) {
+                        let at = self.now_us + self.cfg.delay_us;
+                        self.push(at, CLASS_NORMAL, Ev::Agent(to, ev));
+                    }
+                }
+            }
+        }
+    }
+
+    fn transmit(&mut self, node: u32, peer: Eid, id: BundleId, bytes: Bytes) {
+        let to = self.index.get(&peer).copied();
+        let msg = self.by_id.get(&id).copied();
+        let hops = msg.map_or(0, |m| self.hops_at.get(&(node, m)).copied().unwrap_or(0)) + 1;
+        let p = Pending {
+            id,
+            bytes,
+            msg,
+            hops,
+        };
+        let queued = match to {
+            Some(to) => self
+                .links
+                .enqueue(node, to, self.now_us, self.cfg.bandwidth, p),
+            None => Queued::Down(p),
+        };
+        let to = to.unwrap_or_default();
+        match queued {
+            Queued::Done(p) => {
+                let at = self.now_us + self.cfg.delay_us;
+                self.push(at, CLASS_NORMAL, Ev::Arrive(to, node, p));
+            }
+            Queued::Later {
+                finish_us,
+                generation,
+            } => {
+                let ev = Ev::TxDone {
+                    from: node,
+                    to,
+                    generation,
+                };
+                self.push(finish_us, CLASS_NORMAL, ev);
+            }
+            Queued::Down(p) => {
+                let reason = "no contact".to_owned();
+                let ev = Event::TransmitFailed {
+                    peer,
+                    id: p.id,
+                    reason,
+                };
+                self.push(self.now_us, CLASS_NORMAL, Ev::Agent(node, ev));
+            }
+        }
+    }
+
+    fn delivered(&mut self, node: u32, id: &BundleId) {
+        let Some(&msg) = self.by_id.get(id) else {
+            return;
+        };
+        let m = msg as usize;
+        if self.messages[m].to == node && self.out.delivered_at[m].is_none() {
+            self.out.delivered_at[m] = Some(self.now_us);
+            self.out.hops[m] = self.hops_at.get(&(node, msg)).copied().unwrap_or(0);
+        }
+    }
+
+    /// Keeps one pending tick for `node` at its next wake-up (never twice
+    /// at the same time: a wake-up not cleared by a tick moves 1 ms on).
+    fn schedule_tick(&mut self, node: u32) -> Result<(), SimError> {
+        let n = node as usize;
+        let wake = self.agents[n]
+            .next_wakeup()
+            .map_err(|source| self.agent_error(node, source))?;
+        let Some(w) = wake else {
+            return Ok(());
+        };
+        let mut t =
+            w.0.saturating_sub(EPOCH_MS)
+                .saturating_mul(1000)
+                .max(self.now_us);
+        if t == self.now_us && self.last_tick_us[n] == Some(self.now_us) {
+            t += 1000;
+        }
+        if self.tick_at[n].is_none_or(|p| t < p || p < self.now_us) {
+            self.tick_at[n] = Some(t);
+            self.push(t, CLASS_NORMAL, Ev::Tick(node));
+        }
+        Ok(())
+    }
+
+    fn sample(&mut self) {
+        for a in &self.agents {
+            let held = a.held_bytes();
+            self.occupancy_sum += held as f64;
+            self.out.occupancy_max = self.out.occupancy_max.max(held);
+        }
+        self.samples += 1;
+        let next = self.now_us + self.cfg.sample_us.max(1);
+        if next <= self.cfg.end_us {
+            self.push(next, CLASS_NORMAL, Ev::Sample);
+        }
+    }
+
+    /// Undelivered messages that no node holds at the end: lost without a
+    /// drop being counted anywhere (e.g. released on a `Duplicate` custody
+    /// signal by a node that had already passed the bundle on).
+    fn vanished(&self) -> Result<u64, SimError> {
+        let mut ids: Vec<(&BundleId, u32)> = self.by_id.iter().map(|(id, m)| (id, *m)).collect();
+        ids.sort_unstable_by_key(|(_, m)| *m);
+        let mut n = 0;
+        for (id, m) in ids {
+            let msg = &self.messages[m as usize];
+            let expired = msg.time_us.saturating_add(msg.lifetime_us) <= self.now_us;
+            if self.out.delivered_at[m as usize].is_some() || expired {
+                continue;
+            }
+            let key = id.to_key();
+            let mut held = false;
+            for a in &self.agents {
+                if a.store().record(&key)?.is_some_and(|r| r.state.is_held()) {
+                    held = true;
+                    break;
+                }
+            }
+            n += u64::from(!held);
+        }
+        Ok(n)
+    }
+
+    fn finish(&mut self) -> Result<(), SimError> {
+        let vanished = self.vanished()?;
+        if vanished > 0 {
+            self.out.drops.insert("vanished".into(), vanished);
+        }
+        let cells = self.samples as f64 * self.agents.len() as f64;
+        if cells > 0.0 {
+            self.out.occupancy_mean = self.occupancy_sum / cells;
+        }
+        for a in &self.agents {
+            for (name, n) in a.store().counters()? {
+                if name == "expired" || name.starts_with("refused_") {
+                    *self.out.drops.entry(name).or_default() += n;
+                }
+            }
+        }
+        Ok(())
+    }
+}
