@@ -38,23 +38,22 @@ impl Agent {
         info!(peer = %peer, rtt_ms = rtt_us as f64 / 1000.0, "contact up");
         self.advertise_to_others(now, &peer, out);
         let (held, from_you) = self.summary_for(&peer)?;
+        let advert = self.router.advert_for(now.0, Some(&peer));
         out.push(Action::SendSummary {
             peer,
             held,
             from_you,
-            advert: self.advert(now),
+            advert,
         });
         Ok(())
-    }
-
-    /// Our routing advertisement (spec/routing.md §4, §5).
-    fn advert(&self, now: DtnTime) -> Advert {
-        self.router.advert(now.0)
     }
 
     /// Our contacts changed: tell every other peer in contact (that sent
     /// its summary) our new advertisement.
     fn advertise_to_others(&self, now: DtnTime, changed: &Eid, out: &mut Vec<Action>) {
+        if !self.router.advertises() {
+            return;
+        }
         let mut others = self
             .contacts
             .iter()
@@ -64,12 +63,9 @@ impl Agent {
         if others.peek().is_none() {
             return;
         }
-        let advert = self.advert(now);
         for peer in others {
-            out.push(Action::SendAdvert {
-                peer,
-                advert: advert.clone(),
-            });
+            let advert = self.router.advert_for(now.0, Some(&peer));
+            out.push(Action::SendAdvert { peer, advert });
         }
     }
 

@@ -594,16 +594,44 @@ fn spray_and_wait_halves_copies_then_waits_for_the_destination() {
 /// last copy.
 #[test]
 fn a_bundle_that_comes_back_is_accepted_again_not_lost() {
-    let [mut a, mut b, mut c, mut d] = ["a", "b", "c", "d"].map(|n| agent_with(n, "spore:1"));
-    let ids = submit(&mut a, T0, vec![data("dtn://z/app", b"x", None, None)]);
-    let id = &ids[0];
-    let mut net = Net::new();
-    let nodes = &mut [&mut a, &mut b, &mut c, &mut d];
-    for (x, y) in [(0, 1), (1, 2), (2, 3), (3, 1)] {
-        net.contact(T0, nodes, x, y, None);
-        net.down(T0, nodes, x, y);
-    }
-    assert_eq!(state(&d, id).0, BundleState::CustodyTransferred);
+    let mut b = agent_with("b", "direct");
+    let mut bundle = Bundle::new(
+        eid("dtn://a/"),
+        eid("dtn://z/app"),
+        CreationTimestamp {
+            time: T0,
+            sequence: 1,
+        },
+        3_600_000,
+        Bytes::from_static(b"x"),
+    );
+    bundle.set_custody(&crate::bundle::blocks::CustodyBlock {
+        custodian: eid("dtn://a/"),
+    });
+    let id = bundle.id();
+    let bytes = Bytes::from(codec::encode(&bundle));
+    let receive = |b: &mut Agent, from: &str| {
+        let items = vec![Received {
+            from: eid(from),
+            bytes: bytes.clone(),
+        }];
+        b.handle(T0, Event::Received(items)).unwrap()
+    };
+    receive(&mut b, "dtn://a/");
+    let signal = CustodySignal {
+        accepted: true,
+        reason: CustodyReason::Accepted,
+        bundles: vec![id.clone()],
+    };
+    let from = eid("dtn://c/");
+    b.handle(T0, Event::CustodySignal { from, signal }).unwrap();
+    assert_eq!(state(&b, &id).0, BundleState::CustodyTransferred);
+    // It comes back from d: accepted, not "duplicate" (d would release it).
+    let acts = receive(&mut b, "dtn://d/");
+    let accepted = acts
+        .iter()
+        .any(|a| matches!(a, Action::SendCustodySignal { signal, .. } if signal.accepted));
+    assert!(accepted, "{acts:?}");
     let back = b.store().record(&id.to_key()).unwrap().unwrap();
     assert_eq!(back.state, BundleState::Stored, "b holds it again");
     assert!(

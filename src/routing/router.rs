@@ -66,8 +66,9 @@ pub struct Router {
     policy: Policy,
     names: Names,
     peers: BTreeMap<Eid, PeerEstimate>,
-    /// Per peer (interned): its advertised delays, (node, ms), sorted by node.
-    delays: HashMap<u32, Vec<(u32, f64)>>,
+    /// Per peer (by interned ID): its advertised delays, (node, ms), sorted
+    /// by node; empty for nodes that never advertised.
+    delays: Vec<Vec<(u32, f64)>>,
     /// PRoPHET state (policy `prophet` only).
     prophet: Option<Prophet>,
     /// Contact plan and its index (policy `cgr` only).
@@ -110,7 +111,7 @@ impl Router {
             policy,
             names: Names::default(),
             peers: BTreeMap::new(),
-            delays: HashMap::new(),
+            delays: Vec::new(),
             prophet,
             cgr: None,
         }
@@ -223,13 +224,19 @@ impl Router {
         };
         let mut table = Vec::with_capacity(advert.delay_ms.len().min(MAX_ADVERT_ENTRIES));
         for (node, ms) in advert.delay_ms.iter().take(MAX_ADVERT_ENTRIES) {
-            if let Some(n) = self.names.id(&node.node_id()) {
+            if !node.is_node_id() {
+                continue; // adverts name nodes; anything else is ignored
+            }
+            if let Some(n) = self.names.id(node) {
                 table.push((n, *ms as f64));
             }
         }
         table.sort_by_key(|e| e.0);
         table.dedup_by_key(|e| e.0);
-        self.delays.insert(p, table);
+        if self.delays.len() <= p as usize {
+            self.delays.resize_with(p as usize + 1, Vec::new);
+        }
+        self.delays[p as usize] = table;
     }
 
     /// Expected time, ms, for a bundle here to reach node `dest`: 0 for
@@ -258,7 +265,11 @@ impl Router {
             if Some(peer) == exclude {
                 continue;
             }
-            let Some(table) = self.names.get(peer).and_then(|p| self.delays.get(&p)) else {
+            let Some(table) = self
+                .names
+                .get(peer)
+                .and_then(|p| self.delays.get(p as usize))
+            else {
                 continue;
             };
             let (Ok(i), Some(w)) = (
@@ -276,7 +287,38 @@ impl Router {
     /// What to advertise to peers at `now_ms`: this node's delay estimate
     /// to every node it knows, lowest first, at most [`MAX_ADVERT_ENTRIES`].
     pub fn advert(&self, now_ms: u64) -> Advert {
+        self.advert_for(now_ms, None)
+    }
+
+    /// The advertisement for peer `to`: with split horizon, the delays
+    /// leave out routes through `to` itself (a peer must not learn back a
+    /// route that goes through it: that is how forwarding loops start).
+    pub fn advert_for(&self, now_ms: u64, to: Option<&Eid>) -> Advert {
+        let predictability = self
+            .prophet
+            .as_ref()
+            .map_or_else(Vec::new, |p| p.table.advert(MAX_ADVERT_ENTRIES));
+        let delay_ms = if matches!(self.policy, Policy::Spore { .. }) {
+            let skip = to.and_then(|t| self.names.get(&t.node_id()));
+            self.delay_advert(now_ms, skip)
+        } else {
+            Vec::new()
+        };
+        Advert {
+            delay_ms,
+            predictability,
+        }
+    }
+
+    /// True if this policy sends anything in its advertisements.
+    pub fn advertises(&self) -> bool {
+        matches!(self.policy, Policy::Spore { .. } | Policy::Prophet)
+    }
+
+    /// Our delay estimate to every node we know, lowest first (§4).
+    fn delay_advert(&self, now_ms: u64, skip: Option<u32>) -> Vec<(Eid, u64)> {
         let n = self.names.names.len();
+        let me = self.names.get(&self.me);
         let mut best = vec![f64::INFINITY; n];
         for (peer, est) in &self.peers {
             let Some(w) = est.expected_wait_ms(now_ms) else {
@@ -285,9 +327,16 @@ impl Router {
             let Some(p) = self.names.get(peer) else {
                 continue;
             };
+            if Some(p) == skip {
+                continue;
+            }
             let slot = &mut best[p as usize];
             *slot = slot.min(w);
-            for &(d, ms) in self.delays.get(&p).map_or(&[][..], |t| t.as_slice()) {
+            for &(d, ms) in self
+                .delays
+                .get(p as usize)
+                .map_or(&[][..], |t| t.as_slice())
+            {
                 let slot = &mut best[d as usize];
                 *slot = slot.min(w + ms);
             }
@@ -295,20 +344,13 @@ impl Router {
         let mut delay_ms: Vec<(Eid, u64)> = best
             .iter()
             .enumerate()
-            .filter(|(i, d)| d.is_finite() && self.names.names[*i] != self.me)
+            .filter(|(i, d)| d.is_finite() && Some(*i as u32) != me)
             .map(|(i, d)| (self.names.names[i].clone(), d.round() as u64))
             .collect();
         delay_ms.push((self.me.clone(), 0));
         delay_ms.sort_by_key(|e| e.1);
         delay_ms.truncate(MAX_ADVERT_ENTRIES);
-        let predictability = self
-            .prophet
-            .as_ref()
-            .map_or_else(Vec::new, |p| p.table.advert(MAX_ADVERT_ENTRIES));
-        Advert {
-            delay_ms,
-            predictability,
-        }
+        delay_ms
     }
 
     /// The policy's decision for one bundle and one peer at `now_ms`.
@@ -407,8 +449,11 @@ impl Router {
         let theirs = self.advertised_delay(c.peer, &dest);
         let ours = self.delay_excluding(now_ms, &dest, Some(&c.peer.node_id()));
         let give = match (theirs, ours) {
-            (None, None) | (Some(_), None) => c.copies,
-            (Some(t), Some(o)) if t < o => spore_share(c.copies, o, t),
+            // Nobody knows a way: the source hands its bundle to the first
+            // peer it meets (a data mule); relays wait for information.
+            (None, None) if c.received_from.is_none() => c.copies,
+            (Some(_), None) => c.copies,
+            (Some(t), Some(o)) if t < spore_margin(c.copies) * o => spore_share(c.copies, o, t),
             _ => return Decision::Hold(HoldReason::NotBetter),
         };
         Decision::Forward { give }
@@ -418,13 +463,30 @@ impl Router {
     pub fn advertised_delay(&self, peer: &Eid, dest: &Eid) -> Option<f64> {
         let p = self.names.get(&peer.node_id())?;
         let d = self.names.get(&dest.node_id())?;
-        let table = self.delays.get(&p)?;
+        let table = self.delays.get(p as usize)?;
         table
             .binary_search_by_key(&d, |e| e.0)
             .ok()
             .map(|i| table[i].1)
     }
 }
+
+/// How much better a peer must be, as a fraction of our delay, to get
+/// copies: spare copies (spray) go to a peer at most 0.9× our delay; the
+/// last copy (focus) only to one at most half of it, so estimate noise does
+/// not pass a lone copy back and forth.
+fn spore_margin(copies: u32) -> f64 {
+    if copies > 1 {
+        SPRAY_MARGIN
+    } else {
+        FOCUS_MARGIN
+    }
+}
+
+/// See [`spore_margin`].
+const SPRAY_MARGIN: f64 = 0.9;
+/// See [`spore_margin`].
+const FOCUS_MARGIN: f64 = 0.5;
 
 /// Copies handed to a peer with delay `theirs` when ours is `ours` (ms):
 /// copies·ours/(ours + theirs), rounded, within 1..=copies.
@@ -631,7 +693,10 @@ mod tests {
         };
         r.contact_up(0, &eid("dtn://p/"), 1000);
         r.peer_advert(0, &eid("dtn://p/"), &huge);
-        assert_eq!(r.delays.values().next().unwrap().len(), MAX_ADVERT_ENTRIES);
+        assert_eq!(
+            r.delays.iter().map(Vec::len).max(),
+            Some(MAX_ADVERT_ENTRIES)
+        );
         assert!(r.advert(0).delay_ms.len() <= MAX_ADVERT_ENTRIES);
     }
 }
