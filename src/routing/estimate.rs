@@ -16,6 +16,9 @@ use serde::{Deserialize, Serialize};
 /// samples dominate).
 pub const HISTORY_DECAY: f64 = 31.0 / 32.0;
 
+/// Pseudo-samples of the prior blended into a peer's expected wait.
+pub const PRIOR_WEIGHT: f64 = 4.0;
+
 /// Smoothed RTT state of one peer (RFC 6298 §2), µs.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RttEstimate {
@@ -121,15 +124,32 @@ impl PeerEstimate {
     /// contact ended (a peer unseen for T is guessed back in about T);
     /// `None` for a peer never met.
     pub fn expected_wait_ms(&self, now_ms: u64) -> Option<f64> {
+        self.expected_wait_with_prior_ms(now_ms, None)
+    }
+
+    /// [`PeerEstimate::expected_wait_ms`], where a peer with no gap seen
+    /// yet is expected back in no less than `prior_ms` (e.g. the mean wait
+    /// of the other peers): right after a first contact, "time since it
+    /// ended" is near 0 and would promise an imminent return.
+    pub fn expected_wait_with_prior_ms(&self, now_ms: u64, prior_ms: Option<f64>) -> Option<f64> {
         if self.in_contact {
             return Some(self.rtt.srtt_us as f64 / 2000.0);
         }
-        if self.gap_sum_ms > 0.0 {
-            let denom = 2.0 * (self.gap_sum_ms + self.dur_sum_ms);
-            return Some(self.gap_sq_sum_ms2 / denom);
+        if let Some(w) = self.meed_wait_ms() {
+            // Few gaps say little (inter-contact times vary widely): shrink
+            // toward the prior by PRIOR_WEIGHT pseudo-samples.
+            let n = self.gap_count;
+            return Some(prior_ms.map_or(w, |p| (n * w + PRIOR_WEIGHT * p) / (n + PRIOR_WEIGHT)));
         }
         let end = self.last_end_ms?;
-        Some(now_ms.saturating_sub(end).max(1) as f64)
+        let since = now_ms.saturating_sub(end).max(1) as f64;
+        Some(prior_ms.map_or(since, |p| p.max(since)))
+    }
+
+    /// The MEED expected wait from the gap history alone, ms.
+    pub fn meed_wait_ms(&self) -> Option<f64> {
+        (self.gap_sum_ms > 0.0)
+            .then(|| self.gap_sq_sum_ms2 / (2.0 * (self.gap_sum_ms + self.dur_sum_ms)))
     }
 }
 

@@ -66,6 +66,9 @@ pub struct Router {
     policy: Policy,
     names: Names,
     peers: BTreeMap<Eid, PeerEstimate>,
+    /// Mean MEED wait over peers with a gap history, ms: the prior for
+    /// peers met only once (recomputed when a contact ends).
+    prior_wait_ms: Option<f64>,
     /// Per peer (by interned ID): its advertised delays, (node, ms), sorted
     /// by node; empty for nodes that never advertised.
     delays: Vec<Vec<(u32, f64)>>,
@@ -112,6 +115,7 @@ impl Router {
             names: Names::default(),
             peers: BTreeMap::new(),
             delays: Vec::new(),
+            prior_wait_ms: None,
             prophet,
             cgr: None,
         }
@@ -157,6 +161,9 @@ impl Router {
         if let Some(p) = self.peers.get_mut(&peer.node_id()) {
             p.contact_down(now_ms);
         }
+        let waits: Vec<f64> = self.peers.values().filter_map(|p| p.meed_wait_ms()).collect();
+        self.prior_wait_ms =
+            (!waits.is_empty()).then(|| waits.iter().sum::<f64>() / waits.len() as f64);
     }
 
     /// A new RTT sample for `peer`, µs.
@@ -171,6 +178,11 @@ impl Router {
         let p = self.peers.entry(peer.node_id()).or_default();
         p.bytes_sent = p.bytes_sent.saturating_add(sent);
         p.bytes_received = p.bytes_received.saturating_add(received);
+    }
+
+    /// Expected wait for a peer (spec/routing.md §3), with the prior.
+    fn wait_ms(&self, est: &PeerEstimate, now_ms: u64) -> Option<f64> {
+        est.expected_wait_with_prior_ms(now_ms, self.prior_wait_ms)
     }
 
     /// The estimate for `peer`, if it was ever met.
@@ -257,7 +269,7 @@ impl Router {
         let mut best = self
             .peers
             .get(&dest)
-            .and_then(|p| p.expected_wait_ms(now_ms));
+            .and_then(|p| self.wait_ms(p, now_ms));
         let Some(d) = self.names.get(&dest) else {
             return best;
         };
@@ -274,7 +286,7 @@ impl Router {
             };
             let (Ok(i), Some(w)) = (
                 table.binary_search_by_key(&d, |e| e.0),
-                est.expected_wait_ms(now_ms),
+                self.wait_ms(est, now_ms),
             ) else {
                 continue;
             };
@@ -321,7 +333,7 @@ impl Router {
         let me = self.names.get(&self.me);
         let mut best = vec![f64::INFINITY; n];
         for (peer, est) in &self.peers {
-            let Some(w) = est.expected_wait_ms(now_ms) else {
+            let Some(w) = self.wait_ms(est, now_ms) else {
                 continue;
             };
             let Some(p) = self.names.get(peer) else {
@@ -486,7 +498,7 @@ fn spore_margin(copies: u32) -> f64 {
 /// See [`spore_margin`].
 const SPRAY_MARGIN: f64 = 0.9;
 /// See [`spore_margin`].
-const FOCUS_MARGIN: f64 = 0.5;
+const FOCUS_MARGIN: f64 = 0.25;
 
 /// Copies handed to a peer with delay `theirs` when ours is `ours` (ms):
 /// copies·ours/(ours + theirs), rounded, within 1..=copies.
