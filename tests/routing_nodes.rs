@@ -127,7 +127,7 @@ fn the_default_policy_chooses_the_lower_latency_relay() {
         bundles_to_dest(&b)
     );
     let v = a.status(None).unwrap();
-    assert_eq!(v["router"], "spore:8", "the default router");
+    assert_eq!(v["router"], "spore:4", "the default router");
     assert!(relay.stats().sent > 0, "B's link to D did carry traffic");
 }
 

@@ -190,7 +190,7 @@ struct NodeArgs {
     /// spore[:L] or cgr.
     ///
     /// L is the number of copies of each bundle the node may spread
-    /// (1..=1024, default 8).
+    /// (1..=1024; default 8 for spray-and-wait, 4 for spore).
     ///   direct          hand a bundle only to its destination node
     ///   epidemic        copy every bundle to every peer that lacks it
     ///   spray-and-wait  binary spray of L copies, then wait for the destination

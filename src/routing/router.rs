@@ -161,7 +161,11 @@ impl Router {
         if let Some(p) = self.peers.get_mut(&peer.node_id()) {
             p.contact_down(now_ms);
         }
-        let waits: Vec<f64> = self.peers.values().filter_map(|p| p.meed_wait_ms()).collect();
+        let waits: Vec<f64> = self
+            .peers
+            .values()
+            .filter_map(|p| p.meed_wait_ms())
+            .collect();
         self.prior_wait_ms =
             (!waits.is_empty()).then(|| waits.iter().sum::<f64>() / waits.len() as f64);
     }
@@ -266,10 +270,7 @@ impl Router {
         if dest == self.me {
             return Some(0.0);
         }
-        let mut best = self
-            .peers
-            .get(&dest)
-            .and_then(|p| self.wait_ms(p, now_ms));
+        let mut best = self.peers.get(&dest).and_then(|p| self.wait_ms(p, now_ms));
         let Some(d) = self.names.get(&dest) else {
             return best;
         };
@@ -655,7 +656,7 @@ mod tests {
                 predictability: vec![],
             },
         );
-        let via_c = r.estimate(&c).unwrap().expected_wait_ms(now).unwrap() + 100.0;
+        let via_c = r.wait_ms(r.estimate(&c).unwrap(), now).unwrap() + 100.0;
         assert_eq!(r.delay_to(now, &d), Some(via_c));
         let adv = r.advert(now);
         assert_eq!(adv.delay_ms[0], (a.clone(), 0));
