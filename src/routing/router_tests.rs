@@ -1,0 +1,287 @@
+//! Tests of the router: shared rules, policies, estimates, adverts.
+
+mod basics {
+    use super::super::*;
+
+    pub(super) fn eid(s: &str) -> Eid {
+        s.parse().unwrap()
+    }
+
+    pub(super) fn cand<'a>(dest: &'a Eid, peer: &'a Eid, copies: u32) -> Candidate<'a> {
+        Candidate {
+            destination: dest,
+            received_from: None,
+            peer,
+            peer_has_it: false,
+            refused_by_peer: false,
+            destination_in_contact: false,
+            copies,
+            size_bytes: 1000,
+            expiry_ms: 10_000_000,
+        }
+    }
+
+    #[test]
+    fn policy_names_round_trip() {
+        for s in [
+            "direct",
+            "epidemic",
+            "prophet",
+            "cgr",
+            "spore:8",
+            "spray-and-wait:4",
+        ] {
+            let p: Policy = s.parse().unwrap();
+            assert_eq!(p.to_string(), s);
+        }
+        assert_eq!(
+            "spray-and-wait".parse::<Policy>().unwrap(),
+            Policy::SprayAndWait { copies: 8 }
+        );
+        for bad in ["", "flood", "spore:0", "spore:x", "direct:3", "spore:5000"] {
+            assert!(bad.parse::<Policy>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn shared_rules_come_first() {
+        let r = Router::new(eid("dtn://a/"), Policy::Epidemic);
+        let (dest, b, c) = (eid("dtn://c/files"), eid("dtn://b/"), eid("dtn://c/"));
+        assert_eq!(r.decide(0, &cand(&dest, &c, 1)), Decision::Direct);
+        let from_b = Candidate {
+            received_from: Some(&b),
+            ..cand(&dest, &b, 1)
+        };
+        assert_eq!(
+            r.decide(0, &from_b),
+            Decision::Hold(HoldReason::CameFromPeer)
+        );
+        let has = Candidate {
+            peer_has_it: true,
+            ..cand(&dest, &c, 1)
+        };
+        assert_eq!(r.decide(0, &has), Decision::Hold(HoldReason::PeerHasIt));
+        let elsewhere = Candidate {
+            destination_in_contact: true,
+            ..cand(&dest, &b, 1)
+        };
+        assert_eq!(
+            r.decide(0, &elsewhere),
+            Decision::Hold(HoldReason::DestinationElsewhere)
+        );
+        assert_eq!(
+            r.decide(0, &cand(&dest, &b, 1)),
+            Decision::Forward {
+                give: COPIES_UNLIMITED
+            }
+        );
+    }
+
+    #[test]
+    fn direct_and_spray_and_wait() {
+        let (dest, b) = (eid("dtn://c/"), eid("dtn://b/"));
+        let direct = Router::new(eid("dtn://a/"), Policy::Direct);
+        assert_eq!(direct.initial_copies(), 1);
+        assert_eq!(
+            direct.decide(0, &cand(&dest, &b, 1)),
+            Decision::Hold(HoldReason::WaitForDestination)
+        );
+        let saw = Router::new(eid("dtn://a/"), Policy::SprayAndWait { copies: 8 });
+        assert_eq!(saw.initial_copies(), 8);
+        assert_eq!(saw.received_copies(100), 8);
+        assert_eq!(saw.received_copies(0), 1);
+        assert_eq!(
+            saw.decide(0, &cand(&dest, &b, 8)),
+            Decision::Forward { give: 4 }
+        );
+        assert_eq!(
+            saw.decide(0, &cand(&dest, &b, 3)),
+            Decision::Forward { give: 1 }
+        );
+        assert_eq!(
+            saw.decide(0, &cand(&dest, &b, 1)),
+            Decision::Hold(HoldReason::WaitForDestination)
+        );
+    }
+
+    #[test]
+    fn delays_combine_waits_and_adverts() {
+        let (a, b, c, d) = (
+            eid("dtn://a/"),
+            eid("dtn://b/"),
+            eid("dtn://c/"),
+            eid("dtn://d/"),
+        );
+        let mut r = Router::new(a.clone(), Policy::Spore { copies: 4 });
+        // b is met every ~1000 ms, c every ~10 000 ms.
+        for k in 0..20u64 {
+            r.contact_up(k * 1000, &b, 2000);
+            r.contact_down(k * 1000, &b);
+            r.contact_up(k * 10_000, &c, 2000);
+            r.contact_down(k * 10_000, &c);
+        }
+        let now = 200_000;
+        let wb = r.estimate(&b).unwrap().expected_wait_ms(now).unwrap();
+        assert!((wb - 500.0).abs() < 1.0, "{wb}");
+        assert_eq!(r.delay_to(now, &d), None);
+        r.peer_advert(
+            now,
+            &c,
+            &Advert {
+                delay_ms: vec![(d.clone(), 100)],
+                predictability: vec![],
+            },
+        );
+        r.peer_advert(
+            now,
+            &b,
+            &Advert {
+                delay_ms: vec![(d.clone(), 50_000)],
+                predictability: vec![],
+            },
+        );
+        let via_c = r.wait_ms(r.estimate(&c).unwrap(), now).unwrap() + 100.0;
+        assert_eq!(r.delay_to(now, &d), Some(via_c));
+        let adv = r.advert(now);
+        assert_eq!(adv.delay_ms[0], (a.clone(), 0));
+        assert!(
+            adv.delay_ms
+                .iter()
+                .any(|(n, ms)| n == &d && *ms == via_c.round() as u64)
+        );
+        // c is better than us for d, b is not.
+        r.contact_up(now, &c, 2000);
+        r.contact_up(now, &b, 2000);
+        // c is far closer than our best without it: nearly every copy goes.
+        assert_eq!(
+            r.decide(now, &cand(&d, &c, 4)),
+            Decision::Forward { give: 4 }
+        );
+        assert_eq!(
+            r.decide(now, &cand(&d, &c, 1)),
+            Decision::Forward { give: 1 }
+        );
+        assert_eq!(
+            r.decide(now, &cand(&d, &b, 4)),
+            Decision::Hold(HoldReason::NotBetter)
+        );
+    }
+
+    #[test]
+    fn spore_shares_copies_by_relative_delay() {
+        assert_eq!(spore_share(8, 100.0, 100.0), 4);
+        assert_eq!(spore_share(8, 300.0, 100.0), 6);
+        assert_eq!(spore_share(8, 1.0, 1000.0), 1);
+        assert_eq!(spore_share(1, 5.0, 1.0), 1);
+        // Nothing known anywhere: the bundle moves on whole (exploration).
+        let r = Router::new(eid("dtn://a/"), Policy::Spore { copies: 8 });
+        let (d, p) = (eid("dtn://d/"), eid("dtn://p/"));
+        assert_eq!(r.decide(0, &cand(&d, &p, 8)), Decision::Forward { give: 8 });
+    }
+
+    #[test]
+    fn adverts_are_bounded() {
+        let mut r = Router::new(eid("dtn://a/"), Policy::default());
+        let huge = Advert {
+            delay_ms: (0..5000)
+                .map(|i| (eid(&format!("dtn://n{i}/")), i))
+                .collect(),
+            predictability: vec![],
+        };
+        r.contact_up(0, &eid("dtn://p/"), 1000);
+        r.peer_advert(0, &eid("dtn://p/"), &huge);
+        assert_eq!(
+            r.delays.iter().map(Vec::len).max(),
+            Some(MAX_ADVERT_ENTRIES)
+        );
+        assert!(r.advert(0).delay_ms.len() <= MAX_ADVERT_ENTRIES);
+    }
+}
+
+mod policies {
+    use super::super::*;
+    use super::basics::{cand, eid};
+    use crate::routing::plan::PlannedContact;
+
+    #[test]
+    fn prophet_replicates_to_a_peer_with_higher_predictability() {
+        let (a, b, d) = (eid("dtn://a/"), eid("dtn://b/"), eid("dtn://d/"));
+        let mut r = Router::new(a, Policy::Prophet);
+        assert_eq!(r.initial_copies(), COPIES_UNLIMITED);
+        r.contact_up(0, &b, 1000);
+        r.peer_advert(
+            0,
+            &b,
+            &Advert {
+                delay_ms: vec![],
+                predictability: vec![(d.clone(), 0.8)],
+            },
+        );
+        assert!(r.advert(0).predictability.iter().any(|(n, _)| n == &b));
+        let c = cand(&d, &b, COPIES_UNLIMITED);
+        assert_eq!(
+            r.decide(0, &c),
+            Decision::Forward {
+                give: COPIES_UNLIMITED
+            }
+        );
+        // After meeting d ourselves many times we are the better carrier.
+        for k in 1..20 {
+            r.contact_up(k * 1000, &d, 1000);
+            r.contact_down(k * 1000 + 10, &d);
+        }
+        r.peer_advert(
+            20_000,
+            &b,
+            &Advert {
+                delay_ms: vec![],
+                predictability: vec![(d.clone(), 0.3)],
+            },
+        );
+        assert_eq!(r.decide(20_000, &c), Decision::Hold(HoldReason::NotBetter));
+    }
+
+    fn contact(s: u64, e: u64, from: &str, to: &str) -> PlannedContact {
+        PlannedContact {
+            start_ms: s * 1000,
+            end_ms: e * 1000,
+            from: eid(from),
+            to: eid(to),
+            rate_bytes_per_s: None,
+            delay_ms: 0,
+        }
+    }
+
+    #[test]
+    fn cgr_forwards_only_on_the_earliest_route_when_it_leaves() {
+        let plan = ContactPlan::from_contacts(vec![
+            contact(0, 100, "dtn://a/", "dtn://b/"),
+            contact(200, 300, "dtn://b/", "dtn://c/"),
+            contact(1000, 1100, "dtn://a/", "dtn://c/"),
+            contact(0, 5000, "dtn://a/", "dtn://x/"),
+        ]);
+        let r = Router::new(eid("dtn://a/"), Policy::Cgr).with_plan(Arc::new(plan));
+        let (b, c, x) = (eid("dtn://b/"), eid("dtn://c/"), eid("dtn://x/"));
+        assert_eq!(
+            r.decide(50_000, &cand(&c, &b, 1)),
+            Decision::Forward { give: 1 }
+        );
+        assert_eq!(
+            r.decide(50_000, &cand(&c, &x, 1)),
+            Decision::Hold(HoldReason::NotOnRoute)
+        );
+        // Past the a→b contact only the direct contact at 1000 s is left.
+        assert_eq!(
+            r.decide(150_000, &cand(&c, &b, 1)),
+            Decision::Hold(HoldReason::NotOnRoute)
+        );
+        let (route, start) = r.cgr_route(150_000, &cand(&c, &b, 1)).unwrap();
+        assert_eq!((route.first_hop, start), (c.clone(), 1_000_000));
+        // A bundle that came from b may not go back through b.
+        let from_b = Candidate {
+            received_from: Some(&b),
+            ..cand(&c, &x, 1)
+        };
+        assert_eq!(r.cgr_route(50_000, &from_b).unwrap().0.first_hop, c);
+    }
+}
