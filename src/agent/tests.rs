@@ -640,3 +640,21 @@ fn a_bundle_that_comes_back_is_accepted_again_not_lost() {
         back.history
     );
 }
+
+/// The destination delivered the bundle but its custody signal was lost:
+/// its next summary names the bundle among those it delivered from us, and
+/// we release it (the demo's B–C link drop found this case).
+#[test]
+fn a_lost_signal_from_the_destination_is_recovered_from_its_summary() {
+    let (mut a, mut c) = (agent("a"), agent("c"));
+    let ids = submit(&mut a, T0, vec![data("dtn://c/app", b"x", None, None)]);
+    let mut net = Net::new();
+    net.contact(T0, &mut [&mut a, &mut c], 0, 1, Some(1));
+    assert_eq!(net.dropped_signals, 1);
+    assert!(c.store().is_delivered(&ids[0].to_key()).unwrap());
+    assert_eq!(state(&a, &ids[0]).0, BundleState::Stored);
+    net.down(T0, &mut [&mut a, &mut c], 0, 1);
+    let mut net = Net::new();
+    net.contact(T0.plus_ms(5), &mut [&mut a, &mut c], 0, 1, None);
+    assert_eq!(state(&a, &ids[0]).0, BundleState::CustodyTransferred);
+}

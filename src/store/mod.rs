@@ -263,7 +263,9 @@ impl Store {
 
     /// A contact summary for `peer` in one read transaction: up to `limit`
     /// held bundle keys, then delivered ones, `limit` in all (delivered
-    /// newest first), and the held ones that were received from `peer`.
+    /// newest first), and those of them that were received from `peer`
+    /// (held or delivered here: the peer's custody signals for them may
+    /// have been lost, spec/custody.md).
     /// Only the `received_from` field of each record is decoded.
     ///
     /// # Errors
@@ -294,7 +296,13 @@ impl Store {
         let delivered = r.open_table(DELIVERED).map_err(db)?;
         let room = limit - keys.len();
         for row in delivered.iter().map_err(db)?.rev().take(room) {
-            keys.push(row.map_err(db)?.0.value().to_vec());
+            let key = row.map_err(db)?.0.value().to_vec();
+            if let Some(f) = get_cbor::<From>(&recs, "bundles-0", &key)? {
+                if f.received_from.as_ref() == Some(peer) {
+                    from_peer.push(key.clone());
+                }
+            }
+            keys.push(key);
         }
         Ok((keys, from_peer))
     }
