@@ -277,38 +277,21 @@ fn parse_plan(text: &str) -> Result<Trace, ParseError> {
     let mut events = Vec::new();
     for ((a, b), mut v) in spans {
         v.sort_unstable();
+        let mut span = |(start, end): (u64, u64)| {
+            for (time_us, up) in [(start, true), (end, false)] {
+                events.push(ConnEvent { time_us, a, b, up });
+            }
+        };
         let mut cur = v[0];
         for &(s, e) in &v[1..] {
             if s <= cur.1 {
                 cur.1 = cur.1.max(e);
                 continue;
             }
-            events.push(ConnEvent {
-                time_us: cur.0,
-                a,
-                b,
-                up: true,
-            });
-            events.push(ConnEvent {
-                time_us: cur.1,
-                a,
-                b,
-                up: false,
-            });
+            span(cur);
             cur = (s, e);
         }
-        events.push(ConnEvent {
-            time_us: cur.0,
-            a,
-            b,
-            up: true,
-        });
-        events.push(ConnEvent {
-            time_us: cur.1,
-            a,
-            b,
-            up: false,
-        });
+        span(cur);
     }
     events.sort_by_key(|e| (e.time_us, !e.up));
     let nodes = events.iter().map(|e| e.a.max(e.b) + 1).max().unwrap_or(0);
