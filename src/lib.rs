@@ -18,3 +18,4 @@ pub mod harness;
 pub mod node;
 pub mod routing;
 pub mod store;
+pub mod sync;

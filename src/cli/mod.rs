@@ -5,6 +5,7 @@ mod client;
 mod demo;
 mod doctor;
 mod show;
+mod sync_cmd;
 
 use clap::{Args, Parser, Subcommand};
 use spore::bundle::Eid;
@@ -69,6 +70,13 @@ enum Cmd {
         /// Print the full answer as JSON.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        dir: DataDir,
+    },
+    /// Folder sync: add outgoing folders, accept incoming ones, progress.
+    Sync {
+        #[command(subcommand)]
+        cmd: sync_cmd::SyncCmd,
         #[command(flatten)]
         dir: DataDir,
     },
@@ -208,6 +216,12 @@ struct NodeArgs {
     /// Abandon an incoming bundle stream that takes longer than this (tests).
     #[arg(long, hide = true, value_parser = humantime::parse_duration, default_value = "120s")]
     bundle_read_deadline: Duration,
+    /// Folder sync: time a changed file must stay unchanged before it is sent.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "2s")]
+    sync_settle: Duration,
+    /// Folder sync: period of the safety-net rescan.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "60s")]
+    sync_rescan: Duration,
 }
 
 /// Entry point: runs the command, prints one clear error line on failure.
@@ -238,6 +252,7 @@ pub fn main() -> ExitCode {
             limit,
             dir,
         } => client::status(&dir.path_or_exit(), id, json, limit),
+        Cmd::Sync { cmd, dir } => sync_cmd::run(&dir.path_or_exit(), cmd),
         Cmd::Peers { action, json, dir } => client::peers(&dir.path_or_exit(), action, json),
         Cmd::Routes { limit, json, dir } => client::routes(&dir.path_or_exit(), limit, json),
         Cmd::Bundle { action } => bundle_cmd::run(action),
@@ -285,6 +300,8 @@ fn run_node(a: NodeArgs) -> anyhow::Result<()> {
     cfg.chunk_size = a.chunk_size;
     cfg.tick = a.tick;
     cfg.bundle_read_deadline = a.bundle_read_deadline;
+    cfg.sync.settle_ms = a.sync_settle.as_millis() as u64;
+    cfg.sync.rescan_s = a.sync_rescan.as_secs().max(1);
     let placeholder = a.node_id.unwrap_or(Eid::DtnNone);
     let mut acfg = spore::agent::AgentConfig::new(placeholder);
     acfg.default_lifetime_ms = a.lifetime.as_millis() as u64;

@@ -223,6 +223,9 @@ fn sanitize(s: &str) -> String {
 /// Writes a complete file to the inbox (or finds it already written by an
 /// earlier run that crashed before recording it) and tells the agent.
 fn assemble(shared: &Arc<Shared>, manifest_cid: Vec<u8>, manifest: &Manifest) {
+    if super::sync::assemble_folder(shared, &manifest_cid) {
+        return;
+    }
     let result = match already_written(&shared.inbox, manifest) {
         Some(p) => Ok(p),
         None => content::write_file_atomically(&shared.inbox, manifest, |cid: &content::Cid| {

@@ -9,6 +9,10 @@
 //! | DELETE | /api/v1/peers | `?addr=A` or `?node=EID` | `{removed: bool}` |
 //! | POST | /api/v1/send | `{path, to, lifetime_ms?, chunk_size?, name?}` | `{manifest_cid, ...}` |
 //! | POST | /api/v1/bundles | encoded bundle | `{ids}` |
+//! | POST | /api/v1/sync/folders | `{dir, to, name?, propagate_deletes?}` | `{ok}` |
+//! | POST | /api/v1/sync/accept | `{from, into}` | `{ok}` |
+//! | GET | /api/v1/sync/status | | folders, files, chunk counts, rate, ETA |
+//! | POST | /api/v1/manifest/refresh | | `{ok}` (rescan sync folders now) |
 //!
 //! Errors are `{"error": "..."}` with a 4xx/5xx status.
 
@@ -100,6 +104,10 @@ pub(crate) async fn serve(shared: Arc<Shared>, listener: tokio::net::TcpListener
         .route("/api/v1/routes", get(routes))
         .route("/api/v1/send", post(send))
         .route("/api/v1/bundles", post(submit_bundle))
+        .route("/api/v1/sync/folders", post(sync_add))
+        .route("/api/v1/sync/accept", post(sync_accept))
+        .route("/api/v1/sync/status", get(sync_status))
+        .route("/api/v1/manifest/refresh", post(sync_refresh))
         .layer(DefaultBodyLimit::max(MAX_BUNDLE_BODY))
         .layer(axum::middleware::from_fn_with_state(ctx.clone(), auth))
         .with_state(ctx);
@@ -421,4 +429,59 @@ async fn submit_bundle(
     .await
     .map_err(|e| internal(e.to_string()))??;
     Ok(Json(json!({ "ids": ids })).into_response())
+}
+
+/// `POST /api/v1/sync/folders` body (`spore sync add`).
+#[derive(Deserialize)]
+struct SyncAddBody {
+    dir: PathBuf,
+    to: String,
+    name: Option<String>,
+    #[serde(default)]
+    propagate_deletes: bool,
+}
+
+async fn sync_add(
+    State(ctx): State<Ctx>,
+    Json(b): Json<SyncAddBody>,
+) -> Result<Response, ApiError> {
+    let name = match b.name {
+        Some(n) => n,
+        None => b
+            .dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| bad("folder has no UTF-8 name; pass name"))?
+            .to_owned(),
+    };
+    let o = crate::sync::registry::Outgoing {
+        name,
+        dir: b.dir,
+        to: b.to,
+        propagate_deletes: b.propagate_deletes,
+    };
+    super::sync::add_folder(&ctx.shared, o).map_err(bad)?;
+    Ok(Json(json!({ "ok": true })).into_response())
+}
+
+async fn sync_accept(
+    State(ctx): State<Ctx>,
+    Json(a): Json<crate::sync::registry::Accept>,
+) -> Result<Response, ApiError> {
+    super::sync::add_accept(&ctx.shared, a).map_err(bad)?;
+    Ok(Json(json!({ "ok": true })).into_response())
+}
+
+async fn sync_status(State(ctx): State<Ctx>) -> Result<Response, ApiError> {
+    let shared = ctx.shared.clone();
+    let v = tokio::task::spawn_blocking(move || super::sync::status(&shared))
+        .await
+        .map_err(|e| internal(e.to_string()))?
+        .map_err(internal)?;
+    Ok(Json(v).into_response())
+}
+
+async fn sync_refresh(State(ctx): State<Ctx>) -> Response {
+    ctx.shared.sync.refresh();
+    Json(json!({ "ok": true })).into_response()
 }

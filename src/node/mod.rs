@@ -8,12 +8,14 @@
 //! Files in the data directory: `store.redb` (the store), `identity.key`
 //! (Ed25519, 0600), `api.json` (written when ready: API and QUIC addresses,
 //! node ID), `api.token` (0600), `dial.json` (peers to dial), `inbox/`
-//! (received files), `delivered/` (payloads of other services).
+//! (received files), `delivered/` (payloads of other services), `sync.json`
+//! and `sync.redb` (folder sync, spec/sync.md).
 
 mod actions;
 mod api;
 mod contacts;
 pub mod proto;
+mod sync;
 
 use crate::agent::{Agent, AgentConfig, Event, PeerView, RouteView, StatusView};
 use crate::bundle::{DtnTime, Eid};
@@ -57,6 +59,8 @@ pub struct NodeConfig {
     /// 120 s); a slower stream is abandoned and counted
     /// (`refused_stream_deadline`).
     pub bundle_read_deadline: Duration,
+    /// Folder sync settings (config section `[sync]`, spec/sync.md).
+    pub sync: crate::sync::SyncConfig,
 }
 
 impl NodeConfig {
@@ -74,6 +78,7 @@ impl NodeConfig {
             cla: ClaConfig::default(),
             tick: Duration::from_millis(250),
             bundle_read_deadline: contacts::BUNDLE_READ_DEADLINE,
+            sync: crate::sync::SyncConfig::default(),
         }
     }
 }
@@ -183,6 +188,8 @@ pub(crate) struct Shared {
     /// Bundle streams refused by the CL before decoding (reset, too large,
     /// too slow), by counter name; in memory, reset when the node restarts.
     pub stream_refusals: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
+    /// Folder sync registrations and state (`sync.json`, `sync.redb`).
+    pub sync: Arc<sync::SyncNode>,
 }
 
 /// Says what was found in the store at start-up: what is resumed.
@@ -275,6 +282,8 @@ pub async fn run(
         .unwrap_or_else(|| cfg.data_dir.join("inbox"));
     remove_partial_files(&inbox);
     let agent = open_agent(&cfg, &node_id)?;
+    let sync_node = sync::SyncNode::open(&cfg.data_dir, cfg.sync.clone())
+        .context("cannot open the folder sync state")?;
     let router = agent.router().policy();
     let store = agent.store_handle();
     let cla = QuicCla::bind(cfg.listen, &identity, &node_id.to_string(), cfg.cla.clone())
@@ -298,11 +307,13 @@ pub async fn run(
         submits: actions::Tickets::default(),
         bundle_read_deadline: cfg.bundle_read_deadline,
         stream_refusals: Default::default(),
+        sync: Arc::new(sync_node),
     });
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(actions::dispatch(shared.clone(), act_rx));
     tasks.spawn(contacts::listen(shared.clone()));
     tasks.spawn(ticker(shared.clone(), cfg.tick));
+    tasks.spawn(sync::run(shared.clone()));
     contacts::start_dialers(&shared, &cfg.peers).await?;
     let info = start_api(&cfg, &shared, &mut tasks).await?;
     write_atomically(&api_json, serde_json::to_string_pretty(&info)?.as_bytes())?;
