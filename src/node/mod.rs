@@ -16,6 +16,7 @@ mod api;
 mod contacts;
 pub mod proto;
 mod sync;
+mod sync_recv;
 
 use crate::agent::{Agent, AgentConfig, Event, PeerView, RouteView, StatusView};
 use crate::bundle::{DtnTime, Eid};
@@ -314,6 +315,7 @@ pub async fn run(
     tasks.spawn(contacts::listen(shared.clone()));
     tasks.spawn(ticker(shared.clone(), cfg.tick));
     tasks.spawn(sync::run(shared.clone()));
+    tasks.spawn(sync_recv::run(shared.clone()));
     contacts::start_dialers(&shared, &cfg.peers).await?;
     let info = start_api(&cfg, &shared, &mut tasks).await?;
     write_atomically(&api_json, serde_json::to_string_pretty(&info)?.as_bytes())?;

@@ -50,6 +50,12 @@ impl SyncNode {
         })
     }
 
+    /// The accept directory for content from `source`, if a rule matches.
+    pub(super) fn accept_dir(&self, source: &str) -> Option<PathBuf> {
+        let reg = self.registry.lock().unwrap_or_else(|p| p.into_inner());
+        reg.accept_dir(source).map(Path::to_path_buf)
+    }
+
     fn registry(&self) -> Registry {
         self.registry.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
@@ -141,9 +147,11 @@ fn scan_folder(shared: &Shared, o: &Outgoing) -> anyhow::Result<bool> {
             Change::Deleted(_) => continue,
             Change::Send(p) => (p, false),
         };
-        let prev = sent.get(&path).map(|(_, f)| f.fversion);
+        let prev = sent.get(&path).map(|(_, f)| f);
         let stat = on_disk.get(&path).copied();
-        match build_version(o, &path, stat, prev, deleted, &to, &mut batch) {
+        let have = prev.map_or_else(HashSet::new, |p| delivered_chunks(shared, p));
+        let prev = prev.map(|f| f.fversion);
+        match build_version(o, &path, stat, prev, deleted, &to, &have, &mut batch) {
             Ok(f) => done.push((path, f)),
             Err(e) => warn!(folder = %o.name, path = %path, error = %e, "cannot send file"),
         }
@@ -159,7 +167,31 @@ fn scan_folder(shared: &Shared, o: &Outgoing) -> anyhow::Result<bool> {
     Ok(unsettled)
 }
 
-/// Chunks one file (or makes a tombstone) into `batch`; returns what to record.
+/// The chunks of `prev` if the destination confirmed its delivery (a
+/// delivery status report about its manifest bundle came back): the
+/// receiver has them in its copy of the file, so they need not travel.
+fn delivered_chunks(shared: &Shared, prev: &SentFile) -> HashSet<Vec<u8>> {
+    let delivered = shared
+        .store
+        .file(&prev.manifest_cid)
+        .ok()
+        .flatten()
+        .and_then(|f| shared.store.record(&f.manifest_bundle.to_key()).ok().flatten())
+        .is_some_and(|r| {
+            r.history
+                .iter()
+                .any(|h| h.event.starts_with("status report from") && h.event.contains("delivered"))
+        });
+    if delivered {
+        prev.chunks.iter().cloned().collect()
+    } else {
+        HashSet::new()
+    }
+}
+
+/// Chunks one file (or makes a tombstone) into `batch`, leaving out the
+/// chunks in `have` (already at the destination); returns what to record.
+#[allow(clippy::too_many_arguments)]
 fn build_version(
     o: &Outgoing,
     path: &str,
@@ -167,8 +199,10 @@ fn build_version(
     prev: Option<u64>,
     deleted: bool,
     to: &Eid,
+    have: &HashSet<Vec<u8>>,
     batch: &mut Batcher<'_>,
 ) -> anyhow::Result<SentFile> {
+    let mut chunks_sent = 0;
     let name = path.rsplit('/').next().unwrap_or(path).to_owned();
     let chunk_size = batch.shared.chunk_size;
     let mut builder = ManifestBuilder::new(name, chunk_size);
@@ -183,7 +217,8 @@ fn build_version(
         for chunk in Chunker::new(file, chunk_size)? {
             let chunk = chunk?;
             builder.push(&chunk);
-            if seen.insert(chunk.cid) {
+            if seen.insert(chunk.cid) && !have.contains(&chunk.cid.to_bytes()) {
+                chunks_sent += 1;
                 batch.push(Submission::Data {
                     destination: to.clone(),
                     payload: chunk.data.clone(),
@@ -218,6 +253,7 @@ fn build_version(
         fversion: entry.fversion,
         manifest_cid: cid.to_bytes(),
         chunks: manifest.chunks.iter().map(|c| c.to_bytes()).collect(),
+        chunks_sent,
     })
 }
 
@@ -225,7 +261,7 @@ type Answer = oneshot::Receiver<super::actions::SubmitResult>;
 
 /// Groups submissions of many files into few agent events (one store
 /// commit each), with a bounded pipeline.
-struct Batcher<'a> {
+pub(super) struct Batcher<'a> {
     shared: &'a Shared,
     items: Vec<Submission>,
     bytes: usize,
@@ -233,7 +269,7 @@ struct Batcher<'a> {
 }
 
 impl<'a> Batcher<'a> {
-    fn new(shared: &'a Shared) -> Self {
+    pub(super) fn new(shared: &'a Shared) -> Self {
         Batcher {
             shared,
             items: Vec::new(),
@@ -242,7 +278,7 @@ impl<'a> Batcher<'a> {
         }
     }
 
-    fn push(&mut self, s: Submission) -> anyhow::Result<()> {
+    pub(super) fn push(&mut self, s: Submission) -> anyhow::Result<()> {
         if let Submission::Data { payload, .. } = &s {
             self.bytes += payload.len();
         }
@@ -273,7 +309,7 @@ impl<'a> Batcher<'a> {
         Ok(())
     }
 
-    fn finish(mut self) -> anyhow::Result<()> {
+    pub(super) fn finish(mut self) -> anyhow::Result<()> {
         self.flush()?;
         while let Some(rx) = self.pending.pop_front() {
             wait(rx)?;
@@ -381,6 +417,9 @@ pub(crate) struct FileProgress {
     chunks_handed_on: usize,
     /// Held here, stored or in flight.
     chunks_in_flight: usize,
+    /// Chunks that travelled for this version (the others were already
+    /// at the destination).
+    chunks_sent: usize,
 }
 
 /// `GET /api/v1/sync/status`: per folder, per file chunk counts, bytes,
@@ -428,6 +467,7 @@ fn file_progress(shared: &Shared, path: String, f: &SentFile) -> FileProgress {
         deleted: f.stat.is_none(),
         bytes: f.stat.map_or(0, |s| s.size),
         chunks_total: f.chunks.len(),
+        chunks_sent: f.chunks_sent,
         ..Default::default()
     };
     let distinct: HashSet<&Vec<u8>> = f.chunks.iter().collect();

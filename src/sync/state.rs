@@ -29,6 +29,10 @@ pub struct SentFile {
     pub manifest_cid: Vec<u8>,
     /// Chunk CIDs (binary) in file order.
     pub chunks: Vec<Vec<u8>>,
+    /// Distinct chunks submitted for this version (the others were at the
+    /// destination already).
+    #[serde(default)]
+    pub chunks_sent: usize,
 }
 
 /// The last version of a path written by this receiver.

@@ -1,0 +1,142 @@
+//! Receiver side of the delta transfer (spec/sync.md §Delta): a new
+//! version of a synced file lists chunks the sender did not send again
+//! because this node already has them in its copy of the file. This loop
+//! finds such incomplete folder manifests and hands the agent those
+//! chunks, read from the local copy and checked against their CIDs, as
+//! local bundles addressed to this node (so the agent's usual reassembly
+//! takes over).
+
+use super::Shared;
+use super::sync::Batcher;
+use crate::agent::Submission;
+use crate::content::{self, Chunker, sanitize_relative_path};
+use crate::store::records::{FileRecord, FileRole};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::{info, warn};
+
+/// How often the store's delivered count is compared (a cheap read).
+const POLL: Duration = Duration::from_secs(1);
+
+#[derive(Default)]
+struct Seen {
+    /// The store's delivered count at the previous look.
+    delivered: Option<u64>,
+    /// Manifests already supplied (or found not to need it).
+    done: HashSet<Vec<u8>>,
+}
+
+/// Runs until the node stops.
+pub(crate) async fn run(shared: Arc<Shared>) {
+    let mut seen = Seen::default();
+    loop {
+        tokio::time::sleep(POLL).await;
+        let s = shared.clone();
+        match tokio::task::spawn_blocking(move || {
+            supply_once(&s, &mut seen);
+            seen
+        })
+        .await
+        {
+            Ok(back) => seen = back,
+            Err(_) => return,
+        }
+    }
+}
+
+fn supply_once(shared: &Shared, seen: &mut Seen) {
+    let Ok(st) = shared.store.stats() else {
+        return;
+    };
+    if seen.delivered == Some(st.delivered) {
+        return;
+    }
+    seen.delivered = Some(st.delivered);
+    let Ok(files) = shared.store.files() else {
+        return;
+    };
+    let mut batch = Batcher::new(shared);
+    for f in files {
+        if f.role != FileRole::Destination || f.path.is_some() || seen.done.contains(&f.manifest_cid)
+        {
+            continue;
+        }
+        match supply_file(shared, &f, &mut batch) {
+            Ok(n) => {
+                if n > 0 {
+                    info!(file = %f.name, chunks = n, "chunks taken from the local copy");
+                }
+                seen.done.insert(f.manifest_cid.clone());
+            }
+            Err(e) => warn!(file = %f.name, error = %e, "cannot read the local copy"),
+        }
+    }
+    if let Err(e) = batch.finish() {
+        warn!(error = %e, "cannot store chunks from local copies");
+    }
+}
+
+/// Submits the missing chunks of `f` found in the local copy; returns how many.
+fn supply_file(shared: &Shared, f: &FileRecord, batch: &mut Batcher<'_>) -> anyhow::Result<usize> {
+    let Ok((manifest, Some(entry))) =
+        content::Manifest::decode_with_folder(&f.manifest, usize::MAX)
+    else {
+        return Ok(0);
+    };
+    let mut missing = HashSet::new();
+    for cid in &f.chunks {
+        if !shared.store.inbox_has(cid)? {
+            missing.insert(cid.clone());
+        }
+    }
+    if missing.is_empty() || entry.deleted {
+        return Ok(0);
+    }
+    let source = f.manifest_bundle.source.to_string();
+    let root = shared
+        .sync
+        .accept_dir(&source)
+        .unwrap_or_else(|| shared.inbox.clone());
+    let Some(local) = local_copy(&root, &entry.folder, &entry.path) else {
+        return Ok(0);
+    };
+    let mut n = 0;
+    for chunk in Chunker::new(std::fs::File::open(&local)?, manifest.chunk_size)? {
+        let chunk = chunk?;
+        // The chunker computed the CID from the bytes: a match is verified.
+        if missing.remove(&chunk.cid.to_bytes()) {
+            n += 1;
+            batch.push(Submission::Data {
+                destination: f.destination.clone(),
+                payload: chunk.data.clone(),
+                lifetime_ms: None,
+                flags: 0,
+                content_cid: Some(chunk.cid.to_bytes()),
+            })?;
+        }
+    }
+    Ok(n)
+}
+
+/// `root/folder/path` if every component exists and none is a symlink and
+/// the last is a regular file.
+fn local_copy(root: &Path, folder: &str, path: &str) -> Option<PathBuf> {
+    let parts = sanitize_relative_path(path).ok()?;
+    let mut cur = root.join(folder);
+    let top = std::fs::symlink_metadata(&cur).ok()?;
+    if !top.is_dir() {
+        return None;
+    }
+    let last = parts.len() - 1;
+    for (i, p) in parts.iter().enumerate() {
+        cur.push(p);
+        let m = std::fs::symlink_metadata(&cur).ok()?;
+        let ok = if i == last { m.is_file() } else { m.is_dir() };
+        if !ok {
+            return None;
+        }
+    }
+    Some(cur)
+}
