@@ -117,6 +117,12 @@ impl Manifest {
         super::cid::dag_cbor_cid(&self.encode())
     }
 
+    /// The CID of [`Manifest::encode_with`] `folder` (the manifest CID of a
+    /// synced file).
+    pub fn cid_with(&self, folder: Option<&FolderEntry>) -> Cid {
+        super::cid::dag_cbor_cid(&self.encode_with(folder))
+    }
+
     /// Decodes and validates a manifest received from the network or read
     /// from disk. Never panics; allocates at most in proportion to the
     /// input length.
