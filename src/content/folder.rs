@@ -97,6 +97,67 @@ pub fn sanitize_relative_path(path: &str) -> Result<Vec<String>, ContentError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::content::{Chunker, Manifest, ManifestBuilder};
+
+    fn manifest(name: &str, data: &[u8]) -> Manifest {
+        let mut b = ManifestBuilder::new(name, 1024).mtime_ms(7);
+        for c in Chunker::new(data, 1024).unwrap() {
+            b.push(&c.unwrap());
+        }
+        b.finish()
+    }
+
+    #[test]
+    fn folder_keys_round_trip_and_plain_manifests_still_decode() {
+        let m = manifest("b.txt", &[1u8; 3000]);
+        let e = FolderEntry {
+            folder: "photos".into(),
+            path: "a/b.txt".into(),
+            fversion: 1_700_000_000_000,
+            deleted: false,
+        };
+        let bytes = m.encode_with(Some(&e));
+        let (back, entry) = Manifest::decode_with_folder(&bytes, 100).unwrap();
+        assert_eq!((back, entry), (m.clone(), Some(e.clone())));
+        // The plain decoder reads the file part of a folder manifest, and
+        // single-file manifests are unchanged.
+        assert_eq!(Manifest::decode(&bytes, 100).unwrap(), m);
+        assert_eq!(m.encode_with(None), m.encode());
+        assert_eq!(Manifest::decode_with_folder(&m.encode(), 100).unwrap().1, None);
+        assert_ne!(m.cid_with(Some(&e)), m.cid());
+        let tomb = manifest("b.txt", b"");
+        let t = FolderEntry { deleted: true, ..e };
+        let (_, got) = Manifest::decode_with_folder(&tomb.encode_with(Some(&t)), 100).unwrap();
+        assert!(got.unwrap().deleted);
+    }
+
+    #[test]
+    fn hostile_folder_manifests_do_not_decode() {
+        let m = manifest("x", b"abc");
+        for path in ["../../etc/x", "/etc/x", "a/../x", "y"] {
+            let e = FolderEntry {
+                folder: "f".into(),
+                path: path.into(),
+                fversion: 1,
+                deleted: false,
+            };
+            assert!(
+                Manifest::decode_with_folder(&m.encode_with(Some(&e)), 100).is_err(),
+                "{path}"
+            );
+        }
+        let e = FolderEntry {
+            folder: "..".into(),
+            path: "x".into(),
+            fversion: 1,
+            deleted: false,
+        };
+        assert!(Manifest::decode_with_folder(&m.encode_with(Some(&e)), 100).is_err());
+        let mut huge = m.clone();
+        huge.size = 10_000_000_000;
+        let e = FolderEntry { folder: "f".into(), ..e };
+        assert!(Manifest::decode_with_folder(&huge.encode_with(Some(&e)), 100).is_err());
+    }
 
     #[test]
     fn hostile_paths_are_refused() {

@@ -217,3 +217,102 @@ fn sync_dir(dir: &Path) -> Result<(), SyncError> {
     let _ = dir;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::content::{Chunker, ManifestBuilder};
+    use std::collections::HashMap;
+
+    struct Fixture {
+        _tmp: tempfile::TempDir,
+        root: PathBuf,
+        state: SyncState,
+    }
+
+    fn fixture() -> Fixture {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("recv");
+        let state = SyncState::open(tmp.path()).unwrap();
+        Fixture { root, state, _tmp: tmp }
+    }
+
+    fn version(path: &str, v: u64, data: &[u8]) -> (Manifest, FolderEntry, HashMap<Cid, Bytes>) {
+        let name = path.rsplit('/').next().unwrap();
+        let mut b = ManifestBuilder::new(name, 1024);
+        let mut chunks = HashMap::new();
+        for c in Chunker::new(data, 1024).unwrap() {
+            let c = c.unwrap();
+            b.push(&c);
+            chunks.insert(c.cid, c.data);
+        }
+        let e = FolderEntry {
+            folder: "f".into(),
+            path: path.into(),
+            fversion: v,
+            deleted: false,
+        };
+        (b.finish(), e, chunks)
+    }
+
+    fn put(fx: &Fixture, path: &str, v: u64, data: &[u8]) -> Result<Applied, SyncError> {
+        let (m, e, chunks) = version(path, v, data);
+        apply(&fx.root, &m, &e, "dtn://a/", 99, &fx.state, |c: &Cid| {
+            chunks.get(c).cloned().ok_or("missing")
+        })
+    }
+
+    #[test]
+    fn newer_replaces_older_is_ignored_and_local_edits_are_kept() {
+        let fx = fixture();
+        let p = fx.root.join("f/d/x.txt");
+        assert_eq!(put(&fx, "d/x.txt", 5, b"one").unwrap(), Applied::Written(p.clone()));
+        put(&fx, "d/x.txt", 6, b"two").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"two");
+        assert_eq!(put(&fx, "d/x.txt", 4, b"old").unwrap(), Applied::Stale);
+        assert_eq!(std::fs::read(&p).unwrap(), b"two");
+        std::fs::write(&p, b"local edit").unwrap();
+        let c = fx.root.join("f/d/x.conflict-a-99.txt");
+        assert_eq!(
+            put(&fx, "d/x.txt", 7, b"three").unwrap(),
+            Applied::WrittenWithConflict(p.clone(), c.clone())
+        );
+        assert_eq!(std::fs::read(&p).unwrap(), b"three");
+        assert_eq!(std::fs::read(&c).unwrap(), b"local edit");
+    }
+
+    #[test]
+    fn tombstones_delete_only_unchanged_files() {
+        let fx = fixture();
+        put(&fx, "a.txt", 1, b"a").unwrap();
+        put(&fx, "b.txt", 1, b"b").unwrap();
+        std::fs::write(fx.root.join("f/b.txt"), b"changed here").unwrap();
+        for (path, want) in [("a.txt", false), ("b.txt", true)] {
+            let (m, mut e, _) = version(path, 2, b"");
+            e.deleted = true;
+            let none = |_: &Cid| Err::<Bytes, _>("none");
+            apply(&fx.root, &m, &e, "dtn://a/", 99, &fx.state, none).unwrap();
+            assert_eq!(fx.root.join("f").join(path).exists(), want, "{path}");
+        }
+    }
+
+    #[test]
+    fn bad_chunks_and_symlinks_leave_nothing() {
+        let fx = fixture();
+        let (m, e, _) = version("x.bin", 1, &[7u8; 3000]);
+        let wrong = |_: &Cid| Ok::<_, String>(Bytes::from(vec![0u8; 1024]));
+        let r = apply(&fx.root, &m, &e, "dtn://a/", 1, &fx.state, wrong);
+        assert!(matches!(r, Err(SyncError::Content(_))), "{r:?}");
+        let left: Vec<_> = std::fs::read_dir(fx.root.join("f")).unwrap().collect();
+        assert!(left.is_empty(), "no partial file: {left:?}");
+        let outside = fx._tmp.path().join("outside");
+        std::fs::create_dir(&outside).unwrap();
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(&outside, fx.root.join("f/l")).unwrap();
+            let r = put(&fx, "l/y.txt", 1, b"y");
+            assert!(matches!(r, Err(SyncError::Refused { .. })), "{r:?}");
+            assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
+        }
+    }
+}
