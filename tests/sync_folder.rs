@@ -83,7 +83,10 @@ fn flapping(seed: u64) -> ChaosConfig {
 /// A's sync status entry for `path`.
 fn file_status(a: &NodeProcess, path: &str) -> anyhow::Result<serde_json::Value> {
     let v = a.client()?.get("/api/v1/sync/status")?;
-    let files = v["folders"][0]["files"].as_array().cloned().unwrap_or_default();
+    let files = v["folders"][0]["files"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     files
         .into_iter()
         .find(|f| f["path"] == path)
@@ -122,9 +125,15 @@ fn a_mixed_folder_syncs_through_a_flapping_killed_relay_and_edits_resend_one_chu
 
     let recv = root.join("recv");
     let body = json!({"from": "dtn://a/", "into": recv});
-    c.client().unwrap().post("/api/v1/sync/accept", &body).unwrap();
+    c.client()
+        .unwrap()
+        .post("/api/v1/sync/accept", &body)
+        .unwrap();
     let body = json!({"dir": src, "to": "dtn://c/files", "name": "data"});
-    a.client().unwrap().post("/api/v1/sync/folders", &body).unwrap();
+    a.client()
+        .unwrap()
+        .post("/api/v1/sync/folders", &body)
+        .unwrap();
     b.add_peer(r1.local_addr()).unwrap();
     b.add_peer(r2.local_addr()).unwrap();
     let t0 = Instant::now();
@@ -151,7 +160,10 @@ fn a_mixed_folder_syncs_through_a_flapping_killed_relay_and_edits_resend_one_chu
         r1.stats(),
         r2.stats()
     );
-    assert!(r1.stats().downs + r2.stats().downs > 0, "B's links must have dropped");
+    assert!(
+        r1.stats().downs + r2.stats().downs > 0,
+        "B's links must have dropped"
+    );
 
     // Edit 6 bytes in the middle of the big file: one chunk travels.
     let big = src.join("deep/big.bin");
@@ -163,7 +175,10 @@ fn a_mixed_folder_syncs_through_a_flapping_killed_relay_and_edits_resend_one_chu
         f.write_all(b"EDITED").unwrap();
     }
     let want = tree(&src);
-    a.client().unwrap().post("/api/v1/manifest/refresh", &json!({})).unwrap();
+    a.client()
+        .unwrap()
+        .post("/api/v1/manifest/refresh", &json!({}))
+        .unwrap();
     wait_for("the edit to reach C", timeout, || {
         Ok((tree(&got_dir) == want).then_some(()))
     })

@@ -33,7 +33,11 @@ fn post_bundle(node: &Path, bytes: Vec<u8>) -> Result<Value, String> {
         .map_err(|e| e.to_string())?;
     let ok = r.status().is_success();
     let v: Value = r.body_mut().read_json().map_err(|e| e.to_string())?;
-    if ok { Ok(v) } else { Err(v["error"].to_string()) }
+    if ok {
+        Ok(v)
+    } else {
+        Err(v["error"].to_string())
+    }
 }
 
 fn bundle(seq: u64, payload: Vec<u8>, cid: Vec<u8>) -> Vec<u8> {
@@ -94,7 +98,10 @@ fn hostile_folder_manifests_are_refused_and_nothing_escapes() {
     let outside = root.join("outside");
     std::fs::create_dir_all(&outside).unwrap();
     let body = json!({"from": "dtn://a/", "into": recv});
-    c.client().unwrap().post("/api/v1/sync/accept", &body).unwrap();
+    c.client()
+        .unwrap()
+        .post("/api/v1/sync/accept", &body)
+        .unwrap();
 
     // Refused at the bundle layer, with the reason.
     let m = one_chunk(&c.dir, 1, "x");
@@ -114,7 +121,10 @@ fn hostile_folder_manifests_are_refused_and_nothing_escapes() {
     let e = entry("link/x.txt");
     post_bundle(&c.dir, manifest_bundle(21, &m, &e)).unwrap();
     let cid = m.cid_with(Some(&e)).to_string();
-    let p = wait_for("C to handle the symlink-dir manifest", T, || file_path(&c, &cid)).unwrap();
+    let p = wait_for("C to handle the symlink-dir manifest", T, || {
+        file_path(&c, &cid)
+    })
+    .unwrap();
     assert!(p.contains("refused") && p.contains("symlink"), "{p}");
 
     // A symlink as the file name, pointing at a file outside.
@@ -124,7 +134,10 @@ fn hostile_folder_manifests_are_refused_and_nothing_escapes() {
     let e = entry("evil.txt");
     post_bundle(&c.dir, manifest_bundle(31, &m, &e)).unwrap();
     let cid = m.cid_with(Some(&e)).to_string();
-    let p = wait_for("C to handle the symlink-file manifest", T, || file_path(&c, &cid)).unwrap();
+    let p = wait_for("C to handle the symlink-file manifest", T, || {
+        file_path(&c, &cid)
+    })
+    .unwrap();
     assert!(p.contains("refused"), "{p}");
 
     assert_eq!(std::fs::read(outside.join("target")).unwrap(), b"precious");

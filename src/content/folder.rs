@@ -123,7 +123,10 @@ mod tests {
         // single-file manifests are unchanged.
         assert_eq!(Manifest::decode(&bytes, 100).unwrap(), m);
         assert_eq!(m.encode_with(None), m.encode());
-        assert_eq!(Manifest::decode_with_folder(&m.encode(), 100).unwrap().1, None);
+        assert_eq!(
+            Manifest::decode_with_folder(&m.encode(), 100).unwrap().1,
+            None
+        );
         assert_ne!(m.cid_with(Some(&e)), m.cid());
         let tomb = manifest("b.txt", b"");
         let t = FolderEntry { deleted: true, ..e };
@@ -155,7 +158,10 @@ mod tests {
         assert!(Manifest::decode_with_folder(&m.encode_with(Some(&e)), 100).is_err());
         let mut huge = m.clone();
         huge.size = 10_000_000_000;
-        let e = FolderEntry { folder: "f".into(), ..e };
+        let e = FolderEntry {
+            folder: "f".into(),
+            ..e
+        };
         assert!(Manifest::decode_with_folder(&huge.encode_with(Some(&e)), 100).is_err());
     }
 

@@ -56,8 +56,16 @@ impl SyncNode {
         reg.accept_dir(source).map(Path::to_path_buf)
     }
 
+    /// Every accept directory (start-up clean-up).
+    pub(super) fn accept_dirs(&self) -> Vec<PathBuf> {
+        self.registry().accept.into_iter().map(|a| a.into).collect()
+    }
+
     fn registry(&self) -> Registry {
-        self.registry.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.registry
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Asks the sender loop to rescan every folder now.
@@ -87,10 +95,15 @@ pub(crate) async fn run(shared: Arc<Shared>) {
     let rescan = Duration::from_secs(sync.cfg.rescan_s.max(1));
     let mut next = Duration::ZERO; // scan once at start-up
     loop {
-        let woke = tokio::time::timeout(next, sync.wake.notified()).await.is_ok();
+        let woke = tokio::time::timeout(next, sync.wake.notified())
+            .await
+            .is_ok();
         if woke {
             // Settle: wait until no event came for the settle time.
-            while tokio::time::timeout(settle, sync.wake.notified()).await.is_ok() {}
+            while tokio::time::timeout(settle, sync.wake.notified())
+                .await
+                .is_ok()
+            {}
         }
         let reg = sync.registry();
         if let Some(w) = watcher.as_mut() {
@@ -176,7 +189,13 @@ fn delivered_chunks(shared: &Shared, prev: &SentFile) -> HashSet<Vec<u8>> {
         .file(&prev.manifest_cid)
         .ok()
         .flatten()
-        .and_then(|f| shared.store.record(&f.manifest_bundle.to_key()).ok().flatten())
+        .and_then(|f| {
+            shared
+                .store
+                .record(&f.manifest_bundle.to_key())
+                .ok()
+                .flatten()
+        })
         .is_some_and(|r| {
             r.history
                 .iter()
@@ -331,7 +350,8 @@ pub(crate) fn assemble_folder(shared: &Arc<Shared>, manifest_cid: &[u8]) -> bool
     let Ok(Some(f)) = shared.store.file(manifest_cid) else {
         return false;
     };
-    let Ok((manifest, Some(entry))) = content::Manifest::decode_with_folder(&f.manifest, usize::MAX)
+    let Ok((manifest, Some(entry))) =
+        content::Manifest::decode_with_folder(&f.manifest, usize::MAX)
     else {
         return false;
     };
@@ -345,7 +365,15 @@ pub(crate) fn assemble_folder(shared: &Arc<Shared>, manifest_cid: &[u8]) -> bool
         Ok(None) => Err(format!("chunk {cid} missing from the store")),
         Err(e) => Err(e.to_string()),
     };
-    let r = receive::apply(&root, &manifest, &entry, &source, now_ms(), &shared.sync.state, chunk);
+    let r = receive::apply(
+        &root,
+        &manifest,
+        &entry,
+        &source,
+        now_ms(),
+        &shared.sync.state,
+        chunk,
+    );
     let path = match r {
         Ok(Applied::Written(p)) | Ok(Applied::Deleted(p)) | Ok(Applied::DeleteSkipped(p)) => {
             p.display().to_string()
@@ -375,7 +403,10 @@ pub(crate) fn assemble_folder(shared: &Arc<Shared>, manifest_cid: &[u8]) -> bool
 /// Registers an outgoing folder (`POST /api/v1/sync/folders`).
 pub(crate) fn add_folder(shared: &Shared, o: Outgoing) -> Result<(), String> {
     if !o.dir.is_absolute() || !o.dir.is_dir() {
-        return Err(format!("{} is not an absolute path to a directory", o.dir.display()));
+        return Err(format!(
+            "{} is not an absolute path to a directory",
+            o.dir.display()
+        ));
     }
     content::sanitize_file_name(&o.name).map_err(|e| format!("folder name: {e}"))?;
     let to: Eid = o.to.parse().map_err(|e| format!("bad destination: {e}"))?;
@@ -397,7 +428,11 @@ pub(crate) fn add_accept(shared: &Shared, a: Accept) -> Result<(), String> {
 }
 
 fn update(shared: &Shared, f: impl FnOnce(&mut Registry)) -> Result<(), String> {
-    let mut reg = shared.sync.registry.lock().unwrap_or_else(|p| p.into_inner());
+    let mut reg = shared
+        .sync
+        .registry
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
     let mut next = reg.clone();
     f(&mut next);
     next.save(&shared.data_dir).map_err(|e| e.to_string())?;
@@ -429,7 +464,11 @@ pub(crate) fn status(shared: &Shared) -> Result<serde_json::Value, String> {
     let mut folders = Vec::new();
     let (mut left_bytes, mut handed_bytes) = (0u64, 0u64);
     for o in &reg.outgoing {
-        let files = shared.sync.state.sent_in(&o.name).map_err(|e| e.to_string())?;
+        let files = shared
+            .sync
+            .state
+            .sent_in(&o.name)
+            .map_err(|e| e.to_string())?;
         let mut out = Vec::new();
         for (path, f) in files {
             let p = file_progress(shared, path, &f);

@@ -30,6 +30,16 @@ struct Seen {
 
 /// Runs until the node stops.
 pub(crate) async fn run(shared: Arc<Shared>) {
+    let s = shared.clone();
+    let _ = tokio::task::spawn_blocking(move || {
+        for root in s.sync.accept_dirs() {
+            let n = crate::sync::receive::remove_partial_files(&root);
+            if n > 0 {
+                info!(dir = %root.display(), files = n, "removed partial files left by a crash");
+            }
+        }
+    })
+    .await;
     let mut seen = Seen::default();
     loop {
         tokio::time::sleep(POLL).await;
@@ -59,7 +69,9 @@ fn supply_once(shared: &Shared, seen: &mut Seen) {
     };
     let mut batch = Batcher::new(shared);
     for f in files {
-        if f.role != FileRole::Destination || f.path.is_some() || seen.done.contains(&f.manifest_cid)
+        if f.role != FileRole::Destination
+            || f.path.is_some()
+            || seen.done.contains(&f.manifest_cid)
         {
             continue;
         }

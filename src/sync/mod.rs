@@ -101,7 +101,13 @@ pub fn conflict_name(name: &str, source: &str, time_ms: u64) -> String {
         .trim_start_matches("dtn://")
         .trim_end_matches('/')
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .take(64)
         .collect();
     match name.rsplit_once('.') {

@@ -52,7 +52,9 @@ pub fn apply<E: std::fmt::Display>(
     entry
         .validate(&manifest.name, manifest.size, manifest.chunks.len() as u64)
         .map_err(|e| refused(e.to_string()))?;
-    manifest.validate(usize::MAX).map_err(|e| refused(e.to_string()))?;
+    manifest
+        .validate(usize::MAX)
+        .map_err(|e| refused(e.to_string()))?;
     let parts = sanitize_relative_path(&entry.path).map_err(|e| refused(e.to_string()))?;
     let k = key(&[source, &entry.folder, &entry.path]);
     let prev = state.received(&k)?;
@@ -60,11 +62,14 @@ pub fn apply<E: std::fmt::Display>(
         return Ok(Applied::Stale);
     }
     std::fs::create_dir_all(root).map_err(SyncError::io("create dir", root))?;
-    let parent = open_parent(root, &[&[entry.folder.clone()], &parts[..parts.len() - 1]].concat())
-        .map_err(|e| match e {
-            SyncError::Refused { reason, .. } => refused(reason),
-            other => other,
-        })?;
+    let parent = open_parent(
+        root,
+        &[std::slice::from_ref(&entry.folder), &parts[..parts.len() - 1]].concat(),
+    )
+    .map_err(|e| match e {
+        SyncError::Refused { reason, .. } => refused(reason),
+        other => other,
+    })?;
     let target = parent.join(&manifest.name);
     let current = match std::fs::symlink_metadata(&target) {
         Ok(m) if m.is_file() => Some(FileStat::of(&m)),
@@ -73,8 +78,7 @@ pub fn apply<E: std::fmt::Display>(
         Err(e) => return Err(SyncError::io("stat", &target)(e)),
     };
     let recorded = prev.as_ref().and_then(|p| p.stat);
-    let changed_here =
-        current.is_some() && current != recorded && !same_content(&target, manifest);
+    let changed_here = current.is_some() && current != recorded && !same_content(&target, manifest);
     let mut conflict = None;
     if changed_here {
         let name = conflict_name(&manifest.name, source, now_ms);
@@ -112,7 +116,8 @@ fn record(
     let f = ReceivedFile {
         fversion: entry.fversion,
         stat,
-        manifest_cid: crate::content::cid::dag_cbor_cid(&manifest.encode_with(Some(entry))).to_bytes(),
+        manifest_cid: crate::content::cid::dag_cbor_cid(&manifest.encode_with(Some(entry)))
+            .to_bytes(),
     };
     state.put_received(k, &f)
 }
@@ -137,13 +142,11 @@ fn open_parent(root: &Path, parts: &[String]) -> Result<PathBuf, SyncError> {
                     reason: "a directory in the path is a file".into(),
                 });
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                match std::fs::create_dir(&cur) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                    Err(e) => return Err(SyncError::io("create dir", &cur)(e)),
-                }
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => match std::fs::create_dir(&cur) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(SyncError::io("create dir", &cur)(e)),
+            },
             Err(e) => return Err(SyncError::io("stat", &cur)(e)),
         }
     }
@@ -190,6 +193,32 @@ fn write_verified<E: std::fmt::Display>(
     Ok(stat)
 }
 
+/// Removes `.spore-partial-*` files left under `root` by a crash during a
+/// write (symlinks are not followed); returns how many.
+pub fn remove_partial_files(root: &Path) -> usize {
+    let mut n = 0;
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let Ok(t) = e.file_type() else { continue };
+            if t.is_dir() {
+                stack.push(e.path());
+            } else if t.is_file()
+                && e.file_name()
+                    .to_string_lossy()
+                    .starts_with(TEMP_FILE_PREFIX)
+                && std::fs::remove_file(e.path()).is_ok()
+            {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
 /// True if the file at `p` has exactly the manifest's chunks.
 fn same_content(p: &Path, m: &Manifest) -> bool {
     let Ok(f) = std::fs::File::open(p) else {
@@ -234,7 +263,11 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().join("recv");
         let state = SyncState::open(tmp.path()).unwrap();
-        Fixture { root, state, _tmp: tmp }
+        Fixture {
+            root,
+            state,
+            _tmp: tmp,
+        }
     }
 
     fn version(path: &str, v: u64, data: &[u8]) -> (Manifest, FolderEntry, HashMap<Cid, Bytes>) {
@@ -266,7 +299,10 @@ mod tests {
     fn newer_replaces_older_is_ignored_and_local_edits_are_kept() {
         let fx = fixture();
         let p = fx.root.join("f/d/x.txt");
-        assert_eq!(put(&fx, "d/x.txt", 5, b"one").unwrap(), Applied::Written(p.clone()));
+        assert_eq!(
+            put(&fx, "d/x.txt", 5, b"one").unwrap(),
+            Applied::Written(p.clone())
+        );
         put(&fx, "d/x.txt", 6, b"two").unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"two");
         assert_eq!(put(&fx, "d/x.txt", 4, b"old").unwrap(), Applied::Stale);
