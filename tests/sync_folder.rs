@@ -186,5 +186,22 @@ fn a_mixed_folder_syncs_through_a_flapping_killed_relay_and_edits_resend_one_chu
     let st = file_status(&a, "deep/big.bin").unwrap();
     assert_eq!(st["chunks_total"], (big_mib * 4) as u64, "{st}");
     assert_eq!(st["chunks_sent"], 1, "only the edited chunk travels: {st}");
+
+    // Who holds the new version: A (the source) and C (its delivery report).
+    let cid = st["manifest_cid"].as_str().unwrap().to_owned();
+    let holders = wait_for("C's delivery report", timeout, || {
+        let v = a.client()?.get(&format!("/api/v1/query/asset?cid={cid}"))?;
+        let h = v["holders"].clone();
+        let c_has = h.as_array().is_some_and(|l| {
+            l.iter()
+                .any(|x| x["node"] == "dtn://c/" && x["how"] == "delivery_reported")
+        });
+        Ok(c_has.then_some(h))
+    })
+    .unwrap();
+    assert!(
+        holders.as_array().unwrap().iter().any(|x| x["node"] == "dtn://a/"),
+        "{holders}"
+    );
     drop(rt);
 }

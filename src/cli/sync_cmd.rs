@@ -43,6 +43,10 @@ pub enum SyncCmd {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        /// Follow progress until nothing is in flight: a progress bar on a
+        /// terminal, one plain line per second otherwise.
+        #[arg(long, conflicts_with = "json")]
+        watch: bool,
     },
 }
 
@@ -68,7 +72,8 @@ pub fn run(dir: &Path, cmd: SyncCmd) -> anyhow::Result<()> {
             c.post("/api/v1/sync/accept", &json!({"from": from, "into": into}))?;
             println!("folders from {from} land in {}", into.display());
         }
-        SyncCmd::Status { json } => {
+        SyncCmd::Status { watch: true, .. } => watch(&c)?,
+        SyncCmd::Status { json, .. } => {
             let v = c.get("/api/v1/sync/status")?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&v)?);
@@ -78,6 +83,51 @@ pub fn run(dir: &Path, cmd: SyncCmd) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// (chunks total, handed on, in flight, ETA s) over every folder.
+fn totals(v: &Value) -> (u64, u64, u64, Option<f64>) {
+    let empty = Vec::new();
+    let folders = v["folders"].as_array().unwrap_or(&empty);
+    let sum = |k: &str| folders.iter().map(|f| f[k].as_u64().unwrap_or(0)).sum();
+    (
+        sum("chunks_total"),
+        sum("chunks_handed_on"),
+        sum("chunks_in_flight"),
+        v["eta_s"].as_f64(),
+    )
+}
+
+/// `spore sync status --watch`.
+fn watch(c: &Client) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    let tty = std::io::stdout().is_terminal();
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} chunks handed on, {msg}",
+        )?,
+    );
+    if !tty {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    loop {
+        let (total, handed, flight, eta) = totals(&c.get("/api/v1/sync/status")?);
+        let eta = eta.map_or("ETA unknown".to_owned(), |s| format!("ETA {s:.0} s"));
+        let msg = format!("{flight} in flight, {eta}");
+        if tty {
+            bar.set_length(total);
+            bar.set_position(handed);
+            bar.set_message(msg);
+        } else {
+            println!("{handed}/{total} chunks handed on, {msg}");
+        }
+        if flight == 0 {
+            bar.finish();
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
 }
 
 fn print_status(v: &Value) {

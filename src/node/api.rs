@@ -13,6 +13,7 @@
 //! | POST | /api/v1/sync/accept | `{from, into}` | `{ok}` |
 //! | GET | /api/v1/sync/status | | folders, files, chunk counts, rate, ETA |
 //! | POST | /api/v1/manifest/refresh | | `{ok}` (rescan sync folders now) |
+//! | GET | /api/v1/query/asset | `?cid=CID` | `{cid, holders: [{node, how}]}` |
 //!
 //! Errors are `{"error": "..."}` with a 4xx/5xx status.
 
@@ -108,6 +109,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, listener: tokio::net::TcpListener
         .route("/api/v1/sync/accept", post(sync_accept))
         .route("/api/v1/sync/status", get(sync_status))
         .route("/api/v1/manifest/refresh", post(sync_refresh))
+        .route("/api/v1/query/asset", get(query_asset))
         .layer(DefaultBodyLimit::max(MAX_BUNDLE_BODY))
         .layer(axum::middleware::from_fn_with_state(ctx.clone(), auth))
         .with_state(ctx);
@@ -484,4 +486,21 @@ async fn sync_status(State(ctx): State<Ctx>) -> Result<Response, ApiError> {
 async fn sync_refresh(State(ctx): State<Ctx>) -> Response {
     ctx.shared.sync.refresh();
     Json(json!({ "ok": true })).into_response()
+}
+
+#[derive(Deserialize)]
+struct AssetQuery {
+    cid: String,
+}
+
+async fn query_asset(
+    State(ctx): State<Ctx>,
+    Query(q): Query<AssetQuery>,
+) -> Result<Response, ApiError> {
+    let shared = ctx.shared.clone();
+    let v = tokio::task::spawn_blocking(move || super::asset::holders(&shared, &q.cid))
+        .await
+        .map_err(|e| internal(e.to_string()))?
+        .map_err(bad)?;
+    Ok(Json(v).into_response())
 }

@@ -13,6 +13,7 @@
 
 mod actions;
 mod api;
+mod asset;
 mod contacts;
 pub mod proto;
 mod sync;

@@ -444,6 +444,8 @@ fn update(shared: &Shared, f: impl FnOnce(&mut Registry)) -> Result<(), String> 
 #[derive(Debug, Default, serde::Serialize)]
 pub(crate) struct FileProgress {
     path: String,
+    /// CID of this version's manifest.
+    manifest_cid: String,
     fversion: u64,
     deleted: bool,
     bytes: u64,
@@ -502,6 +504,9 @@ pub(crate) fn status(shared: &Shared) -> Result<serde_json::Value, String> {
 fn file_progress(shared: &Shared, path: String, f: &SentFile) -> FileProgress {
     let mut p = FileProgress {
         path,
+        manifest_cid: content::cid_from_bytes(&f.manifest_cid)
+            .map(|c| c.to_string())
+            .unwrap_or_default(),
         fversion: f.fversion,
         deleted: f.stat.is_none(),
         bytes: f.stat.map_or(0, |s| s.size),
