@@ -16,4 +16,4 @@ export SPORE_SYNC_TIMEOUT_S="${3:-600}"
 profile=()
 [[ "${SPORE_SOAK_RELEASE:-0}" == 1 ]] && profile=(--release)
 /usr/bin/time -v cargo test "${profile[@]}" --test sync_folder -- --nocapture 2>&1 |
-    grep -E "synced|test result|panicked|Elapsed|Maximum resident" 
+    grep -E "^error|synced|test result|panicked|Elapsed|Maximum resident"
