@@ -200,7 +200,11 @@ fn a_mixed_folder_syncs_through_a_flapping_killed_relay_and_edits_resend_one_chu
     })
     .unwrap();
     assert!(
-        holders.as_array().unwrap().iter().any(|x| x["node"] == "dtn://a/"),
+        holders
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["node"] == "dtn://a/"),
         "{holders}"
     );
     drop(rt);

@@ -148,6 +148,15 @@ enum Cmd {
 
 #[derive(Subcommand, Debug)]
 enum PeersCmd {
+    /// Cap the bandwidth towards node dtn://NAME/ (persisted; 0 removes).
+    Limit {
+        /// Node ID of the peer.
+        node: Eid,
+        /// Bytes per second, with an optional K, M or G suffix (powers of
+        /// 1024), e.g. 512K; 0 removes the cap.
+        #[arg(value_parser = parse_rate)]
+        rate: u64,
+    },
     /// Dial ADDR:PORT now and whenever the link is down (persisted).
     Add {
         /// QUIC address of the peer.
@@ -339,4 +348,22 @@ async fn shutdown_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+/// `512K`, `2M`, `1G` (powers of 1024) or plain bytes per second.
+fn parse_rate(s: &str) -> Result<u64, String> {
+    let s = s
+        .trim()
+        .trim_end_matches("/s")
+        .trim_end_matches("iB")
+        .trim_end_matches('B');
+    let (num, mult) = match s.char_indices().last() {
+        Some((i, 'K' | 'k')) => (&s[..i], 1u64 << 10),
+        Some((i, 'M' | 'm')) => (&s[..i], 1 << 20),
+        Some((i, 'G' | 'g')) => (&s[..i], 1 << 30),
+        _ => (s, 1),
+    };
+    let n: u64 = num.parse().map_err(|e| format!("bad rate {s:?}: {e}"))?;
+    n.checked_mul(mult)
+        .ok_or_else(|| "rate too large".to_owned())
 }

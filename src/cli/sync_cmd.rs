@@ -103,11 +103,9 @@ fn watch(c: &Client) -> anyhow::Result<()> {
     use std::io::IsTerminal;
     let tty = std::io::stdout().is_terminal();
     let bar = indicatif::ProgressBar::new(0);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{bar:40} {pos}/{len} chunks handed on, {msg}",
-        )?,
-    );
+    bar.set_style(indicatif::ProgressStyle::with_template(
+        "{bar:40} {pos}/{len} chunks handed on, {msg}",
+    )?);
     if !tty {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }

@@ -15,6 +15,7 @@ mod actions;
 mod api;
 mod asset;
 mod contacts;
+mod limits;
 pub mod proto;
 mod sync;
 mod sync_recv;
@@ -192,6 +193,8 @@ pub(crate) struct Shared {
     pub stream_refusals: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
     /// Folder sync registrations and state (`sync.json`, `sync.redb`).
     pub sync: Arc<sync::SyncNode>,
+    /// Per-peer bandwidth caps (`limits.json`).
+    pub limits: limits::Limits,
 }
 
 /// Says what was found in the store at start-up: what is resumed.
@@ -310,6 +313,7 @@ pub async fn run(
         bundle_read_deadline: cfg.bundle_read_deadline,
         stream_refusals: Default::default(),
         sync: Arc::new(sync_node),
+        limits: limits::Limits::load(&cfg.data_dir),
     });
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(actions::dispatch(shared.clone(), act_rx));

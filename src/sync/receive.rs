@@ -64,7 +64,11 @@ pub fn apply<E: std::fmt::Display>(
     std::fs::create_dir_all(root).map_err(SyncError::io("create dir", root))?;
     let parent = open_parent(
         root,
-        &[std::slice::from_ref(&entry.folder), &parts[..parts.len() - 1]].concat(),
+        &[
+            std::slice::from_ref(&entry.folder),
+            &parts[..parts.len() - 1],
+        ]
+        .concat(),
     )
     .map_err(|e| match e {
         SyncError::Refused { reason, .. } => refused(reason),
