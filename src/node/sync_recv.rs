@@ -11,23 +11,29 @@ use super::sync::Batcher;
 use crate::agent::Submission;
 use crate::content::{self, Chunker, sanitize_relative_path};
 use crate::store::records::{FileRecord, FileRole};
-use std::collections::HashSet;
+use crate::sync::scan::FileStat;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tracing::{info, warn};
 
 /// How often the store's delivered count is compared (a cheap read).
 const POLL: Duration = Duration::from_secs(1);
+/// How often manifests still missing chunks are looked at again even if
+/// nothing was delivered (their local copy may have appeared meanwhile).
+const RETRY: Duration = Duration::from_secs(5);
 
 #[derive(Default)]
 struct Seen {
     /// The store's delivered count at the previous look.
     delivered: Option<u64>,
-    /// Manifests already supplied (or found not to need it).
-    done: HashSet<Vec<u8>>,
+    /// When the file table was last read.
+    looked: Option<Instant>,
+    /// Incomplete folder manifests already tried, with the stat of their
+    /// local copy then (`None`: no copy): tried again only when it changes.
+    tried: HashMap<Vec<u8>, Option<FileStat>>,
 }
-
 /// Runs until the node stops.
 pub(crate) async fn run(shared: Arc<Shared>) {
     let s = shared.clone();
@@ -60,42 +66,63 @@ fn supply_once(shared: &Shared, seen: &mut Seen) {
     let Ok(st) = shared.store.stats() else {
         return;
     };
-    if seen.delivered == Some(st.delivered) {
+    let retry_due = !seen.tried.is_empty() && seen.looked.is_none_or(|t| t.elapsed() >= RETRY);
+    if seen.delivered == Some(st.delivered) && !retry_due {
         return;
     }
     seen.delivered = Some(st.delivered);
+    seen.looked = Some(Instant::now());
     let Ok(files) = shared.store.files() else {
         return;
     };
     let mut batch = Batcher::new(shared);
+    let mut still: HashMap<Vec<u8>, Option<FileStat>> = HashMap::new();
     for f in files {
-        if f.role != FileRole::Destination
-            || f.path.is_some()
-            || seen.done.contains(&f.manifest_cid)
-        {
+        if f.role != FileRole::Destination || f.path.is_some() {
             continue;
         }
-        match supply_file(shared, &f, &mut batch) {
-            Ok(n) => {
-                if n > 0 {
-                    info!(file = %f.name, chunks = n, "chunks taken from the local copy");
+        let prev = seen.tried.get(&f.manifest_cid).copied();
+        match supply_file(shared, &f, prev, &mut batch) {
+            Ok(Attempt::Complete) => {}
+            Ok(Attempt::Tried { copy, supplied }) => {
+                if supplied > 0 {
+                    info!(file = %f.name, chunks = supplied, "chunks taken from the local copy");
                 }
-                seen.done.insert(f.manifest_cid.clone());
+                still.insert(f.manifest_cid.clone(), copy);
             }
             Err(e) => warn!(file = %f.name, error = %e, "cannot read the local copy"),
         }
     }
+    seen.tried = still;
     if let Err(e) = batch.finish() {
         warn!(error = %e, "cannot store chunks from local copies");
     }
 }
 
-/// Submits the missing chunks of `f` found in the local copy; returns how many.
-fn supply_file(shared: &Shared, f: &FileRecord, batch: &mut Batcher<'_>) -> anyhow::Result<usize> {
+/// What [`supply_file`] found.
+enum Attempt {
+    /// Not a folder manifest, a tombstone, or no chunk missing.
+    Complete,
+    /// Chunks are missing; the local copy's stat (`None`: none) and how
+    /// many chunks were taken from it.
+    Tried {
+        copy: Option<FileStat>,
+        supplied: usize,
+    },
+}
+
+/// Submits the missing chunks of `f` found in the local copy, unless that
+/// copy still has the stat `prev` of the previous attempt.
+fn supply_file(
+    shared: &Shared,
+    f: &FileRecord,
+    prev: Option<Option<FileStat>>,
+    batch: &mut Batcher<'_>,
+) -> anyhow::Result<Attempt> {
     let Ok((manifest, Some(entry))) =
         content::Manifest::decode_with_folder(&f.manifest, usize::MAX)
     else {
-        return Ok(0);
+        return Ok(Attempt::Complete);
     };
     let mut missing = HashSet::new();
     for cid in &f.chunks {
@@ -104,15 +131,20 @@ fn supply_file(shared: &Shared, f: &FileRecord, batch: &mut Batcher<'_>) -> anyh
         }
     }
     if missing.is_empty() || entry.deleted {
-        return Ok(0);
+        return Ok(Attempt::Complete);
     }
     let source = f.manifest_bundle.source.to_string();
     let root = shared
         .sync
         .accept_dir(&source)
         .unwrap_or_else(|| shared.inbox.clone());
-    let Some(local) = local_copy(&root, &entry.folder, &entry.path) else {
-        return Ok(0);
+    let local = local_copy(&root, &entry.folder, &entry.path);
+    let copy = match &local {
+        Some(p) => Some(FileStat::of(&std::fs::metadata(p)?)),
+        None => None,
+    };
+    let (Some(local), false) = (local, prev == Some(copy)) else {
+        return Ok(Attempt::Tried { copy, supplied: 0 });
     };
     let mut n = 0;
     for chunk in Chunker::new(std::fs::File::open(&local)?, manifest.chunk_size)? {
@@ -129,7 +161,7 @@ fn supply_file(shared: &Shared, f: &FileRecord, batch: &mut Batcher<'_>) -> anyh
             })?;
         }
     }
-    Ok(n)
+    Ok(Attempt::Tried { copy, supplied: n })
 }
 
 /// `root/folder/path` if every component exists and none is a symlink and
