@@ -30,7 +30,11 @@ fn a_capped_peer_link_runs_at_the_cap() {
     a.stop();
     a.restart().unwrap();
     let peers = a.client().unwrap().get("/api/v1/peers").unwrap();
-    assert_eq!(peers["limits"]["dtn://c/"], 1 << 20, "persisted: {peers}");
+    assert_eq!(
+        peers["bandwidth"]["dtn://c/"],
+        1 << 20,
+        "persisted: {peers}"
+    );
 
     let cid = a.send(&src, "dtn://c/files").unwrap();
     let t0 = Instant::now();

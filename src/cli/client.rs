@@ -75,7 +75,7 @@ pub fn peers(dir: &Path, action: Option<PeersCmd>, as_json: bool) -> anyhow::Res
             c.post("/api/v1/peers", &json!({ "addr": addr.to_string() }))?
         }
         Some(PeersCmd::Limit { node, rate }) => c.post(
-            "/api/v1/peers/limit",
+            "/api/v1/peers/bandwidth",
             &json!({ "node": node.to_string(), "bytes_per_s": rate }),
         )?,
         Some(PeersCmd::Remove { target }) => {

@@ -137,10 +137,10 @@ pub(crate) async fn dispatch(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceive
                     continue;
                 };
                 let cmd = shared.cmd.clone();
-                let wait = shared.limits.delay(&peer, bytes.len());
+                let wait = shared.bandwidth.delay(&peer, bytes.len());
                 tokio::spawn(async move {
                     if !wait.is_zero() {
-                        tokio::time::sleep(wait).await; // per-peer cap (limits.rs)
+                        tokio::time::sleep(wait).await; // per-peer cap (bandwidth.rs)
                     }
                     if let Err(e) = c.send_bundle(bytes).await {
                         let ev = Event::TransmitFailed {

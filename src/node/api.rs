@@ -3,7 +3,7 @@
 //! | method | path | body / query | answer |
 //! |---|---|---|---|
 //! | GET | /api/v1/status | `?filter=ID-or-CID&limit=N` | `StatusView` and `router` |
-//! | GET | /api/v1/peers | | `{peers: [PeerView], dial: [addr], limits: {node: bytes_per_s}}` |
+//! | GET | /api/v1/peers | | `{peers: [PeerView], dial: [addr], bandwidth: {node: bytes_per_s}}` |
 //! | GET | /api/v1/routes | `?limit=N` (default 100, at most 10 000) | `{router, routes: [RouteView]}` |
 //! | POST | /api/v1/peers | `{addr}` | `{dial: [addr]}` |
 //! | DELETE | /api/v1/peers | `?addr=A` or `?node=EID` | `{removed: bool}` |
@@ -13,7 +13,7 @@
 //! | POST | /api/v1/sync/accept | `{from, into}` | `{ok}` |
 //! | GET | /api/v1/sync/status | | folders, files, chunk counts, rate, ETA |
 //! | POST | /api/v1/manifest/refresh | | `{ok}` (rescan sync folders now) |
-//! | POST | /api/v1/peers/limit | `{node, bytes_per_s}` (0 removes) | `{limits: {node: bytes_per_s}}` |
+//! | POST | /api/v1/peers/bandwidth | `{node, bytes_per_s}` (0 removes) | `{bandwidth: {node: bytes_per_s}}` |
 //! | GET | /api/v1/query/asset | `?cid=CID` | `{cid, holders: [{node, how}]}` |
 //!
 //! Errors are `{"error": "..."}` with a 4xx/5xx status.
@@ -111,7 +111,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, listener: tokio::net::TcpListener
         .route("/api/v1/sync/status", get(sync_status))
         .route("/api/v1/manifest/refresh", post(sync_refresh))
         .route("/api/v1/query/asset", get(query_asset))
-        .route("/api/v1/peers/limit", post(peer_limit))
+        .route("/api/v1/peers/bandwidth", post(peer_bandwidth))
         .layer(DefaultBodyLimit::max(MAX_BUNDLE_BODY))
         .layer(axum::middleware::from_fn_with_state(ctx.clone(), auth))
         .with_state(ctx);
@@ -223,8 +223,8 @@ async fn routes(
 async fn peers(State(ctx): State<Ctx>) -> Result<Response, ApiError> {
     let v = ask(&ctx, |reply| Command::Peers { reply }).await?;
     let dial = ctx.shared.contacts.dial_targets();
-    let limits = ctx.shared.limits.caps();
-    Ok(Json(json!({ "peers": v, "dial": dial, "limits": limits })).into_response())
+    let bandwidth = ctx.shared.bandwidth.caps();
+    Ok(Json(json!({ "peers": v, "dial": dial, "bandwidth": bandwidth })).into_response())
 }
 
 #[derive(Deserialize)]
@@ -514,7 +514,7 @@ struct LimitBody {
     bytes_per_s: u64,
 }
 
-async fn peer_limit(
+async fn peer_bandwidth(
     State(ctx): State<Ctx>,
     Json(b): Json<LimitBody>,
 ) -> Result<Response, ApiError> {
@@ -524,8 +524,8 @@ async fn peer_limit(
         .map_err(|e| bad(format!("bad node ID {:?}: {e}", b.node)))?;
     let caps = ctx
         .shared
-        .limits
+        .bandwidth
         .set(&eid, b.bytes_per_s)
         .map_err(|e| internal(e.to_string()))?;
-    Ok(Json(json!({ "limits": caps })).into_response())
+    Ok(Json(json!({ "bandwidth": caps })).into_response())
 }

@@ -14,8 +14,8 @@
 mod actions;
 mod api;
 mod asset;
+mod bandwidth;
 mod contacts;
-mod limits;
 pub mod proto;
 mod sync;
 mod sync_recv;
@@ -193,8 +193,8 @@ pub(crate) struct Shared {
     pub stream_refusals: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
     /// Folder sync registrations and state (`sync.json`, `sync.redb`).
     pub sync: Arc<sync::SyncNode>,
-    /// Per-peer bandwidth caps (`limits.json`).
-    pub limits: limits::Limits,
+    /// Per-peer outgoing bandwidth caps (`bandwidth.json`).
+    pub bandwidth: bandwidth::Bandwidth,
 }
 
 /// Says what was found in the store at start-up: what is resumed.
@@ -313,7 +313,7 @@ pub async fn run(
         bundle_read_deadline: cfg.bundle_read_deadline,
         stream_refusals: Default::default(),
         sync: Arc::new(sync_node),
-        limits: limits::Limits::load(&cfg.data_dir),
+        bandwidth: bandwidth::Bandwidth::load(&cfg.data_dir),
     });
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(actions::dispatch(shared.clone(), act_rx));

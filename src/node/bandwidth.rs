@@ -1,6 +1,6 @@
 //! Per-peer bandwidth caps (`spore peers limit`): a token bucket per peer
 //! node ID, applied by the driver before each bundle transmission, and
-//! persisted in `DATA_DIR/limits.json` (`{"dtn://b/": bytes_per_s}`).
+//! persisted in `DATA_DIR/bandwidth.json` (`{"dtn://b/": bytes_per_s}`).
 //!
 //! The cap delays transmissions; it does not drop them. Keep it above
 //! (agent window × bundle size) / custody timeout, or bundles waiting for
@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// File name of the persisted caps in the data directory.
-pub const LIMITS_FILE: &str = "limits.json";
+pub const BANDWIDTH_FILE: &str = "bandwidth.json";
 
 /// A token bucket over bytes: `rate` bytes/s, bursts up to `burst` bytes.
 /// A reservation larger than the tokens left is granted with a delay (the
@@ -54,15 +54,15 @@ impl TokenBucket {
 }
 
 /// The caps of a running node.
-pub(crate) struct Limits {
+pub(crate) struct Bandwidth {
     file: PathBuf,
     buckets: Mutex<HashMap<String, (u64, TokenBucket)>>,
 }
 
-impl Limits {
-    /// Loads `dir/limits.json` (missing: no caps; unreadable: logged, no caps).
-    pub(crate) fn load(dir: &Path) -> Limits {
-        let file = dir.join(LIMITS_FILE);
+impl Bandwidth {
+    /// Loads `dir/bandwidth.json` (missing: no caps; unreadable: logged, no caps).
+    pub(crate) fn load(dir: &Path) -> Bandwidth {
+        let file = dir.join(BANDWIDTH_FILE);
         let caps: BTreeMap<String, u64> = std::fs::read(&file)
             .ok()
             .and_then(|b| match serde_json::from_slice(&b) {
@@ -78,7 +78,7 @@ impl Limits {
             .into_iter()
             .map(|(k, r)| (k, (r, TokenBucket::new(r, now))))
             .collect();
-        Limits {
+        Bandwidth {
             file,
             buckets: Mutex::new(buckets),
         }
