@@ -4,6 +4,7 @@ mod bundle_cmd;
 mod client;
 mod demo;
 mod doctor;
+mod node_cmd;
 mod show;
 
 use clap::{Args, Parser, Subcommand};
@@ -153,39 +154,50 @@ enum PeersCmd {
 }
 
 #[derive(Args, Debug)]
-struct NodeArgs {
+pub(crate) struct NodeArgs {
     #[command(flatten)]
     dir: DataDir,
     /// This node's ID [default: dtn://<key fingerprint>/].
     #[arg(long)]
     node_id: Option<Eid>,
-    /// QUIC listen address.
-    #[arg(long, default_value = "0.0.0.0:4556")]
-    listen: SocketAddr,
-    /// Local API address (loopback only).
-    #[arg(long, default_value = "127.0.0.1:4557")]
-    api: SocketAddr,
+    /// Config file (TOML, spec/config.md) [default: DATA_DIR/spore.toml if
+    /// it exists]. Flags given here win over the file.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Print the effective configuration (file merged with flags) as TOML
+    /// and exit.
+    #[arg(long)]
+    print_config: bool,
+    /// QUIC listen address [default: 0.0.0.0:4556].
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Local API address, loopback only [default: 127.0.0.1:4557].
+    #[arg(long)]
+    api: Option<SocketAddr>,
     /// Peer to dial (repeatable); kept in DATA_DIR/dial.json.
     #[arg(long = "peer")]
     peers: Vec<SocketAddr>,
     /// Where received files land [default: DATA_DIR/inbox].
     #[arg(long)]
     inbox: Option<PathBuf>,
-    /// Default lifetime of bundles created here.
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "7days")]
-    lifetime: Duration,
-    /// Wait for a custody signal this long before offering a bundle again.
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
-    custody_timeout: Duration,
-    /// Chunk size for `spore send`, bytes.
-    #[arg(long, default_value_t = spore::content::DEFAULT_CHUNK_SIZE)]
-    chunk_size: u32,
-    /// Refuse new bundles when this many payload bytes are held (store quota).
-    #[arg(long, default_value_t = 10 << 30)]
-    quota_bytes: u64,
-    /// Period of the timer that expires bundles and checks custody timeouts.
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "250ms")]
-    tick: Duration,
+    /// Default lifetime of bundles created here [default: 7days].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    lifetime: Option<Duration>,
+    /// Wait for a custody signal this long before offering a bundle again
+    /// [default: 30s].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    custody_timeout: Option<Duration>,
+    /// Chunk size for `spore send`, bytes [default: 262144].
+    #[arg(long)]
+    chunk_size: Option<u32>,
+    /// Refuse new bundles when this many payload bytes are held (store
+    /// quota) [default: 10 GiB].
+    #[arg(long)]
+    quota_bytes: Option<u64>,
+    /// Period of the timer that expires bundles and checks custody timeouts
+    /// [default: 250ms].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    tick: Option<Duration>,
     /// Routing policy: direct, epidemic, spray-and-wait[:L], prophet,
     /// spore[:L] or cgr.
     ///
@@ -198,9 +210,9 @@ struct NodeArgs {
     ///   spore           latency-aware: share L copies by expected delay (default)
     ///   cgr             contact graph routing over --contact-plan FILE
     /// Example: spore node --router spray-and-wait:4
-    /// See what the router decides with `spore routes`.
-    #[arg(long, default_value = "spore", verbatim_doc_comment)]
-    router: spore::routing::Policy,
+    /// See what the router decides with `spore routes`. [default: spore]
+    #[arg(long, verbatim_doc_comment)]
+    router: Option<spore::routing::Policy>,
     /// Contact plan file (spec/contact-plan.md) for `--router cgr`; contact
     /// times without an `epoch` line count from the node's start.
     #[arg(long, value_name = "FILE")]
@@ -214,7 +226,7 @@ struct NodeArgs {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match cli.cmd {
-        Cmd::Node(a) => run_node(a),
+        Cmd::Node(a) => node_cmd::run(a),
         Cmd::Send {
             file,
             to,
@@ -265,7 +277,7 @@ impl DataDir {
     }
 }
 
-fn init_tracing() {
+pub(crate) fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SPORE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,quinn=warn,rustls=warn"));
     let _ = tracing_subscriber::fmt()
@@ -274,35 +286,7 @@ fn init_tracing() {
         .try_init();
 }
 
-fn run_node(a: NodeArgs) -> anyhow::Result<()> {
-    init_tracing();
-    let mut cfg = spore::node::NodeConfig::new(a.dir.path()?);
-    cfg.node_id = a.node_id.clone();
-    cfg.listen = a.listen;
-    cfg.api = a.api;
-    cfg.peers = a.peers;
-    cfg.inbox = a.inbox;
-    cfg.chunk_size = a.chunk_size;
-    cfg.tick = a.tick;
-    cfg.bundle_read_deadline = a.bundle_read_deadline;
-    let placeholder = a.node_id.unwrap_or(Eid::DtnNone);
-    let mut acfg = spore::agent::AgentConfig::new(placeholder);
-    acfg.default_lifetime_ms = a.lifetime.as_millis() as u64;
-    acfg.custody_timeout_ms = a.custody_timeout.as_millis() as u64;
-    acfg.quota_bytes = a.quota_bytes;
-    acfg.policy = a.router;
-    if let Some(path) = &a.contact_plan {
-        let plan = spore::node::load_contact_plan(path, spore::node::dtn_now())?;
-        acfg.contact_plan = Some(std::sync::Arc::new(plan));
-    }
-    cfg.agent = Some(acfg);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(spore::node::run(cfg, shutdown_signal()))
-}
-
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

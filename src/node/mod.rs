@@ -12,6 +12,7 @@
 
 mod actions;
 mod api;
+pub mod config;
 mod contacts;
 pub mod proto;
 
