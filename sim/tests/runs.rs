@@ -95,6 +95,26 @@ fn bandwidth_and_delay_set_the_arrival_time() {
 }
 
 #[test]
+fn a_contact_plan_sets_each_contact_s_rate_and_delay() {
+    // Same shape as above, but the plan gives the rates and delays: the
+    // run-wide bandwidth (unlimited) and delay (0) must not apply.
+    let plan = "contact 10 20 dtn://n0/ dtn://n1/ 1000 100\n\
+                contact 30 40 dtn://n1/ dtn://n2/ 500 300\n";
+    let r = one_message(plan, None, 0);
+    assert_eq!(r.delivered, 1, "{r:?}");
+    let lat = r.latency_mean.unwrap();
+    // Hop 1: ≥ 1 s at 1000 B/s + 0.1 s; hop 2 starts at 30 s (after the
+    // 0.3 s summary delay): ≥ 2 s at 500 B/s + 0.3 s. Created at 1 s.
+    assert!((31.6..32.4).contains(&lat), "latency {lat}");
+    // The oracle uses the plan's delays too (unlimited bandwidth): 30.3 - 1.
+    assert_eq!(r.oracle_latency_mean, Some(29.3));
+    // A plan contact too slow for the bundle aborts it, as above.
+    let r = one_message("contact 10 10.5 dtn://n0/ dtn://n2/ 1000\n", None, 0);
+    assert_eq!(r.delivered, 0, "{r:?}");
+    assert_eq!(r.drops.get("transfer_aborted"), Some(&1));
+}
+
+#[test]
 fn a_contact_too_short_for_the_bundle_aborts_it() {
     // 0.5 s of contact at 1000 B/s cannot carry 1000 bytes: the transfer is
     // aborted when the link goes down; the bundle stays at node 0.
