@@ -450,6 +450,27 @@ impl Router {
         Some((route, start))
     }
 
+    /// Records that a bundle described by `c` was handed to `c.peer` under
+    /// [`Policy::Cgr`]: its size is booked on the first contact of its
+    /// route when that contact leads to the peer (capacity accounting,
+    /// spec/routing.md §6), and cached routes over that contact are
+    /// dropped. No effect under other policies.
+    pub fn sent(&mut self, now_ms: u64, c: &Candidate<'_>) {
+        let Some((route, _)) = self.cgr_route(now_ms, c) else {
+            return;
+        };
+        if route.first_hop != c.peer.node_id() {
+            return;
+        }
+        let Some(cgr) = self.cgr.as_mut() else {
+            return;
+        };
+        cgr.index.book(route.first_contact, c.size_bytes);
+        cgr.cache
+            .get_mut()
+            .retain(|_, (_, r)| r.first_contact != route.first_contact);
+    }
+
     /// spore's default (spec/routing.md §4). `theirs` is the peer's
     /// advertised delay to the destination, `ours` our own without the peer.
     /// Neither known: hand every copy over (explore, custody moves on).
