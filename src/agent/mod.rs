@@ -261,6 +261,10 @@ pub enum Action {
 /// Least time between two writes of peer estimates on ticks, DTN ms.
 pub const PEER_FLUSH_MS: u64 = 10_000;
 
+/// Meta key of the persisted PRoPHET table (CBOR, written with the peer
+/// estimates).
+pub const PROPHET_META_KEY: &str = "prophet-0";
+
 /// Errors that stop the agent from handling an event. Bad input from peers
 /// or clients is never an `AgentError`: it is refused, counted and logged.
 #[derive(Debug, thiserror::Error)]
@@ -324,6 +328,11 @@ impl Agent {
         let mut router = Router::new(cfg.node_id.clone(), cfg.policy);
         if let Some(plan) = &cfg.contact_plan {
             router = router.with_plan(plan.clone());
+        }
+        if let Some(bytes) = store.meta_bytes(PROPHET_META_KEY)? {
+            if let Err(e) = router.restore_prophet_table(&bytes) {
+                tracing::warn!("{e}; starting with an empty PRoPHET table");
+            }
         }
         for p in store.peers()? {
             let Ok(eid) = p.node_id.parse::<Eid>() else {
@@ -446,6 +455,9 @@ impl Agent {
     fn commit(&mut self, mut txn: crate::store::Txn) -> Result<(), AgentError> {
         txn.set_meta_u64("next_seq", self.next_seq)?;
         txn.set_meta_u64("held_bytes", self.held_bytes)?;
+        if let Some(table) = self.router.take_prophet_table() {
+            txn.set_meta_bytes(PROPHET_META_KEY, &table)?;
+        }
         for (name, n) in std::mem::take(&mut self.tally) {
             txn.bump(&name, n)?;
         }

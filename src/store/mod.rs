@@ -455,6 +455,15 @@ impl Store {
         Ok(t.get(key).map_err(db)?.and_then(|g| be_u64(g.value())))
     }
 
+    /// A meta value as raw bytes (e.g. the PRoPHET table).
+    ///
+    /// # Errors
+    /// [`StoreError`] on engine failure.
+    pub fn meta_bytes(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let t = self.read()?.open_table(META).map_err(db)?;
+        Ok(t.get(key).map_err(db)?.map(|g| g.value().to_vec()))
+    }
+
     /// Table sizes.
     ///
     /// # Errors
