@@ -180,9 +180,8 @@ struct NodeArgs {
     /// Chunk size for `spore send`, bytes.
     #[arg(long, default_value_t = spore::content::DEFAULT_CHUNK_SIZE)]
     chunk_size: u32,
-    /// Refuse new bundles when this many payload bytes are held (store quota).
-    #[arg(long, default_value_t = 10 << 30)]
-    quota_bytes: u64,
+    #[command(flatten)]
+    limits: LimitArgs,
     /// Period of the timer that expires bundles and checks custody timeouts.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "250ms")]
     tick: Duration,
@@ -208,6 +207,60 @@ struct NodeArgs {
     /// Abandon an incoming bundle stream that takes longer than this (tests).
     #[arg(long, hide = true, value_parser = humantime::parse_duration, default_value = "120s")]
     bundle_read_deadline: Duration,
+}
+
+/// `spore node` flags for the main `[limits]` settings (spore::limits).
+#[derive(Args, Debug)]
+struct LimitArgs {
+    /// Refuse new bundles when this many payload bytes are held (store quota).
+    #[arg(long, default_value_t = 10 << 30)]
+    quota_bytes: u64,
+    /// Refuse new bundles when this many bundles are held.
+    #[arg(long, default_value_t = 1_000_000)]
+    quota_bundles: u64,
+    /// Most of the quota one peer's bundles may use, percent.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u8).range(0..=100))]
+    peer_share_percent: u8,
+    /// Part of the quota kept for local submissions, percent.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u8).range(0..=100))]
+    local_reserve_percent: u8,
+    /// Sustained bundles per second accepted from one peer.
+    #[arg(long, default_value_t = spore::limits::DEFAULT_BUNDLES_PER_S)]
+    peer_bundles_per_s: u32,
+    /// Sustained bytes per second accepted from one peer.
+    #[arg(long, default_value_t = spore::limits::DEFAULT_BYTES_PER_S)]
+    peer_bytes_per_s: u64,
+    /// Disconnect a peer held back longer than this within 10 s.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "5s")]
+    flood_wait: Duration,
+    /// First back-off of a flooding peer (doubles per repeat, at most 1 h).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
+    flood_backoff: Duration,
+    /// Largest bundle accepted or sent, bytes.
+    #[arg(long, default_value_t = 8 << 20)]
+    max_bundle_bytes: usize,
+}
+
+impl LimitArgs {
+    fn to_config(&self) -> spore::limits::LimitsConfig {
+        let d = spore::limits::LimitsConfig::default();
+        spore::limits::LimitsConfig {
+            quota_bytes: self.quota_bytes,
+            quota_bundles: self.quota_bundles,
+            peer_share_percent: self.peer_share_percent,
+            local_reserve_percent: self.local_reserve_percent,
+            bundles_per_s: self.peer_bundles_per_s,
+            bundles_burst: self.peer_bundles_per_s.saturating_mul(2),
+            bytes_per_s: self.peer_bytes_per_s,
+            flood_wait_ms: self.flood_wait.as_millis() as u64,
+            flood_window_ms: d
+                .flood_window_ms
+                .max(2 * self.flood_wait.as_millis() as u64),
+            backoff_min_ms: self.flood_backoff.as_millis() as u64,
+            max_bundle_bytes: self.max_bundle_bytes,
+            ..d
+        }
+    }
 }
 
 /// Entry point: runs the command, prints one clear error line on failure.
@@ -285,11 +338,11 @@ fn run_node(a: NodeArgs) -> anyhow::Result<()> {
     cfg.chunk_size = a.chunk_size;
     cfg.tick = a.tick;
     cfg.bundle_read_deadline = a.bundle_read_deadline;
+    cfg.limits = a.limits.to_config();
     let placeholder = a.node_id.unwrap_or(Eid::DtnNone);
     let mut acfg = spore::agent::AgentConfig::new(placeholder);
     acfg.default_lifetime_ms = a.lifetime.as_millis() as u64;
     acfg.custody_timeout_ms = a.custody_timeout.as_millis() as u64;
-    acfg.quota_bytes = a.quota_bytes;
     acfg.policy = a.router;
     if let Some(path) = &a.contact_plan {
         let plan = spore::node::load_contact_plan(path, spore::node::dtn_now())?;
