@@ -262,7 +262,8 @@ impl Agent {
                 received_from: rec.received_from.as_ref(),
                 peer,
                 peer_has_it: contact.is_some_and(|c| c.peer_holds.contains(key)),
-                refused_by_peer: contact.is_some_and(|c| c.refused.contains(key)),
+                refused_by_peer: contact
+                    .is_some_and(|c| c.refused.contains(key) || c.depleted.contains(key)),
                 destination_in_contact: self.contacts.contains_key(&dest_node),
                 copies: rec.copies,
                 size_bytes: rec.size_bytes,

@@ -286,6 +286,11 @@ struct ContactState {
     /// Keys the peer refused during this contact (not offered again until
     /// the next contact).
     refused: HashSet<Vec<u8>>,
+    /// Keys the peer refused for lack of storage ("depleted storage"):
+    /// offered again one custody timeout after the latest such refusal
+    /// (DTN ms in `depleted_at_ms`), when the peer may have room again.
+    depleted: HashSet<Vec<u8>>,
+    depleted_at_ms: u64,
 }
 
 /// The agent. One per node; owns the node's store.
