@@ -3,7 +3,7 @@
 //! it keeps flooding, and refuses its contacts during the back-off.
 //!
 //! Counters (in `spore status`, reset when the node restarts):
-//! `throttled` (times a peer's reads were held back), `throttled_ms` (total
+//! `throttled` (times a peer's reads were held back), `throttled_us` (total
 //! hold-back), `disconnected_flooding`, `refused_flooding_backoff`
 //! (contacts refused during a back-off), `refused_stream_nesting`.
 
@@ -123,7 +123,7 @@ impl PeerGuards {
                 self.count("throttled", 1);
                 first = false;
             }
-            self.count("throttled_ms", wait.as_millis() as u64);
+            self.count("throttled_us", wait.as_micros() as u64);
             let flooding = lock(&r.window).add(Instant::now(), wait, &self.throttle);
             if flooding {
                 let waited = lock(&r.window).waited();
