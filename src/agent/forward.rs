@@ -288,7 +288,8 @@ impl Agent {
                 received_from: rec.received_from.as_ref(),
                 peer,
                 peer_has_it: contact.is_some_and(|c| c.peer_holds.contains(key)),
-                refused_by_peer: contact.is_some_and(|c| c.refused.contains(key)),
+                refused_by_peer: contact
+                    .is_some_and(|c| c.refused.contains(key) || c.depleted.contains(key)),
                 destination_in_contact: self.contacts.contains_key(&dest_node),
                 copies: rec.copies,
                 size_bytes: rec.size_bytes,
@@ -374,16 +375,14 @@ impl Agent {
         txn.expiry_remove(rec.expiry_ms, key)?;
         self.in_flight.remove_all(key);
         self.add_held_bytes(-(rec.size_bytes as i64));
+        self.usage
+            .remove(rec.received_from.as_ref(), rec.size_bytes);
         Ok(())
     }
 
     /// Payload bytes held for forwarding now (what the quota limits).
     pub fn held_bytes(&self) -> u64 {
         self.held_bytes
-    }
-
-    pub(super) fn cfg_quota_bytes(&self) -> u64 {
-        self.cfg.quota_bytes
     }
 
     /// Changes the held-bytes total; persisted by the next commit.

@@ -190,10 +190,8 @@ pub(crate) struct NodeArgs {
     /// Chunk size for `spore send`, bytes [default: 262144].
     #[arg(long)]
     chunk_size: Option<u32>,
-    /// Refuse new bundles when this many payload bytes are held (store
-    /// quota) [default: 10 GiB].
-    #[arg(long)]
-    quota_bytes: Option<u64>,
+    #[command(flatten)]
+    limits: LimitArgs,
     /// Period of the timer that expires bundles and checks custody timeouts
     /// [default: 250ms].
     #[arg(long, value_parser = humantime::parse_duration)]
@@ -220,6 +218,69 @@ pub(crate) struct NodeArgs {
     /// Abandon an incoming bundle stream that takes longer than this (tests).
     #[arg(long, hide = true, value_parser = humantime::parse_duration, default_value = "120s")]
     bundle_read_deadline: Duration,
+}
+
+/// `spore node` flags for the main `[limits]` settings (spore::limits,
+/// spec/config.md); each wins over the config file.
+#[derive(Args, Debug)]
+pub(crate) struct LimitArgs {
+    /// Refuse new bundles when this many payload bytes are held (store
+    /// quota) [default: 10 GiB].
+    #[arg(long)]
+    quota_bytes: Option<u64>,
+    /// Refuse new bundles when this many bundles are held [default: 1000000].
+    #[arg(long)]
+    quota_bundles: Option<u64>,
+    /// Most of the quota one peer's bundles may use, percent [default: 50].
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=100))]
+    peer_share_percent: Option<u8>,
+    /// Part of the quota kept for local submissions, percent [default: 10].
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=100))]
+    local_reserve_percent: Option<u8>,
+    /// Sustained bundles per second accepted from one peer (burst: twice
+    /// that) [default: 20000].
+    #[arg(long)]
+    peer_bundles_per_s: Option<u32>,
+    /// Sustained bytes per second accepted from one peer [default: 1 GiB].
+    #[arg(long)]
+    peer_bytes_per_s: Option<u64>,
+    /// Disconnect a peer held back longer than this within the flood
+    /// window (10 s, or twice this) [default: 5s].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    flood_wait: Option<Duration>,
+    /// First back-off of a flooding peer (doubles per repeat, at most 1 h)
+    /// [default: 30s].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    flood_backoff: Option<Duration>,
+    /// Largest bundle accepted or sent, bytes [default: 8 MiB].
+    #[arg(long)]
+    max_bundle_bytes: Option<usize>,
+}
+
+impl LimitArgs {
+    /// Writes the flags that were given into `l`.
+    pub(crate) fn apply(&self, l: &mut spore::limits::LimitsConfig) {
+        let d = spore::limits::LimitsConfig::default();
+        l.quota_bytes = self.quota_bytes.unwrap_or(l.quota_bytes);
+        l.quota_bundles = self.quota_bundles.unwrap_or(l.quota_bundles);
+        l.peer_share_percent = self.peer_share_percent.unwrap_or(l.peer_share_percent);
+        l.local_reserve_percent = self
+            .local_reserve_percent
+            .unwrap_or(l.local_reserve_percent);
+        if let Some(r) = self.peer_bundles_per_s {
+            l.bundles_per_s = r;
+            l.bundles_burst = r.saturating_mul(2);
+        }
+        l.bytes_per_s = self.peer_bytes_per_s.unwrap_or(l.bytes_per_s);
+        if let Some(w) = self.flood_wait {
+            l.flood_wait_ms = w.as_millis() as u64;
+            l.flood_window_ms = d.flood_window_ms.max(2 * l.flood_wait_ms);
+        }
+        if let Some(b) = self.flood_backoff {
+            l.backoff_min_ms = b.as_millis() as u64;
+        }
+        l.max_bundle_bytes = self.max_bundle_bytes.unwrap_or(l.max_bundle_bytes);
+    }
 }
 
 /// Entry point: runs the command, prints one clear error line on failure.

@@ -15,6 +15,7 @@ pub(super) fn run(a: NodeArgs) -> anyhow::Result<()> {
         None => ConfigFile::default(),
     };
     merge_flags(&mut file.node, &a);
+    a.limits.apply(&mut file.limits);
     if a.print_config {
         let text = file.to_toml().map_err(anyhow::Error::msg)?;
         println!("{}", text.trim_end());
@@ -45,7 +46,6 @@ fn merge_flags(n: &mut NodeSection, a: &NodeArgs) {
     n.lifetime = a.lifetime.or(n.lifetime);
     n.custody_timeout = a.custody_timeout.or(n.custody_timeout);
     n.chunk_size = a.chunk_size.or(n.chunk_size);
-    n.quota_bytes = a.quota_bytes.or(n.quota_bytes);
     n.tick = a.tick.or(n.tick);
     if let Some(r) = &a.router {
         n.router = Some(r.to_string());
@@ -73,6 +73,7 @@ fn node_config(
     cfg.chunk_size = n.chunk_size.unwrap_or(cfg.chunk_size);
     cfg.tick = n.tick.unwrap_or(cfg.tick);
     cfg.bundle_read_deadline = a.bundle_read_deadline;
+    cfg.limits = file.limits.clone();
     let mut acfg = spore::agent::AgentConfig::new(node_id.unwrap_or(Eid::DtnNone));
     if let Some(l) = n.lifetime {
         acfg.default_lifetime_ms = l.as_millis() as u64;
@@ -80,7 +81,6 @@ fn node_config(
     if let Some(t) = n.custody_timeout {
         acfg.custody_timeout_ms = t.as_millis() as u64;
     }
-    acfg.quota_bytes = n.quota_bytes.unwrap_or(acfg.quota_bytes);
     if let Some(r) = &n.router {
         acfg.policy = r
             .parse::<Policy>()

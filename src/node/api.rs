@@ -176,6 +176,7 @@ async fn status(
         .map(|m| m.clone())
         .unwrap_or_else(|p| p.into_inner().clone());
     v.counters.extend(cl);
+    v.counters.extend(ctx.shared.guards.counters());
     let mut v = serde_json::to_value(v).map_err(|e| internal(e.to_string()))?;
     if let Some(o) = v.as_object_mut() {
         o.insert("router".into(), json!(ctx.shared.router.to_string()));

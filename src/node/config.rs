@@ -26,6 +26,8 @@ pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
 pub struct ConfigFile {
     /// `[node]`: identity, addresses, peers, bundle defaults, routing.
     pub node: NodeSection,
+    /// `[limits]`: per-peer rates, flooding, store quota, input sizes.
+    pub limits: crate::limits::LimitsConfig,
 }
 
 /// `[node]`: the settings that `spore node` flags also set (same names, with
@@ -51,8 +53,6 @@ pub struct NodeSection {
     pub custody_timeout: Option<Duration>,
     /// Chunk size for files, bytes [default: 262 144].
     pub chunk_size: Option<u32>,
-    /// Store quota: payload bytes held [default: 10 GiB].
-    pub quota_bytes: Option<u64>,
     /// Timer period, humantime [default: `"250ms"`].
     #[serde(with = "humantime_serde")]
     pub tick: Option<Duration>,
@@ -184,7 +184,6 @@ mod tests {
             lifetime = "2h"
             custody_timeout = "45s"
             chunk_size = 65536
-            quota_bytes = 1000000
             tick = "100ms"
             router = "spray-and-wait:4"
             "#,

@@ -7,6 +7,7 @@ use crate::agent::Event;
 use crate::bundle::Eid;
 use crate::bundle::admin::AdministrativeRecord;
 use crate::cla::quic::Contact;
+use crate::limits::check_nesting;
 use rand::Rng;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -23,6 +24,8 @@ const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// Default longest time one incoming bundle stream may take to arrive
 /// (`NodeConfig::bundle_read_deadline`).
 pub(crate) const BUNDLE_READ_DEADLINE: Duration = Duration::from_secs(120);
+/// Most bundle streams of one contact read at once.
+const MAX_PARALLEL_READS: usize = 32;
 /// Most dial targets.
 pub(crate) const MAX_DIAL_TARGETS: usize = 256;
 
@@ -186,6 +189,12 @@ async fn run_contact(shared: Arc<Shared>, c: Contact, dialed_by_us: bool) {
         return;
     };
     let peer = peer.node_id();
+    if let Some(left) = shared.guards.backoff_remaining(&peer) {
+        shared.guards.count("refused_flooding_backoff", 1);
+        warn!(peer = %peer, ?left, "refusing a contact: the peer is backing off after flooding");
+        c.close("backing off after flooding");
+        return;
+    }
     let serial = shared.contacts.serial.fetch_add(1, Ordering::Relaxed);
     if !register(&shared, &peer, &c, serial, dialed_by_us) {
         c.close("duplicate contact");
@@ -250,26 +259,46 @@ fn register(shared: &Shared, peer: &Eid, c: &Contact, serial: u64, dialed_by_us:
     true
 }
 
-/// Accepts bundle streams and reads them concurrently (the CLA bounds how
-/// many streams a peer may open at once); each read has a deadline so a peer
-/// that trickles a stream cannot hold a slot forever.
+/// Accepts bundle streams and reads them concurrently (at most
+/// [`MAX_PARALLEL_READS`] at once), each under the peer's rate limits
+/// (`crate::node::limits`): while the peer is over its bundle rate no new
+/// stream is accepted, and a read bundle waits for the byte budget before
+/// it goes on, so QUIC flow control pushes back on the peer. A flooding
+/// peer is disconnected. Each read has a deadline so a peer that trickles a
+/// stream cannot hold a slot forever.
 async fn bundles_in(shared: Arc<Shared>, c: Contact, peer: Eid) {
     let mut reads = tokio::task::JoinSet::new();
     loop {
-        let incoming = tokio::select! {
-            r = c.accept_bundle_stream() => r,
-            Some(_) = reads.join_next(), if !reads.is_empty() => continue,
+        while reads.len() >= MAX_PARALLEL_READS {
+            reads.join_next().await;
+        }
+        if let Err(f) = shared.guards.pace_bundle(&peer).await {
+            return flooded(&c, &f);
+        }
+        let incoming = loop {
+            tokio::select! {
+                r = c.accept_bundle_stream() => break r,
+                Some(_) = reads.join_next(), if !reads.is_empty() => {}
+            }
         };
         let stream = match incoming {
             Ok(s) => s,
             // The contact is gone: its end is handled by `run_contact`.
             Err(_) => return,
         };
-        let (shared, peer) = (shared.clone(), peer.clone());
+        let (shared, peer, c) = (shared.clone(), peer.clone(), c.clone());
         reads.spawn(async move {
             let deadline = shared.bundle_read_deadline;
             match tokio::time::timeout(deadline, stream.read()).await {
                 Ok(Ok(bytes)) => {
+                    if let Err(e) = check_nesting(&bytes, shared.guards.max_cbor_nesting) {
+                        warn!(peer = %peer, error = %e, "refused a bundle stream");
+                        count_stream_refusal(&shared, "nesting");
+                        return;
+                    }
+                    if let Err(f) = shared.guards.pace_bytes(&peer, bytes.len()).await {
+                        return flooded(&c, &f);
+                    }
                     super::actions::received(&shared, peer, bytes).await;
                 }
                 // One bad stream (over the size limit, reset by the peer):
@@ -285,6 +314,12 @@ async fn bundles_in(shared: Arc<Shared>, c: Contact, peer: Eid) {
             }
         });
     }
+}
+
+/// Closes the contact of a flooding peer (its back-off has started).
+fn flooded(c: &Contact, f: &super::limits::Flooding) {
+    warn!(error = %f, "disconnecting a flooding peer");
+    c.close("flooding");
 }
 
 /// Counts a bundle stream refused before decoding as `refused_stream_{kind}`.

@@ -14,6 +14,7 @@ mod actions;
 mod api;
 pub mod config;
 mod contacts;
+mod limits;
 pub mod proto;
 
 use crate::agent::{Agent, AgentConfig, Event, PeerView, RouteView, StatusView};
@@ -58,6 +59,9 @@ pub struct NodeConfig {
     /// 120 s); a slower stream is abandoned and counted
     /// (`refused_stream_deadline`).
     pub bundle_read_deadline: Duration,
+    /// The `[limits]` section: rates, flooding, quota, input sizes; applied
+    /// over `cla` and `agent` at start ([`crate::limits::LimitsConfig::apply`]).
+    pub limits: crate::limits::LimitsConfig,
 }
 
 impl NodeConfig {
@@ -75,6 +79,7 @@ impl NodeConfig {
             cla: ClaConfig::default(),
             tick: Duration::from_millis(250),
             bundle_read_deadline: contacts::BUNDLE_READ_DEADLINE,
+            limits: crate::limits::LimitsConfig::default(),
         }
     }
 }
@@ -184,6 +189,8 @@ pub(crate) struct Shared {
     /// Bundle streams refused by the CL before decoding (reset, too large,
     /// too slow), by counter name; in memory, reset when the node restarts.
     pub stream_refusals: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
+    /// Per-peer rate limits and flood back-offs (and their counters).
+    pub guards: limits::PeerGuards,
 }
 
 /// Says what was found in the store at start-up: what is resumed.
@@ -278,7 +285,9 @@ pub async fn run(
     let agent = open_agent(&cfg, &node_id)?;
     let router = agent.router().policy();
     let store = agent.store_handle();
-    let cla = QuicCla::bind(cfg.listen, &identity, &node_id.to_string(), cfg.cla.clone())
+    let mut cla_cfg = cfg.cla.clone();
+    cla_cfg.max_bundle_bytes = cfg.limits.max_bundle_bytes;
+    let cla = QuicCla::bind(cfg.listen, &identity, &node_id.to_string(), cla_cfg)
         .with_context(|| format!("cannot listen for QUIC on {}", cfg.listen))?;
     let (cmd_tx, cmd_rx) = mpsc::channel(4096);
     let (act_tx, act_rx) = mpsc::unbounded_channel();
@@ -299,6 +308,7 @@ pub async fn run(
         submits: actions::Tickets::default(),
         bundle_read_deadline: cfg.bundle_read_deadline,
         stream_refusals: Default::default(),
+        guards: limits::PeerGuards::new(&cfg.limits),
     });
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(actions::dispatch(shared.clone(), act_rx));
@@ -331,6 +341,8 @@ fn open_agent(cfg: &NodeConfig, node_id: &Eid) -> anyhow::Result<Agent> {
         .clone()
         .unwrap_or_else(|| AgentConfig::new(node_id.clone()));
     acfg.node_id = node_id.clone();
+    // The CLA side of the limits is applied where the CLA is bound.
+    cfg.limits.apply(&mut ClaConfig::default(), &mut acfg);
     if acfg.policy == Policy::Cgr && acfg.contact_plan.is_none() {
         bail!(
             "router cgr needs a contact plan (--contact-plan FILE, format in spec/contact-plan.md)"
