@@ -57,6 +57,12 @@ impl Agent {
         self.store_errors += 1;
         self.tally.clear();
         self.peer_tally.clear();
+        // redb refuses all writes after an I/O error until re-opened.
+        match self.store.reopen() {
+            Ok(true) => tracing::info!("store re-opened after a store error"),
+            Ok(false) => {}
+            Err(e) => warn!(error = %e, "cannot re-open the store; will retry on the next error"),
+        }
         match self.reload_totals() {
             Ok(()) => {}
             Err(e) => warn!(error = %e, "cannot reload store totals after a store error"),
