@@ -69,6 +69,7 @@ impl NodeProcess {
                 "--api",
                 "127.0.0.1:0",
             ])
+            .args(self.discovery_off_args())
             .args(&self.extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -79,6 +80,18 @@ impl NodeProcess {
         let info = self.wait_ready(Duration::from_secs(20))?;
         self.quic = Some(info.quic.parse()?);
         Ok(())
+    }
+
+    /// `--discovery off` etc. for each discovery switch not in the extra
+    /// arguments: test and demo topologies stay as the caller sets them.
+    fn discovery_off_args(&self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        for flag in ["--discovery", "--peer-exchange", "--dial-cached"] {
+            if !self.extra.iter().any(|a| a == flag) {
+                v.extend([flag, "off"]);
+            }
+        }
+        v
     }
 
     fn wait_ready(&mut self, timeout: Duration) -> anyhow::Result<ApiInfo> {

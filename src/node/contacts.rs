@@ -58,6 +58,14 @@ impl Contacts {
         self.dialers.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Peers in contact now and their remote addresses.
+    pub fn live_peers(&self) -> Vec<(Eid, SocketAddr)> {
+        self.live()
+            .iter()
+            .map(|(n, e)| (n.clone(), e.contact.remote_addr()))
+            .collect()
+    }
+
     /// Addresses being dialed.
     pub fn dial_targets(&self) -> Vec<SocketAddr> {
         self.dialers().keys().copied().collect()
@@ -183,7 +191,7 @@ async fn dial_loop(shared: Arc<Shared>, addr: SocketAddr) {
 /// both sides dial at once, the connection dialed by the smaller node ID
 /// wins), feeds its bundles and control messages to the agent, and reports
 /// contact up/down.
-async fn run_contact(shared: Arc<Shared>, c: Contact, dialed_by_us: bool) {
+pub(crate) async fn run_contact(shared: Arc<Shared>, c: Contact, dialed_by_us: bool) {
     let Ok(peer) = c.peer_node_id().parse::<Eid>() else {
         c.close("node ID is not an EID");
         return;
@@ -208,6 +216,7 @@ async fn run_contact(shared: Arc<Shared>, c: Contact, dialed_by_us: bool) {
     if shared.cmd.send(Command::Event(up)).await.is_err() {
         return;
     }
+    super::pex::send_list(&shared, &peer, &c);
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(bundles_in(shared.clone(), c.clone(), peer.clone()));
     tasks.spawn(control_in(shared.clone(), c.clone(), peer.clone()));
@@ -357,6 +366,10 @@ async fn control_in(shared: Arc<Shared>, c: Contact, peer: Eid) {
                 peer: peer.clone(),
                 advert,
             },
+            ControlMessage::Peers { peers } => {
+                super::pex::receive(&shared, &peer, c.remote_addr(), &peers);
+                continue;
+            }
             ControlMessage::Custody { record } => match AdministrativeRecord::decode(&record) {
                 Ok(AdministrativeRecord::CustodySignal(signal)) => Event::CustodySignal {
                     from: peer.clone(),
