@@ -229,7 +229,13 @@ impl Discovery {
 /// Dials `node` once at `addrs` (in order, first success wins) unless it is
 /// us, in contact, a static dial target, dialed already, backing off, or
 /// all discovery dial slots are busy. The contact then runs like any other.
-pub(crate) fn try_dial(shared: &Arc<Shared>, node: &Eid, addrs: Vec<SocketAddr>) {
+/// `why` (`beacon`, `exchange`, `cache`) is logged.
+pub(crate) fn try_dial(
+    shared: &Arc<Shared>,
+    node: &Eid,
+    addrs: Vec<SocketAddr>,
+    why: &'static str,
+) {
     let d = &shared.discovery;
     let statics = shared.contacts.dial_targets();
     if *node == shared.node_id
@@ -248,6 +254,7 @@ pub(crate) fn try_dial(shared: &Arc<Shared>, node: &Eid, addrs: Vec<SocketAddr>)
         return;
     };
     d.count("discovery_dials");
+    info!(peer = %node, addr = %addrs[0], why, "discovery dial");
     let (shared, node) = (shared.clone(), node.clone());
     tokio::spawn(async move {
         let mut contact = None;
@@ -408,7 +415,7 @@ fn handle_beacon(shared: &Arc<Shared>, bytes: &[u8], from: SocketAddr) {
             addrs.push(a);
         }
     }
-    try_dial(shared, &b.node_id, addrs);
+    try_dial(shared, &b.node_id, addrs, "beacon");
 }
 
 /// A peer from the store's peer table with a usable address and when it
@@ -456,7 +463,7 @@ async fn dial_cached(shared: Arc<Shared>) {
     info!(peers = recent.len(), "dialing cached peers");
     for round in 0..CACHED_DIAL_ROUNDS {
         for (node, addr, _) in &recent {
-            try_dial(&shared, node, vec![*addr]);
+            try_dial(&shared, node, vec![*addr], "cache");
         }
         tokio::time::sleep(DIAL_BACKOFF_MIN * (1 << round)).await;
     }

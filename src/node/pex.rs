@@ -109,7 +109,7 @@ pub(crate) fn receive(shared: &Arc<Shared>, peer: &Eid, remote: SocketAddr, hint
         d.remember(&node, addr, h.last_seen_ms.min(now), "exchange");
         if dials < MAX_DIALS_PER_LIST && shared.contacts.get(&node).is_none() {
             debug!(from = %peer, node = %node, addr = %addr, "peer exchange: dialing");
-            super::discovery::try_dial(shared, &node, vec![addr]);
+            super::discovery::try_dial(shared, &node, vec![addr], "exchange");
             dials += 1;
         }
     }
