@@ -438,7 +438,7 @@ pub(crate) fn cached_peers(shared: &Shared) -> Vec<(Eid, SocketAddr, u64)> {
         })
         .filter(|(n, a, _)| *n != shared.node_id && a.port() != 0 && !a.ip().is_unspecified())
         .collect();
-    out.sort_by(|x, y| y.2.cmp(&x.2));
+    out.sort_by_key(|p| std::cmp::Reverse(p.2));
     out
 }
 
