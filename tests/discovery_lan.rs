@@ -62,6 +62,28 @@ fn peer_exchange_connects_a_to_c_through_b() {
         c.quic_addr().to_string(),
         "{v}"
     );
+
+    // `spore peers remove --node` hangs up on C, and peer exchange does not
+    // bring it back: a new A-B contact brings a new list naming C, and the
+    // dial it would cause is suppressed.
+    let q = spore::client::url_encode("dtn://c/");
+    a.client()
+        .unwrap()
+        .delete(&format!("/api/v1/peers?node={q}"))
+        .unwrap();
+    wait_for("contact A-C closed", T, || {
+        Ok(connected(&a, "dtn://c/")?.is_none().then_some(()))
+    })
+    .unwrap();
+    a.remove_peer(b.quic_addr()).unwrap();
+    a.add_peer(b.quic_addr()).unwrap();
+    let v = wait_for("a suppressed dial of C", T, || {
+        let v = peers(&a)?;
+        Ok((disc_counter(&v, "discovery_dials_suppressed") >= 1).then_some(v))
+    })
+    .unwrap();
+    assert!(disc_counter(&v, "pex_lists_received") >= 2, "{v}");
+    assert!(connected(&a, "dtn://c/").unwrap().is_none(), "{v}");
 }
 
 #[test]

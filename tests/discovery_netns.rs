@@ -32,11 +32,12 @@ fn ip(args: &[&str]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A bridge in the root namespace (deleted on drop).
-struct Bridge(String);
+/// A bridge in the root namespace with address `10.77.{subnet}.1/24`
+/// (deleted on drop, with its address).
+struct Bridge(String, u8);
 
 impl Bridge {
-    fn new(name: String) -> anyhow::Result<Bridge> {
+    fn new(name: String, subnet: u8) -> anyhow::Result<Bridge> {
         ip(&[
             "link",
             "add",
@@ -46,9 +47,14 @@ impl Bridge {
             "mcast_snooping",
             "0",
         ])?;
-        let b = Bridge(name);
+        let b = Bridge(name, subnet);
+        ip(&["addr", "add", &format!("{}/24", b.local()), "dev", &b.0])?;
         ip(&["link", "set", &b.0, "up"])?;
         Ok(b)
+    }
+
+    fn local(&self) -> std::net::Ipv4Addr {
+        std::net::Ipv4Addr::new(10, 77, self.1, 1)
     }
 }
 
@@ -58,7 +64,7 @@ impl Drop for Bridge {
     }
 }
 
-/// A namespace with one veth to the bridge, address `10.77.0.{host}/24`
+/// A namespace with one veth to the bridge, address `10.77.{subnet}.{host}/24`
 /// and a multicast route (deleted on drop, which deletes the veth pair).
 struct Netns {
     name: String,
@@ -67,11 +73,12 @@ struct Netns {
 
 impl Netns {
     fn new(prefix: &str, tag: &str, host: u8, bridge: &Bridge) -> anyhow::Result<Netns> {
+        let subnet = bridge.1;
         let name = format!("{prefix}{tag}");
         ip(&["netns", "add", &name])?;
         let ns = Netns {
             name: name.clone(),
-            addr: format!("10.77.0.{host}"),
+            addr: format!("10.77.{subnet}.{host}"),
         };
         let (outer, inner) = (format!("{name}o"), format!("{name}i"));
         ip(&[
@@ -159,13 +166,43 @@ fn connected_to(v: &Value, node: &str) -> bool {
     })
 }
 
+/// Sends three malformed datagrams and one well-formed beacon of a node
+/// that does not exist to the beacon group, out of the bridge.
+fn send_from_bridge(bridge: &Bridge) {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let sock = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).unwrap();
+    sock.bind(&std::net::SocketAddr::from((bridge.local(), 0)).into())
+        .unwrap();
+    sock.set_multicast_if_v4(&bridge.local()).unwrap();
+    let to: std::net::SocketAddr = "239.255.42.99:4551".parse().unwrap();
+    let ghost = spore::node::beacon::Beacon {
+        node_id: "dtn://ghost/".parse().unwrap(),
+        quic_port: 9,
+        addrs: vec![],
+        key_fingerprint: "0000000000000000".into(),
+        router: "none".into(),
+        services: vec![],
+        free_bytes: None,
+        seq: 0,
+    };
+    let wrong_magic = serde_cbor::to_vec(&serde_json::json!({"m": "x", "v": 1})).unwrap();
+    for d in [
+        vec![0xff, 0xff, 0x00],
+        vec![0u8; 1400],
+        wrong_magic,
+        ghost.encode().unwrap(),
+    ] {
+        sock.send_to(&d, &to.into()).unwrap();
+    }
+}
+
 #[test]
 #[ignore = "needs root and network namespaces; run by .ci/run as root"]
 fn nodes_in_namespaces_find_each_other_by_beacons() {
     let exe = common::exe();
     let interval = std::env::var("SPORE_NETNS_BEACON_INTERVAL").unwrap_or_else(|_| "1s".to_owned());
     let prefix = format!("sd{}", std::process::id() % 100_000);
-    let bridge = Bridge::new(format!("{prefix}br")).unwrap();
+    let bridge = Bridge::new(format!("{prefix}br"), (std::process::id() % 250) as u8).unwrap();
     let tags = ["a", "b", "c"];
     let nss: Vec<Netns> = tags
         .iter()
@@ -223,6 +260,20 @@ fn nodes_in_namespaces_find_each_other_by_beacons() {
         addr_c.as_str().unwrap().starts_with(&nss[2].addr),
         "C reached at its namespace address: {addr_c}"
     );
+
+    // Garbage and a forged beacon, multicast from the root namespace onto
+    // the bridge: the garbage is counted and ignored; the forged beacon is
+    // only a (failing) dial; the contacts stay up.
+    send_from_bridge(&bridge);
+    for (ns, n) in nss.iter().zip(&nodes) {
+        wait_for(&format!("{} counts the bad beacons", n.name), T, || {
+            let v = cli_json(ns, &exe, n, &["peers"])?;
+            let bad = v["discovery"]["counters"]["beacons_malformed"].as_u64();
+            let ghost = v["discovery"]["heard"]["dtn://ghost/"]["via"] == "beacon";
+            Ok((bad >= Some(3) && ghost).then_some(()))
+        })
+        .unwrap();
+    }
 
     // A file from A to C over the discovered contact.
     let src = tmp.path().join("field-report.bin");

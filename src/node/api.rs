@@ -253,6 +253,7 @@ async fn remove_peer(
             .parse()
             .map_err(|e| bad(format!("bad node ID {n:?}: {e}")))?;
         removed = true;
+        ctx.shared.discovery.suppress(None, Some(&eid));
         ctx.shared.contacts.close_matching(None, Some(&eid));
     }
     save_dial_file(&ctx.shared).map_err(|e| internal(e.to_string()))?;

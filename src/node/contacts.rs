@@ -128,18 +128,21 @@ pub(crate) fn add_dialer(shared: &Arc<Shared>, addr: SocketAddr) -> anyhow::Resu
     if d.len() >= MAX_DIAL_TARGETS {
         anyhow::bail!("too many dial targets (limit {MAX_DIAL_TARGETS})");
     }
+    shared.discovery.unsuppress(addr);
     let s = shared.clone();
     let h = tokio::spawn(async move { dial_loop(s, addr).await });
     d.insert(addr, h.abort_handle());
     Ok(())
 }
 
-/// Removes a dial target and closes its contact. Returns whether it existed.
+/// Removes a dial target and closes its contact; discovery stops dialing
+/// the address too. Returns whether it was a dial target.
 pub(crate) fn remove_dialer(shared: &Arc<Shared>, addr: SocketAddr) -> bool {
     let h = shared.contacts.dialers().remove(&addr);
     if let Some(h) = &h {
         h.abort();
     }
+    shared.discovery.suppress(Some(addr), None);
     shared.contacts.close_matching(Some(addr), None);
     h.is_some()
 }

@@ -31,6 +31,9 @@ pub const MAX_HEARD: usize = 256;
 const DIAL_BACKOFF_MIN: Duration = Duration::from_secs(1);
 /// Longest back-off between discovery dials of one node.
 const DIAL_BACKOFF_MAX: Duration = Duration::from_secs(60);
+/// Most addresses and most node IDs removed by the operator that discovery
+/// keeps away from.
+const MAX_SUPPRESSED: usize = 256;
 /// Rounds of dialing cached peers at start-up (the back-off applies between them).
 const CACHED_DIAL_ROUNDS: u32 = 4;
 
@@ -125,6 +128,16 @@ pub(crate) struct Discovery {
     dials: Arc<Semaphore>,
     counters: Mutex<BTreeMap<&'static str, u64>>,
     seq: AtomicU64,
+    suppressed: Mutex<Suppressed>,
+}
+
+/// Peers removed by the operator (`spore peers remove`): discovery does not
+/// dial them again (in memory, until restart; an address until it is added
+/// back with `spore peers add`).
+#[derive(Default)]
+struct Suppressed {
+    addrs: std::collections::HashSet<SocketAddr>,
+    nodes: std::collections::HashSet<Eid>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -144,7 +157,35 @@ impl Discovery {
             dials,
             counters: Mutex::default(),
             seq: AtomicU64::new(0),
+            suppressed: Mutex::default(),
         }
+    }
+
+    /// Keeps discovery from dialing `addr` and/or `node` (removed by the
+    /// operator); at most [`MAX_SUPPRESSED`] of each are kept.
+    pub fn suppress(&self, addr: Option<SocketAddr>, node: Option<&Eid>) {
+        let mut s = lock(&self.suppressed);
+        if let Some(a) = addr.filter(|_| s.addrs.len() < MAX_SUPPRESSED) {
+            s.addrs.insert(a);
+        }
+        if let Some(n) = node.filter(|_| s.nodes.len() < MAX_SUPPRESSED) {
+            s.nodes.insert(n.node_id());
+        }
+    }
+
+    /// Lets discovery dial `addr` again (added back by the operator).
+    pub fn unsuppress(&self, addr: SocketAddr) {
+        lock(&self.suppressed).addrs.remove(&addr);
+    }
+
+    /// `addrs` without the suppressed ones; empty if `node` is suppressed.
+    fn allowed(&self, node: &Eid, mut addrs: Vec<SocketAddr>) -> Vec<SocketAddr> {
+        let s = lock(&self.suppressed);
+        if s.nodes.contains(node) {
+            return Vec::new();
+        }
+        addrs.retain(|a| !s.addrs.contains(a));
+        addrs
     }
 
     /// Adds 1 to counter `name` (shown by `spore peers --json`).
@@ -227,8 +268,8 @@ impl Discovery {
 }
 
 /// Dials `node` once at `addrs` (in order, first success wins) unless it is
-/// us, in contact, a static dial target, dialed already, backing off, or
-/// all discovery dial slots are busy. The contact then runs like any other.
+/// us, in contact, a static dial target, removed by the operator, dialed
+/// already, backing off, or all discovery dial slots are busy. The contact then runs like any other.
 /// `why` (`beacon`, `exchange`, `cache`) is logged.
 pub(crate) fn try_dial(
     shared: &Arc<Shared>,
@@ -239,10 +280,17 @@ pub(crate) fn try_dial(
     let d = &shared.discovery;
     let statics = shared.contacts.dial_targets();
     if *node == shared.node_id
-        || addrs.is_empty()
         || shared.contacts.get(node).is_some()
         || addrs.iter().any(|a| statics.contains(a))
     {
+        return;
+    }
+    let given = addrs.len();
+    let addrs = d.allowed(node, addrs);
+    if addrs.is_empty() {
+        if given > 0 {
+            d.count("discovery_dials_suppressed");
+        }
         return;
     }
     if !d.begin_dial(node) {
