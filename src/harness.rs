@@ -27,7 +27,9 @@ pub struct NodeProcess {
 impl NodeProcess {
     /// Starts `exe node` for node `dtn://{name}/` in `dir`, with QUIC and the
     /// API on free 127.0.0.1 ports, stderr appended to `{dir}.log`, and
-    /// waits until `api.json` appears (≤ 20 s).
+    /// waits until `api.json` appears (≤ 20 s). Discovery is off
+    /// (`--discovery off --peer-exchange off --dial-cached off`) unless
+    /// `extra` names one of those flags (as `--flag VALUE`).
     ///
     /// # Errors
     /// If the process cannot be spawned or is not ready in time.

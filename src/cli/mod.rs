@@ -146,7 +146,9 @@ enum PeersCmd {
         /// QUIC address of the peer.
         addr: SocketAddr,
     },
-    /// Stop dialing ADDR:PORT, or hang up on node dtn://NAME/.
+    /// Stop dialing ADDR:PORT, or hang up on node dtn://NAME/; discovery
+    /// (beacons, peer exchange) does not dial it again until it is added
+    /// back (an address) or the node restarts.
     Remove {
         /// An address or a node ID.
         target: String,

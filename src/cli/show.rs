@@ -35,8 +35,8 @@ fn last_seen(p: &Value) -> String {
     dtn_time(&t.map_or(Value::Null, Value::from))
 }
 
-/// Prints peers heard of by discovery (beacons, peer lists) and not in the
-/// peer table yet.
+/// Prints peers heard of by discovery (beacons, peer lists), whether or not
+/// they were contacted since.
 fn heard(h: &Value) {
     let Some(m) = h.as_object() else { return };
     if m.is_empty() {

@@ -129,6 +129,8 @@ pub(crate) struct Discovery {
     counters: Mutex<BTreeMap<&'static str, u64>>,
     seq: AtomicU64,
     suppressed: Mutex<Suppressed>,
+    /// Source IP of our own beacons as they come back (this host).
+    own_source: Mutex<Option<std::net::IpAddr>>,
 }
 
 /// Peers removed by the operator (`spore peers remove`): discovery does not
@@ -158,6 +160,7 @@ impl Discovery {
             counters: Mutex::default(),
             seq: AtomicU64::new(0),
             suppressed: Mutex::default(),
+            own_source: Mutex::default(),
         }
     }
 
@@ -434,8 +437,7 @@ async fn recv_beacons(shared: Arc<Shared>, sock: Arc<UdpSocket>) {
 }
 
 /// Validates one datagram and turns a beacon from a node not in contact
-/// into a contact attempt (source IP + QUIC port first, then the explicit
-/// addresses).
+/// into a contact attempt (addresses in [`dial_order`]).
 fn handle_beacon(shared: &Arc<Shared>, bytes: &[u8], from: SocketAddr) {
     let d = &shared.discovery;
     let b = match Beacon::decode(bytes) {
@@ -447,23 +449,38 @@ fn handle_beacon(shared: &Arc<Shared>, bytes: &[u8], from: SocketAddr) {
         }
     };
     if b.node_id == shared.node_id {
+        // Our own beacon, looped back: its source IP is this host's.
+        *lock(&d.own_source) = Some(from.ip());
         d.count("beacons_own");
         return;
     }
     d.count("beacons_received");
-    let src = SocketAddr::new(from.ip(), b.quic_port);
-    d.remember(&b.node_id, src, super::dtn_now().0, "beacon");
+    let same_host = from.ip().is_loopback() || *lock(&d.own_source) == Some(from.ip());
+    let addrs = dial_order(from, &b, same_host);
+    d.remember(&b.node_id, addrs[0], super::dtn_now().0, "beacon");
     if shared.contacts.get(&b.node_id).is_some() {
         return;
     }
-    let mut addrs = vec![src];
-    for a in b.addrs {
-        let loopback_ok = from.ip().is_loopback();
-        if !addrs.contains(&a) && (loopback_ok || !a.ip().is_loopback()) {
-            addrs.push(a);
+    try_dial(shared, &b.node_id, addrs, "beacon");
+}
+
+/// Where to dial the sender of beacon `b` received from `from`: the source
+/// IP with the beacon's QUIC port, then the explicit addresses; loopback
+/// ones only if the sender is on this host (`same_host`), and then first
+/// (a node listening on loopback only is not reachable at the source IP).
+fn dial_order(from: SocketAddr, b: &Beacon, same_host: bool) -> Vec<SocketAddr> {
+    let src = SocketAddr::new(from.ip(), b.quic_port);
+    let mut addrs = Vec::with_capacity(b.addrs.len() + 1);
+    if same_host {
+        addrs.extend(b.addrs.iter().filter(|a| a.ip().is_loopback()));
+    }
+    addrs.push(src);
+    for a in &b.addrs {
+        if !addrs.contains(a) && !a.ip().is_loopback() {
+            addrs.push(*a);
         }
     }
-    try_dial(shared, &b.node_id, addrs, "beacon");
+    addrs
 }
 
 /// A peer from the store's peer table with a usable address and when it
@@ -514,5 +531,48 @@ async fn dial_cached(shared: Arc<Shared>) {
             try_dial(&shared, node, vec![*addr], "cache");
         }
         tokio::time::sleep(DIAL_BACKOFF_MIN * (1 << round)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_section_has_defaults_and_refuses_unknown_keys() {
+        let c: DiscoveryConfig =
+            serde_json::from_str(r#"{"enabled": false, "group": "239.1.2.3"}"#).unwrap();
+        assert!(!c.enabled);
+        assert_eq!(c.group, Ipv4Addr::new(239, 1, 2, 3));
+        assert_eq!(c.port, DEFAULT_PORT);
+        assert_eq!(c.interval_ms, 5000);
+        assert!(serde_json::from_str::<DiscoveryConfig>(r#"{"enable": true}"#).is_err());
+    }
+
+    #[test]
+    fn dial_order_prefers_loopback_only_on_the_same_host() {
+        let b = Beacon {
+            node_id: "dtn://b/".parse().unwrap(),
+            quic_port: 4556,
+            addrs: vec![
+                "127.0.0.1:4000".parse().unwrap(),
+                "10.0.0.9:4556".parse().unwrap(),
+            ],
+            key_fingerprint: "0123456789abcdef".into(),
+            router: String::new(),
+            services: vec![],
+            free_bytes: None,
+            seq: 0,
+        };
+        let from: SocketAddr = "10.0.0.3:4551".parse().unwrap();
+        let s = |v: Vec<SocketAddr>| v.iter().map(ToString::to_string).collect::<Vec<_>>();
+        assert_eq!(
+            s(dial_order(from, &b, false)),
+            ["10.0.0.3:4556", "10.0.0.9:4556"]
+        );
+        assert_eq!(
+            s(dial_order(from, &b, true)),
+            ["127.0.0.1:4000", "10.0.0.3:4556", "10.0.0.9:4556"]
+        );
     }
 }
