@@ -34,6 +34,8 @@ const DIAL_BACKOFF_MAX: Duration = Duration::from_secs(60);
 /// Most addresses and most node IDs removed by the operator that discovery
 /// keeps away from.
 const MAX_SUPPRESSED: usize = 256;
+/// Most nodes with a discovery dial in progress or backing off.
+pub const MAX_BACKOFF_ENTRIES: usize = 1024;
 /// Rounds of dialing cached peers at start-up (the back-off applies between them).
 const CACHED_DIAL_ROUNDS: u32 = 4;
 
@@ -236,10 +238,18 @@ impl Discovery {
         })
     }
 
-    /// Reserves a dial of `node`: false while a dial of it runs or its
-    /// back-off has not passed.
+    /// Reserves a dial of `node`: false while a dial of it runs, its
+    /// back-off has not passed, or [`MAX_BACKOFF_ENTRIES`] other nodes are
+    /// dialing or backing off (forged beacons cannot grow the table).
     fn begin_dial(&self, node: &Eid) -> bool {
         let mut b = lock(&self.backoff);
+        let now = Instant::now();
+        if !b.contains_key(node) && b.len() >= MAX_BACKOFF_ENTRIES {
+            b.retain(|_, e| e.busy || e.next > now);
+            if b.len() >= MAX_BACKOFF_ENTRIES {
+                return false;
+            }
+        }
         let e = b.entry(node.clone()).or_insert(Backoff {
             next: Instant::now(),
             failures: 0,
@@ -539,14 +549,36 @@ mod tests {
     use super::*;
 
     #[test]
+    fn dials_back_off_per_node_and_the_table_is_bounded() {
+        let d = Discovery::new(DiscoveryConfig::default(), String::new());
+        let n = |i: usize| -> Eid { format!("dtn://n{i}/").parse().unwrap() };
+        assert!(d.begin_dial(&n(0)));
+        assert!(!d.begin_dial(&n(0)), "one dial at a time");
+        d.end_dial(&n(0), false);
+        assert!(!d.begin_dial(&n(0)), "backing off (≥ 1.6 s)");
+        for i in 1..MAX_BACKOFF_ENTRIES {
+            assert!(d.begin_dial(&n(i)));
+        }
+        assert!(!d.begin_dial(&n(MAX_BACKOFF_ENTRIES)), "table full");
+        assert_eq!(lock(&d.backoff).len(), MAX_BACKOFF_ENTRIES);
+    }
+
+    #[test]
     fn config_section_has_defaults_and_refuses_unknown_keys() {
         let c: DiscoveryConfig =
-            serde_json::from_str(r#"{"enabled": false, "group": "239.1.2.3"}"#).unwrap();
+            toml::from_str("enabled = false\ngroup = \"239.1.2.3\"\ninterface = \"10.0.0.2\"")
+                .unwrap();
+        assert_eq!(c.interface, Some(Ipv4Addr::new(10, 0, 0, 2)));
         assert!(!c.enabled);
         assert_eq!(c.group, Ipv4Addr::new(239, 1, 2, 3));
         assert_eq!(c.port, DEFAULT_PORT);
         assert_eq!(c.interval_ms, 5000);
-        assert!(serde_json::from_str::<DiscoveryConfig>(r#"{"enable": true}"#).is_err());
+        assert!(toml::from_str::<DiscoveryConfig>("enable = true").is_err());
+        let back = toml::to_string(&DiscoveryConfig::default()).unwrap();
+        assert_eq!(
+            toml::from_str::<DiscoveryConfig>(&back).unwrap(),
+            DiscoveryConfig::default()
+        );
     }
 
     #[test]
