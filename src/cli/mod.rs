@@ -49,7 +49,7 @@ impl DataDir {
 #[derive(Subcommand, Debug)]
 enum Cmd {
     /// Run a node in the foreground (ready when DATA_DIR/api.json exists).
-    Node(NodeArgs),
+    Node(Box<NodeArgs>),
     /// Send a file: chunk it into bundles stored durably here, then let the
     /// node forward them. Prints the manifest CID.
     Send {
@@ -314,7 +314,7 @@ impl OnOff {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match cli.cmd {
-        Cmd::Node(a) => node_cmd::run(a),
+        Cmd::Node(a) => node_cmd::run(*a),
         Cmd::Send {
             file,
             to,
