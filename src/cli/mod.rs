@@ -146,7 +146,9 @@ enum PeersCmd {
         /// QUIC address of the peer.
         addr: SocketAddr,
     },
-    /// Stop dialing ADDR:PORT, or hang up on node dtn://NAME/.
+    /// Stop dialing ADDR:PORT, or hang up on node dtn://NAME/; discovery
+    /// (beacons, peer exchange) does not dial it again until it is added
+    /// back (an address) or the node restarts.
     Remove {
         /// An address or a node ID.
         target: String,
@@ -215,6 +217,18 @@ pub(crate) struct NodeArgs {
     /// times without an `epoch` line count from the node's start.
     #[arg(long, value_name = "FILE")]
     contact_plan: Option<PathBuf>,
+    /// Multicast discovery beacons, spec/discovery.md [default: on].
+    #[arg(long, value_enum)]
+    discovery: Option<OnOff>,
+    /// Mean time between discovery beacons, jittered ±20 % [default: 5s].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    beacon_interval: Option<Duration>,
+    /// Peer exchange: share and use peer lists on contact [default: on].
+    #[arg(long, value_enum)]
+    peer_exchange: Option<OnOff>,
+    /// Dial recently seen peers from the store at start-up [default: on].
+    #[arg(long, value_enum)]
+    dial_cached: Option<OnOff>,
     /// Abandon an incoming bundle stream that takes longer than this (tests).
     #[arg(long, hide = true, value_parser = humantime::parse_duration, default_value = "120s")]
     bundle_read_deadline: Duration,
@@ -280,6 +294,19 @@ impl LimitArgs {
             l.backoff_min_ms = b.as_millis() as u64;
         }
         l.max_bundle_bytes = self.max_bundle_bytes.unwrap_or(l.max_bundle_bytes);
+    }
+}
+
+/// A switch given as `on` or `off`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum OnOff {
+    On,
+    Off,
+}
+
+impl OnOff {
+    pub(crate) fn on(self) -> bool {
+        self == OnOff::On
     }
 }
 

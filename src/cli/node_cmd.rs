@@ -74,6 +74,7 @@ fn node_config(
     cfg.tick = n.tick.unwrap_or(cfg.tick);
     cfg.bundle_read_deadline = a.bundle_read_deadline;
     cfg.limits = file.limits.clone();
+    discovery_flags(&mut cfg.discovery, a);
     let mut acfg = spore::agent::AgentConfig::new(node_id.unwrap_or(Eid::DtnNone));
     if let Some(l) = n.lifetime {
         acfg.default_lifetime_ms = l.as_millis() as u64;
@@ -92,4 +93,21 @@ fn node_config(
     }
     cfg.agent = Some(acfg);
     Ok(cfg)
+}
+
+/// `--discovery`, `--beacon-interval`, `--peer-exchange`, `--dial-cached`
+/// replace the `[discovery]` settings.
+fn discovery_flags(d: &mut spore::node::discovery::DiscoveryConfig, a: &NodeArgs) {
+    if let Some(v) = a.discovery {
+        d.enabled = v.on();
+    }
+    if let Some(i) = a.beacon_interval {
+        d.interval_ms = i.as_millis() as u64;
+    }
+    if let Some(v) = a.peer_exchange {
+        d.peer_exchange = v.on();
+    }
+    if let Some(v) = a.dial_cached {
+        d.dial_cached = v.on();
+    }
 }

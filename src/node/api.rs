@@ -3,7 +3,7 @@
 //! | method | path | body / query | answer |
 //! |---|---|---|---|
 //! | GET | /api/v1/status | `?filter=ID-or-CID&limit=N` | `StatusView` and `router` |
-//! | GET | /api/v1/peers | | `{peers: [PeerView], dial: [addr]}` |
+//! | GET | /api/v1/peers | | `{peers: [PeerView], dial: [addr], discovery: {…}}` |
 //! | GET | /api/v1/routes | `?limit=N` (default 100, at most 10 000) | `{router, routes: [RouteView]}` |
 //! | POST | /api/v1/peers | `{addr}` | `{dial: [addr]}` |
 //! | DELETE | /api/v1/peers | `?addr=A` or `?node=EID` | `{removed: bool}` |
@@ -212,7 +212,8 @@ async fn routes(
 async fn peers(State(ctx): State<Ctx>) -> Result<Response, ApiError> {
     let v = ask(&ctx, |reply| Command::Peers { reply }).await?;
     let dial = ctx.shared.contacts.dial_targets();
-    Ok(Json(json!({ "peers": v, "dial": dial })).into_response())
+    let discovery = ctx.shared.discovery.view();
+    Ok(Json(json!({ "peers": v, "dial": dial, "discovery": discovery })).into_response())
 }
 
 #[derive(Deserialize)]
@@ -252,6 +253,7 @@ async fn remove_peer(
             .parse()
             .map_err(|e| bad(format!("bad node ID {n:?}: {e}")))?;
         removed = true;
+        ctx.shared.discovery.suppress(None, Some(&eid));
         ctx.shared.contacts.close_matching(None, Some(&eid));
     }
     save_dial_file(&ctx.shared).map_err(|e| internal(e.to_string()))?;

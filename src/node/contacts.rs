@@ -58,6 +58,14 @@ impl Contacts {
         self.dialers.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Peers in contact now and their remote addresses.
+    pub fn live_peers(&self) -> Vec<(Eid, SocketAddr)> {
+        self.live()
+            .iter()
+            .map(|(n, e)| (n.clone(), e.contact.remote_addr()))
+            .collect()
+    }
+
     /// Addresses being dialed.
     pub fn dial_targets(&self) -> Vec<SocketAddr> {
         self.dialers().keys().copied().collect()
@@ -120,18 +128,21 @@ pub(crate) fn add_dialer(shared: &Arc<Shared>, addr: SocketAddr) -> anyhow::Resu
     if d.len() >= MAX_DIAL_TARGETS {
         anyhow::bail!("too many dial targets (limit {MAX_DIAL_TARGETS})");
     }
+    shared.discovery.unsuppress(addr);
     let s = shared.clone();
     let h = tokio::spawn(async move { dial_loop(s, addr).await });
     d.insert(addr, h.abort_handle());
     Ok(())
 }
 
-/// Removes a dial target and closes its contact. Returns whether it existed.
+/// Removes a dial target and closes its contact; discovery stops dialing
+/// the address too. Returns whether it was a dial target.
 pub(crate) fn remove_dialer(shared: &Arc<Shared>, addr: SocketAddr) -> bool {
     let h = shared.contacts.dialers().remove(&addr);
     if let Some(h) = &h {
         h.abort();
     }
+    shared.discovery.suppress(Some(addr), None);
     shared.contacts.close_matching(Some(addr), None);
     h.is_some()
 }
@@ -183,7 +194,7 @@ async fn dial_loop(shared: Arc<Shared>, addr: SocketAddr) {
 /// both sides dial at once, the connection dialed by the smaller node ID
 /// wins), feeds its bundles and control messages to the agent, and reports
 /// contact up/down.
-async fn run_contact(shared: Arc<Shared>, c: Contact, dialed_by_us: bool) {
+pub(crate) async fn run_contact(shared: Arc<Shared>, c: Contact, dialed_by_us: bool) {
     let Ok(peer) = c.peer_node_id().parse::<Eid>() else {
         c.close("node ID is not an EID");
         return;
@@ -208,6 +219,7 @@ async fn run_contact(shared: Arc<Shared>, c: Contact, dialed_by_us: bool) {
     if shared.cmd.send(Command::Event(up)).await.is_err() {
         return;
     }
+    super::pex::send_list(&shared, &peer, &c);
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(bundles_in(shared.clone(), c.clone(), peer.clone()));
     tasks.spawn(control_in(shared.clone(), c.clone(), peer.clone()));
@@ -357,6 +369,10 @@ async fn control_in(shared: Arc<Shared>, c: Contact, peer: Eid) {
                 peer: peer.clone(),
                 advert,
             },
+            ControlMessage::Peers { peers } => {
+                super::pex::receive(&shared, &peer, c.remote_addr(), &peers);
+                continue;
+            }
             ControlMessage::Custody { record } => match AdministrativeRecord::decode(&record) {
                 Ok(AdministrativeRecord::CustodySignal(signal)) => Event::CustodySignal {
                     from: peer.clone(),

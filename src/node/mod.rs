@@ -12,9 +12,12 @@
 
 mod actions;
 mod api;
+pub mod beacon;
 pub mod config;
 mod contacts;
+pub mod discovery;
 mod limits;
+mod pex;
 pub mod proto;
 
 use crate::agent::{Agent, AgentConfig, Event, PeerView, RouteView, StatusView};
@@ -62,6 +65,8 @@ pub struct NodeConfig {
     /// The `[limits]` section: rates, flooding, quota, input sizes; applied
     /// over `cla` and `agent` at start ([`crate::limits::LimitsConfig::apply`]).
     pub limits: crate::limits::LimitsConfig,
+    /// Beacons, cached peers and peer exchange (section `[discovery]`).
+    pub discovery: discovery::DiscoveryConfig,
 }
 
 impl NodeConfig {
@@ -80,6 +85,7 @@ impl NodeConfig {
             tick: Duration::from_millis(250),
             bundle_read_deadline: contacts::BUNDLE_READ_DEADLINE,
             limits: crate::limits::LimitsConfig::default(),
+            discovery: discovery::DiscoveryConfig::default(),
         }
     }
 }
@@ -191,6 +197,8 @@ pub(crate) struct Shared {
     pub stream_refusals: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
     /// Per-peer rate limits and flood back-offs (and their counters).
     pub guards: limits::PeerGuards,
+    /// Discovery state: beacons, peers heard of, discovery dial back-off.
+    pub discovery: discovery::Discovery,
 }
 
 /// Says what was found in the store at start-up: what is resumed.
@@ -309,12 +317,14 @@ pub async fn run(
         bundle_read_deadline: cfg.bundle_read_deadline,
         stream_refusals: Default::default(),
         guards: limits::PeerGuards::new(&cfg.limits),
+        discovery: discovery::Discovery::new(cfg.discovery.clone(), identity.fingerprint()),
     });
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(actions::dispatch(shared.clone(), act_rx));
     tasks.spawn(contacts::listen(shared.clone()));
     tasks.spawn(ticker(shared.clone(), cfg.tick));
     contacts::start_dialers(&shared, &cfg.peers).await?;
+    discovery::start(&shared, &mut tasks);
     let info = start_api(&cfg, &shared, &mut tasks).await?;
     write_atomically(&api_json, serde_json::to_string_pretty(&info)?.as_bytes())?;
     info!(node = %node_id, quic = %info.quic, api = %info.api, "node ready");
