@@ -74,6 +74,9 @@ fn node_config(
     cfg.tick = n.tick.unwrap_or(cfg.tick);
     cfg.bundle_read_deadline = a.bundle_read_deadline;
     cfg.limits = file.limits.clone();
+    if let Some(mode) = a.trust {
+        cfg.trust.mode = mode;
+    }
     let mut acfg = spore::agent::AgentConfig::new(node_id.unwrap_or(Eid::DtnNone));
     if let Some(l) = n.lifetime {
         acfg.default_lifetime_ms = l.as_millis() as u64;

@@ -7,15 +7,22 @@
 //!
 //! Files in the data directory: `store.redb` (the store), `identity.key`
 //! (Ed25519, 0600), `api.json` (written when ready: API and QUIC addresses,
-//! node ID), `api.token` (0600), `dial.json` (peers to dial), `inbox/`
+//! node ID), `api.token` (0600), `dial.json` (peers to dial), `trust.json`
+//! (trusted keys, 0600; spec/trust.md), `inbox/`
 //! (received files), `delivered/` (payloads of other services).
 
 mod actions;
 mod api;
 pub mod config;
 mod contacts;
+pub mod invite;
+mod join;
 mod limits;
+#[cfg(target_os = "linux")]
+pub mod peer_uid;
 pub mod proto;
+pub mod trust;
+mod trust_api;
 
 use crate::agent::{Agent, AgentConfig, Event, PeerView, RouteView, StatusView};
 use crate::bundle::{DtnTime, Eid};
@@ -62,6 +69,8 @@ pub struct NodeConfig {
     /// The `[limits]` section: rates, flooding, quota, input sizes; applied
     /// over `cla` and `agent` at start ([`crate::limits::LimitsConfig::apply`]).
     pub limits: crate::limits::LimitsConfig,
+    /// Who may connect (`[trust]`, spec/trust.md).
+    pub trust: trust::TrustConfig,
 }
 
 impl NodeConfig {
@@ -80,6 +89,7 @@ impl NodeConfig {
             tick: Duration::from_millis(250),
             bundle_read_deadline: contacts::BUNDLE_READ_DEADLINE,
             limits: crate::limits::LimitsConfig::default(),
+            trust: trust::TrustConfig::default(),
         }
     }
 }
@@ -191,6 +201,8 @@ pub(crate) struct Shared {
     pub stream_refusals: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
     /// Per-peer rate limits and flood back-offs (and their counters).
     pub guards: limits::PeerGuards,
+    /// The trust list, invites and trust counters (also the CLA's `PeerTrust`).
+    pub trust: Arc<trust::TrustState>,
 }
 
 /// Says what was found in the store at start-up: what is resumed.
@@ -287,8 +299,19 @@ pub async fn run(
     let store = agent.store_handle();
     let mut cla_cfg = cfg.cla.clone();
     cla_cfg.max_bundle_bytes = cfg.limits.max_bundle_bytes;
-    let cla = QuicCla::bind(cfg.listen, &identity, &node_id.to_string(), cla_cfg)
-        .with_context(|| format!("cannot listen for QUIC on {}", cfg.listen))?;
+    let trust = Arc::new(trust::TrustState::open(
+        &cfg.data_dir,
+        &cfg.trust,
+        identity.public_key(),
+    )?);
+    let cla = QuicCla::bind_with_trust(
+        cfg.listen,
+        &identity,
+        &node_id.to_string(),
+        cla_cfg,
+        trust.clone(),
+    )
+    .with_context(|| format!("cannot listen for QUIC on {}", cfg.listen))?;
     let (cmd_tx, cmd_rx) = mpsc::channel(4096);
     let (act_tx, act_rx) = mpsc::unbounded_channel();
     let agent_thread = std::thread::Builder::new()
@@ -309,6 +332,7 @@ pub async fn run(
         bundle_read_deadline: cfg.bundle_read_deadline,
         stream_refusals: Default::default(),
         guards: limits::PeerGuards::new(&cfg.limits),
+        trust,
     });
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(actions::dispatch(shared.clone(), act_rx));
