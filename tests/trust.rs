@@ -242,3 +242,62 @@ fn api_files_are_private_api_is_loopback_and_other_users_are_refused() {
     assert!(text.ends_with("\n403"), "{text}");
     assert!(text.contains("only serves its own OS user"), "{text}");
 }
+
+/// A peer admitted on probation (an invite is pending) that does not start
+/// with a valid `Join` is closed with the reason, counted, and its bundle
+/// is never read.
+#[test]
+fn probation_peer_without_join_is_closed_and_gives_no_bundle() {
+    use bytes::Bytes;
+    use spore::bundle::{Bundle, CreationTimestamp, DtnTime, codec};
+    use spore::cla::identity::Identity;
+    use spore::cla::quic::{ClaConfig, QuicCla};
+    use spore::node::proto::ControlMessage;
+    let tmp = tempfile::tempdir().unwrap();
+    let a = start(tmp.path(), "a", "private");
+    a.client()
+        .unwrap()
+        .post("/api/v1/invite", &json!({ "ttl_s": 60 }))
+        .unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let reason = rt.block_on(async {
+        let id = Identity::generate().unwrap();
+        let me = "dtn://mallory/";
+        let any = "127.0.0.1:0".parse().unwrap();
+        let cla = QuicCla::bind(any, &id, me, ClaConfig::default()).unwrap();
+        let c = cla
+            .connect(a.quic_addr())
+            .await
+            .expect("probation passes the handshake");
+        let now = DtnTime::from_unix_ms(spore::node::trust::unix_ms());
+        let ts = CreationTimestamp {
+            time: now,
+            sequence: 1,
+        };
+        let b = Bundle::new(
+            me.parse().unwrap(),
+            "dtn://a/app".parse().unwrap(),
+            ts,
+            3_600_000,
+            Bytes::from_static(b"not admitted"),
+        );
+        let send = c.send_bundle(Bytes::from(codec::encode(&b)));
+        let _ = tokio::time::timeout(Duration::from_secs(5), send).await;
+        let summary = ControlMessage::Summary {
+            held: vec![],
+            from_you: vec![],
+            advert: Default::default(),
+        };
+        let _ = c.send_control(&summary).await;
+        tokio::time::timeout(WAIT, c.closed()).await.unwrap()
+    });
+    assert!(
+        reason.to_string().contains("must send Join first"),
+        "{reason}"
+    );
+    let st = a.status(None).unwrap();
+    assert_eq!(counter(&st, "refused_join"), 1, "{st}");
+    assert_eq!(counter(&st, "received_total"), 0, "{st}");
+    assert!(st["bundles"].as_array().unwrap().is_empty(), "{st}");
+    assert!(trusted_keys(&a).is_empty());
+}
