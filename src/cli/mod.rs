@@ -50,7 +50,7 @@ impl DataDir {
 #[derive(Subcommand, Debug)]
 enum Cmd {
     /// Run a node in the foreground (ready when DATA_DIR/api.json exists).
-    Node(NodeArgs),
+    Node(Box<NodeArgs>),
     /// Send a file: chunk it into bundles stored durably here, then let the
     /// node forward them. Prints the manifest CID.
     Send {
@@ -331,7 +331,7 @@ impl LimitArgs {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match cli.cmd {
-        Cmd::Node(a) => node_cmd::run(a),
+        Cmd::Node(a) => node_cmd::run(*a),
         Cmd::Send {
             file,
             to,
