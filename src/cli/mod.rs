@@ -6,6 +6,7 @@ mod demo;
 mod doctor;
 mod node_cmd;
 mod show;
+mod trust_cmd;
 
 use clap::{Args, Parser, Subcommand};
 use spore::bundle::Eid;
@@ -104,6 +105,45 @@ enum Cmd {
         #[arg(long, default_value_t = 100)]
         limit: usize,
         /// Print JSON (`router`, `routes`).
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        dir: DataDir,
+    },
+    /// Trusted node keys: list (default), add, remove, self (spec/trust.md).
+    Trust {
+        #[command(subcommand)]
+        action: Option<trust_cmd::TrustCmd>,
+        /// Print JSON.
+        #[arg(long, global = true)]
+        json: bool,
+        #[command(flatten)]
+        dir: DataDir,
+    },
+    /// Print a one-time invite code; another node runs `spore join CODE`
+    /// and both then trust each other.
+    Invite {
+        /// How long the code stays valid, e.g. 10m, 1h [default: 1h].
+        #[arg(long, value_parser = humantime::parse_duration)]
+        ttl: Option<Duration>,
+        /// QUIC address the joiner dials (repeatable) [default: the node's].
+        #[arg(long = "addr")]
+        addrs: Vec<SocketAddr>,
+        /// Also write the code to FILE (mode 0600).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        dir: DataDir,
+    },
+    /// Join the node that printed CODE (or `@FILE`): trust its key, dial it,
+    /// prove the code; it then trusts this node's key.
+    Join {
+        /// The invite code, or @FILE.
+        code: String,
+        /// Print JSON.
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -229,6 +269,10 @@ pub(crate) struct NodeArgs {
     /// Dial recently seen peers from the store at start-up [default: on].
     #[arg(long, value_enum)]
     dial_cached: Option<OnOff>,
+    /// Who may connect: open (any node) or private (only trusted keys; see
+    /// `spore trust`, `spore invite`). [default: open]
+    #[arg(long)]
+    trust: Option<spore::node::trust::TrustMode>,
     /// Abandon an incoming bundle stream that takes longer than this (tests).
     #[arg(long, hide = true, value_parser = humantime::parse_duration, default_value = "120s")]
     bundle_read_deadline: Duration,
@@ -340,6 +384,15 @@ pub fn main() -> ExitCode {
         } => client::status(&dir.path_or_exit(), id, json, limit),
         Cmd::Peers { action, json, dir } => client::peers(&dir.path_or_exit(), action, json),
         Cmd::Routes { limit, json, dir } => client::routes(&dir.path_or_exit(), limit, json),
+        Cmd::Trust { action, json, dir } => trust_cmd::trust(&dir.path_or_exit(), action, json),
+        Cmd::Invite {
+            ttl,
+            addrs,
+            out,
+            json,
+            dir,
+        } => trust_cmd::invite(&dir.path_or_exit(), ttl, &addrs, out, json),
+        Cmd::Join { code, json, dir } => trust_cmd::join(&dir.path_or_exit(), &code, json),
         Cmd::Bundle { action } => bundle_cmd::run(action),
         Cmd::Demo { file, keep } => demo::run(file, keep),
         Cmd::Doctor { repair, json, dir } => doctor::run(&dir.path_or_exit(), repair, json),

@@ -16,6 +16,10 @@ pub(super) fn run(a: NodeArgs) -> anyhow::Result<()> {
     };
     merge_flags(&mut file.node, &a);
     a.limits.apply(&mut file.limits);
+    discovery_flags(&mut file.discovery, &a);
+    if let Some(mode) = a.trust {
+        file.trust.mode = mode;
+    }
     if a.print_config {
         let text = file.to_toml().map_err(anyhow::Error::msg)?;
         println!("{}", text.trim_end());
@@ -74,7 +78,8 @@ fn node_config(
     cfg.tick = n.tick.unwrap_or(cfg.tick);
     cfg.bundle_read_deadline = a.bundle_read_deadline;
     cfg.limits = file.limits.clone();
-    discovery_flags(&mut cfg.discovery, a);
+    cfg.discovery = file.discovery.clone();
+    cfg.trust = file.trust.clone();
     let mut acfg = spore::agent::AgentConfig::new(node_id.unwrap_or(Eid::DtnNone));
     if let Some(l) = n.lifetime {
         acfg.default_lifetime_ms = l.as_millis() as u64;

@@ -10,7 +10,10 @@
 //! | POST | /api/v1/send | `{path, to, lifetime_ms?, chunk_size?, name?}` | `{manifest_cid, ...}` |
 //! | POST | /api/v1/bundles | encoded bundle | `{ids}` |
 //!
-//! Errors are `{"error": "..."}` with a 4xx/5xx status.
+//! and the trust routes of `trust_api.rs` (trust list, invite, join).
+//! Errors are `{"error": "..."}` with a 4xx/5xx status. On Linux a
+//! connection opened by another OS user than the node's is refused with 403
+//! before the token is checked (`peer_uid.rs`).
 
 use super::contacts::{add_dialer, remove_dialer, save_dial_file};
 use super::{Command, Shared};
@@ -39,7 +42,7 @@ const SEND_PIPELINE: usize = 3;
 const MAX_BUNDLE_BODY: usize = 8 << 20;
 
 /// An API error: HTTP status and a one-line message.
-pub(crate) struct ApiError(StatusCode, String);
+pub(crate) struct ApiError(pub StatusCode, pub String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -47,18 +50,20 @@ impl IntoResponse for ApiError {
     }
 }
 
-fn bad(msg: impl Into<String>) -> ApiError {
+pub(super) fn bad(msg: impl Into<String>) -> ApiError {
     ApiError(StatusCode::BAD_REQUEST, msg.into())
 }
 
-fn internal(msg: impl Into<String>) -> ApiError {
+pub(super) fn internal(msg: impl Into<String>) -> ApiError {
     ApiError(StatusCode::INTERNAL_SERVER_ERROR, msg.into())
 }
 
 #[derive(Clone)]
-struct Ctx {
-    shared: Arc<Shared>,
+pub(super) struct Ctx {
+    pub shared: Arc<Shared>,
     token: Arc<String>,
+    /// The API's own address (to find the client's socket owner).
+    api_addr: Option<SocketAddr>,
 }
 
 /// Creates `api.token` (0600) with a fresh random token and returns it.
@@ -90,6 +95,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, listener: tokio::net::TcpListener
     let ctx = Ctx {
         shared,
         token: Arc::new(token),
+        api_addr: listener.local_addr().ok(),
     };
     let app = Router::new()
         .route("/api/v1/status", get(status))
@@ -100,9 +106,11 @@ pub(crate) async fn serve(shared: Arc<Shared>, listener: tokio::net::TcpListener
         .route("/api/v1/routes", get(routes))
         .route("/api/v1/send", post(send))
         .route("/api/v1/bundles", post(submit_bundle))
+        .merge(super::trust_api::routes())
         .layer(DefaultBodyLimit::max(MAX_BUNDLE_BODY))
         .layer(axum::middleware::from_fn_with_state(ctx.clone(), auth))
         .with_state(ctx);
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
     if let Err(e) = axum::serve(listener, app).await {
         tracing::error!(error = %e, "API server stopped");
     }
@@ -114,6 +122,10 @@ async fn auth(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
+    #[cfg(target_os = "linux")]
+    if let Err(e) = same_user(&ctx, &req) {
+        return ApiError(StatusCode::FORBIDDEN, e.to_string()).into_response();
+    }
     let given = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -133,6 +145,20 @@ async fn auth(
         .into_response();
     }
     next.run(req).await
+}
+
+/// Refuses connections of other OS users (fails closed when unknown).
+#[cfg(target_os = "linux")]
+fn same_user(ctx: &Ctx, req: &axum::extract::Request) -> Result<(), super::peer_uid::PeerUidError> {
+    use super::peer_uid::{PeerUidError, check_same_user};
+    let client = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    match (client, ctx.api_addr) {
+        (Some(client), Some(api)) => check_same_user(client, api),
+        _ => Err(PeerUidError::Unknown("no connection addresses".into())),
+    }
 }
 
 async fn ask<T>(
@@ -177,6 +203,7 @@ async fn status(
         .unwrap_or_else(|p| p.into_inner().clone());
     v.counters.extend(cl);
     v.counters.extend(ctx.shared.guards.counters());
+    v.counters.extend(ctx.shared.trust.counters());
     let mut v = serde_json::to_value(v).map_err(|e| internal(e.to_string()))?;
     if let Some(o) = v.as_object_mut() {
         o.insert("router".into(), json!(ctx.shared.router.to_string()));

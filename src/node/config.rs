@@ -28,6 +28,11 @@ pub struct ConfigFile {
     pub node: NodeSection,
     /// `[limits]`: per-peer rates, flooding, store quota, input sizes.
     pub limits: crate::limits::LimitsConfig,
+    /// `[discovery]`: beacons, peer exchange, cached-peer dials
+    /// (spec/discovery.md).
+    pub discovery: super::discovery::DiscoveryConfig,
+    /// `[trust]`: open or private, trusted keys (spec/trust.md).
+    pub trust: super::trust::TrustConfig,
 }
 
 /// `[node]`: the settings that `spore node` flags also set (same names, with
@@ -35,25 +40,25 @@ pub struct ConfigFile {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NodeSection {
-    /// Node ID, e.g. `"dtn://field/"` [default: `dtn://<key fingerprint>/`].
+    /// Node ID, e.g. `"dtn://field/"` (default: `dtn://<key fingerprint>/`).
     pub node_id: Option<String>,
-    /// QUIC listen address [default: `0.0.0.0:4556`].
+    /// QUIC listen address (default: `0.0.0.0:4556`).
     pub listen: Option<SocketAddr>,
-    /// Local API address, loopback only [default: `127.0.0.1:4557`].
+    /// Local API address, loopback only (default: `127.0.0.1:4557`).
     pub api: Option<SocketAddr>,
     /// Peers to dial, `"host:port"` (added to the flags' `--peer`s).
     pub peers: Vec<SocketAddr>,
-    /// Where received files land [default: `DATA_DIR/inbox`].
+    /// Where received files land (default: `DATA_DIR/inbox`).
     pub inbox: Option<PathBuf>,
     /// Default bundle lifetime, humantime (`"7days"`, `"2h"`).
     #[serde(with = "humantime_serde")]
     pub lifetime: Option<Duration>,
-    /// Custody timeout, humantime [default: `"30s"`].
+    /// Custody timeout, humantime (default: `"30s"`).
     #[serde(with = "humantime_serde")]
     pub custody_timeout: Option<Duration>,
-    /// Chunk size for files, bytes [default: 262 144].
+    /// Chunk size for files, bytes (default: 262 144).
     pub chunk_size: Option<u32>,
-    /// Timer period, humantime [default: `"250ms"`].
+    /// Timer period, humantime (default: `"250ms"`).
     #[serde(with = "humantime_serde")]
     pub tick: Option<Duration>,
     /// Routing policy, as `--router` takes it (`"spore:4"`, `"prophet"`).
@@ -214,6 +219,20 @@ mod tests {
         assert!(parse("[node]\nlifetime = \"soon\"\n").is_err());
         assert!(parse("[node]\nlisten = \"nowhere\"\n").is_err());
         assert!(parse("[nodes]\n").is_err());
+    }
+
+    #[test]
+    fn every_section_parses_and_the_example_of_the_spec_is_valid() {
+        let spec = include_str!("../../spec/config.md");
+        let start = spec.find("```toml\n").unwrap() + 8;
+        let end = start + spec[start..].find("```").unwrap();
+        let c = parse(&spec[start..end]).unwrap();
+        assert_eq!(c.trust.mode, super::super::trust::TrustMode::Private);
+        assert_eq!(c.discovery.interval_ms, 2000);
+        assert_eq!(c.limits.peer_share_percent, 40);
+        assert!(parse("[trust]\nmode = \"closed\"\n").is_err());
+        assert!(parse("[discovery]\nbeacons = true\n").is_err());
+        assert!(parse("[limits]\nquota = 1\n").is_err());
     }
 
     #[test]

@@ -81,6 +81,16 @@ impl Contacts {
             }
         }
     }
+
+    /// Closes the contacts whose peer key is `key` (a key removed from the
+    /// trust list).
+    pub fn close_by_key(&self, key: &[u8; 32], reason: &str) {
+        for e in self.live().values() {
+            if e.contact.peer_key() == *key {
+                e.contact.close(reason);
+            }
+        }
+    }
 }
 
 /// Accepts incoming contacts until the endpoint closes.
@@ -204,6 +214,10 @@ pub(crate) async fn run_contact(shared: Arc<Shared>, c: Contact, dialed_by_us: b
         shared.guards.count("refused_flooding_backoff", 1);
         warn!(peer = %peer, ?left, "refusing a contact: the peer is backing off after flooding");
         c.close("backing off after flooding");
+        return;
+    }
+    // Private mode: an invited peer stays on probation until a valid Join.
+    if !super::join::admit(&shared, &c).await {
         return;
     }
     let serial = shared.contacts.serial.fetch_add(1, Ordering::Relaxed);
@@ -383,6 +397,14 @@ async fn control_in(shared: Arc<Shared>, c: Contact, peer: Eid) {
                     continue;
                 }
             },
+            // A Join on an admitted contact (open mode, or already trusted).
+            ControlMessage::Join { secret } => {
+                if !super::join::join_on_contact(&shared, &c, &secret).await {
+                    return;
+                }
+                continue;
+            }
+            ControlMessage::JoinAccepted => continue,
         };
         if shared.cmd.send(Command::Event(ev)).await.is_err() {
             return;

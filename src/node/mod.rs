@@ -7,7 +7,8 @@
 //!
 //! Files in the data directory: `store.redb` (the store), `identity.key`
 //! (Ed25519, 0600), `api.json` (written when ready: API and QUIC addresses,
-//! node ID), `api.token` (0600), `dial.json` (peers to dial), `inbox/`
+//! node ID), `api.token` (0600), `dial.json` (peers to dial), `trust.json`
+//! (trusted keys, 0600; spec/trust.md), `inbox/`
 //! (received files), `delivered/` (payloads of other services).
 
 mod actions;
@@ -16,9 +17,15 @@ pub mod beacon;
 pub mod config;
 mod contacts;
 pub mod discovery;
+pub mod invite;
+mod join;
 mod limits;
+#[cfg(target_os = "linux")]
+pub mod peer_uid;
 mod pex;
 pub mod proto;
+pub mod trust;
+mod trust_api;
 
 use crate::agent::{Agent, AgentConfig, Event, PeerView, RouteView, StatusView};
 use crate::bundle::{DtnTime, Eid};
@@ -67,6 +74,8 @@ pub struct NodeConfig {
     pub limits: crate::limits::LimitsConfig,
     /// Beacons, cached peers and peer exchange (section `[discovery]`).
     pub discovery: discovery::DiscoveryConfig,
+    /// Who may connect (`[trust]`, spec/trust.md).
+    pub trust: trust::TrustConfig,
 }
 
 impl NodeConfig {
@@ -86,6 +95,7 @@ impl NodeConfig {
             bundle_read_deadline: contacts::BUNDLE_READ_DEADLINE,
             limits: crate::limits::LimitsConfig::default(),
             discovery: discovery::DiscoveryConfig::default(),
+            trust: trust::TrustConfig::default(),
         }
     }
 }
@@ -199,6 +209,8 @@ pub(crate) struct Shared {
     pub guards: limits::PeerGuards,
     /// Discovery state: beacons, peers heard of, discovery dial back-off.
     pub discovery: discovery::Discovery,
+    /// The trust list, invites and trust counters (also the CLA's `PeerTrust`).
+    pub trust: Arc<trust::TrustState>,
 }
 
 /// Says what was found in the store at start-up: what is resumed.
@@ -295,8 +307,19 @@ pub async fn run(
     let store = agent.store_handle();
     let mut cla_cfg = cfg.cla.clone();
     cla_cfg.max_bundle_bytes = cfg.limits.max_bundle_bytes;
-    let cla = QuicCla::bind(cfg.listen, &identity, &node_id.to_string(), cla_cfg)
-        .with_context(|| format!("cannot listen for QUIC on {}", cfg.listen))?;
+    let trust = Arc::new(trust::TrustState::open(
+        &cfg.data_dir,
+        &cfg.trust,
+        identity.public_key(),
+    )?);
+    let cla = QuicCla::bind_with_trust(
+        cfg.listen,
+        &identity,
+        &node_id.to_string(),
+        cla_cfg,
+        trust.clone(),
+    )
+    .with_context(|| format!("cannot listen for QUIC on {}", cfg.listen))?;
     let (cmd_tx, cmd_rx) = mpsc::channel(4096);
     let (act_tx, act_rx) = mpsc::unbounded_channel();
     let agent_thread = std::thread::Builder::new()
@@ -318,6 +341,7 @@ pub async fn run(
         stream_refusals: Default::default(),
         guards: limits::PeerGuards::new(&cfg.limits),
         discovery: discovery::Discovery::new(cfg.discovery.clone(), identity.fingerprint()),
+        trust,
     });
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(actions::dispatch(shared.clone(), act_rx));

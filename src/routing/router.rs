@@ -141,7 +141,7 @@ impl Router {
     /// (its parameters and local node are replaced by this router's).
     ///
     /// # Errors
-    /// A message if `bytes` is larger than [`MAX_PROPHET_TABLE_BYTES`] or
+    /// A message if `bytes` is larger than `MAX_PROPHET_TABLE_BYTES` (4 MiB) or
     /// not a table; the router keeps its current (empty) table then.
     pub fn restore_prophet_table(&mut self, bytes: &[u8]) -> Result<(), String> {
         let Some(p) = self.prophet.as_mut() else {
