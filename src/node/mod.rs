@@ -7,18 +7,30 @@
 //!
 //! Files in the data directory: `store.redb` (the store), `identity.key`
 //! (Ed25519, 0600), `api.json` (written when ready: API and QUIC addresses,
-//! node ID), `api.token` (0600), `dial.json` (peers to dial), `inbox/`
+//! node ID), `api.token` (0600), `dial.json` (peers to dial), `trust.json`
+//! (trusted keys, 0600; spec/trust.md), `inbox/`
 //! (received files), `delivered/` (payloads of other services), `sync.json`
-//! and `sync.redb` (folder sync, spec/sync.md).
+//! and `sync.redb` (folder sync, spec/sync.md), `bandwidth.json` (caps).
 
 mod actions;
 mod api;
 mod asset;
 mod bandwidth;
+pub mod beacon;
+pub mod config;
 mod contacts;
+pub mod discovery;
+pub mod invite;
+mod join;
+mod limits;
+#[cfg(target_os = "linux")]
+pub mod peer_uid;
+mod pex;
 pub mod proto;
 mod sync;
 mod sync_recv;
+pub mod trust;
+mod trust_api;
 
 use crate::agent::{Agent, AgentConfig, Event, PeerView, RouteView, StatusView};
 use crate::bundle::{DtnTime, Eid};
@@ -62,6 +74,13 @@ pub struct NodeConfig {
     /// 120 s); a slower stream is abandoned and counted
     /// (`refused_stream_deadline`).
     pub bundle_read_deadline: Duration,
+    /// The `[limits]` section: rates, flooding, quota, input sizes; applied
+    /// over `cla` and `agent` at start ([`crate::limits::LimitsConfig::apply`]).
+    pub limits: crate::limits::LimitsConfig,
+    /// Beacons, cached peers and peer exchange (section `[discovery]`).
+    pub discovery: discovery::DiscoveryConfig,
+    /// Who may connect (`[trust]`, spec/trust.md).
+    pub trust: trust::TrustConfig,
     /// Folder sync settings (config section `[sync]`, spec/sync.md).
     pub sync: crate::sync::SyncConfig,
 }
@@ -81,6 +100,9 @@ impl NodeConfig {
             cla: ClaConfig::default(),
             tick: Duration::from_millis(250),
             bundle_read_deadline: contacts::BUNDLE_READ_DEADLINE,
+            limits: crate::limits::LimitsConfig::default(),
+            discovery: discovery::DiscoveryConfig::default(),
+            trust: trust::TrustConfig::default(),
             sync: crate::sync::SyncConfig::default(),
         }
     }
@@ -191,6 +213,12 @@ pub(crate) struct Shared {
     /// Bundle streams refused by the CL before decoding (reset, too large,
     /// too slow), by counter name; in memory, reset when the node restarts.
     pub stream_refusals: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
+    /// Per-peer rate limits and flood back-offs (and their counters).
+    pub guards: limits::PeerGuards,
+    /// Discovery state: beacons, peers heard of, discovery dial back-off.
+    pub discovery: discovery::Discovery,
+    /// The trust list, invites and trust counters (also the CLA's `PeerTrust`).
+    pub trust: Arc<trust::TrustState>,
     /// Folder sync registrations and state (`sync.json`, `sync.redb`).
     pub sync: Arc<sync::SyncNode>,
     /// Per-peer outgoing bandwidth caps (`bandwidth.json`).
@@ -291,8 +319,21 @@ pub async fn run(
         .context("cannot open the folder sync state")?;
     let router = agent.router().policy();
     let store = agent.store_handle();
-    let cla = QuicCla::bind(cfg.listen, &identity, &node_id.to_string(), cfg.cla.clone())
-        .with_context(|| format!("cannot listen for QUIC on {}", cfg.listen))?;
+    let mut cla_cfg = cfg.cla.clone();
+    cla_cfg.max_bundle_bytes = cfg.limits.max_bundle_bytes;
+    let trust = Arc::new(trust::TrustState::open(
+        &cfg.data_dir,
+        &cfg.trust,
+        identity.public_key(),
+    )?);
+    let cla = QuicCla::bind_with_trust(
+        cfg.listen,
+        &identity,
+        &node_id.to_string(),
+        cla_cfg,
+        trust.clone(),
+    )
+    .with_context(|| format!("cannot listen for QUIC on {}", cfg.listen))?;
     let (cmd_tx, cmd_rx) = mpsc::channel(4096);
     let (act_tx, act_rx) = mpsc::unbounded_channel();
     let agent_thread = std::thread::Builder::new()
@@ -312,6 +353,9 @@ pub async fn run(
         submits: actions::Tickets::default(),
         bundle_read_deadline: cfg.bundle_read_deadline,
         stream_refusals: Default::default(),
+        guards: limits::PeerGuards::new(&cfg.limits),
+        discovery: discovery::Discovery::new(cfg.discovery.clone(), identity.fingerprint()),
+        trust,
         sync: Arc::new(sync_node),
         bandwidth: bandwidth::Bandwidth::load(&cfg.data_dir),
     });
@@ -322,6 +366,7 @@ pub async fn run(
     tasks.spawn(sync::run(shared.clone()));
     tasks.spawn(sync_recv::run(shared.clone()));
     contacts::start_dialers(&shared, &cfg.peers).await?;
+    discovery::start(&shared, &mut tasks);
     let info = start_api(&cfg, &shared, &mut tasks).await?;
     write_atomically(&api_json, serde_json::to_string_pretty(&info)?.as_bytes())?;
     info!(node = %node_id, quic = %info.quic, api = %info.api, "node ready");
@@ -348,6 +393,8 @@ fn open_agent(cfg: &NodeConfig, node_id: &Eid) -> anyhow::Result<Agent> {
         .clone()
         .unwrap_or_else(|| AgentConfig::new(node_id.clone()));
     acfg.node_id = node_id.clone();
+    // The CLA side of the limits is applied where the CLA is bound.
+    cfg.limits.apply(&mut ClaConfig::default(), &mut acfg);
     if acfg.policy == Policy::Cgr && acfg.contact_plan.is_none() {
         bail!(
             "router cgr needs a contact plan (--contact-plan FILE, format in spec/contact-plan.md)"
