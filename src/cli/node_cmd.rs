@@ -80,6 +80,12 @@ fn node_config(
     cfg.limits = file.limits.clone();
     cfg.discovery = file.discovery.clone();
     cfg.trust = file.trust.clone();
+    if let Some(d) = a.sync_settle {
+        cfg.sync.settle_ms = d.as_millis() as u64;
+    }
+    if let Some(d) = a.sync_rescan {
+        cfg.sync.rescan_s = d.as_secs().max(1);
+    }
     let mut acfg = spore::agent::AgentConfig::new(node_id.unwrap_or(Eid::DtnNone));
     if let Some(l) = n.lifetime {
         acfg.default_lifetime_ms = l.as_millis() as u64;
