@@ -20,6 +20,12 @@ pub(super) fn run(a: NodeArgs) -> anyhow::Result<()> {
     if let Some(mode) = a.trust {
         file.trust.mode = mode;
     }
+    if let Some(d) = a.sync_settle {
+        file.sync.settle_ms = d.as_millis() as u64;
+    }
+    if let Some(d) = a.sync_rescan {
+        file.sync.rescan_s = d.as_secs().max(1);
+    }
     if a.print_config {
         let text = file.to_toml().map_err(anyhow::Error::msg)?;
         println!("{}", text.trim_end());
@@ -80,12 +86,7 @@ fn node_config(
     cfg.limits = file.limits.clone();
     cfg.discovery = file.discovery.clone();
     cfg.trust = file.trust.clone();
-    if let Some(d) = a.sync_settle {
-        cfg.sync.settle_ms = d.as_millis() as u64;
-    }
-    if let Some(d) = a.sync_rescan {
-        cfg.sync.rescan_s = d.as_secs().max(1);
-    }
+    cfg.sync = file.sync.clone();
     let mut acfg = spore::agent::AgentConfig::new(node_id.unwrap_or(Eid::DtnNone));
     if let Some(l) = n.lifetime {
         acfg.default_lifetime_ms = l.as_millis() as u64;
