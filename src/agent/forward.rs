@@ -5,7 +5,7 @@ use super::{Action, Agent, AgentError, ContactState};
 use crate::bundle::admin::{CustodyReason, CustodySignal};
 use crate::bundle::blocks::CustodyBlock;
 use crate::bundle::{Bundle, BundleId, DtnTime, Eid, codec};
-use crate::routing::{Advert, COPIES_UNLIMITED, Candidate, Decision, Policy};
+use crate::routing::{Advert, COPIES_UNLIMITED, Candidate, Decision, HoldReason, Policy};
 use crate::store::Txn;
 use crate::store::records::{BundleRecord, PayloadKind, RecordHead};
 use bytes::Bytes;
@@ -279,6 +279,12 @@ impl Agent {
         key: &[u8],
         rec: &RecordHead,
     ) -> Decision {
+        if rec.size_bytes > self.cfg.metered_bulk_bytes
+            && !self.metered.is_empty()
+            && self.metered.contains(&peer.node_id())
+        {
+            return Decision::Hold(HoldReason::Metered);
+        }
         let contact = self.contacts.get(peer);
         let dest_node = rec.destination.node_id();
         self.router.decide(

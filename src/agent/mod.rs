@@ -68,7 +68,14 @@ pub struct AgentConfig {
     /// Bundle-count quota, per-peer share and local reserve
     /// (crate::limits::quota; defaults 1 000 000 bundles, 50 %, 10 %).
     pub quota_shares: crate::limits::QuotaShares,
+    /// On a metered link ([`Event::Metered`]), bundles larger than this
+    /// many encoded bytes wait (bulk: file chunks); smaller ones (small
+    /// files, manifests, status reports, jobs) still flow (64 KiB).
+    pub metered_bulk_bytes: u64,
 }
+
+/// Default of [`AgentConfig::metered_bulk_bytes`], bytes.
+pub const DEFAULT_METERED_BULK_BYTES: u64 = 64 << 10;
 
 impl AgentConfig {
     /// Defaults for node `node_id`.
@@ -88,6 +95,7 @@ impl AgentConfig {
             policy: Policy::default(),
             contact_plan: None,
             quota_shares: crate::limits::QuotaShares::default(),
+            metered_bulk_bytes: DEFAULT_METERED_BULK_BYTES,
         }
     }
 }
@@ -198,6 +206,15 @@ pub enum Event {
     },
     /// Periodic timer: expiry and custody timeouts.
     Tick,
+    /// The link to `peer` is metered (or no longer is): bulk bundles
+    /// (larger than [`AgentConfig::metered_bulk_bytes`]) wait for another
+    /// link or for the flag to clear (spec/routing.md §7).
+    Metered {
+        /// Peer node ID.
+        peer: Eid,
+        /// Metered from now on.
+        metered: bool,
+    },
 }
 
 /// Outputs of the agent, for the driver to carry out.
@@ -328,6 +345,8 @@ pub struct Agent {
     usage: crate::limits::StoreUsage,
     /// Events that failed on a store error since start (in memory).
     store_errors: u64,
+    /// Peers (node IDs) whose link is metered: bulk bundles wait.
+    metered: std::collections::BTreeSet<Eid>,
 }
 
 impl Agent {
@@ -373,6 +392,7 @@ impl Agent {
             tally: BTreeMap::new(),
             peer_tally: BTreeMap::new(),
             store_errors: 0,
+            metered: Default::default(),
         };
         agent.load_waiting()?;
         Ok(agent)
@@ -429,6 +449,14 @@ impl Agent {
                 self.file_written(now, &manifest_cid, path)?
             }
             Event::Tick => self.tick(now, &mut out)?,
+            Event::Metered { peer, metered } => {
+                let peer = peer.node_id();
+                if metered {
+                    self.metered.insert(peer);
+                } else if self.metered.remove(&peer) {
+                    self.fill_needed = true;
+                }
+            }
         }
         self.fill_windows(now, &mut out)?;
         Ok(out)

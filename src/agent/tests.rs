@@ -706,3 +706,39 @@ fn prophet_table_survives_a_restart_and_a_corrupt_one_is_ignored() {
     let a = open();
     assert_eq!(p_of(&a, "dtn://b/"), None, "a corrupt table is dropped");
 }
+
+#[test]
+fn a_metered_link_holds_bulk_bundles_and_passes_small_ones() {
+    let (mut a, mut b) = (agent("a"), agent("b"));
+    let big = vec![7u8; 100 << 10];
+    let ids = submit(
+        &mut a,
+        T0,
+        vec![
+            data("dtn://b/app", &big, None, None),
+            data("dtn://b/app", b"small and urgent", None, None),
+        ],
+    );
+    let metered = |m| Event::Metered {
+        peer: eid("dtn://b/"),
+        metered: m,
+    };
+    a.handle(T0, metered(true)).unwrap();
+    let mut net = Net::new();
+    net.contact(T0, &mut [&mut a, &mut b], 0, 1, None);
+    assert!(
+        b.store().is_delivered(&ids[1].to_key()).unwrap(),
+        "small flows"
+    );
+    assert!(
+        !b.store().is_delivered(&ids[0].to_key()).unwrap(),
+        "bulk waits"
+    );
+    let routes = a.route_views(T0, 10).unwrap();
+    let reason = routes[0].peers[0].reason;
+    assert_eq!(reason, Some("metered"), "{:?}", routes[0]);
+    // The flag clears: the bulk bundle goes at once, in the same contact.
+    let acts = a.handle(T0, metered(false)).unwrap();
+    net.route(T0, &mut [&mut a, &mut b], 0, acts, None);
+    assert!(b.store().is_delivered(&ids[0].to_key()).unwrap());
+}

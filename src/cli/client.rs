@@ -74,6 +74,10 @@ pub fn peers(dir: &Path, action: Option<PeersCmd>, as_json: bool) -> anyhow::Res
         Some(PeersCmd::Add { addr }) => {
             c.post("/api/v1/peers", &json!({ "addr": addr.to_string() }))?
         }
+        Some(PeersCmd::Metered { node, state }) => c.post(
+            "/api/v1/peers/metered",
+            &json!({ "node": node.to_string(), "metered": state.on() }),
+        )?,
         Some(PeersCmd::Limit { node, rate }) => c.post(
             "/api/v1/peers/bandwidth",
             &json!({ "node": node.to_string(), "bytes_per_s": rate }),

@@ -188,7 +188,17 @@ enum Cmd {
 }
 
 #[derive(Subcommand, Debug)]
-enum PeersCmd {
+pub(crate) enum PeersCmd {
+    /// Mark the link to node dtn://NAME/ metered (persisted): bulk bundles
+    /// (file chunks over 64 KiB) wait for another link or for `off`, while
+    /// small files, manifests, status reports and jobs still flow.
+    Metered {
+        /// Node ID of the peer.
+        node: Eid,
+        /// on or off.
+        #[arg(value_enum)]
+        state: OnOff,
+    },
     /// Cap the bandwidth towards node dtn://NAME/ (persisted; 0 removes).
     Limit {
         /// Node ID of the peer.

@@ -87,9 +87,18 @@ fn node_config(
     cfg.discovery = file.discovery.clone();
     cfg.trust = file.trust.clone();
     cfg.sync = file.sync.clone();
+    for m in &n.metered_peers {
+        let eid: Eid = m
+            .parse()
+            .with_context(|| format!("[node] metered_peers: {m:?}"))?;
+        cfg.metered_peers.push(eid);
+    }
     let mut acfg = spore::agent::AgentConfig::new(node_id.unwrap_or(Eid::DtnNone));
     if let Some(l) = n.lifetime {
         acfg.default_lifetime_ms = l.as_millis() as u64;
+    }
+    if let Some(b) = n.metered_bulk_bytes {
+        acfg.metered_bulk_bytes = b;
     }
     if let Some(t) = n.custody_timeout {
         acfg.custody_timeout_ms = t.as_millis() as u64;

@@ -3,7 +3,7 @@
 //! | method | path | body / query | answer |
 //! |---|---|---|---|
 //! | GET | /api/v1/status | `?filter=ID-or-CID&limit=N` | `StatusView` and `router` |
-//! | GET | /api/v1/peers | | `{peers: [PeerView], dial: [addr], discovery: {…}, bandwidth: {node: bytes_per_s}}` |
+//! | GET | /api/v1/peers | | `{peers: [PeerView], dial: [addr], discovery: {…}, bandwidth: {node: bytes_per_s}, metered: [node]}` |
 //! | GET | /api/v1/routes | `?limit=N` (default 100, at most 10 000) | `{router, routes: [RouteView]}` |
 //! | POST | /api/v1/peers | `{addr}` | `{dial: [addr]}` |
 //! | DELETE | /api/v1/peers | `?addr=A` or `?node=EID` | `{removed: bool}` |
@@ -13,6 +13,7 @@
 //! | POST | /api/v1/sync/accept | `{from, into}` | `{ok}` |
 //! | GET | /api/v1/sync/status | | folders, files, chunk counts, rate, ETA |
 //! | POST | /api/v1/manifest/refresh | | `{ok}` (rescan sync folders now) |
+//! | POST | /api/v1/peers/metered | `{node, metered}` | `{metered: [node]}` (metered.rs) |
 //! | POST | /api/v1/peers/bandwidth | `{node, bytes_per_s}` (0 removes) | `{bandwidth: {node: bytes_per_s}}` |
 //! | GET | /api/v1/query/asset | `?cid=CID` | `{cid, holders: [{node, how}]}` |
 //!
@@ -119,6 +120,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, listener: tokio::net::TcpListener
         .route("/api/v1/query/asset", get(query_asset))
         .route("/api/v1/peers/bandwidth", post(peer_bandwidth))
         .merge(super::trust_api::routes())
+        .merge(super::metered::routes())
         .layer(DefaultBodyLimit::max(MAX_BUNDLE_BODY))
         .layer(axum::middleware::from_fn_with_state(ctx.clone(), auth))
         .with_state(ctx);
@@ -253,8 +255,9 @@ async fn peers(State(ctx): State<Ctx>) -> Result<Response, ApiError> {
     let dial = ctx.shared.contacts.dial_targets();
     let discovery = ctx.shared.discovery.view();
     let bandwidth = ctx.shared.bandwidth.caps();
+    let metered = ctx.shared.metered.list();
     Ok(
-        Json(json!({ "peers": v, "dial": dial, "discovery": discovery, "bandwidth": bandwidth }))
+        Json(json!({ "peers": v, "dial": dial, "discovery": discovery, "bandwidth": bandwidth, "metered": metered }))
             .into_response(),
     )
 }

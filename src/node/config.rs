@@ -68,6 +68,10 @@ pub struct NodeSection {
     /// Contact plan file for `router = "cgr"`; relative paths are relative
     /// to the config file's directory.
     pub contact_plan: Option<PathBuf>,
+    /// Node IDs whose links are metered (bulk waits; `spore peers metered`).
+    pub metered_peers: Vec<String>,
+    /// On a metered link, bundles larger than this wait, bytes (65 536).
+    pub metered_bulk_bytes: Option<u64>,
 }
 
 /// Why a config file could not be used.

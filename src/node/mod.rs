@@ -23,6 +23,7 @@ pub mod discovery;
 pub mod invite;
 mod join;
 mod limits;
+mod metered;
 #[cfg(target_os = "linux")]
 pub mod peer_uid;
 mod pex;
@@ -83,6 +84,8 @@ pub struct NodeConfig {
     pub trust: trust::TrustConfig,
     /// Folder sync settings (config section `[sync]`, spec/sync.md).
     pub sync: crate::sync::SyncConfig,
+    /// Peers whose links are metered at start (added to `metered.json`).
+    pub metered_peers: Vec<Eid>,
 }
 
 impl NodeConfig {
@@ -104,6 +107,7 @@ impl NodeConfig {
             discovery: discovery::DiscoveryConfig::default(),
             trust: trust::TrustConfig::default(),
             sync: crate::sync::SyncConfig::default(),
+            metered_peers: Vec::new(),
         }
     }
 }
@@ -223,6 +227,8 @@ pub(crate) struct Shared {
     pub sync: Arc<sync::SyncNode>,
     /// Per-peer outgoing bandwidth caps (`bandwidth.json`).
     pub bandwidth: bandwidth::Bandwidth,
+    /// Metered links: bulk bundles wait (`metered.json`).
+    pub metered: metered::Metered,
 }
 
 /// Says what was found in the store at start-up: what is resumed.
@@ -358,7 +364,9 @@ pub async fn run(
         trust,
         sync: Arc::new(sync_node),
         bandwidth: bandwidth::Bandwidth::load(&cfg.data_dir),
+        metered: metered::Metered::load(&cfg.data_dir, &cfg.metered_peers),
     });
+    metered::announce(&shared).await;
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(actions::dispatch(shared.clone(), act_rx));
     tasks.spawn(contacts::listen(shared.clone()));

@@ -155,6 +155,9 @@ pub enum HoldReason {
     /// The contact plan routes the bundle through another node or a later
     /// contact (CGR), or there is no route.
     NotOnRoute,
+    /// The link to the peer is metered and the bundle is bulk (larger
+    /// than the agent's `metered_bulk_bytes`).
+    Metered,
 }
 
 impl HoldReason {
@@ -168,6 +171,7 @@ impl HoldReason {
             HoldReason::WaitForDestination => "wait_for_destination",
             HoldReason::NotBetter => "not_better",
             HoldReason::NotOnRoute => "not_on_route",
+            HoldReason::Metered => "metered",
         }
     }
 }
