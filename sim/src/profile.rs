@@ -58,5 +58,6 @@ pub fn kind(ev: &Event) -> &'static str {
         Event::CustodySignal { .. } => "CustodySignal",
         Event::FileWritten { .. } => "FileWritten",
         Event::Tick => "Tick",
+        Event::Metered { .. } => "Metered",
     }
 }
