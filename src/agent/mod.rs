@@ -16,6 +16,7 @@ mod custody;
 mod forward;
 mod inflight;
 mod ingest;
+mod jobs;
 mod status;
 
 pub use status::{BundleView, FileView, PeerView, RouteDecisionView, RouteView, StatusView};
@@ -113,6 +114,15 @@ pub enum Submission {
         flags: u64,
         /// CID bytes of the payload for the content block (chunks, manifests).
         content_cid: Option<Vec<u8>>,
+    },
+    /// The encoded result bundle of pending job `job` (spec/jobs.md §3):
+    /// stored like [`Submission::Encoded`], and the job leaves the pending
+    /// jobs in the same transaction.
+    JobResult {
+        /// The job bundle's ID.
+        job: BundleId,
+        /// The encoded result bundle.
+        bundle: Bytes,
     },
 }
 
@@ -350,6 +360,7 @@ impl Agent {
             peer_tally: BTreeMap::new(),
         };
         agent.load_waiting()?;
+        agent.load_pending_jobs()?;
         Ok(agent)
     }
 

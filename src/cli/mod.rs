@@ -4,6 +4,7 @@ mod bundle_cmd;
 mod client;
 mod demo;
 mod doctor;
+mod job_cmd;
 mod show;
 
 use clap::{Args, Parser, Subcommand};
@@ -108,6 +109,11 @@ enum Cmd {
         #[command(flatten)]
         dir: DataDir,
     },
+    /// Jobs: run a command on a node that offers a service (spec/jobs.md).
+    Job {
+        #[command(subcommand)]
+        action: job_cmd::JobCmd,
+    },
     /// Create or inspect single bundle files.
     Bundle {
         #[command(subcommand)]
@@ -208,6 +214,13 @@ struct NodeArgs {
     /// Abandon an incoming bundle stream that takes longer than this (tests).
     #[arg(long, hide = true, value_parser = humantime::parse_duration, default_value = "120s")]
     bundle_read_deadline: Duration,
+    /// Services this node offers: a JSON array of `[[service]]` objects,
+    /// e.g. [{"name":"wc","kind":"exec","command":["wc","-c"]}] (spec/jobs.md §4).
+    #[arg(long, value_name = "FILE")]
+    services: Option<PathBuf>,
+    /// Largest smoothed RTT of a peer that may take a real-time job, ms.
+    #[arg(long, default_value_t = 150)]
+    realtime_rtt_ms: u64,
 }
 
 /// Entry point: runs the command, prints one clear error line on failure.
@@ -241,6 +254,7 @@ pub fn main() -> ExitCode {
         Cmd::Peers { action, json, dir } => client::peers(&dir.path_or_exit(), action, json),
         Cmd::Routes { limit, json, dir } => client::routes(&dir.path_or_exit(), limit, json),
         Cmd::Bundle { action } => bundle_cmd::run(action),
+        Cmd::Job { action } => job_cmd::run(action),
         Cmd::Demo { file, keep } => demo::run(file, keep),
         Cmd::Doctor { repair, json, dir } => doctor::run(&dir.path_or_exit(), repair, json),
     };
@@ -285,6 +299,10 @@ fn run_node(a: NodeArgs) -> anyhow::Result<()> {
     cfg.chunk_size = a.chunk_size;
     cfg.tick = a.tick;
     cfg.bundle_read_deadline = a.bundle_read_deadline;
+    if let Some(path) = &a.services {
+        cfg.jobs.services = spore::jobs::JobsConfig::load_services(path)?;
+    }
+    cfg.jobs.realtime_rtt_ms = a.realtime_rtt_ms;
     let placeholder = a.node_id.unwrap_or(Eid::DtnNone);
     let mut acfg = spore::agent::AgentConfig::new(placeholder);
     acfg.default_lifetime_ms = a.lifetime.as_millis() as u64;

@@ -13,6 +13,8 @@
 mod actions;
 mod api;
 mod contacts;
+mod exec;
+mod job_runner;
 pub mod proto;
 
 use crate::agent::{Agent, AgentConfig, Event, PeerView, RouteView, StatusView};
@@ -57,6 +59,8 @@ pub struct NodeConfig {
     /// 120 s); a slower stream is abandoned and counted
     /// (`refused_stream_deadline`).
     pub bundle_read_deadline: Duration,
+    /// Services offered and job settings (spec/jobs.md; config `[[service]]`).
+    pub jobs: crate::jobs::JobsConfig,
 }
 
 impl NodeConfig {
@@ -74,6 +78,7 @@ impl NodeConfig {
             cla: ClaConfig::default(),
             tick: Duration::from_millis(250),
             bundle_read_deadline: contacts::BUNDLE_READ_DEADLINE,
+            jobs: crate::jobs::JobsConfig::default(),
         }
     }
 }
@@ -183,6 +188,8 @@ pub(crate) struct Shared {
     /// Bundle streams refused by the CL before decoding (reset, too large,
     /// too slow), by counter name; in memory, reset when the node restarts.
     pub stream_refusals: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
+    /// The job executor (spec/jobs.md).
+    pub jobs: job_runner::JobRunner,
 }
 
 /// Says what was found in the store at start-up: what is resumed.
@@ -298,6 +305,7 @@ pub async fn run(
         submits: actions::Tickets::default(),
         bundle_read_deadline: cfg.bundle_read_deadline,
         stream_refusals: Default::default(),
+        jobs: job_runner::JobRunner::new(cfg.jobs.clone()),
     });
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(actions::dispatch(shared.clone(), act_rx));

@@ -529,5 +529,6 @@ fn get_cbor<T: serde::de::DeserializeOwned>(
     }
 }
 
+mod jobs;
 mod txn;
 pub use txn::Txn;
