@@ -148,3 +148,36 @@ fn print_result(v: &Value) -> anyhow::Result<()> {
         v["detail"].as_str().unwrap_or("")
     )
 }
+
+/// Prints the services and hardware each peer advertised (`spore peers`).
+pub fn show_capabilities(v: &Value) {
+    let Some(caps) = v["capabilities"].as_object() else {
+        return;
+    };
+    if caps.is_empty() {
+        return;
+    }
+    println!("capabilities:");
+    for (node, c) in caps {
+        let hw = &c["hardware"];
+        let gib = hw["memory_bytes"].as_u64().unwrap_or(0) as f64 / f64::from(1u32 << 30);
+        let gpu = if hw["gpu"].as_bool() == Some(true) { "gpu" } else { "no gpu" };
+        println!("  {node}: {} cores, {gib:.1} GiB, {gpu}", hw["cores"]);
+        for s in c["services"].as_array().into_iter().flatten() {
+            let models: Vec<&str> = s["models"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            println!(
+                "    {} ({}): {} free slots, {} queued{}",
+                s["name"].as_str().unwrap_or("?"),
+                s["kind"].as_str().unwrap_or("?"),
+                s["free_slots"],
+                s["queue"],
+                if models.is_empty() { String::new() } else { format!(", models {}", models.join(" ")) }
+            );
+        }
+    }
+}

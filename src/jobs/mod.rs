@@ -11,8 +11,10 @@
 //! results to `dtn://SUBMITTER/job-results` ([`RESULTS_SERVICE`]) unless the
 //! request names another `result_to`.
 
+mod caps;
 mod config;
 
+pub use caps::{Capabilities, Hardware, ServiceAdvert};
 pub use config::{JobsConfig, ServiceConfig, ServiceKind, ServicesFileError};
 
 use crate::bundle::{BundleId, CreationTimestamp, Eid};

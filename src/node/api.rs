@@ -215,7 +215,9 @@ async fn routes(
 async fn peers(State(ctx): State<Ctx>) -> Result<Response, ApiError> {
     let v = ask(&ctx, |reply| Command::Peers { reply }).await?;
     let dial = ctx.shared.contacts.dial_targets();
-    Ok(Json(json!({ "peers": v, "dial": dial })).into_response())
+    let caps = ctx.shared.jobs.peer_caps.all();
+    let ours = super::caps::ours(&ctx.shared);
+    Ok(Json(json!({ "peers": v, "dial": dial, "capabilities": caps, "ours": ours })).into_response())
 }
 
 #[derive(Deserialize)]

@@ -55,6 +55,11 @@ impl Contacts {
         self.dialers.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Every live contact.
+    pub fn all(&self) -> Vec<Contact> {
+        self.live().values().map(|e| e.contact.clone()).collect()
+    }
+
     /// Addresses being dialed.
     pub fn dial_targets(&self) -> Vec<SocketAddr> {
         self.dialers().keys().copied().collect()
@@ -199,6 +204,7 @@ async fn run_contact(shared: Arc<Shared>, c: Contact, dialed_by_us: bool) {
     if shared.cmd.send(Command::Event(up)).await.is_err() {
         return;
     }
+    super::caps::advertise(&shared, &c);
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(bundles_in(shared.clone(), c.clone(), peer.clone()));
     tasks.spawn(control_in(shared.clone(), c.clone(), peer.clone()));
@@ -322,6 +328,10 @@ async fn control_in(shared: Arc<Shared>, c: Contact, peer: Eid) {
                 peer: peer.clone(),
                 advert,
             },
+            ControlMessage::Capabilities { caps } => {
+                shared.jobs.peer_caps.set(peer.clone(), caps);
+                continue;
+            }
             ControlMessage::Custody { record } => match AdministrativeRecord::decode(&record) {
                 Ok(AdministrativeRecord::CustodySignal(signal)) => Event::CustodySignal {
                     from: peer.clone(),

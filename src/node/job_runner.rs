@@ -40,6 +40,10 @@ pub(crate) struct JobRunner {
     cfg: JobsConfig,
     lanes: HashMap<String, Lane>,
     running: Mutex<HashSet<BundleId>>,
+    /// Our hardware summary (advertised).
+    pub hardware: crate::jobs::Hardware,
+    /// Capabilities advertised by peers.
+    pub peer_caps: super::caps::PeerCaps,
 }
 
 /// Free slots and queue length of one service, for capability adverts.
@@ -68,6 +72,8 @@ impl JobRunner {
             cfg,
             lanes,
             running: Mutex::new(HashSet::new()),
+            hardware: super::caps::hardware(),
+            peer_caps: Default::default(),
         }
     }
 
@@ -146,6 +152,7 @@ async fn execute(shared: &Shared, id: &BundleId, payload: &[u8]) -> (Eid, JobRes
         lane.admitted.fetch_sub(1, Ordering::AcqRel);
         return err(JobErrorKind::RefusedBusy, "the service's queue is full");
     }
+    super::caps::broadcast(shared);
     let out = async {
         let _permit = lane.slots.acquire().await;
         let input = match load_input(shared, &req.input).await {
@@ -165,6 +172,7 @@ async fn execute(shared: &Shared, id: &BundleId, payload: &[u8]) -> (Eid, JobRes
     }
     .await;
     lane.admitted.fetch_sub(1, Ordering::AcqRel);
+    super::caps::broadcast(shared);
     (dest, out)
 }
 

@@ -12,6 +12,7 @@
 
 mod actions;
 mod api;
+mod caps;
 mod contacts;
 mod exec;
 mod job_runner;

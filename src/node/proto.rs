@@ -29,6 +29,12 @@ pub enum ControlMessage {
         /// The advertisement.
         advert: Advert,
     },
+    /// The sender's capabilities (spec/jobs.md §5): services, load,
+    /// hardware; sent when the contact starts and whenever they change.
+    Capabilities {
+        /// The advertisement.
+        caps: crate::jobs::Capabilities,
+    },
     /// A custody signal: the CBOR administrative record
     /// (`bundle::admin::AdministrativeRecord::CustodySignal`), as bytes.
     Custody {
