@@ -13,6 +13,7 @@
 
 mod caps;
 mod config;
+pub mod select;
 
 pub use caps::{Capabilities, Hardware, ServiceAdvert};
 pub use config::{JobsConfig, ServiceConfig, ServiceKind, ServicesFileError};
