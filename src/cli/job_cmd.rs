@@ -87,6 +87,9 @@ pub fn run(cmd: JobCmd) -> anyhow::Result<()> {
                 q.push_str(&format!("&deadline_ms={at}"));
             }
             let v = c.post_bytes(&q, &body)?;
+            if realtime {
+                return print_result(&v);
+            }
             let job = v["job"].as_str().unwrap_or_default().to_owned();
             if !wait {
                 println!("{job}");

@@ -128,21 +128,27 @@ pub fn realtime_order(
 }
 
 /// The best known node for a batch job: among peers that advertised the
-/// service, the one with the lowest expected delay (its smoothed RTT when
-/// in contact, else the routing estimate of the wait for a contact; unknown
-/// waits last).
+/// service, those in contact first (lowest smoothed RTT), then the others
+/// by the routing estimate of the wait for their next contact (unknown
+/// waits last). A peer in contact gets the job within one RTT; the wait for
+/// an absent one is at best an estimate.
 pub fn batch_choice(candidates: &[Candidate]) -> Option<Eid> {
-    let delay = |c: &Candidate| -> f64 {
+    let delay = |c: &Candidate| -> (bool, f64) {
         if c.in_contact {
-            c.srtt_ms.unwrap_or(0.0)
+            (false, c.srtt_ms.unwrap_or(0.0))
         } else {
-            c.expected_wait_ms.unwrap_or(f64::INFINITY)
+            (true, c.expected_wait_ms.unwrap_or(f64::INFINITY))
         }
     };
     candidates
         .iter()
         .filter(|c| c.advert.is_some())
-        .min_by(|a, b| delay(a).total_cmp(&delay(b)).then_with(|| a.node.cmp(&b.node)))
+        .min_by(|a, b| {
+            let (da, db) = (delay(a), delay(b));
+            da.0.cmp(&db.0)
+                .then_with(|| da.1.total_cmp(&db.1))
+                .then_with(|| a.node.cmp(&b.node))
+        })
         .map(|c| c.node.clone())
 }
 
@@ -200,8 +206,10 @@ mod tests {
         let unknown = cand("dtn://unknown/", false, None, 1, 0);
         let pick = |v: &[Candidate]| batch_choice(v).map(|e| e.to_string());
         assert_eq!(pick(&[far.clone(), unknown.clone(), near.clone()]).as_deref(), Some("dtn://near/"));
+        let mut soon = cand("dtn://soon/", false, None, 1, 0);
+        soon.expected_wait_ms = Some(0.0);
         let up = cand("dtn://up/", true, Some(400.0), 0, 9);
-        assert_eq!(pick(&[far, near, up, unknown]).as_deref(), Some("dtn://up/"));
+        assert_eq!(pick(&[far, near, soon, up, unknown]).as_deref(), Some("dtn://up/"));
         assert_eq!(pick(&[]), None);
     }
 }

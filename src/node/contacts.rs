@@ -332,6 +332,14 @@ async fn control_in(shared: Arc<Shared>, c: Contact, peer: Eid) {
                 shared.jobs.peer_caps.set(peer.clone(), caps);
                 continue;
             }
+            ControlMessage::JobRequest { rid, request } => {
+                super::realtime::serve(&shared, &c, peer.clone(), rid, request);
+                continue;
+            }
+            ControlMessage::JobReply { rid, result } => {
+                shared.jobs.realtime.complete(rid, result);
+                continue;
+            }
             ControlMessage::Custody { record } => match AdministrativeRecord::decode(&record) {
                 Ok(AdministrativeRecord::CustodySignal(signal)) => Event::CustodySignal {
                     from: peer.clone(),

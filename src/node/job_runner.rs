@@ -44,6 +44,8 @@ pub(crate) struct JobRunner {
     pub hardware: crate::jobs::Hardware,
     /// Capabilities advertised by peers.
     pub peer_caps: super::caps::PeerCaps,
+    /// Real-time requests waiting for replies.
+    pub realtime: super::realtime::Waiters,
 }
 
 /// Free slots and queue length of one service, for capability adverts.
@@ -74,6 +76,7 @@ impl JobRunner {
             running: Mutex::new(HashSet::new()),
             hardware: super::caps::hardware(),
             peer_caps: Default::default(),
+            realtime: Default::default(),
         }
     }
 
@@ -118,7 +121,7 @@ pub(crate) fn on_job(shared: &Arc<Shared>, id: BundleId, payload: bytes::Bytes) 
 }
 
 /// Runs the job; returns where its result goes and the result.
-async fn execute(shared: &Shared, id: &BundleId, payload: &[u8]) -> (Eid, JobResult) {
+pub(crate) async fn execute(shared: &Shared, id: &BundleId, payload: &[u8]) -> (Eid, JobResult) {
     let me = &shared.node_id;
     let req = match JobRequest::decode(payload) {
         Ok(r) => r,

@@ -16,6 +16,7 @@ mod caps;
 mod contacts;
 mod exec;
 mod job_runner;
+mod realtime;
 pub mod proto;
 
 use crate::agent::{Agent, AgentConfig, Event, PeerView, RouteView, StatusView};

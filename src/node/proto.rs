@@ -35,6 +35,23 @@ pub enum ControlMessage {
         /// The advertisement.
         caps: crate::jobs::Capabilities,
     },
+    /// A real-time job request (spec/jobs.md §7): a `JobRequest` (CBOR);
+    /// answered by [`ControlMessage::JobReply`] with the same `rid`.
+    JobRequest {
+        /// Request ID, chosen by the requester.
+        rid: u64,
+        /// Encoded `jobs::JobRequest`.
+        #[serde(with = "serde_bytes")]
+        request: Vec<u8>,
+    },
+    /// The answer to a real-time job request.
+    JobReply {
+        /// The request's ID.
+        rid: u64,
+        /// Encoded `jobs::JobResult`.
+        #[serde(with = "serde_bytes")]
+        result: Vec<u8>,
+    },
     /// A custody signal: the CBOR administrative record
     /// (`bundle::admin::AdministrativeRecord::CustodySignal`), as bytes.
     Custody {

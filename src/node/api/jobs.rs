@@ -2,7 +2,7 @@
 //!
 //! | method | path | body / query | answer |
 //! |---|---|---|---|
-//! | POST | /api/v1/jobs | `?service=S&to=EID&class=batch&deadline_ms=T&lifetime_ms=L`, body = input bytes | `{job, to}` |
+//! | POST | /api/v1/jobs | `?service=S&to=EID&class=batch&deadline_ms=T&lifetime_ms=L`, body = input bytes | batch: `{job, to}`; realtime: the result (as `jobs/result`) plus `round_trip_ms`, `failed_peers`; 503 naming each candidate when none is eligible |
 //! | POST | /api/v1/inference/request | `{service, input, class?, to?}` (input as text) | `{job, to}` |
 //! | GET | /api/v1/jobs/status | `?id=JOB` | `{job, state, ...}` |
 //! | GET | /api/v1/jobs/result | `?id=JOB` | `{job, executor, ok, kind?, detail?, output_hex, run_ms}` |
@@ -10,7 +10,8 @@
 use super::{ApiError, Ctx, bad, internal, submit_blocking};
 use crate::agent::Submission;
 use crate::bundle::{BundleId, Eid};
-use crate::jobs::{JobClass, JobRequest, JobStatus, jobs_endpoint};
+use crate::jobs::{JobClass, JobRequest, JobStatus, jobs_endpoint, select};
+use crate::node::realtime;
 use crate::node::job_runner::read_result;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -77,19 +78,11 @@ async fn submit_job(
 ) -> Result<Response, ApiError> {
     crate::jobs::check_service_name(&req.service).map_err(|e| bad(e.to_string()))?;
     if req.class == JobClass::Realtime {
-        return Err(ApiError(
-            StatusCode::NOT_IMPLEMENTED,
-            "realtime jobs are not implemented by this node yet; submit as batch".into(),
-        ));
+        return realtime(ctx, &req).await;
     }
     let to: Eid = match to {
         Some(t) => t.parse().map_err(|e| bad(format!("bad --to: {e}")))?,
-        None => {
-            return Err(bad(format!(
-                "no executing node given for service {:?}: pass to=dtn://NODE/",
-                req.service
-            )));
-        }
+        None => best_node(ctx, &req.service).await?,
     };
     let destination = jobs_endpoint(&to);
     let payload = req.encode();
@@ -116,6 +109,34 @@ async fn submit_job(
         .next()
         .ok_or_else(|| internal("job not stored"))?;
     Ok(Json(json!({ "job": job, "to": destination.to_string() })).into_response())
+}
+
+/// The best known node offering `service` (spec/jobs.md §7).
+async fn best_node(ctx: &Ctx, service: &str) -> Result<Eid, ApiError> {
+    let cands = realtime::batch_candidates(&ctx.shared, service)
+        .await
+        .map_err(|e| internal(e.to_string()))?;
+    select::batch_choice(&cands).ok_or_else(|| {
+        bad(format!(
+            "no known node offers service {service:?} (none advertised it): pass to=dtn://NODE/"
+        ))
+    })
+}
+
+/// Runs a real-time job now and answers with its result.
+async fn realtime(ctx: &Ctx, req: &JobRequest) -> Result<Response, ApiError> {
+    if req.encode().len() > realtime::MAX_REALTIME_BYTES {
+        return Err(bad("real-time input too large; submit as batch"));
+    }
+    let done = realtime::run(&ctx.shared, req).await.map_err(|e| match e {
+        realtime::RealtimeError::Stopping => internal(e.to_string()),
+        _ => ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    })?;
+    let mut v = result_json(&done.result);
+    v["round_trip_ms"] = json!(done.round_trip_ms);
+    let failed: Vec<String> = done.failed.iter().map(|(p, e)| format!("{p}: {e}")).collect();
+    v["failed_peers"] = json!(failed);
+    Ok(Json(v).into_response())
 }
 
 #[derive(Deserialize)]
@@ -160,13 +181,16 @@ async fn result(State(ctx): State<Ctx>, Query(q): Query<IdQuery>) -> Result<Resp
             format!("no result for job {id} yet"),
         ));
     };
+    Ok(Json(result_json(&r)).into_response())
+}
+
+fn result_json(r: &crate::jobs::JobResult) -> serde_json::Value {
     let (ok, kind, detail) = match &r.status {
         JobStatus::Ok => (true, None, None),
         JobStatus::Error { kind, detail } => (false, Some(kind.to_string()), Some(detail.clone())),
     };
-    Ok(Json(json!({
-        "job": id, "executor": r.executor, "ok": ok, "kind": kind, "detail": detail,
+    json!({
+        "job": r.job, "executor": r.executor, "ok": ok, "kind": kind, "detail": detail,
         "output_hex": hex::encode(&r.output), "run_ms": r.run_ms,
-    }))
-    .into_response())
+    })
 }
