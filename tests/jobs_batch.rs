@@ -75,20 +75,30 @@ fn job_crosses_a_relay_to_an_offline_executor_and_survives_its_kill() {
     let mut c = NodeProcess::start(&exe, &root.join("c"), "c", &["--services", svc_arg]).unwrap();
     r.add_peer(c.quic_addr()).unwrap();
     let v = wait_for("the result at A", T, || result(&a, &job)).unwrap();
-    eprintln!("batch job through the relay (C started late): {:?}", t0.elapsed());
+    eprintln!(
+        "batch job through the relay (C started late): {:?}",
+        t0.elapsed()
+    );
     assert_eq!(v["ok"], true, "{v}");
     assert_eq!(v["executor"], "dtn://c/");
     assert_eq!(output(&v), "11");
 
     // A long job; C is killed while it runs, then restarted.
     let slow = submit(&a, "slow", b"twelve bytes");
-    wait_for("C to start the long job", T, || Ok((lines(&runs) == 1).then_some(()))).unwrap();
+    wait_for("C to start the long job", T, || {
+        Ok((lines(&runs) == 1).then_some(()))
+    })
+    .unwrap();
     c.kill();
     c.restart().unwrap();
     let v = wait_for("the long job's result at A", T, || result(&a, &slow)).unwrap();
     assert_eq!(v["ok"], true, "{v}");
     assert_eq!(output(&v), "12");
-    assert_eq!(lines(&runs), 2, "the killed run is run again (at-least-once)");
+    assert_eq!(
+        lines(&runs),
+        2,
+        "the killed run is run again (at-least-once)"
+    );
 
     // Exactly one result bundle per job reached A, with the deterministic ID.
     let st = a.status(None).unwrap();
@@ -108,5 +118,9 @@ fn job_crosses_a_relay_to_an_offline_executor_and_survives_its_kill() {
         assert!(results.iter().all(|b| b["state"] == "delivered"));
     }
     let log = std::fs::read_to_string(root.join("a.log")).unwrap();
-    assert_eq!(log.matches("job result received").count(), 2, "one delivery per job");
+    assert_eq!(
+        log.matches("job result received").count(),
+        2,
+        "one delivery per job"
+    );
 }

@@ -77,7 +77,10 @@ fn realtime_jobs_go_only_to_the_fast_peer_and_are_refused_without_it() {
         let input = vec![b'x'; 10 + i];
         let v = realtime(&a, &input).unwrap();
         assert_eq!(v["ok"], true, "{v}");
-        assert_eq!(v["executor"], "dtn://f/", "job {i} went to the fast peer: {v}");
+        assert_eq!(
+            v["executor"], "dtn://f/",
+            "job {i} went to the fast peer: {v}"
+        );
         let out = hex::decode(v["output_hex"].as_str().unwrap()).unwrap();
         assert_eq!(String::from_utf8(out).unwrap().trim(), (10 + i).to_string());
         trips.push(v["round_trip_ms"].as_u64().unwrap());
@@ -89,13 +92,20 @@ fn realtime_jobs_go_only_to_the_fast_peer_and_are_refused_without_it() {
     a.remove_peer(f.quic_addr()).unwrap();
     f.stop();
     wait_for("A to notice F is gone", T, || {
-        Ok(advertised_rtt(&a, "dtn://f/", "wc")?.is_none().then_some(()))
+        Ok(advertised_rtt(&a, "dtn://f/", "wc")?
+            .is_none()
+            .then_some(()))
     })
     .unwrap();
     let t0 = Instant::now();
-    let err = realtime(&a, b"abc").expect_err("no eligible peer").to_string();
+    let err = realtime(&a, b"abc")
+        .expect_err("no eligible peer")
+        .to_string();
     let took = t0.elapsed();
-    assert!(took < Duration::from_secs(1), "refused at once, not after {took:?}");
+    assert!(
+        took < Duration::from_secs(1),
+        "refused at once, not after {took:?}"
+    );
     assert!(err.contains("HTTP 503"), "{err}");
     assert!(err.contains("dtn://f/: no contact"), "{err}");
     let slow_reason = regex_free_find(&err, "dtn://s/: RTT ");
@@ -111,7 +121,10 @@ fn realtime_jobs_go_only_to_the_fast_peer_and_are_refused_without_it() {
     assert_eq!(v["to"], "dtn://s/jobs", "{v}");
     let job = v["job"].as_str().unwrap().to_owned();
     let q = format!("/api/v1/jobs/result?id={}", spore::client::url_encode(&job));
-    let r = wait_for("the batch result from S", T, || Ok(a.client()?.get(&q).ok())).unwrap();
+    let r = wait_for("the batch result from S", T, || {
+        Ok(a.client()?.get(&q).ok())
+    })
+    .unwrap();
     assert_eq!(r["executor"], "dtn://s/", "{r}");
     assert_eq!(r["ok"], true, "{r}");
     drop(relay);
@@ -119,7 +132,9 @@ fn realtime_jobs_go_only_to_the_fast_peer_and_are_refused_without_it() {
 
 /// The text from `start` to the end of its `;`-separated item.
 fn regex_free_find(s: &str, start: &str) -> String {
-    let i = s.find(start).unwrap_or_else(|| panic!("{start:?} not in {s:?}"));
+    let i = s
+        .find(start)
+        .unwrap_or_else(|| panic!("{start:?} not in {s:?}"));
     let rest = &s[i..];
     let end = rest.find(';').unwrap_or(rest.len());
     rest[..end].trim_end_matches(" (HTTP 503)").to_owned()

@@ -101,13 +101,24 @@ mod tests {
             bundle: codec::encode(&res).into(),
         };
         let acts = c
-            .handle(T0, Event::Submit { ticket: 1, items: vec![item] })
+            .handle(
+                T0,
+                Event::Submit {
+                    ticket: 1,
+                    items: vec![item],
+                },
+            )
             .expect("submit");
-        assert!(acts.iter().any(|a| matches!(a, Action::Submitted { result: Ok(ids), .. } if ids == &vec![res.id()])));
+        assert!(acts.iter().any(
+            |a| matches!(a, Action::Submitted { result: Ok(ids), .. } if ids == &vec![res.id()])
+        ));
         assert!(c.store().pending_jobs(10).expect("read").is_empty());
         drop(c);
         let mut c = open(&path);
         let acts = c.handle(T0, Event::Tick).expect("tick");
-        assert!(job_deliveries(&acts).is_empty(), "answered jobs do not run again");
+        assert!(
+            job_deliveries(&acts).is_empty(),
+            "answered jobs do not run again"
+        );
     }
 }

@@ -132,7 +132,9 @@ fn wait_result(c: &Client, job: &str, timeout: Duration) -> anyhow::Result<()> {
             return print_result(&v);
         }
         if Instant::now() > until {
-            bail!("no result for job {job} after {timeout:?} (it may still come: spore job result {job})");
+            bail!(
+                "no result for job {job} after {timeout:?} (it may still come: spore job result {job})"
+            );
         }
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -164,7 +166,11 @@ pub fn show_capabilities(v: &Value) {
     for (node, c) in caps {
         let hw = &c["hardware"];
         let gib = hw["memory_bytes"].as_u64().unwrap_or(0) as f64 / f64::from(1u32 << 30);
-        let gpu = if hw["gpu"].as_bool() == Some(true) { "gpu" } else { "no gpu" };
+        let gpu = if hw["gpu"].as_bool() == Some(true) {
+            "gpu"
+        } else {
+            "no gpu"
+        };
         println!("  {node}: {} cores, {gib:.1} GiB, {gpu}", hw["cores"]);
         for s in c["services"].as_array().into_iter().flatten() {
             let models: Vec<&str> = s["models"]
@@ -179,7 +185,11 @@ pub fn show_capabilities(v: &Value) {
                 s["kind"].as_str().unwrap_or("?"),
                 s["free_slots"],
                 s["queue"],
-                if models.is_empty() { String::new() } else { format!(", models {}", models.join(" ")) }
+                if models.is_empty() {
+                    String::new()
+                } else {
+                    format!(", models {}", models.join(" "))
+                }
             );
         }
     }

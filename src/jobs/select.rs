@@ -194,7 +194,10 @@ mod tests {
         let mut none = cand("dtn://x/", true, Some(1.0), 1, 0);
         none.advert = None;
         let err = realtime_order("wc", &[none], 150).expect_err("nobody offers it");
-        assert!(err.to_string().ends_with("no known peer offers it"), "{err}");
+        assert!(
+            err.to_string().ends_with("no known peer offers it"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -205,11 +208,17 @@ mod tests {
         near.expected_wait_ms = Some(5_000.0);
         let unknown = cand("dtn://unknown/", false, None, 1, 0);
         let pick = |v: &[Candidate]| batch_choice(v).map(|e| e.to_string());
-        assert_eq!(pick(&[far.clone(), unknown.clone(), near.clone()]).as_deref(), Some("dtn://near/"));
+        assert_eq!(
+            pick(&[far.clone(), unknown.clone(), near.clone()]).as_deref(),
+            Some("dtn://near/")
+        );
         let mut soon = cand("dtn://soon/", false, None, 1, 0);
         soon.expected_wait_ms = Some(0.0);
         let up = cand("dtn://up/", true, Some(400.0), 0, 9);
-        assert_eq!(pick(&[far, near, soon, up, unknown]).as_deref(), Some("dtn://up/"));
+        assert_eq!(
+            pick(&[far, near, soon, up, unknown]).as_deref(),
+            Some("dtn://up/")
+        );
         assert_eq!(pick(&[]), None);
     }
 }

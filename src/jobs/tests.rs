@@ -110,7 +110,9 @@ fn services_json_parses_and_validates() {
     let v = JobsConfig::load_services(&p).expect("loads");
     assert_eq!(v.len(), 2);
     assert_eq!(v[0].concurrency, 1);
-    assert!(matches!(v[0].kind, ServiceKind::Exec { max_output_bytes, .. } if max_output_bytes == 8 << 20));
+    assert!(
+        matches!(v[0].kind, ServiceKind::Exec { max_output_bytes, .. } if max_output_bytes == 8 << 20)
+    );
     std::fs::write(&p, r#"[{"name":"x","kind":"exec","command":[]}]"#).expect("write");
     assert!(matches!(
         JobsConfig::load_services(&p),

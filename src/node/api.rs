@@ -217,7 +217,10 @@ async fn peers(State(ctx): State<Ctx>) -> Result<Response, ApiError> {
     let dial = ctx.shared.contacts.dial_targets();
     let caps = ctx.shared.jobs.peer_caps.all();
     let ours = super::caps::ours(&ctx.shared);
-    Ok(Json(json!({ "peers": v, "dial": dial, "capabilities": caps, "ours": ours })).into_response())
+    Ok(
+        Json(json!({ "peers": v, "dial": dial, "capabilities": caps, "ours": ours }))
+            .into_response(),
+    )
 }
 
 #[derive(Deserialize)]

@@ -39,7 +39,12 @@ pub(crate) async fn run(
 ) -> ExecOutcome {
     let start = Instant::now();
     let Some((prog, args)) = argv.split_first() else {
-        return failed(JobErrorKind::CannotStart, "empty command".into(), Vec::new(), start);
+        return failed(
+            JobErrorKind::CannotStart,
+            "empty command".into(),
+            Vec::new(),
+            start,
+        );
     };
     let mut child = match Command::new(prog)
         .args(args)
@@ -79,7 +84,10 @@ pub(crate) async fn run(
     let code = match waited {
         Err(_) => {
             let _ = child.kill().await;
-            let detail = format!("killed after the time limit of {} ms", time_limit.as_millis());
+            let detail = format!(
+                "killed after the time limit of {} ms",
+                time_limit.as_millis()
+            );
             return failed(JobErrorKind::Timeout, detail, output, start);
         }
         Ok(Err(e)) => {
@@ -114,7 +122,13 @@ mod tests {
 
     #[tokio::test]
     async fn input_goes_to_stdin_and_output_comes_back() {
-        let o = run(&argv(&["wc", "-c"]), b"hello".to_vec(), Duration::from_secs(5), 100).await;
+        let o = run(
+            &argv(&["wc", "-c"]),
+            b"hello".to_vec(),
+            Duration::from_secs(5),
+            100,
+        )
+        .await;
         assert_eq!(o.status, JobStatus::Ok);
         assert_eq!(String::from_utf8_lossy(&o.output).trim(), "5");
     }
@@ -123,14 +137,54 @@ mod tests {
     async fn limits_and_failures_are_reported() {
         let secs = Duration::from_secs(5);
         let o = run(&argv(&["sh", "-c", "exit 3"]), Vec::new(), secs, 100).await;
-        assert!(matches!(o.status, JobStatus::Error { kind: JobErrorKind::ExitCode(3), .. }));
-        let o = run(&argv(&["sleep", "5"]), Vec::new(), Duration::from_millis(200), 100).await;
-        assert!(matches!(o.status, JobStatus::Error { kind: JobErrorKind::Timeout, .. }));
-        assert!(o.run_ms < 2000, "killed at the limit, not after: {} ms", o.run_ms);
-        let o = run(&argv(&["head", "-c", "1000", "/dev/zero"]), Vec::new(), secs, 10).await;
-        assert!(matches!(o.status, JobStatus::Error { kind: JobErrorKind::OverLimits, .. }));
+        assert!(matches!(
+            o.status,
+            JobStatus::Error {
+                kind: JobErrorKind::ExitCode(3),
+                ..
+            }
+        ));
+        let o = run(
+            &argv(&["sleep", "5"]),
+            Vec::new(),
+            Duration::from_millis(200),
+            100,
+        )
+        .await;
+        assert!(matches!(
+            o.status,
+            JobStatus::Error {
+                kind: JobErrorKind::Timeout,
+                ..
+            }
+        ));
+        assert!(
+            o.run_ms < 2000,
+            "killed at the limit, not after: {} ms",
+            o.run_ms
+        );
+        let o = run(
+            &argv(&["head", "-c", "1000", "/dev/zero"]),
+            Vec::new(),
+            secs,
+            10,
+        )
+        .await;
+        assert!(matches!(
+            o.status,
+            JobStatus::Error {
+                kind: JobErrorKind::OverLimits,
+                ..
+            }
+        ));
         assert_eq!(o.output.len(), 10);
         let o = run(&argv(&["/nonexistent/x"]), Vec::new(), secs, 10).await;
-        assert!(matches!(o.status, JobStatus::Error { kind: JobErrorKind::CannotStart, .. }));
+        assert!(matches!(
+            o.status,
+            JobStatus::Error {
+                kind: JobErrorKind::CannotStart,
+                ..
+            }
+        ));
     }
 }

@@ -180,10 +180,7 @@ pub(crate) async fn execute(shared: &Shared, id: &BundleId, payload: &[u8]) -> (
 }
 
 /// The job's input bytes: inline, or its chunks from the store.
-async fn load_input(
-    shared: &Shared,
-    input: &JobInput,
-) -> Result<Vec<u8>, (JobErrorKind, String)> {
+async fn load_input(shared: &Shared, input: &JobInput) -> Result<Vec<u8>, (JobErrorKind, String)> {
     let cids = match input {
         JobInput::Inline(b) => return Ok(b.clone()),
         JobInput::Chunks(c) => c.clone(),
@@ -244,7 +241,9 @@ async fn submit_result(
         .send(Command::Event(ev))
         .await
         .map_err(|_| "node is stopping".to_owned())?;
-    rx.await.map_err(|_| "node is stopping".to_owned())?.map(|_| ())
+    rx.await
+        .map_err(|_| "node is stopping".to_owned())?
+        .map(|_| ())
 }
 
 /// Where the result of job `job` is kept on the submitting node.

@@ -16,8 +16,8 @@ mod caps;
 mod contacts;
 mod exec;
 mod job_runner;
-mod realtime;
 pub mod proto;
+mod realtime;
 
 use crate::agent::{Agent, AgentConfig, Event, PeerView, RouteView, StatusView};
 use crate::bundle::{DtnTime, Eid};

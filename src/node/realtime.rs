@@ -74,7 +74,10 @@ async fn candidates(shared: &Shared, service: &str) -> Result<Vec<Candidate>, Re
         .send(Command::Peers { reply: tx })
         .await
         .map_err(|_| RealtimeError::Stopping)?;
-    let views = rx.await.map_err(|_| RealtimeError::Stopping)?.unwrap_or_default();
+    let views = rx
+        .await
+        .map_err(|_| RealtimeError::Stopping)?
+        .unwrap_or_default();
     let caps = shared.jobs.peer_caps.all();
     Ok(caps
         .into_iter()
@@ -160,7 +163,13 @@ async fn ask(shared: &Shared, peer: &Eid, payload: &[u8]) -> Result<JobResult, S
 
 /// Serves a real-time request from `peer` on contact `c`: runs it like a
 /// batch job (same services and lanes, no custody) and replies.
-pub(crate) fn serve(shared: &std::sync::Arc<Shared>, c: &Contact, peer: Eid, rid: u64, request: Vec<u8>) {
+pub(crate) fn serve(
+    shared: &std::sync::Arc<Shared>,
+    c: &Contact,
+    peer: Eid,
+    rid: u64,
+    request: Vec<u8>,
+) {
     let (shared, c) = (shared.clone(), c.clone());
     tokio::spawn(async move {
         // Not a bundle: the job's ID is the requester's node ID, now, and
@@ -174,7 +183,12 @@ pub(crate) fn serve(shared: &std::sync::Arc<Shared>, c: &Contact, peer: Eid, rid
             fragment_offset: None,
         };
         let (_, mut result) = if request.len() > MAX_REALTIME_BYTES {
-            let r = JobResult::error(&id, &shared.node_id, JobErrorKind::OverLimits, "request too large");
+            let r = JobResult::error(
+                &id,
+                &shared.node_id,
+                JobErrorKind::OverLimits,
+                "request too large",
+            );
             (id.source.clone(), r)
         } else {
             super::job_runner::execute(&shared, &id, &request).await

@@ -5,12 +5,15 @@ use super::tables::JOBS_PENDING;
 use super::{Store, StoreError, Txn, db};
 use redb::ReadableTable;
 
+/// A pending job: (job bundle key, request payload).
+pub type PendingJob = (Vec<u8>, Vec<u8>);
+
 impl Store {
     /// Pending jobs (job bundle key, request payload), in key order, at most `limit`.
     ///
     /// # Errors
     /// [`StoreError`] on engine failure.
-    pub fn pending_jobs(&self, limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    pub fn pending_jobs(&self, limit: usize) -> Result<Vec<PendingJob>, StoreError> {
         let t = self.read()?.open_table(JOBS_PENDING).map_err(db)?;
         let mut out = Vec::new();
         for row in t.iter().map_err(db)?.take(limit) {

@@ -11,8 +11,8 @@ use super::{ApiError, Ctx, bad, internal, submit_blocking};
 use crate::agent::Submission;
 use crate::bundle::{BundleId, Eid};
 use crate::jobs::{JobClass, JobRequest, JobStatus, jobs_endpoint, select};
-use crate::node::realtime;
 use crate::node::job_runner::read_result;
+use crate::node::realtime;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -134,7 +134,11 @@ async fn realtime(ctx: &Ctx, req: &JobRequest) -> Result<Response, ApiError> {
     })?;
     let mut v = result_json(&done.result);
     v["round_trip_ms"] = json!(done.round_trip_ms);
-    let failed: Vec<String> = done.failed.iter().map(|(p, e)| format!("{p}: {e}")).collect();
+    let failed: Vec<String> = done
+        .failed
+        .iter()
+        .map(|(p, e)| format!("{p}: {e}"))
+        .collect();
     v["failed_peers"] = json!(failed);
     Ok(Json(v).into_response())
 }
@@ -151,7 +155,11 @@ fn parse_id(q: &IdQuery) -> Result<BundleId, ApiError> {
 async fn status(State(ctx): State<Ctx>, Query(q): Query<IdQuery>) -> Result<Response, ApiError> {
     let id = parse_id(&q)?;
     if let Some(r) = read_result(&ctx.shared.data_dir, &id) {
-        let state = if r.status == JobStatus::Ok { "done" } else { "failed" };
+        let state = if r.status == JobStatus::Ok {
+            "done"
+        } else {
+            "failed"
+        };
         return Ok(Json(json!({
             "job": id, "state": state, "executor": r.executor, "status": r.status,
             "run_ms": r.run_ms, "output_bytes": r.output.len(),
