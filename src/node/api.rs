@@ -10,10 +10,12 @@
 //! | POST | /api/v1/send | `{path, to, lifetime_ms?, chunk_size?, name?}` | `{manifest_cid, ...}` |
 //! | POST | /api/v1/bundles | encoded bundle | `{ids}` |
 //! | | /api/v1/jobs… | | job endpoints: see `api/jobs.rs` |
+//! | | /api/generate, /api/chat, /api/embeddings, /api/embed, /api/tags | | Ollama-compatible front: see `api/ollama.rs` |
 //!
 //! Errors are `{"error": "..."}` with a 4xx/5xx status.
 
 mod jobs;
+mod ollama;
 
 use super::contacts::{add_dialer, remove_dialer, save_dial_file};
 use super::{Command, Shared};
@@ -104,6 +106,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, listener: tokio::net::TcpListener
         .route("/api/v1/send", post(send))
         .route("/api/v1/bundles", post(submit_bundle))
         .merge(jobs::routes())
+        .merge(ollama::routes())
         .layer(DefaultBodyLimit::max(MAX_BUNDLE_BODY))
         .layer(axum::middleware::from_fn_with_state(ctx.clone(), auth))
         .with_state(ctx);

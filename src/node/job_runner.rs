@@ -139,15 +139,6 @@ pub(crate) async fn execute(shared: &Shared, id: &BundleId, payload: &[u8]) -> (
         let d = format!("{me} does not offer service {:?}", req.service);
         return err(JobErrorKind::UnknownService, &d);
     };
-    let ServiceKind::Exec {
-        command,
-        time_limit_ms,
-        max_output_bytes,
-    } = &svc.kind
-    else {
-        let d = format!("service {:?} is not an exec service", req.service);
-        return err(JobErrorKind::UnknownService, &d);
-    };
     let Some(lane) = shared.jobs.lanes.get(&svc.name) else {
         return err(JobErrorKind::UnknownService, "no lane");
     };
@@ -162,8 +153,17 @@ pub(crate) async fn execute(shared: &Shared, id: &BundleId, payload: &[u8]) -> (
             Ok(i) => i,
             Err((kind, d)) => return JobResult::error(id, me, kind, &d),
         };
-        let limit = Duration::from_millis(*time_limit_ms);
-        let o = super::exec::run(command, input, limit, *max_output_bytes).await;
+        let o = match &svc.kind {
+            ServiceKind::Exec {
+                command,
+                time_limit_ms,
+                max_output_bytes,
+            } => {
+                let limit = Duration::from_millis(*time_limit_ms);
+                super::exec::run(command, input, limit, *max_output_bytes).await
+            }
+            ServiceKind::Ollama { url, models } => super::ollama::run(url, models, input).await,
+        };
         JobResult {
             v: crate::jobs::FORMAT_VERSION,
             job: id.clone(),

@@ -16,6 +16,7 @@ mod caps;
 mod contacts;
 mod exec;
 mod job_runner;
+mod ollama;
 pub mod proto;
 mod realtime;
 
