@@ -6,7 +6,10 @@
 //!
 //! The adapter answers deterministically (no model weights). To try a real
 //! Ollama instead, point `SPORE_OLLAMA_URL` at it and set
-//! `SPORE_OLLAMA_MODEL` to a model it serves (not run in CI).
+//! `SPORE_OLLAMA_MODEL` to a model it serves (not run in CI). With
+//! `SPORE_OLLAMA_PYTHON` set to a Python that has the `ollama` package
+//! (`python3 -m venv v && v/bin/pip install ollama`), the official client
+//! library is also run against node A.
 
 mod common;
 
@@ -106,6 +109,9 @@ fn ollama_clients_reach_a_peers_model_through_the_front() {
             .unwrap();
         assert_eq!(e["embedding"], json!([4.0, 0.5, -1.0]));
     }
+    if let Ok(py) = std::env::var("SPORE_OLLAMA_PYTHON") {
+        official_client(&py, &a, &model);
+    }
     let err = c
         .post("/api/generate", &json!({"model": "absent", "prompt": "x"}))
         .expect_err("unknown model")
@@ -113,5 +119,30 @@ fn ollama_clients_reach_a_peers_model_through_the_front() {
     assert!(
         err.contains("not served by any peer") && err.contains("HTTP 404"),
         "{err}"
+    );
+}
+
+/// Runs the `ollama` Python client library against `a`'s API.
+fn official_client(python: &str, a: &NodeProcess, model: &str) {
+    let script = r#"
+import json, sys, ollama
+d, model = sys.argv[1], sys.argv[2]
+info = json.load(open(d + '/api.json')); tok = open(d + '/api.token').read().strip()
+c = ollama.Client(host='http://' + info['api'], headers={'Authorization': 'Bearer ' + tok})
+assert model in [m.model for m in c.list().models]
+r = c.generate(model=model, prompt='hi there', stream=False)
+assert r.done, r
+e = c.embeddings(model=model, prompt='abcd')
+assert len(e.embedding) > 0, e
+print('official client ok')
+"#;
+    let out = std::process::Command::new(python)
+        .args(["-c", script, a.dir.to_str().unwrap(), model])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }
