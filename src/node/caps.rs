@@ -68,8 +68,13 @@ pub(crate) fn ours(shared: &Shared) -> Capabilities {
     })
 }
 
-/// Sends our capabilities on contact `c`.
+/// Sends our capabilities on contact `c` (nothing if we offer no service:
+/// then older peers, which close contacts on unknown control messages,
+/// still interoperate with us).
 pub(crate) fn advertise(shared: &Shared, c: &Contact) {
+    if shared.jobs.config().services.is_empty() {
+        return;
+    }
     let msg = ControlMessage::Capabilities { caps: ours(shared) };
     let c = c.clone();
     tokio::spawn(async move {
@@ -81,9 +86,6 @@ pub(crate) fn advertise(shared: &Shared, c: &Contact) {
 
 /// Sends our capabilities to every peer in contact (our load changed).
 pub(crate) fn broadcast(shared: &Shared) {
-    if shared.jobs.config().services.is_empty() {
-        return;
-    }
     for c in shared.contacts.all() {
         advertise(shared, &c);
     }
