@@ -73,11 +73,13 @@ fn job_crosses_a_relay_to_an_offline_executor_and_survives_its_kill() {
 
     let svc_arg = svc.to_str().unwrap();
     let mut c = NodeProcess::start(&exe, &root.join("c"), "c", &["--services", svc_arg]).unwrap();
+    let t1 = Instant::now();
     r.add_peer(c.quic_addr()).unwrap();
     let v = wait_for("the result at A", T, || result(&a, &job)).unwrap();
     eprintln!(
-        "batch job through the relay (C started late): {:?}",
-        t0.elapsed()
+        "batch job: submit to result {:?} (C started late); R-C link up to result at A {:?}",
+        t0.elapsed(),
+        t1.elapsed()
     );
     assert_eq!(v["ok"], true, "{v}");
     assert_eq!(v["executor"], "dtn://c/");
