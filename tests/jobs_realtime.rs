@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(20);
 
-/// The peer's smoothed RTT (ms) as seen by `n`, once it advertised `service`.
+/// The smoothed RTT (ms) of `n`'s live contact with `peer`, once `peer`
+/// advertised `service`.
 fn advertised_rtt(n: &NodeProcess, peer: &str, service: &str) -> anyhow::Result<Option<f64>> {
     let v = n.client()?.get("/api/v1/peers")?;
     let offers = v["capabilities"][peer]["services"]
@@ -21,12 +22,12 @@ fn advertised_rtt(n: &NodeProcess, peer: &str, service: &str) -> anyhow::Result<
         .into_iter()
         .flatten()
         .any(|s| s["name"] == service);
-    let rtt = v["peers"]
+    let rtt = v["in_contact"]
         .as_array()
         .into_iter()
         .flatten()
-        .find(|p| p["node_id"] == peer && p["connected"] == true)
-        .and_then(|p| p["srtt_ms"].as_f64());
+        .find(|p| p["node_id"] == peer)
+        .and_then(|p| p["rtt_ms"].as_f64());
     Ok(rtt.filter(|_| offers))
 }
 
@@ -138,4 +139,58 @@ fn regex_free_find(s: &str, start: &str) -> String {
     let rest = &s[i..];
     let end = rest.find(';').unwrap_or(rest.len());
     rest[..end].trim_end_matches(" (HTTP 503)").to_owned()
+}
+
+#[test]
+fn a_realtime_job_is_retried_once_on_the_next_peer_when_the_chosen_one_fails() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let exe = common::exe();
+    let a = NodeProcess::start(&exe, &root.join("a"), "a", &[]).unwrap();
+    let mut peers = Vec::new();
+    for name in ["p", "q"] {
+        let runs = root.join(format!("{name}.runs"));
+        let cmd = format!("echo run >> {}; sleep 2; wc -c", runs.display());
+        let svc = root.join(format!("{name}.json"));
+        let v = serde_json::json!([{"name": "wc", "kind": "exec", "command": ["sh", "-c", cmd]}]);
+        std::fs::write(&svc, v.to_string()).unwrap();
+        let n = NodeProcess::start(
+            &exe,
+            &root.join(name),
+            name,
+            &["--services", svc.to_str().unwrap()],
+        )
+        .unwrap();
+        a.add_peer(n.quic_addr()).unwrap();
+        wait_for("the peer's advert", T, || {
+            advertised_rtt(&a, &format!("dtn://{name}/"), "wc")
+        })
+        .unwrap();
+        peers.push((n, runs));
+    }
+    let t0 = Instant::now();
+    let dir = a.dir.clone();
+    let job = std::thread::spawn(move || {
+        spore::client::Client::open(&dir)?
+            .post_bytes("/api/v1/jobs?service=wc&class=realtime", b"retry")
+    });
+    let first = wait_for("one peer to start the job", T, || {
+        Ok(peers.iter().position(|(_, runs)| runs.exists()))
+    })
+    .unwrap();
+    // A loses the contact with the chosen peer mid-job.
+    a.remove_peer(peers[first].0.quic_addr()).unwrap();
+    eprintln!("chosen peer started after {:?}", t0.elapsed());
+    let v = job.join().unwrap().unwrap();
+    eprintln!("answered by the next peer after {:?}", t0.elapsed());
+    let (chosen, other) = (&peers[first].0.name, &peers[1 - first].0.name);
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["executor"], format!("dtn://{other}/"), "{v}");
+    let failed = v["failed_peers"][0].as_str().unwrap_or_default();
+    assert!(
+        failed.starts_with(&format!("dtn://{chosen}/: contact lost")),
+        "{v}"
+    );
+    let out = hex::decode(v["output_hex"].as_str().unwrap()).unwrap();
+    assert_eq!(String::from_utf8(out).unwrap().trim(), "5");
 }

@@ -3,7 +3,7 @@
 //! | method | path | body / query | answer |
 //! |---|---|---|---|
 //! | GET | /api/v1/status | `?filter=ID-or-CID&limit=N` | `StatusView` and `router` |
-//! | GET | /api/v1/peers | | `{peers: [PeerView], dial: [addr]}` |
+//! | GET | /api/v1/peers | | `{peers: [PeerView], dial: [addr], capabilities: {node: caps}, ours: caps, in_contact: [{node_id, rtt_ms}]}` |
 //! | GET | /api/v1/routes | `?limit=N` (default 100, at most 10 000) | `{router, routes: [RouteView]}` |
 //! | POST | /api/v1/peers | `{addr}` | `{dial: [addr]}` |
 //! | DELETE | /api/v1/peers | `?addr=A` or `?node=EID` | `{removed: bool}` |
@@ -220,10 +220,17 @@ async fn peers(State(ctx): State<Ctx>) -> Result<Response, ApiError> {
     let dial = ctx.shared.contacts.dial_targets();
     let caps = ctx.shared.jobs.peer_caps.all();
     let ours = super::caps::ours(&ctx.shared);
-    Ok(
-        Json(json!({ "peers": v, "dial": dial, "capabilities": caps, "ours": ours }))
-            .into_response(),
-    )
+    let live: Vec<serde_json::Value> = ctx
+        .shared
+        .contacts
+        .all()
+        .iter()
+        .map(|c| json!({ "node_id": c.peer_node_id(), "rtt_ms": c.rtt().as_secs_f64() * 1000.0 }))
+        .collect();
+    Ok(Json(json!({
+        "peers": v, "dial": dial, "capabilities": caps, "ours": ours, "in_contact": live,
+    }))
+    .into_response())
 }
 
 #[derive(Deserialize)]

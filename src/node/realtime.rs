@@ -84,9 +84,12 @@ async fn candidates(shared: &Shared, service: &str) -> Result<Vec<Candidate>, Re
         .map(|(node, c)| {
             let view = views.iter().find(|v| v.node_id == node.to_string());
             let contact = shared.contacts.get(&node);
-            let srtt_ms = view
-                .and_then(|v| v.srtt_ms)
-                .or_else(|| contact.as_ref().map(|c| c.rtt().as_secs_f64() * 1000.0));
+            // In contact: the live connection's smoothed RTT (quinn, RFC
+            // 9002 §5.3; it also feeds the routing estimate), always fresh.
+            let srtt_ms = contact
+                .as_ref()
+                .map(|c| c.rtt().as_secs_f64() * 1000.0)
+                .or_else(|| view.and_then(|v| v.srtt_ms));
             Candidate {
                 in_contact: contact.is_some(),
                 srtt_ms,
