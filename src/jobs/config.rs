@@ -77,6 +77,11 @@ pub struct JobsConfig {
     pub realtime_rtt_ms: u64,
     /// Lifetime of result bundles, ms (default 7 days).
     pub result_lifetime_ms: u64,
+    /// Real-time jobs accepted per second from one peer (default 10; `governor`).
+    pub realtime_jobs_per_s: u32,
+    /// Burst of real-time jobs accepted from one peer (default 20); beyond
+    /// rate and burst they are answered `refused_busy` with the reason.
+    pub realtime_burst: u32,
 }
 
 impl Default for JobsConfig {
@@ -85,6 +90,8 @@ impl Default for JobsConfig {
             services: Vec::new(),
             realtime_rtt_ms: 150,
             result_lifetime_ms: 7 * 24 * 3600 * 1000,
+            realtime_jobs_per_s: 10,
+            realtime_burst: 20,
         }
     }
 }

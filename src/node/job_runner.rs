@@ -46,6 +46,8 @@ pub(crate) struct JobRunner {
     pub peer_caps: super::caps::PeerCaps,
     /// Real-time requests waiting for replies.
     pub realtime: super::realtime::Waiters,
+    /// Per-peer rate limit on incoming real-time jobs.
+    pub realtime_limit: super::realtime::PeerLimit,
 }
 
 /// Free slots and queue length of one service, for capability adverts.
@@ -70,6 +72,8 @@ impl JobRunner {
                 (s.name.clone(), lane)
             })
             .collect();
+        let realtime_limit =
+            super::realtime::PeerLimit::new(cfg.realtime_jobs_per_s, cfg.realtime_burst);
         JobRunner {
             cfg,
             lanes,
@@ -77,6 +81,7 @@ impl JobRunner {
             hardware: super::caps::hardware(),
             peer_caps: Default::default(),
             realtime: Default::default(),
+            realtime_limit,
         }
     }
 

@@ -44,6 +44,39 @@ impl Waiters {
     }
 }
 
+/// Per-peer rate limit on incoming real-time jobs (`governor`, keyed by
+/// node ID; one entry per peer that ever sent a request).
+pub(crate) struct PeerLimit {
+    limiter: governor::DefaultKeyedRateLimiter<String>,
+    rate: u32,
+    burst: u32,
+}
+
+impl PeerLimit {
+    /// `rate` jobs per second with bursts of `burst` per peer (0 counts as 1).
+    pub fn new(rate: u32, burst: u32) -> PeerLimit {
+        let one = std::num::NonZeroU32::MIN;
+        let r = std::num::NonZeroU32::new(rate).unwrap_or(one);
+        let b = std::num::NonZeroU32::new(burst).unwrap_or(one);
+        let quota = governor::Quota::per_second(r).allow_burst(b);
+        PeerLimit {
+            limiter: governor::RateLimiter::keyed(quota),
+            rate: r.get(),
+            burst: b.get(),
+        }
+    }
+
+    /// Ok if `peer` may send one more job now, else the reason.
+    pub fn check(&self, peer: &Eid) -> Result<(), String> {
+        self.limiter.check_key(&peer.to_string()).map_err(|_| {
+            format!(
+                "rate limit: more than {} real-time jobs/s (burst {}) from {peer}",
+                self.rate, self.burst
+            )
+        })
+    }
+}
+
 /// A real-time job's outcome at the requester.
 pub(crate) struct Done {
     pub result: JobResult,
@@ -185,7 +218,11 @@ pub(crate) fn serve(
             },
             fragment_offset: None,
         };
-        let (_, mut result) = if request.len() > MAX_REALTIME_BYTES {
+        let limited = shared.jobs.realtime_limit.check(&id.source);
+        let (_, mut result) = if let Err(why) = limited {
+            let r = JobResult::error(&id, &shared.node_id, JobErrorKind::RefusedBusy, &why);
+            (id.source.clone(), r)
+        } else if request.len() > MAX_REALTIME_BYTES {
             let r = JobResult::error(
                 &id,
                 &shared.node_id,
@@ -207,4 +244,23 @@ pub(crate) fn serve(
             warn!(error = %e, "cannot send a real-time reply");
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_peer_gets_its_own_burst_then_a_reason() {
+        let l = PeerLimit::new(1, 2);
+        let p: Eid = "dtn://p/".parse().expect("EID");
+        let q: Eid = "dtn://q/".parse().expect("EID");
+        assert!(l.check(&p).is_ok() && l.check(&p).is_ok());
+        let why = l.check(&p).expect_err("over the burst");
+        assert_eq!(
+            why,
+            "rate limit: more than 1 real-time jobs/s (burst 2) from dtn://p/"
+        );
+        assert!(l.check(&q).is_ok(), "another peer is not limited by p");
+    }
 }
