@@ -27,7 +27,9 @@ pub struct NodeProcess {
 impl NodeProcess {
     /// Starts `exe node` for node `dtn://{name}/` in `dir`, with QUIC and the
     /// API on free 127.0.0.1 ports, stderr appended to `{dir}.log`, and
-    /// waits until `api.json` appears (≤ 20 s).
+    /// waits until `api.json` appears (≤ 20 s). Discovery is off
+    /// (`--discovery off --peer-exchange off --dial-cached off`) unless
+    /// `extra` names one of those flags (as `--flag VALUE`).
     ///
     /// # Errors
     /// If the process cannot be spawned or is not ready in time.
@@ -69,6 +71,7 @@ impl NodeProcess {
                 "--api",
                 "127.0.0.1:0",
             ])
+            .args(self.discovery_off_args())
             .args(&self.extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -79,6 +82,18 @@ impl NodeProcess {
         let info = self.wait_ready(Duration::from_secs(20))?;
         self.quic = Some(info.quic.parse()?);
         Ok(())
+    }
+
+    /// `--discovery off` etc. for each discovery switch not in the extra
+    /// arguments: test and demo topologies stay as the caller sets them.
+    fn discovery_off_args(&self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        for flag in ["--discovery", "--peer-exchange", "--dial-cached"] {
+            if !self.extra.iter().any(|a| a == flag) {
+                v.extend([flag, "off"]);
+            }
+        }
+        v
     }
 
     fn wait_ready(&mut self, timeout: Duration) -> anyhow::Result<ApiInfo> {

@@ -16,6 +16,7 @@ pub mod client;
 pub mod content;
 pub mod harness;
 pub mod jobs;
+pub mod limits;
 pub mod node;
 pub mod routing;
 pub mod store;

@@ -48,12 +48,14 @@ pub fn poisson(p: &PoissonParams) -> Vec<ConnEvent> {
                     a,
                     b,
                     up: true,
+                    params: None,
                 });
                 out.push(ConnEvent {
                     time_us: end,
                     a,
                     b,
                     up: false,
+                    params: None,
                 });
                 t = end as f64 / 1e6;
             }
@@ -170,6 +172,7 @@ pub fn rwp(p: &RwpParams) -> Vec<ConnEvent> {
                         a: a as u32,
                         b: b as u32,
                         up: near,
+                        params: None,
                     });
                 }
             }
@@ -184,6 +187,7 @@ pub fn rwp(p: &RwpParams) -> Vec<ConnEvent> {
                     a: a as u32,
                     b: b as u32,
                     up: false,
+                    params: None,
                 });
             }
         }

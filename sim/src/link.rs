@@ -9,6 +9,7 @@
 //! recognised as stale. Control messages (summaries, custody signals) do
 //! not use this model: they are not bandwidth-limited.
 
+use crate::trace::LinkParams;
 use bytes::Bytes;
 use spore::bundle::BundleId;
 use std::collections::{HashMap, VecDeque};
@@ -39,6 +40,9 @@ struct Link {
     generation: u32,
     /// `[low → high, high → low]` by node ID.
     dirs: [Dir; 2],
+    /// Rates `[low → high, high → low]` and delay of the current contact,
+    /// when the trace gives them.
+    params: Option<([Option<u64>; 2], u64)>,
 }
 
 /// What became of a transfer given to [`Links::enqueue`].
@@ -84,13 +88,22 @@ pub fn transfer_us(len: usize, bandwidth: Option<u64>) -> u64 {
 }
 
 impl Links {
-    /// Brings the link `a`–`b` up; `false` if it was already up.
-    pub fn up(&mut self, a: u32, b: u32) -> bool {
+    /// Brings the link `a`–`b` up with the contact's `params` (`None`: the
+    /// run's defaults apply); `false` if it was already up.
+    pub fn up(&mut self, a: u32, b: u32, params: Option<LinkParams>) -> bool {
         let l = self.map.entry(key(a, b).0).or_default();
         if l.up {
             return false;
         }
         l.up = true;
+        l.params = params.map(|p| {
+            let rates = if a < b {
+                [p.rate_ab, p.rate_ba]
+            } else {
+                [p.rate_ba, p.rate_ab]
+            };
+            (rates, p.delay_us)
+        });
         l.generation = l.generation.wrapping_add(1);
         true
     }
@@ -114,6 +127,25 @@ impl Links {
     /// True while the link `a`–`b` is up.
     pub fn is_up(&self, a: u32, b: u32) -> bool {
         self.map.get(&key(a, b).0).is_some_and(|l| l.up)
+    }
+
+    /// Rate of `from → to` in the current contact (bytes/s, `None` =
+    /// unlimited), or `default` if the contact gave none.
+    pub fn rate(&self, from: u32, to: u32, default: Option<u64>) -> Option<u64> {
+        let (k, i) = key(from, to);
+        match self.map.get(&k).and_then(|l| l.params) {
+            Some((rates, _)) => rates[i],
+            None => default,
+        }
+    }
+
+    /// One-way delay of the `from`–`to` link's current contact, µs, or
+    /// `default` if the contact gave none.
+    pub fn delay_us(&self, from: u32, to: u32, default: u64) -> u64 {
+        self.map
+            .get(&key(from, to).0)
+            .and_then(|l| l.params)
+            .map_or(default, |(_, d)| d)
     }
 
     /// Queues `p` from `from` to `to` at `now_us` (see [`Queued`]).

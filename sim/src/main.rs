@@ -95,13 +95,14 @@ struct RunArgs {
     /// Copies L for spray-and-wait and spore.
     #[arg(long)]
     copies: Option<u32>,
-    /// Bandwidth per link direction: `unlimited` or bytes/s.
+    /// Bandwidth per link direction: `unlimited` or bytes/s (contact-plan
+    /// traces give each contact its own rate and delay, which win).
     #[arg(long, default_value = "unlimited")]
     bandwidth: String,
     /// Buffer per node: `unlimited` or bytes.
     #[arg(long, default_value = "unlimited")]
     buffer: String,
-    /// One-way link delay, ms.
+    /// One-way link delay, ms (contact plans: each contact's own).
     #[arg(long, default_value_t = 0)]
     delay: u64,
     /// Number of generated messages.

@@ -93,11 +93,12 @@ pub fn messages(trace: &Trace, p: &RunParams) -> Vec<Message> {
 }
 
 /// A contact plan with every contact of the trace, both directions, at
-/// rate `bandwidth` (perfect knowledge for `cgr`). An instant contact
-/// lasts 1 ms in the plan (the plan needs end > start).
+/// its rate and delay (the trace's, else `bandwidth` and `delay_ms`):
+/// perfect knowledge for `cgr`. An instant contact lasts 1 ms in the plan
+/// (the plan needs end > start).
 pub fn contact_plan(trace: &Trace, bandwidth: Option<u64>, delay_ms: u64) -> ContactPlan {
     let contacts = trace
-        .contacts(delay_ms * 1000)
+        .contacts_with(bandwidth, delay_ms * 1000)
         .into_iter()
         .map(|c| {
             let start_ms = EPOCH_MS + c.start_us / 1000;
@@ -106,8 +107,8 @@ pub fn contact_plan(trace: &Trace, bandwidth: Option<u64>, delay_ms: u64) -> Con
                 end_ms: (EPOCH_MS + c.end_us / 1000).max(start_ms + 1),
                 from: node_eid(c.from),
                 to: node_eid(c.to),
-                rate_bytes_per_s: bandwidth,
-                delay_ms,
+                rate_bytes_per_s: c.rate,
+                delay_ms: c.delay_us / 1000,
             }
         })
         .collect();

@@ -49,6 +49,21 @@ pub struct ConnEvent {
     pub b: u32,
     /// `true` for up, `false` for down.
     pub up: bool,
+    /// Rates and delay of the contact that this `up` starts, when the trace
+    /// gives them (contact plans); `None` = the run's `--bandwidth` and
+    /// `--delay`.
+    pub params: Option<LinkParams>,
+}
+
+/// A contact's link parameters, from a contact plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LinkParams {
+    /// Rate from `a` to `b`, bytes/s; `None` = unlimited.
+    pub rate_ab: Option<u64>,
+    /// Rate from `b` to `a`, bytes/s; `None` = unlimited.
+    pub rate_ba: Option<u64>,
+    /// One-way delay, µs.
+    pub delay_us: u64,
 }
 
 /// One contact: a link up over `[start_us, end_us]` (both ends inclusive,
@@ -65,6 +80,8 @@ pub struct Contact {
     pub end_us: u64,
     /// One-way delay, µs.
     pub delay_us: u64,
+    /// Rate, bytes/s; `None` = unlimited (see [`Trace::contacts_with`]).
+    pub rate: Option<u64>,
 }
 
 /// A connectivity trace: events in time order (stable for equal times).
@@ -180,7 +197,13 @@ pub fn parse_trace(text: &str) -> Result<Trace, ParseError> {
             s => return Err(err(line, format!("expected up or down, got {s:?}"))),
         };
         let time_us = parse_time(f[0], line)?;
-        events.push(ConnEvent { time_us, a, b, up });
+        events.push(ConnEvent {
+            time_us,
+            a,
+            b,
+            up,
+            params: None,
+        });
     }
     // Stable: events at the same time keep their file order.
     events.sort_by_key(|e| e.time_us);
@@ -257,41 +280,57 @@ fn plan_epoch_ms(text: &str) -> u64 {
         .map_or(0, |s| (s * 1000.0).round() as u64)
 }
 
+/// One planned contact of a link, in the link's (low, high) node order.
+#[derive(Clone, Copy)]
+struct PlanSpan {
+    start_us: u64,
+    end_us: u64,
+    /// `true` if the contact goes from the low node to the high one.
+    low_to_high: bool,
+    rate: Option<u64>,
+    delay_us: u64,
+}
+
 /// A contact plan as a trace: the link between two nodes is up while
 /// either direction is planned (overlapping intervals merged). Virtual time
-/// 0 is the plan's epoch. Per-contact rates and delays are not used by the
-/// link model (the run's `--bandwidth` and `--delay` apply).
+/// 0 is the plan's epoch. Each `up` carries the rates and delay of the
+/// contacts it starts ([`LinkParams`]): per direction the first planned
+/// contact's rate (a direction not planned in the span takes the other
+/// direction's), and the first contact's delay.
 fn parse_plan(text: &str) -> Result<Trace, ParseError> {
     let plan = ContactPlan::parse(text, 0)
         .map_err(|e| ParseError::Unsupported(format!("contact plan: {e}")))?;
     let epoch_ms = plan_epoch_ms(text);
-    let mut spans: BTreeMap<(u32, u32), Vec<(u64, u64)>> = BTreeMap::new();
+    let mut spans: BTreeMap<(u32, u32), Vec<PlanSpan>> = BTreeMap::new();
     for c in &plan.contacts {
         let (a, b) = (node_index(&c.from)?, node_index(&c.to)?);
         let us = |ms: u64| ms.saturating_sub(epoch_ms).saturating_mul(1000);
         spans
             .entry((a.min(b), a.max(b)))
             .or_default()
-            .push((us(c.start_ms), us(c.end_ms)));
+            .push(PlanSpan {
+                start_us: us(c.start_ms),
+                end_us: us(c.end_ms),
+                low_to_high: a < b,
+                rate: c.rate_bytes_per_s,
+                delay_us: c.delay_ms.saturating_mul(1000),
+            });
     }
     let mut events = Vec::new();
     for ((a, b), mut v) in spans {
-        v.sort_unstable();
-        let mut span = |(start, end): (u64, u64)| {
+        v.sort_unstable_by_key(|s| (s.start_us, s.end_us));
+        for (start, end, params) in merge_spans(&v) {
             for (time_us, up) in [(start, true), (end, false)] {
-                events.push(ConnEvent { time_us, a, b, up });
+                let params = up.then_some(params);
+                events.push(ConnEvent {
+                    time_us,
+                    a,
+                    b,
+                    up,
+                    params,
+                });
             }
-        };
-        let mut cur = v[0];
-        for &(s, e) in &v[1..] {
-            if s <= cur.1 {
-                cur.1 = cur.1.max(e);
-                continue;
-            }
-            span(cur);
-            cur = (s, e);
         }
-        span(cur);
     }
     events.sort_by_key(|e| (e.time_us, !e.up));
     let nodes = events.iter().map(|e| e.a.max(e.b) + 1).max().unwrap_or(0);
@@ -303,35 +342,88 @@ fn parse_plan(text: &str) -> Result<Trace, ParseError> {
     })
 }
 
+/// Merges overlapping planned contacts of one link (sorted by start) into
+/// up intervals with their [`LinkParams`] (`a` = the low node).
+fn merge_spans(v: &[PlanSpan]) -> Vec<(u64, u64, LinkParams)> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < v.len() {
+        let (start, mut end) = (v[i].start_us, v[i].end_us);
+        let mut rate: [Option<Option<u64>>; 2] = [None, None];
+        let mut j = i;
+        while j < v.len() && (j == i || v[j].start_us <= end) {
+            end = end.max(v[j].end_us);
+            let dir = usize::from(!v[j].low_to_high);
+            rate[dir] = rate[dir].or(Some(v[j].rate));
+            j += 1;
+        }
+        let ab = rate[0].or(rate[1]).flatten();
+        let ba = rate[1].or(rate[0]).flatten();
+        let params = LinkParams {
+            rate_ab: ab,
+            rate_ba: ba,
+            delay_us: v[i].delay_us,
+        };
+        out.push((start, end, params));
+        i = j;
+    }
+    out
+}
+
 impl Trace {
     /// The contacts of the trace, both directions of every link, sorted by
     /// start time. An `up` of a link already up and a `down` of a link not
     /// up are ignored; a link still up at the end closes at
-    /// [`Trace::end_us`]. `delay_us` is given to every contact.
+    /// [`Trace::end_us`]. A contact's delay is its [`LinkParams`] delay if
+    /// the trace gives one, else `delay_us`.
     pub fn contacts(&self, delay_us: u64) -> Vec<Contact> {
-        let mut open: std::collections::HashMap<(u32, u32), u64> = Default::default();
+        self.contacts_with(None, delay_us)
+    }
+
+    /// As [`Trace::contacts`], also giving each contact its rate: the
+    /// [`LinkParams`] rate of its direction if the trace gives one, else
+    /// `bandwidth` (bytes/s, `None` = unlimited).
+    pub fn contacts_with(&self, bandwidth: Option<u64>, delay_us: u64) -> Vec<Contact> {
+        type Open = (u64, Option<LinkParams>);
+        let mut open: std::collections::HashMap<(u32, u32), Open> = Default::default();
         let mut out = Vec::new();
-        let mut close = |a: u32, b: u32, start_us: u64, end_us: u64| {
+        let mut close = |a: u32, b: u32, (start_us, params): Open, end_us: u64| {
+            let delay_us = params.map_or(delay_us, |p| p.delay_us);
             for (from, to) in [(a, b), (b, a)] {
+                let rate = match params {
+                    Some(p) if from == a => p.rate_ab,
+                    Some(p) => p.rate_ba,
+                    None => bandwidth,
+                };
                 out.push(Contact {
                     from,
                     to,
                     start_us,
                     end_us,
                     delay_us,
+                    rate,
                 });
             }
         };
         for e in &self.events {
             let key = (e.a.min(e.b), e.a.max(e.b));
             if e.up {
-                open.entry(key).or_insert(e.time_us);
+                // Parameters in (low, high) order.
+                let params = e.params.map(|p| match e.a < e.b {
+                    true => p,
+                    false => LinkParams {
+                        rate_ab: p.rate_ba,
+                        rate_ba: p.rate_ab,
+                        delay_us: p.delay_us,
+                    },
+                });
+                open.entry(key).or_insert((e.time_us, params));
             } else if let Some(start) = open.remove(&key) {
                 close(key.0, key.1, start, e.time_us);
             }
         }
         let mut rest: Vec<_> = open.into_iter().collect();
-        rest.sort();
+        rest.sort_by_key(|(k, (t, _))| (*k, *t));
         for ((a, b), start) in rest {
             close(a, b, start, self.end_us);
         }

@@ -314,7 +314,7 @@ impl<'a> World<'a> {
                 generation,
             } => {
                 if let Some(p) = self.links.finish(from, to, generation) {
-                    let at = self.now_us + self.cfg.delay_us;
+                    let at = self.now_us + self.links.delay_us(from, to, self.cfg.delay_us);
                     self.push(at, CLASS_NORMAL, Ev::Arrive(to, from, p));
                 }
             }
@@ -332,10 +332,10 @@ impl<'a> World<'a> {
 
     fn conn(&mut self, e: ConnEvent) -> Result<(), SimError> {
         if e.up {
-            if !self.links.up(e.a, e.b) {
+            if !self.links.up(e.a, e.b, e.params) {
                 return Ok(());
             }
-            let rtt_us = 2 * self.cfg.delay_us;
+            let rtt_us = 2 * self.links.delay_us(e.a, e.b, self.cfg.delay_us);
             for (x, y) in [(e.a, e.b), (e.b, e.a)] {
                 let peer = self.eids[y as usize].clone();
                 let ev = Event::ContactUp {
@@ -446,7 +446,7 @@ impl<'a> World<'a> {
                         return;
                     };
                     if self.links.is_up(node, to) {
-                        let at = self.now_us + self.cfg.delay_us;
+                        let at = self.now_us + self.links.delay_us(node, to, self.cfg.delay_us);
                         self.push(at, CLASS_NORMAL, Ev::Agent(to, ev));
                     }
                 }
@@ -465,15 +465,16 @@ impl<'a> World<'a> {
             hops,
         };
         let queued = match to {
-            Some(to) => self
-                .links
-                .enqueue(node, to, self.now_us, self.cfg.bandwidth, p),
+            Some(to) => {
+                let rate = self.links.rate(node, to, self.cfg.bandwidth);
+                self.links.enqueue(node, to, self.now_us, rate, p)
+            }
             None => Queued::Down(p),
         };
         let to = to.unwrap_or_default();
         match queued {
             Queued::Done(p) => {
-                let at = self.now_us + self.cfg.delay_us;
+                let at = self.now_us + self.links.delay_us(node, to, self.cfg.delay_us);
                 self.push(at, CLASS_NORMAL, Ev::Arrive(to, node, p));
             }
             Queued::Later {

@@ -95,6 +95,47 @@ fn bandwidth_and_delay_set_the_arrival_time() {
 }
 
 #[test]
+fn a_contact_plan_sets_each_contact_s_rate_and_delay() {
+    // Same shape as above, but the plan gives the rates and delays: the
+    // run-wide bandwidth (unlimited) and delay (0) must not apply.
+    let plan = "contact 10 20 dtn://n0/ dtn://n1/ 1000 100\n\
+                contact 30 40 dtn://n1/ dtn://n2/ 500 300\n";
+    let r = one_message(plan, None, 0);
+    assert_eq!(r.delivered, 1, "{r:?}");
+    let lat = r.latency_mean.unwrap();
+    // Hop 1: ≥ 1 s at 1000 B/s + 0.1 s; hop 2 starts at 30 s (after the
+    // 0.3 s summary delay): ≥ 2 s at 500 B/s + 0.3 s. Created at 1 s.
+    assert!((31.6..32.4).contains(&lat), "latency {lat}");
+    // The oracle uses the plan's delays too (unlimited bandwidth): 30.3 - 1.
+    assert_eq!(r.oracle_latency_mean, Some(29.3));
+    // A plan contact too slow for the bundle aborts it, as above.
+    let r = one_message("contact 10 10.5 dtn://n0/ dtn://n2/ 1000\n", None, 0);
+    assert_eq!(r.delivered, 0, "{r:?}");
+    assert_eq!(r.drops.get("transfer_aborted"), Some(&1));
+}
+
+#[test]
+fn cgr_does_not_overbook_a_contact() {
+    // n0 → n1 carries ~3 000 B over [10, 13] s: two of three ~1 100 B
+    // bundles, which n1 hands to n2 at 20 s. With capacity accounting the
+    // third waits for the direct contact at 100 s instead of being sent to
+    // n1 and aborted at 13 s.
+    let plan = "contact 10 13 dtn://n0/ dtn://n1/ 1000\n\
+                contact 20 30 dtn://n1/ dtn://n2/ unlimited\n\
+                contact 100 110 dtn://n0/ dtn://n2/ unlimited\n";
+    let t = parse_trace(plan).unwrap();
+    let mut p = RunParams::new(Policy::Cgr);
+    p.workload =
+        Some(parse_workload("1 C M1 0 2 1000\n1 C M2 0 2 1000\n1 C M3 0 2 1000\n").unwrap());
+    p.lifetime_s = Some(1000.0);
+    let r = run(&t, &p).unwrap().report;
+    assert_eq!(r.delivered, 3, "{r:?}");
+    assert_eq!(r.drops.get("transfer_aborted"), None, "{r:?}");
+    // Two arrive at 20 s (latency 19 s), one at 100 s (latency 99 s).
+    assert_eq!(r.latency_mean, Some((19.0 + 19.0 + 99.0) / 3.0), "{r:?}");
+}
+
+#[test]
 fn a_contact_too_short_for_the_bundle_aborts_it() {
     // 0.5 s of contact at 1000 B/s cannot carry 1000 bytes: the transfer is
     // aborted when the link goes down; the bundle stays at node 0.

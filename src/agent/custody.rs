@@ -55,7 +55,12 @@ impl Agent {
                 self.copy_given(&mut txn, now, &key, &mut rec, &from, keep, &signal)?;
             } else {
                 if let Some(c) = self.contacts.get_mut(&from) {
-                    c.refused.insert(key.clone());
+                    if signal.reason == CustodyReason::DepletedStorage {
+                        c.depleted.insert(key.clone());
+                        c.depleted_at_ms = now.0;
+                    } else {
+                        c.refused.insert(key.clone());
+                    }
                 }
                 rec.log(
                     now,
@@ -152,6 +157,12 @@ impl Agent {
     pub(super) fn tick(&mut self, now: DtnTime, out: &mut Vec<Action>) -> Result<(), AgentError> {
         out.append(&mut self.startup);
         let timeout = self.cfg.custody_timeout_ms;
+        for c in self.contacts.values_mut() {
+            if !c.depleted.is_empty() && now.0 >= c.depleted_at_ms.saturating_add(timeout) {
+                c.depleted.clear();
+                self.fill_needed = true;
+            }
+        }
         for (_, peer) in self.in_flight.take_older(now.0.saturating_sub(timeout)) {
             warn!(peer = %peer, "no custody signal within {timeout} ms; bundle will be offered again");
             self.fill_needed = true;

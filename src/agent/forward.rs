@@ -5,7 +5,7 @@ use super::{Action, Agent, AgentError, ContactState};
 use crate::bundle::admin::{CustodyReason, CustodySignal};
 use crate::bundle::blocks::CustodyBlock;
 use crate::bundle::{Bundle, BundleId, DtnTime, Eid, codec};
-use crate::routing::{Advert, COPIES_UNLIMITED, Candidate, Decision};
+use crate::routing::{Advert, COPIES_UNLIMITED, Candidate, Decision, Policy};
 use crate::store::Txn;
 use crate::store::records::{BundleRecord, PayloadKind, RecordHead};
 use bytes::Bytes;
@@ -214,13 +214,21 @@ impl Agent {
         // deadline, then fewest copies.
         direct.sort_by_key(|(_, r, _)| r.expiry_ms);
         relay.sort_by_key(|(_, r, _)| (r.expiry_ms, r.copies));
+        let cgr = self.router.policy() == Policy::Cgr;
         for (key, head, give) in direct.into_iter().chain(relay).take(room) {
+            // CGR books each bundle sent; a later one may no longer fit.
+            if cgr && matches!(self.decision(now, peer, &key, &head), Decision::Hold(_)) {
+                continue;
+            }
             let give = give.min(head.copies);
             let Some(rec) = self.store.record(&key)? else {
                 continue;
             };
             if let Some(bytes) = self.build_transmit(now, &key, &rec, give)? {
                 debug!(peer = %peer, bundle = %rec.id, give, "transmit");
+                if cgr {
+                    self.book_cgr(now, peer, &rec);
+                }
                 let f = InFlight {
                     sent_at_ms: now.0,
                     give,
@@ -234,6 +242,24 @@ impl Agent {
             }
         }
         Ok(())
+    }
+
+    /// Books a bundle sent to `peer` on its CGR route's first contact
+    /// (spec/routing.md §6, capacity).
+    fn book_cgr(&mut self, now: DtnTime, peer: &Eid, rec: &BundleRecord) {
+        let dest_node = rec.destination.node_id();
+        let c = Candidate {
+            destination: &rec.destination,
+            received_from: rec.received_from.as_ref(),
+            peer,
+            peer_has_it: false,
+            refused_by_peer: false,
+            destination_in_contact: self.contacts.contains_key(&dest_node),
+            copies: rec.copies,
+            size_bytes: rec.size_bytes,
+            expiry_ms: rec.expiry_ms,
+        };
+        self.router.sent(now.0, &c);
     }
 
     /// A bundle with unlimited copies may be in flight to many peers at
@@ -262,7 +288,8 @@ impl Agent {
                 received_from: rec.received_from.as_ref(),
                 peer,
                 peer_has_it: contact.is_some_and(|c| c.peer_holds.contains(key)),
-                refused_by_peer: contact.is_some_and(|c| c.refused.contains(key)),
+                refused_by_peer: contact
+                    .is_some_and(|c| c.refused.contains(key) || c.depleted.contains(key)),
                 destination_in_contact: self.contacts.contains_key(&dest_node),
                 copies: rec.copies,
                 size_bytes: rec.size_bytes,
@@ -348,16 +375,14 @@ impl Agent {
         txn.expiry_remove(rec.expiry_ms, key)?;
         self.in_flight.remove_all(key);
         self.add_held_bytes(-(rec.size_bytes as i64));
+        self.usage
+            .remove(rec.received_from.as_ref(), rec.size_bytes);
         Ok(())
     }
 
     /// Payload bytes held for forwarding now (what the quota limits).
     pub fn held_bytes(&self) -> u64 {
         self.held_bytes
-    }
-
-    pub(super) fn cfg_quota_bytes(&self) -> u64 {
-        self.cfg.quota_bytes
     }
 
     /// Changes the held-bytes total; persisted by the next commit.

@@ -26,7 +26,7 @@ const NO_DESTINATION: CustodyReason = CustodyReason::Other(5);
 
 /// Why a bundle was not accepted.
 #[derive(Clone, Debug)]
-pub(super) struct Refusal {
+pub(crate) struct Refusal {
     /// Counter suffix and log label, e.g. `expired`.
     pub label: &'static str,
     /// Detail for the log.
@@ -188,6 +188,7 @@ impl Agent {
         // Undone if the submission is refused (the transaction is dropped).
         let (seq_before, held_before) = (self.next_seq, self.held_bytes);
         let peers_before = self.peer_tally.clone();
+        let usage_before = self.usage.clone();
         for item in items {
             if let Submission::JobResult { job, .. } = &item {
                 txn.job_pending_remove(&job.to_key())?;
@@ -197,6 +198,7 @@ impl Agent {
                 Err(e) => {
                     (self.next_seq, self.held_bytes) = (seq_before, held_before);
                     self.peer_tally = peers_before;
+                    self.usage = usage_before;
                     out.push(Action::Submitted {
                         ticket,
                         result: Err(e),
@@ -210,6 +212,7 @@ impl Agent {
                 Outcome::Refused(r) => {
                     (self.next_seq, self.held_bytes) = (seq_before, held_before);
                     self.peer_tally = peers_before;
+                    self.usage = usage_before;
                     let msg = format!("bundle {id} refused ({}): {}", r.label, r.detail);
                     out.push(Action::Submitted {
                         ticket,
@@ -270,7 +273,14 @@ impl Agent {
         raw: &[u8],
         after: &mut AfterCommit,
     ) -> Result<Outcome, AgentError> {
-        let outcome = match self.validate(txn, now, &mut bundle)? {
+        let checked = match self.validate(txn, now, &mut bundle)? {
+            // Held for forwarding: within the quota (crate::limits::quota).
+            Ok(Some(x)) if !bundle.primary.destination.is_on_node(&self.cfg.node_id) => {
+                self.quota_check(from, raw.len() as u64).map(|()| Some(x))
+            }
+            other => other,
+        };
+        let outcome = match checked {
             Err(r) => Outcome::Refused(r),
             Ok(None) => Outcome::Duplicate,
             Ok(Some((expiry, content))) => {
@@ -382,14 +392,6 @@ impl Agent {
             Ok(c) => c,
             Err(r) => return Ok(Err(r)),
         };
-        let size = bundle.payload().map_or(0, |p| p.len() as u64);
-        if self.held_bytes().saturating_add(size) > self.cfg_quota_bytes() {
-            return Ok(Err(refusal(
-                "quota",
-                "store quota reached",
-                CustodyReason::DepletedStorage,
-            )));
-        }
         Ok(Ok(Some((expiry, content))))
     }
 
@@ -461,6 +463,7 @@ impl Agent {
         }
         txn.put_record(rec)?;
         self.add_held_bytes(rec.size_bytes as i64);
+        self.usage.add(rec.received_from.as_ref(), rec.size_bytes);
         self.fill_needed = true;
         debug!(bundle = %rec.id, "stored for forwarding");
         Ok(Outcome::Stored)

@@ -17,6 +17,7 @@ mod forward;
 mod inflight;
 mod ingest;
 mod jobs;
+mod quota;
 mod status;
 
 pub use status::{BundleView, FileView, PeerView, RouteDecisionView, RouteView, StatusView};
@@ -65,6 +66,9 @@ pub struct AgentConfig {
     pub policy: Policy,
     /// Contact plan for [`Policy::Cgr`] (ignored by other policies).
     pub contact_plan: Option<Arc<ContactPlan>>,
+    /// Bundle-count quota, per-peer share and local reserve
+    /// (crate::limits::quota; defaults 1 000 000 bundles, 50 %, 10 %).
+    pub quota_shares: crate::limits::QuotaShares,
 }
 
 impl AgentConfig {
@@ -84,6 +88,7 @@ impl AgentConfig {
             quota_bytes: 10 << 30,
             policy: Policy::default(),
             contact_plan: None,
+            quota_shares: crate::limits::QuotaShares::default(),
         }
     }
 }
@@ -271,6 +276,10 @@ pub enum Action {
 /// Least time between two writes of peer estimates on ticks, DTN ms.
 pub const PEER_FLUSH_MS: u64 = 10_000;
 
+/// Meta key of the persisted PRoPHET table (CBOR, written with the peer
+/// estimates).
+pub const PROPHET_META_KEY: &str = "prophet-0";
+
 /// Errors that stop the agent from handling an event. Bad input from peers
 /// or clients is never an `AgentError`: it is refused, counted and logged.
 #[derive(Debug, thiserror::Error)]
@@ -291,6 +300,11 @@ struct ContactState {
     /// Keys the peer refused during this contact (not offered again until
     /// the next contact).
     refused: HashSet<Vec<u8>>,
+    /// Keys the peer refused for lack of storage ("depleted storage"):
+    /// offered again one custody timeout after the latest such refusal
+    /// (DTN ms in `depleted_at_ms`), when the peer may have room again.
+    depleted: HashSet<Vec<u8>>,
+    depleted_at_ms: u64,
 }
 
 /// The agent. One per node; owns the node's store.
@@ -320,6 +334,10 @@ pub struct Agent {
     tally: BTreeMap<String, u64>,
     /// Per-peer (bundles sent, bundles received) waiting for the next commit.
     peer_tally: BTreeMap<Eid, (u64, u64)>,
+    /// What held bundles use, by previous-hop peer (for the quota).
+    usage: crate::limits::StoreUsage,
+    /// Events that failed on a store error since start (in memory).
+    store_errors: u64,
 }
 
 impl Agent {
@@ -335,6 +353,11 @@ impl Agent {
         if let Some(plan) = &cfg.contact_plan {
             router = router.with_plan(plan.clone());
         }
+        if let Some(bytes) = store.meta_bytes(PROPHET_META_KEY)? {
+            if let Err(e) = router.restore_prophet_table(&bytes) {
+                tracing::warn!("{e}; starting with an empty PRoPHET table");
+            }
+        }
         for p in store.peers()? {
             let Ok(eid) = p.node_id.parse::<Eid>() else {
                 continue;
@@ -343,6 +366,7 @@ impl Agent {
             router.seed_peer(&eid, est);
         }
         let mut agent = Agent {
+            usage: quota::load_usage(&store)?,
             store: Arc::new(store),
             cfg,
             contacts: BTreeMap::new(),
@@ -358,6 +382,7 @@ impl Agent {
             assembling: HashSet::new(),
             tally: BTreeMap::new(),
             peer_tally: BTreeMap::new(),
+            store_errors: 0,
         };
         agent.load_waiting()?;
         agent.load_pending_jobs()?;
@@ -457,6 +482,9 @@ impl Agent {
     fn commit(&mut self, mut txn: crate::store::Txn) -> Result<(), AgentError> {
         txn.set_meta_u64("next_seq", self.next_seq)?;
         txn.set_meta_u64("held_bytes", self.held_bytes)?;
+        if let Some(table) = self.router.take_prophet_table() {
+            txn.set_meta_bytes(PROPHET_META_KEY, &table)?;
+        }
         for (name, n) in std::mem::take(&mut self.tally) {
             txn.bump(&name, n)?;
         }

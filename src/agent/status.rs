@@ -162,11 +162,15 @@ impl Agent {
         for f in files {
             file_views.push(self.file_view(f)?);
         }
+        let mut counters: BTreeMap<String, u64> = self.store.counters()?.into_iter().collect();
+        if self.store_errors > 0 {
+            counters.insert("store_errors".into(), self.store_errors);
+        }
         Ok(StatusView {
             node_id: self.cfg.node_id.clone(),
             bundles,
             files: file_views,
-            counters: self.store.counters()?.into_iter().collect(),
+            counters,
             held_bytes: self.held_bytes,
         })
     }

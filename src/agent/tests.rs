@@ -658,3 +658,51 @@ fn a_lost_signal_from_the_destination_is_recovered_from_its_summary() {
     net.contact(T0.plus_ms(5), &mut [&mut a, &mut c], 0, 1, None);
     assert_eq!(state(&a, &ids[0]).0, BundleState::CustodyTransferred);
 }
+
+#[test]
+fn prophet_table_survives_a_restart_and_a_corrupt_one_is_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.redb");
+    let open = || {
+        let mut cfg = AgentConfig::new(eid("dtn://a/"));
+        cfg.policy = Policy::Prophet;
+        Agent::new(Store::open(&path).unwrap(), cfg).unwrap()
+    };
+    let p_of = |a: &Agent, node: &str| {
+        let adv = a.router().advert(T0.0 + 20_000);
+        adv.predictability
+            .iter()
+            .find(|(n, _)| n == &eid(node))
+            .map(|(_, p)| *p)
+    };
+    let before = {
+        let mut a = open();
+        let up = Event::ContactUp {
+            peer: eid("dtn://b/"),
+            addr: None,
+            rtt_us: 1000,
+        };
+        a.handle(T0, up).unwrap();
+        a.handle(
+            T0,
+            Event::ContactDown {
+                peer: eid("dtn://b/"),
+            },
+        )
+        .unwrap();
+        a.handle(DtnTime(T0.0 + PEER_FLUSH_MS + 1), Event::Tick)
+            .unwrap();
+        let p = p_of(&a, "dtn://b/").unwrap();
+        assert!(p > 0.1, "{p}");
+        p
+    };
+    let a = open();
+    assert_eq!(p_of(&a, "dtn://b/"), Some(before), "P(a, b) restored");
+    let mut txn = a.store().write().unwrap();
+    txn.set_meta_bytes(PROPHET_META_KEY, b"\xff not cbor")
+        .unwrap();
+    txn.commit().unwrap();
+    drop(a);
+    let a = open();
+    assert_eq!(p_of(&a, "dtn://b/"), None, "a corrupt table is dropped");
+}

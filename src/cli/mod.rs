@@ -5,7 +5,9 @@ mod client;
 mod demo;
 mod doctor;
 mod job_cmd;
+mod node_cmd;
 mod show;
+mod trust_cmd;
 
 use clap::{Args, Parser, Subcommand};
 use spore::bundle::Eid;
@@ -49,7 +51,7 @@ impl DataDir {
 #[derive(Subcommand, Debug)]
 enum Cmd {
     /// Run a node in the foreground (ready when DATA_DIR/api.json exists).
-    Node(NodeArgs),
+    Node(Box<NodeArgs>),
     /// Send a file: chunk it into bundles stored durably here, then let the
     /// node forward them. Prints the manifest CID.
     Send {
@@ -114,6 +116,45 @@ enum Cmd {
         #[command(subcommand)]
         action: job_cmd::JobCmd,
     },
+    /// Trusted node keys: list (default), add, remove, self (spec/trust.md).
+    Trust {
+        #[command(subcommand)]
+        action: Option<trust_cmd::TrustCmd>,
+        /// Print JSON.
+        #[arg(long, global = true)]
+        json: bool,
+        #[command(flatten)]
+        dir: DataDir,
+    },
+    /// Print a one-time invite code; another node runs `spore join CODE`
+    /// and both then trust each other.
+    Invite {
+        /// How long the code stays valid, e.g. 10m, 1h [default: 1h].
+        #[arg(long, value_parser = humantime::parse_duration)]
+        ttl: Option<Duration>,
+        /// QUIC address the joiner dials (repeatable) [default: the node's].
+        #[arg(long = "addr")]
+        addrs: Vec<SocketAddr>,
+        /// Also write the code to FILE (mode 0600).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        dir: DataDir,
+    },
+    /// Join the node that printed CODE (or `@FILE`): trust its key, dial it,
+    /// prove the code; it then trusts this node's key.
+    Join {
+        /// The invite code, or @FILE.
+        code: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        dir: DataDir,
+    },
     /// Create or inspect single bundle files.
     Bundle {
         #[command(subcommand)]
@@ -151,7 +192,9 @@ enum PeersCmd {
         /// QUIC address of the peer.
         addr: SocketAddr,
     },
-    /// Stop dialing ADDR:PORT, or hang up on node dtn://NAME/.
+    /// Stop dialing ADDR:PORT, or hang up on node dtn://NAME/; discovery
+    /// (beacons, peer exchange) does not dial it again until it is added
+    /// back (an address) or the node restarts.
     Remove {
         /// An address or a node ID.
         target: String,
@@ -159,39 +202,48 @@ enum PeersCmd {
 }
 
 #[derive(Args, Debug)]
-struct NodeArgs {
+pub(crate) struct NodeArgs {
     #[command(flatten)]
     dir: DataDir,
     /// This node's ID [default: dtn://<key fingerprint>/].
     #[arg(long)]
     node_id: Option<Eid>,
-    /// QUIC listen address.
-    #[arg(long, default_value = "0.0.0.0:4556")]
-    listen: SocketAddr,
-    /// Local API address (loopback only).
-    #[arg(long, default_value = "127.0.0.1:4557")]
-    api: SocketAddr,
+    /// Config file (TOML, spec/config.md) [default: DATA_DIR/spore.toml if
+    /// it exists]. Flags given here win over the file.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Print the effective configuration (file merged with flags) as TOML
+    /// and exit.
+    #[arg(long)]
+    print_config: bool,
+    /// QUIC listen address [default: 0.0.0.0:4556].
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Local API address, loopback only [default: 127.0.0.1:4557].
+    #[arg(long)]
+    api: Option<SocketAddr>,
     /// Peer to dial (repeatable); kept in DATA_DIR/dial.json.
     #[arg(long = "peer")]
     peers: Vec<SocketAddr>,
     /// Where received files land [default: DATA_DIR/inbox].
     #[arg(long)]
     inbox: Option<PathBuf>,
-    /// Default lifetime of bundles created here.
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "7days")]
-    lifetime: Duration,
-    /// Wait for a custody signal this long before offering a bundle again.
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
-    custody_timeout: Duration,
-    /// Chunk size for `spore send`, bytes.
-    #[arg(long, default_value_t = spore::content::DEFAULT_CHUNK_SIZE)]
-    chunk_size: u32,
-    /// Refuse new bundles when this many payload bytes are held (store quota).
-    #[arg(long, default_value_t = 10 << 30)]
-    quota_bytes: u64,
-    /// Period of the timer that expires bundles and checks custody timeouts.
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "250ms")]
-    tick: Duration,
+    /// Default lifetime of bundles created here [default: 7days].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    lifetime: Option<Duration>,
+    /// Wait for a custody signal this long before offering a bundle again
+    /// [default: 30s].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    custody_timeout: Option<Duration>,
+    /// Chunk size for `spore send`, bytes [default: 262144].
+    #[arg(long)]
+    chunk_size: Option<u32>,
+    #[command(flatten)]
+    limits: LimitArgs,
+    /// Period of the timer that expires bundles and checks custody timeouts
+    /// [default: 250ms].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    tick: Option<Duration>,
     /// Routing policy: direct, epidemic, spray-and-wait[:L], prophet,
     /// spore[:L] or cgr.
     ///
@@ -204,13 +256,29 @@ struct NodeArgs {
     ///   spore           latency-aware: share L copies by expected delay (default)
     ///   cgr             contact graph routing over --contact-plan FILE
     /// Example: spore node --router spray-and-wait:4
-    /// See what the router decides with `spore routes`.
-    #[arg(long, default_value = "spore", verbatim_doc_comment)]
-    router: spore::routing::Policy,
+    /// See what the router decides with `spore routes`. [default: spore]
+    #[arg(long, verbatim_doc_comment)]
+    router: Option<spore::routing::Policy>,
     /// Contact plan file (spec/contact-plan.md) for `--router cgr`; contact
     /// times without an `epoch` line count from the node's start.
     #[arg(long, value_name = "FILE")]
     contact_plan: Option<PathBuf>,
+    /// Multicast discovery beacons, spec/discovery.md [default: on].
+    #[arg(long, value_enum)]
+    discovery: Option<OnOff>,
+    /// Mean time between discovery beacons, jittered ±20 % [default: 5s].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    beacon_interval: Option<Duration>,
+    /// Peer exchange: share and use peer lists on contact [default: on].
+    #[arg(long, value_enum)]
+    peer_exchange: Option<OnOff>,
+    /// Dial recently seen peers from the store at start-up [default: on].
+    #[arg(long, value_enum)]
+    dial_cached: Option<OnOff>,
+    /// Who may connect: open (any node) or private (only trusted keys; see
+    /// `spore trust`, `spore invite`). [default: open]
+    #[arg(long)]
+    trust: Option<spore::node::trust::TrustMode>,
     /// Abandon an incoming bundle stream that takes longer than this (tests).
     #[arg(long, hide = true, value_parser = humantime::parse_duration, default_value = "120s")]
     bundle_read_deadline: Duration,
@@ -218,16 +286,93 @@ struct NodeArgs {
     /// e.g. [{"name":"wc","kind":"exec","command":["wc","-c"]}] (spec/jobs.md §4).
     #[arg(long, value_name = "FILE")]
     services: Option<PathBuf>,
-    /// Largest smoothed RTT of a peer that may take a real-time job, ms.
-    #[arg(long, default_value_t = 150)]
-    realtime_rtt_ms: u64,
+    /// Largest smoothed RTT of a peer that may take a real-time job, ms
+    /// [default: 150].
+    #[arg(long)]
+    realtime_rtt_ms: Option<u64>,
+}
+
+/// `spore node` flags for the main `[limits]` settings (spore::limits,
+/// spec/config.md); each wins over the config file.
+#[derive(Args, Debug)]
+pub(crate) struct LimitArgs {
+    /// Refuse new bundles when this many payload bytes are held (store
+    /// quota) [default: 10 GiB].
+    #[arg(long)]
+    quota_bytes: Option<u64>,
+    /// Refuse new bundles when this many bundles are held [default: 1000000].
+    #[arg(long)]
+    quota_bundles: Option<u64>,
+    /// Most of the quota one peer's bundles may use, percent [default: 50].
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=100))]
+    peer_share_percent: Option<u8>,
+    /// Part of the quota kept for local submissions, percent [default: 10].
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=100))]
+    local_reserve_percent: Option<u8>,
+    /// Sustained bundles per second accepted from one peer (burst: twice
+    /// that) [default: 20000].
+    #[arg(long)]
+    peer_bundles_per_s: Option<u32>,
+    /// Sustained bytes per second accepted from one peer [default: 1 GiB].
+    #[arg(long)]
+    peer_bytes_per_s: Option<u64>,
+    /// Disconnect a peer held back longer than this within the flood
+    /// window (10 s, or twice this) [default: 5s].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    flood_wait: Option<Duration>,
+    /// First back-off of a flooding peer (doubles per repeat, at most 1 h)
+    /// [default: 30s].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    flood_backoff: Option<Duration>,
+    /// Largest bundle accepted or sent, bytes [default: 8 MiB].
+    #[arg(long)]
+    max_bundle_bytes: Option<usize>,
+}
+
+impl LimitArgs {
+    /// Writes the flags that were given into `l`.
+    pub(crate) fn apply(&self, l: &mut spore::limits::LimitsConfig) {
+        let d = spore::limits::LimitsConfig::default();
+        l.quota_bytes = self.quota_bytes.unwrap_or(l.quota_bytes);
+        l.quota_bundles = self.quota_bundles.unwrap_or(l.quota_bundles);
+        l.peer_share_percent = self.peer_share_percent.unwrap_or(l.peer_share_percent);
+        l.local_reserve_percent = self
+            .local_reserve_percent
+            .unwrap_or(l.local_reserve_percent);
+        if let Some(r) = self.peer_bundles_per_s {
+            l.bundles_per_s = r;
+            l.bundles_burst = r.saturating_mul(2);
+        }
+        l.bytes_per_s = self.peer_bytes_per_s.unwrap_or(l.bytes_per_s);
+        if let Some(w) = self.flood_wait {
+            l.flood_wait_ms = w.as_millis() as u64;
+            l.flood_window_ms = d.flood_window_ms.max(2 * l.flood_wait_ms);
+        }
+        if let Some(b) = self.flood_backoff {
+            l.backoff_min_ms = b.as_millis() as u64;
+        }
+        l.max_bundle_bytes = self.max_bundle_bytes.unwrap_or(l.max_bundle_bytes);
+    }
+}
+
+/// A switch given as `on` or `off`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum OnOff {
+    On,
+    Off,
+}
+
+impl OnOff {
+    pub(crate) fn on(self) -> bool {
+        self == OnOff::On
+    }
 }
 
 /// Entry point: runs the command, prints one clear error line on failure.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match cli.cmd {
-        Cmd::Node(a) => run_node(a),
+        Cmd::Node(a) => node_cmd::run(*a),
         Cmd::Send {
             file,
             to,
@@ -253,6 +398,15 @@ pub fn main() -> ExitCode {
         } => client::status(&dir.path_or_exit(), id, json, limit),
         Cmd::Peers { action, json, dir } => client::peers(&dir.path_or_exit(), action, json),
         Cmd::Routes { limit, json, dir } => client::routes(&dir.path_or_exit(), limit, json),
+        Cmd::Trust { action, json, dir } => trust_cmd::trust(&dir.path_or_exit(), action, json),
+        Cmd::Invite {
+            ttl,
+            addrs,
+            out,
+            json,
+            dir,
+        } => trust_cmd::invite(&dir.path_or_exit(), ttl, &addrs, out, json),
+        Cmd::Join { code, json, dir } => trust_cmd::join(&dir.path_or_exit(), &code, json),
         Cmd::Bundle { action } => bundle_cmd::run(action),
         Cmd::Job { action } => job_cmd::run(action),
         Cmd::Demo { file, keep } => demo::run(file, keep),
@@ -279,7 +433,7 @@ impl DataDir {
     }
 }
 
-fn init_tracing() {
+pub(crate) fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SPORE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,quinn=warn,rustls=warn"));
     let _ = tracing_subscriber::fmt()
@@ -288,39 +442,7 @@ fn init_tracing() {
         .try_init();
 }
 
-fn run_node(a: NodeArgs) -> anyhow::Result<()> {
-    init_tracing();
-    let mut cfg = spore::node::NodeConfig::new(a.dir.path()?);
-    cfg.node_id = a.node_id.clone();
-    cfg.listen = a.listen;
-    cfg.api = a.api;
-    cfg.peers = a.peers;
-    cfg.inbox = a.inbox;
-    cfg.chunk_size = a.chunk_size;
-    cfg.tick = a.tick;
-    cfg.bundle_read_deadline = a.bundle_read_deadline;
-    if let Some(path) = &a.services {
-        cfg.jobs.services = spore::jobs::JobsConfig::load_services(path)?;
-    }
-    cfg.jobs.realtime_rtt_ms = a.realtime_rtt_ms;
-    let placeholder = a.node_id.unwrap_or(Eid::DtnNone);
-    let mut acfg = spore::agent::AgentConfig::new(placeholder);
-    acfg.default_lifetime_ms = a.lifetime.as_millis() as u64;
-    acfg.custody_timeout_ms = a.custody_timeout.as_millis() as u64;
-    acfg.quota_bytes = a.quota_bytes;
-    acfg.policy = a.router;
-    if let Some(path) = &a.contact_plan {
-        let plan = spore::node::load_contact_plan(path, spore::node::dtn_now())?;
-        acfg.contact_plan = Some(std::sync::Arc::new(plan));
-    }
-    cfg.agent = Some(acfg);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(spore::node::run(cfg, shutdown_signal()))
-}
-
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

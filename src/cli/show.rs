@@ -22,6 +22,38 @@ fn dtn_time(v: &Value) -> String {
     }
 }
 
+/// When a peer was last in contact: `now` while connected, else the later
+/// of the last contact's start and end (RFC 3339 UTC).
+fn last_seen(p: &Value) -> String {
+    if p["connected"].as_bool() == Some(true) {
+        return "now".into();
+    }
+    let t = [&p["last_seen_ms"], &p["last_contact_ms"]]
+        .iter()
+        .filter_map(|v| v.as_u64())
+        .max();
+    dtn_time(&t.map_or(Value::Null, Value::from))
+}
+
+/// Prints peers heard of by discovery (beacons, peer lists), whether or not
+/// they were contacted since.
+fn heard(h: &Value) {
+    let Some(m) = h.as_object() else { return };
+    if m.is_empty() {
+        return;
+    }
+    println!("heard of (discovery):");
+    for (node, e) in m {
+        println!(
+            "  {:<20} {:<21} via {:<8} last seen {}",
+            node,
+            s(&e["addr"]),
+            s(&e["via"]),
+            dtn_time(&e["last_seen_ms"])
+        );
+    }
+}
+
 /// Prints files, then bundles (with history when `detail`).
 pub fn status(v: &Value, detail: bool) {
     println!("node {}", s(&v["node_id"]));
@@ -84,7 +116,7 @@ fn num(v: &Value, dec: usize) -> String {
 pub fn peers(v: &Value) {
     if let Some(peers) = v["peers"].as_array() {
         println!(
-            "{:<20} {:<21} {:<4} {:>8} {:>8} {:>4} {:>8} {:>8} {:>8} {:>5} {:>5} {:>10} {:>10}",
+            "{:<20} {:<21} {:<4} {:>8} {:>8} {:>4} {:>8} {:>8} {:>8} {:>5} {:>5} {:>10} {:>10} {:<24}",
             "NODE",
             "ADDRESS",
             "UP",
@@ -97,11 +129,12 @@ pub fn peers(v: &Value) {
             "SENT",
             "RECV",
             "BYTES_OUT",
-            "BYTES_IN"
+            "BYTES_IN",
+            "LAST_SEEN"
         );
         for p in peers {
             println!(
-                "{:<20} {:<21} {:<4} {:>8} {:>8} {:>4} {:>8} {:>8} {:>8} {:>5} {:>5} {:>10} {:>10}",
+                "{:<20} {:<21} {:<4} {:>8} {:>8} {:>4} {:>8} {:>8} {:>8} {:>5} {:>5} {:>10} {:>10} {:<24}",
                 s(&p["node_id"]),
                 s(&p["addr"]),
                 if p["connected"].as_bool() == Some(true) {
@@ -118,13 +151,15 @@ pub fn peers(v: &Value) {
                 s(&p["bundles_sent"]),
                 s(&p["bundles_received"]),
                 s(&p["bytes_sent"]),
-                s(&p["bytes_received"])
+                s(&p["bytes_received"]),
+                last_seen(p)
             );
         }
         println!(
             "(RTTVAR in ms; CONT contacts; INTER_S mean time between contacts, MEAN_S mean contact, WAIT_S expected wait, seconds)"
         );
     }
+    heard(&v["discovery"]["heard"]);
     if let Some(d) = v["dial"].as_array() {
         let list: Vec<String> = d.iter().map(s).collect();
         println!(

@@ -117,7 +117,10 @@ pub(crate) fn agent_loop(
                 }
             }
             // Nothing of the event was acknowledged; peers will resend.
-            Err(e) => error!(error = %e, "agent failed to handle an event"),
+            Err(e) => {
+                error!(error = %e, "agent failed to handle an event (store error); refused, keeps running");
+                agent.recover_from_store_error();
+            }
         }
     }
 }

@@ -3,7 +3,7 @@
 //! | method | path | body / query | answer |
 //! |---|---|---|---|
 //! | GET | /api/v1/status | `?filter=ID-or-CID&limit=N` | `StatusView` and `router` |
-//! | GET | /api/v1/peers | | `{peers: [PeerView], dial: [addr], capabilities: {node: caps}, ours: caps, in_contact: [{node_id, rtt_ms}]}` |
+//! | GET | /api/v1/peers | | `{peers: [PeerView], dial: [addr], discovery: {…}, capabilities: {node: caps}, ours: caps, in_contact: [{node_id, rtt_ms}]}` |
 //! | GET | /api/v1/routes | `?limit=N` (default 100, at most 10 000) | `{router, routes: [RouteView]}` |
 //! | POST | /api/v1/peers | `{addr}` | `{dial: [addr]}` |
 //! | DELETE | /api/v1/peers | `?addr=A` or `?node=EID` | `{removed: bool}` |
@@ -12,7 +12,10 @@
 //! | | /api/v1/jobs… | | job endpoints: see `api/jobs.rs` |
 //! | | /api/generate, /api/chat, /api/embeddings, /api/embed, /api/tags | | Ollama-compatible front: see `api/ollama.rs` |
 //!
-//! Errors are `{"error": "..."}` with a 4xx/5xx status.
+//! and the trust routes of `trust_api.rs` (trust list, invite, join).
+//! Errors are `{"error": "..."}` with a 4xx/5xx status. On Linux a
+//! connection opened by another OS user than the node's is refused with 403
+//! before the token is checked (`peer_uid.rs`).
 
 mod jobs;
 mod ollama;
@@ -44,7 +47,7 @@ const SEND_PIPELINE: usize = 3;
 const MAX_BUNDLE_BODY: usize = 8 << 20;
 
 /// An API error: HTTP status and a one-line message.
-pub(crate) struct ApiError(StatusCode, String);
+pub(crate) struct ApiError(pub StatusCode, pub String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -52,18 +55,20 @@ impl IntoResponse for ApiError {
     }
 }
 
-fn bad(msg: impl Into<String>) -> ApiError {
+pub(super) fn bad(msg: impl Into<String>) -> ApiError {
     ApiError(StatusCode::BAD_REQUEST, msg.into())
 }
 
-fn internal(msg: impl Into<String>) -> ApiError {
+pub(super) fn internal(msg: impl Into<String>) -> ApiError {
     ApiError(StatusCode::INTERNAL_SERVER_ERROR, msg.into())
 }
 
 #[derive(Clone)]
-struct Ctx {
-    shared: Arc<Shared>,
+pub(super) struct Ctx {
+    pub shared: Arc<Shared>,
     token: Arc<String>,
+    /// The API's own address (to find the client's socket owner).
+    api_addr: Option<SocketAddr>,
 }
 
 /// Creates `api.token` (0600) with a fresh random token and returns it.
@@ -95,6 +100,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, listener: tokio::net::TcpListener
     let ctx = Ctx {
         shared,
         token: Arc::new(token),
+        api_addr: listener.local_addr().ok(),
     };
     let app = Router::new()
         .route("/api/v1/status", get(status))
@@ -107,9 +113,11 @@ pub(crate) async fn serve(shared: Arc<Shared>, listener: tokio::net::TcpListener
         .route("/api/v1/bundles", post(submit_bundle))
         .merge(jobs::routes())
         .merge(ollama::routes())
+        .merge(super::trust_api::routes())
         .layer(DefaultBodyLimit::max(MAX_BUNDLE_BODY))
         .layer(axum::middleware::from_fn_with_state(ctx.clone(), auth))
         .with_state(ctx);
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
     if let Err(e) = axum::serve(listener, app).await {
         tracing::error!(error = %e, "API server stopped");
     }
@@ -121,6 +129,10 @@ async fn auth(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
+    #[cfg(target_os = "linux")]
+    if let Err(e) = same_user(&ctx, &req) {
+        return ApiError(StatusCode::FORBIDDEN, e.to_string()).into_response();
+    }
     let given = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -140,6 +152,20 @@ async fn auth(
         .into_response();
     }
     next.run(req).await
+}
+
+/// Refuses connections of other OS users (fails closed when unknown).
+#[cfg(target_os = "linux")]
+fn same_user(ctx: &Ctx, req: &axum::extract::Request) -> Result<(), super::peer_uid::PeerUidError> {
+    use super::peer_uid::{PeerUidError, check_same_user};
+    let client = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    match (client, ctx.api_addr) {
+        (Some(client), Some(api)) => check_same_user(client, api),
+        _ => Err(PeerUidError::Unknown("no connection addresses".into())),
+    }
 }
 
 async fn ask<T>(
@@ -183,6 +209,8 @@ async fn status(
         .map(|m| m.clone())
         .unwrap_or_else(|p| p.into_inner().clone());
     v.counters.extend(cl);
+    v.counters.extend(ctx.shared.guards.counters());
+    v.counters.extend(ctx.shared.trust.counters());
     let mut v = serde_json::to_value(v).map_err(|e| internal(e.to_string()))?;
     if let Some(o) = v.as_object_mut() {
         o.insert("router".into(), json!(ctx.shared.router.to_string()));
@@ -218,6 +246,7 @@ async fn routes(
 async fn peers(State(ctx): State<Ctx>) -> Result<Response, ApiError> {
     let v = ask(&ctx, |reply| Command::Peers { reply }).await?;
     let dial = ctx.shared.contacts.dial_targets();
+    let discovery = ctx.shared.discovery.view();
     let caps = ctx.shared.jobs.peer_caps.all();
     let ours = super::caps::ours(&ctx.shared);
     let live: Vec<serde_json::Value> = ctx
@@ -228,7 +257,8 @@ async fn peers(State(ctx): State<Ctx>) -> Result<Response, ApiError> {
         .map(|c| json!({ "node_id": c.peer_node_id(), "rtt_ms": c.rtt().as_secs_f64() * 1000.0 }))
         .collect();
     Ok(Json(json!({
-        "peers": v, "dial": dial, "capabilities": caps, "ours": ours, "in_contact": live,
+        "peers": v, "dial": dial, "discovery": discovery,
+        "capabilities": caps, "ours": ours, "in_contact": live,
     }))
     .into_response())
 }
@@ -270,6 +300,7 @@ async fn remove_peer(
             .parse()
             .map_err(|e| bad(format!("bad node ID {n:?}: {e}")))?;
         removed = true;
+        ctx.shared.discovery.suppress(None, Some(&eid));
         ctx.shared.contacts.close_matching(None, Some(&eid));
     }
     save_dial_file(&ctx.shared).map_err(|e| internal(e.to_string()))?;

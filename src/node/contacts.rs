@@ -7,6 +7,7 @@ use crate::agent::Event;
 use crate::bundle::Eid;
 use crate::bundle::admin::AdministrativeRecord;
 use crate::cla::quic::Contact;
+use crate::limits::check_nesting;
 use rand::Rng;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -23,6 +24,8 @@ const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// Default longest time one incoming bundle stream may take to arrive
 /// (`NodeConfig::bundle_read_deadline`).
 pub(crate) const BUNDLE_READ_DEADLINE: Duration = Duration::from_secs(120);
+/// Most bundle streams of one contact read at once.
+const MAX_PARALLEL_READS: usize = 32;
 /// Most dial targets.
 pub(crate) const MAX_DIAL_TARGETS: usize = 256;
 
@@ -60,6 +63,14 @@ impl Contacts {
         self.live().values().map(|e| e.contact.clone()).collect()
     }
 
+    /// Peers in contact now and their remote addresses.
+    pub fn live_peers(&self) -> Vec<(Eid, SocketAddr)> {
+        self.live()
+            .iter()
+            .map(|(n, e)| (n.clone(), e.contact.remote_addr()))
+            .collect()
+    }
+
     /// Addresses being dialed.
     pub fn dial_targets(&self) -> Vec<SocketAddr> {
         self.dialers().keys().copied().collect()
@@ -72,6 +83,16 @@ impl Contacts {
             let by_node = node.is_some_and(|n| e.contact.peer_node_id() == n.node_id().to_string());
             if by_addr || by_node {
                 e.contact.close("removed by operator");
+            }
+        }
+    }
+
+    /// Closes the contacts whose peer key is `key` (a key removed from the
+    /// trust list).
+    pub fn close_by_key(&self, key: &[u8; 32], reason: &str) {
+        for e in self.live().values() {
+            if e.contact.peer_key() == *key {
+                e.contact.close(reason);
             }
         }
     }
@@ -122,18 +143,21 @@ pub(crate) fn add_dialer(shared: &Arc<Shared>, addr: SocketAddr) -> anyhow::Resu
     if d.len() >= MAX_DIAL_TARGETS {
         anyhow::bail!("too many dial targets (limit {MAX_DIAL_TARGETS})");
     }
+    shared.discovery.unsuppress(addr);
     let s = shared.clone();
     let h = tokio::spawn(async move { dial_loop(s, addr).await });
     d.insert(addr, h.abort_handle());
     Ok(())
 }
 
-/// Removes a dial target and closes its contact. Returns whether it existed.
+/// Removes a dial target and closes its contact; discovery stops dialing
+/// the address too. Returns whether it was a dial target.
 pub(crate) fn remove_dialer(shared: &Arc<Shared>, addr: SocketAddr) -> bool {
     let h = shared.contacts.dialers().remove(&addr);
     if let Some(h) = &h {
         h.abort();
     }
+    shared.discovery.suppress(Some(addr), None);
     shared.contacts.close_matching(Some(addr), None);
     h.is_some()
 }
@@ -185,12 +209,22 @@ async fn dial_loop(shared: Arc<Shared>, addr: SocketAddr) {
 /// both sides dial at once, the connection dialed by the smaller node ID
 /// wins), feeds its bundles and control messages to the agent, and reports
 /// contact up/down.
-async fn run_contact(shared: Arc<Shared>, c: Contact, dialed_by_us: bool) {
+pub(crate) async fn run_contact(shared: Arc<Shared>, c: Contact, dialed_by_us: bool) {
     let Ok(peer) = c.peer_node_id().parse::<Eid>() else {
         c.close("node ID is not an EID");
         return;
     };
     let peer = peer.node_id();
+    if let Some(left) = shared.guards.backoff_remaining(&peer) {
+        shared.guards.count("refused_flooding_backoff", 1);
+        warn!(peer = %peer, ?left, "refusing a contact: the peer is backing off after flooding");
+        c.close("backing off after flooding");
+        return;
+    }
+    // Private mode: an invited peer stays on probation until a valid Join.
+    if !super::join::admit(&shared, &c).await {
+        return;
+    }
     let serial = shared.contacts.serial.fetch_add(1, Ordering::Relaxed);
     if !register(&shared, &peer, &c, serial, dialed_by_us) {
         c.close("duplicate contact");
@@ -205,6 +239,7 @@ async fn run_contact(shared: Arc<Shared>, c: Contact, dialed_by_us: bool) {
         return;
     }
     super::caps::advertise(&shared, &c);
+    super::pex::send_list(&shared, &peer, &c);
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(bundles_in(shared.clone(), c.clone(), peer.clone()));
     tasks.spawn(control_in(shared.clone(), c.clone(), peer.clone()));
@@ -256,26 +291,46 @@ fn register(shared: &Shared, peer: &Eid, c: &Contact, serial: u64, dialed_by_us:
     true
 }
 
-/// Accepts bundle streams and reads them concurrently (the CLA bounds how
-/// many streams a peer may open at once); each read has a deadline so a peer
-/// that trickles a stream cannot hold a slot forever.
+/// Accepts bundle streams and reads them concurrently (at most
+/// [`MAX_PARALLEL_READS`] at once), each under the peer's rate limits
+/// (`crate::node::limits`): while the peer is over its bundle rate no new
+/// stream is accepted, and a read bundle waits for the byte budget before
+/// it goes on, so QUIC flow control pushes back on the peer. A flooding
+/// peer is disconnected. Each read has a deadline so a peer that trickles a
+/// stream cannot hold a slot forever.
 async fn bundles_in(shared: Arc<Shared>, c: Contact, peer: Eid) {
     let mut reads = tokio::task::JoinSet::new();
     loop {
-        let incoming = tokio::select! {
-            r = c.accept_bundle_stream() => r,
-            Some(_) = reads.join_next(), if !reads.is_empty() => continue,
+        while reads.len() >= MAX_PARALLEL_READS {
+            reads.join_next().await;
+        }
+        if let Err(f) = shared.guards.pace_bundle(&peer).await {
+            return flooded(&c, &f);
+        }
+        let incoming = loop {
+            tokio::select! {
+                r = c.accept_bundle_stream() => break r,
+                Some(_) = reads.join_next(), if !reads.is_empty() => {}
+            }
         };
         let stream = match incoming {
             Ok(s) => s,
             // The contact is gone: its end is handled by `run_contact`.
             Err(_) => return,
         };
-        let (shared, peer) = (shared.clone(), peer.clone());
+        let (shared, peer, c) = (shared.clone(), peer.clone(), c.clone());
         reads.spawn(async move {
             let deadline = shared.bundle_read_deadline;
             match tokio::time::timeout(deadline, stream.read()).await {
                 Ok(Ok(bytes)) => {
+                    if let Err(e) = check_nesting(&bytes, shared.guards.max_cbor_nesting) {
+                        warn!(peer = %peer, error = %e, "refused a bundle stream");
+                        count_stream_refusal(&shared, "nesting");
+                        return;
+                    }
+                    if let Err(f) = shared.guards.pace_bytes(&peer, bytes.len()).await {
+                        return flooded(&c, &f);
+                    }
                     super::actions::received(&shared, peer, bytes).await;
                 }
                 // One bad stream (over the size limit, reset by the peer):
@@ -291,6 +346,12 @@ async fn bundles_in(shared: Arc<Shared>, c: Contact, peer: Eid) {
             }
         });
     }
+}
+
+/// Closes the contact of a flooding peer (its back-off has started).
+fn flooded(c: &Contact, f: &super::limits::Flooding) {
+    warn!(error = %f, "disconnecting a flooding peer");
+    c.close("flooding");
 }
 
 /// Counts a bundle stream refused before decoding as `refused_stream_{kind}`.
@@ -340,6 +401,10 @@ async fn control_in(shared: Arc<Shared>, c: Contact, peer: Eid) {
                 shared.jobs.realtime.complete(rid, result);
                 continue;
             }
+            ControlMessage::Peers { peers } => {
+                super::pex::receive(&shared, &peer, c.remote_addr(), &peers);
+                continue;
+            }
             ControlMessage::Custody { record } => match AdministrativeRecord::decode(&record) {
                 Ok(AdministrativeRecord::CustodySignal(signal)) => Event::CustodySignal {
                     from: peer.clone(),
@@ -350,6 +415,14 @@ async fn control_in(shared: Arc<Shared>, c: Contact, peer: Eid) {
                     continue;
                 }
             },
+            // A Join on an admitted contact (open mode, or already trusted).
+            ControlMessage::Join { secret } => {
+                if !super::join::join_on_contact(&shared, &c, &secret).await {
+                    return;
+                }
+                continue;
+            }
+            ControlMessage::JoinAccepted => continue,
         };
         if shared.cmd.send(Command::Event(ev)).await.is_err() {
             return;

@@ -7,18 +7,30 @@
 //!
 //! Files in the data directory: `store.redb` (the store), `identity.key`
 //! (Ed25519, 0600), `api.json` (written when ready: API and QUIC addresses,
-//! node ID), `api.token` (0600), `dial.json` (peers to dial), `inbox/`
+//! node ID), `api.token` (0600), `dial.json` (peers to dial), `trust.json`
+//! (trusted keys, 0600; spec/trust.md), `inbox/`
 //! (received files), `delivered/` (payloads of other services).
 
 mod actions;
 mod api;
+pub mod beacon;
 mod caps;
+pub mod config;
 mod contacts;
+pub mod discovery;
 mod exec;
+pub mod invite;
 mod job_runner;
+mod join;
+mod limits;
 mod ollama;
+#[cfg(target_os = "linux")]
+pub mod peer_uid;
+mod pex;
 pub mod proto;
 mod realtime;
+pub mod trust;
+mod trust_api;
 
 use crate::agent::{Agent, AgentConfig, Event, PeerView, RouteView, StatusView};
 use crate::bundle::{DtnTime, Eid};
@@ -64,6 +76,13 @@ pub struct NodeConfig {
     pub bundle_read_deadline: Duration,
     /// Services offered and job settings (spec/jobs.md; config `[[service]]`).
     pub jobs: crate::jobs::JobsConfig,
+    /// The `[limits]` section: rates, flooding, quota, input sizes; applied
+    /// over `cla` and `agent` at start ([`crate::limits::LimitsConfig::apply`]).
+    pub limits: crate::limits::LimitsConfig,
+    /// Beacons, cached peers and peer exchange (section `[discovery]`).
+    pub discovery: discovery::DiscoveryConfig,
+    /// Who may connect (`[trust]`, spec/trust.md).
+    pub trust: trust::TrustConfig,
 }
 
 impl NodeConfig {
@@ -82,6 +101,9 @@ impl NodeConfig {
             tick: Duration::from_millis(250),
             bundle_read_deadline: contacts::BUNDLE_READ_DEADLINE,
             jobs: crate::jobs::JobsConfig::default(),
+            limits: crate::limits::LimitsConfig::default(),
+            discovery: discovery::DiscoveryConfig::default(),
+            trust: trust::TrustConfig::default(),
         }
     }
 }
@@ -193,6 +215,12 @@ pub(crate) struct Shared {
     pub stream_refusals: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
     /// The job executor (spec/jobs.md).
     pub jobs: job_runner::JobRunner,
+    /// Per-peer rate limits and flood back-offs (and their counters).
+    pub guards: limits::PeerGuards,
+    /// Discovery state: beacons, peers heard of, discovery dial back-off.
+    pub discovery: discovery::Discovery,
+    /// The trust list, invites and trust counters (also the CLA's `PeerTrust`).
+    pub trust: Arc<trust::TrustState>,
 }
 
 /// Says what was found in the store at start-up: what is resumed.
@@ -287,8 +315,21 @@ pub async fn run(
     let agent = open_agent(&cfg, &node_id)?;
     let router = agent.router().policy();
     let store = agent.store_handle();
-    let cla = QuicCla::bind(cfg.listen, &identity, &node_id.to_string(), cfg.cla.clone())
-        .with_context(|| format!("cannot listen for QUIC on {}", cfg.listen))?;
+    let mut cla_cfg = cfg.cla.clone();
+    cla_cfg.max_bundle_bytes = cfg.limits.max_bundle_bytes;
+    let trust = Arc::new(trust::TrustState::open(
+        &cfg.data_dir,
+        &cfg.trust,
+        identity.public_key(),
+    )?);
+    let cla = QuicCla::bind_with_trust(
+        cfg.listen,
+        &identity,
+        &node_id.to_string(),
+        cla_cfg,
+        trust.clone(),
+    )
+    .with_context(|| format!("cannot listen for QUIC on {}", cfg.listen))?;
     let (cmd_tx, cmd_rx) = mpsc::channel(4096);
     let (act_tx, act_rx) = mpsc::unbounded_channel();
     let agent_thread = std::thread::Builder::new()
@@ -309,12 +350,16 @@ pub async fn run(
         bundle_read_deadline: cfg.bundle_read_deadline,
         stream_refusals: Default::default(),
         jobs: job_runner::JobRunner::new(cfg.jobs.clone()),
+        guards: limits::PeerGuards::new(&cfg.limits),
+        discovery: discovery::Discovery::new(cfg.discovery.clone(), identity.fingerprint()),
+        trust,
     });
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(actions::dispatch(shared.clone(), act_rx));
     tasks.spawn(contacts::listen(shared.clone()));
     tasks.spawn(ticker(shared.clone(), cfg.tick));
     contacts::start_dialers(&shared, &cfg.peers).await?;
+    discovery::start(&shared, &mut tasks);
     let info = start_api(&cfg, &shared, &mut tasks).await?;
     write_atomically(&api_json, serde_json::to_string_pretty(&info)?.as_bytes())?;
     info!(node = %node_id, quic = %info.quic, api = %info.api, "node ready");
@@ -341,6 +386,8 @@ fn open_agent(cfg: &NodeConfig, node_id: &Eid) -> anyhow::Result<Agent> {
         .clone()
         .unwrap_or_else(|| AgentConfig::new(node_id.clone()));
     acfg.node_id = node_id.clone();
+    // The CLA side of the limits is applied where the CLA is bound.
+    cfg.limits.apply(&mut ClaConfig::default(), &mut acfg);
     if acfg.policy == Policy::Cgr && acfg.contact_plan.is_none() {
         bail!(
             "router cgr needs a contact plan (--contact-plan FILE, format in spec/contact-plan.md)"

@@ -59,4 +59,36 @@ pub enum ControlMessage {
         #[serde(with = "serde_bytes")]
         record: Vec<u8>,
     },
+    /// Sent first, before anything else, by a node joining with an invite
+    /// code (spec/trust.md): the code's 16-byte secret.
+    Join {
+        /// The invite secret.
+        #[serde(with = "serde_bytes")]
+        secret: Vec<u8>,
+    },
+    /// The inviter's answer to a valid `Join`: the sender's key is now in
+    /// the inviter's trust list. A refused `Join` is answered by closing the
+    /// connection with the reason instead.
+    JoinAccepted,
+    /// Peer exchange: other peers the sender knows (at most
+    /// [`MAX_PEER_HINTS`]; spec/cl-quic.md §"Peer exchange",
+    /// spec/discovery.md §4). Sent once per contact, after contact up.
+    Peers {
+        /// The peers, most recently seen first.
+        peers: Vec<PeerHint>,
+    },
+}
+
+/// Most entries in a [`ControlMessage::Peers`] list (more are ignored).
+pub const MAX_PEER_HINTS: usize = 32;
+
+/// One peer in a [`ControlMessage::Peers`] list.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PeerHint {
+    /// Its node ID (`dtn://node/` or `ipn:N.0`).
+    pub node_id: String,
+    /// Its QUIC address as the sender last knew it (`IP:port`).
+    pub addr: String,
+    /// When the sender last was in contact with it, DTN ms.
+    pub last_seen_ms: u64,
 }

@@ -11,9 +11,16 @@
 //! arrival time finds the earliest arrival exactly (ties: fewer hops
 //! preferred where the search meets them).
 //!
-//! Simplified against ION: no residual-volume accounting (a contact may be
-//! planned for more bundles than it can carry), one route per query (no
-//! route lists or Yen's k-shortest), no priority classes, no confidence.
+//! Capacity: bytes booked on a contact ([`CgrIndex::book`], done for the
+//! local node's outbound contacts as bundles are sent on them, as ION
+//! debits a contact's residual volume) are sent first: a later bundle
+//! departs no earlier than `c.start + ⌈booked · 1000 / rate⌉` and must
+//! still finish by `c.end`, so a full contact is skipped and the search
+//! finds the next one. Bookings live in memory (a restart forgets them).
+//!
+//! Simplified against ION: one route per query (no route lists or Yen's
+//! k-shortest), no priority classes, no confidence, bookings only for the
+//! local node's contacts (others' traffic is unknown here).
 //!
 //! Cost: [`CgrIndex::new`] is O(C + N) for C contacts and N nodes; one
 //! query is O((C + N) log C) in the worst case and touches only contacts
@@ -76,6 +83,8 @@ pub struct CgrIndex {
     /// `out[u]`: indices into `edges` (= into `plan.contacts`), by start.
     out: Vec<Vec<u32>>,
     edges: Vec<Edge>,
+    /// Bytes booked on each contact (same indices as `edges`).
+    booked: Vec<u64>,
 }
 
 /// Transmission time of `size_bytes` at `rate` B/s, ms, rounded up;
@@ -110,6 +119,7 @@ impl CgrIndex {
                 delay_ms: c.delay_ms,
             });
             ix.out[from as usize].push(e);
+            ix.booked.push(0);
         }
         // Plans are sorted by start, but a hand-built one may not be.
         for list in &mut ix.out {
@@ -136,6 +146,20 @@ impl CgrIndex {
         } else {
             self.ids.get(&node.node_id()).copied()
         }
+    }
+
+    /// Books `bytes` on contact `contact` (an index into `plan.contacts`):
+    /// later queries see them queued ahead of any new bundle. Unknown
+    /// indices are ignored; the total saturates.
+    pub fn book(&mut self, contact: usize, bytes: u64) {
+        if let Some(b) = self.booked.get_mut(contact) {
+            *b = b.saturating_add(bytes);
+        }
+    }
+
+    /// Bytes booked on contact `contact` (0 for unknown indices).
+    pub fn booked(&self, contact: usize) -> u64 {
+        self.booked.get(contact).copied().unwrap_or(0)
     }
 
     /// Number of distinct nodes in the plan.
@@ -220,7 +244,8 @@ impl CgrIndex {
             if e.end_ms <= t || q.blocked[e.to as usize] {
                 continue;
             }
-            let depart = t.max(e.start_ms);
+            let backlog_ms = tx_ms(self.booked[ei as usize], e.rate_bytes_per_s);
+            let depart = t.max(e.start_ms.saturating_add(backlog_ms));
             let finish = depart.saturating_add(tx_ms(q.size_bytes, e.rate_bytes_per_s));
             if finish > e.end_ms {
                 continue;

@@ -56,6 +56,40 @@ fn relaying_beats_waiting_for_a_later_direct_contact() {
 }
 
 #[test]
+fn booked_bytes_fill_a_contact_and_push_bundles_to_the_next() {
+    // 1 → 2 at 1000 B/s over [10, 20] s carries 10 000 B; a later contact
+    // over [100, 200] s is unlimited.
+    let text = "contact 10 20 1 2 1000 0\n\
+                contact 100 200 1 2 unlimited 0\n";
+    let plan = ContactPlan::parse(text, 0).unwrap();
+    let mut ix = CgrIndex::new(&plan);
+    let first = ix
+        .earliest_arrival(&n(1), &n(2), 0, 4000, DAY, &[])
+        .unwrap();
+    assert_eq!((first.first_contact, first.arrival_ms), (0, 14_000));
+    ix.book(0, 4000);
+    assert_eq!(ix.booked(0), 4000);
+    // Queued behind 4000 B: departs at 14 s, arrives at 18 s.
+    let second = ix
+        .earliest_arrival(&n(1), &n(2), 0, 4000, DAY, &[])
+        .unwrap();
+    assert_eq!((second.first_contact, second.arrival_ms), (0, 18_000));
+    ix.book(0, 4000);
+    // 8000 B booked: another 4000 B would end at 22 s, after the contact.
+    let third = ix
+        .earliest_arrival(&n(1), &n(2), 0, 4000, DAY, &[])
+        .unwrap();
+    assert_eq!((third.first_contact, third.arrival_ms), (1, 100_000));
+    // A 2000 B bundle still fits exactly (ends at 20 s).
+    let small = ix
+        .earliest_arrival(&n(1), &n(2), 0, 2000, DAY, &[])
+        .unwrap();
+    assert_eq!((small.first_contact, small.arrival_ms), (0, 20_000));
+    ix.book(99, 1); // unknown contact: ignored
+    assert_eq!(ix.booked(99), 0);
+}
+
+#[test]
 fn transmission_must_end_before_the_contact_does() {
     // 10 s contact at 1000 B/s carries at most 10 000 B.
     let plan = ContactPlan::from_contacts(vec![c(0, 10, 1, 2, Some(1000), 0)]);

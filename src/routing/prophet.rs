@@ -106,6 +106,20 @@ fn clamp01(x: f64) -> f64 {
 }
 
 impl ProphetTable {
+    /// This table's entries under `params`, for node `me` (an entry for
+    /// `me` itself is dropped; values are clamped to [0, 1]): how a table
+    /// restored from the store is adopted.
+    pub fn rebased(mut self, params: ProphetParams, me: &Eid) -> Self {
+        let me = me.node_id();
+        self.entries.remove(&me);
+        for e in self.entries.values_mut() {
+            e.p = clamp01(e.p);
+        }
+        self.params = params;
+        self.local = Some(me);
+        self
+    }
+
     /// An empty table.
     pub fn new(params: ProphetParams) -> Self {
         ProphetTable {

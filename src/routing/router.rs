@@ -83,7 +83,13 @@ pub struct Router {
 struct Prophet {
     table: ProphetTable,
     peers: HashMap<Eid, HashMap<Eid, f64>>,
+    /// The table changed since [`Router::take_prophet_table`] last ran.
+    changed: bool,
 }
+
+/// Largest encoded PRoPHET table restored from the store, bytes (4 MiB:
+/// about 40 000 entries).
+pub const MAX_PROPHET_TABLE_BYTES: usize = 4 << 20;
 
 /// Key of a cached CGR route: destination, excluded node, bundle size.
 type RouteKey = (Eid, Option<Eid>, u64);
@@ -108,6 +114,7 @@ impl Router {
         let prophet = (policy == Policy::Prophet).then(|| Prophet {
             table: ProphetTable::new(ProphetParams::default()).with_local(&me),
             peers: HashMap::new(),
+            changed: false,
         });
         Router {
             me,
@@ -119,6 +126,37 @@ impl Router {
             prophet,
             cgr: None,
         }
+    }
+
+    /// The PRoPHET table encoded as CBOR if it changed since the last call
+    /// (to persist it, spec/routing.md §5); `None` if unchanged or the
+    /// policy is not PRoPHET.
+    pub fn take_prophet_table(&mut self) -> Option<Vec<u8>> {
+        let p = self.prophet.as_mut().filter(|p| p.changed)?;
+        p.changed = false;
+        serde_cbor::to_vec(&p.table).ok()
+    }
+
+    /// Restores a PRoPHET table saved by [`Router::take_prophet_table`]
+    /// (its parameters and local node are replaced by this router's).
+    ///
+    /// # Errors
+    /// A message if `bytes` is larger than `MAX_PROPHET_TABLE_BYTES` (4 MiB) or
+    /// not a table; the router keeps its current (empty) table then.
+    pub fn restore_prophet_table(&mut self, bytes: &[u8]) -> Result<(), String> {
+        let Some(p) = self.prophet.as_mut() else {
+            return Ok(());
+        };
+        if bytes.len() > MAX_PROPHET_TABLE_BYTES {
+            return Err(format!(
+                "PRoPHET table of {} bytes exceeds {MAX_PROPHET_TABLE_BYTES}",
+                bytes.len()
+            ));
+        }
+        let saved: ProphetTable =
+            serde_cbor::from_slice(bytes).map_err(|e| format!("bad PRoPHET table: {e}"))?;
+        p.table = saved.rebased(p.table.params().clone(), &self.me);
+        Ok(())
     }
 
     /// Gives the router a contact plan (used by [`Policy::Cgr`]).
@@ -149,6 +187,7 @@ impl Router {
         self.names.id(&peer);
         if let Some(p) = &mut self.prophet {
             p.table.encounter(now_ms, &peer);
+            p.changed = true;
         }
         self.peers
             .entry(peer)
@@ -232,6 +271,7 @@ impl Router {
             let list =
                 &advert.predictability[..advert.predictability.len().min(MAX_ADVERT_ENTRIES)];
             p.table.transitive(now_ms, &peer, list);
+            p.changed = true;
             let table = list.iter().map(|(n, v)| (n.node_id(), *v)).collect();
             p.peers.insert(peer.clone(), table);
         }
@@ -448,6 +488,27 @@ impl Router {
         };
         let start = cgr.plan.contacts.get(route.first_contact)?.start_ms;
         Some((route, start))
+    }
+
+    /// Records that a bundle described by `c` was handed to `c.peer` under
+    /// [`Policy::Cgr`]: its size is booked on the first contact of its
+    /// route when that contact leads to the peer (capacity accounting,
+    /// spec/routing.md §6), and cached routes over that contact are
+    /// dropped. No effect under other policies.
+    pub fn sent(&mut self, now_ms: u64, c: &Candidate<'_>) {
+        let Some((route, _)) = self.cgr_route(now_ms, c) else {
+            return;
+        };
+        if route.first_hop != c.peer.node_id() {
+            return;
+        }
+        let Some(cgr) = self.cgr.as_mut() else {
+            return;
+        };
+        cgr.index.book(route.first_contact, c.size_bytes);
+        cgr.cache
+            .get_mut()
+            .retain(|_, (_, r)| r.first_contact != route.first_contact);
     }
 
     /// spore's default (spec/routing.md §4). `theirs` is the peer's

@@ -284,4 +284,33 @@ mod policies {
         };
         assert_eq!(r.cgr_route(50_000, &from_b).unwrap().0.first_hop, c);
     }
+
+    #[test]
+    fn cgr_books_sent_bundles_and_routes_the_overflow_elsewhere() {
+        // a → b carries 2 500 B over [0, 10] s at 250 B/s; a → c direct
+        // opens at 1000 s. Two 1000 B bundles fit the first contact, the
+        // third does not and waits for the direct contact.
+        let mut slow = contact(0, 10, "dtn://a/", "dtn://b/");
+        slow.rate_bytes_per_s = Some(250);
+        let plan = ContactPlan::from_contacts(vec![
+            slow,
+            contact(20, 30, "dtn://b/", "dtn://c/"),
+            contact(1000, 1100, "dtn://a/", "dtn://c/"),
+        ]);
+        let mut r = Router::new(eid("dtn://a/"), Policy::Cgr).with_plan(Arc::new(plan));
+        let (b, c) = (eid("dtn://b/"), eid("dtn://c/"));
+        for _ in 0..2 {
+            assert_eq!(r.decide(0, &cand(&c, &b, 1)), Decision::Forward { give: 1 });
+            r.sent(0, &cand(&c, &b, 1));
+        }
+        assert_eq!(
+            r.decide(0, &cand(&c, &b, 1)),
+            Decision::Hold(HoldReason::NotOnRoute)
+        );
+        let (route, start) = r.cgr_route(0, &cand(&c, &b, 1)).unwrap();
+        assert_eq!((route.first_hop, start), (c.clone(), 1_000_000));
+        // Sending to a peer off the route books nothing.
+        r.sent(0, &cand(&c, &eid("dtn://x/"), 1));
+        assert_eq!(r.cgr_route(0, &cand(&c, &b, 1)).unwrap().0.first_hop, c);
+    }
 }

@@ -18,6 +18,7 @@ use crate::bundle::Eid;
 use records::{BundleRecord, FileRecord, PeerRecord, RecordHead};
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 use std::path::Path;
+use std::sync::Arc;
 use tables::*;
 
 /// Errors of store operations.
@@ -60,10 +61,21 @@ fn uncbor<T: serde::de::DeserializeOwned>(table: &'static str, b: &[u8]) -> Resu
     })
 }
 
+/// Opens (or creates) a redb file with spore's cache size.
+fn open_file(path: &Path) -> Result<Database, StoreError> {
+    Database::builder()
+        .set_cache_size(CACHE_BYTES)
+        .create(path)
+        .map_err(db)
+}
+
 /// A handle on one node's store. Cheap to share behind an `Arc`.
 #[derive(Debug)]
 pub struct Store {
-    db: Database,
+    /// The open database; `None` after a failed [`Store::reopen`].
+    db: std::sync::RwLock<Option<Arc<Database>>>,
+    /// The file, for [`Store::reopen`] (`None` for other backends).
+    path: Option<std::path::PathBuf>,
     /// In-memory store: nothing outlives the process, so most commits skip
     /// redb's durable commit protocol (every [`EPHEMERAL_DURABLE_EVERY`]th
     /// is durable so redb can reuse freed pages).
@@ -101,11 +113,39 @@ impl Store {
     /// a fresh store is created.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         set_aside_headerless(path)?;
-        let db = Database::builder()
-            .set_cache_size(CACHE_BYTES)
-            .create(path)
-            .map_err(db)?;
-        Store::init(db)
+        let mut s = Store::init(open_file(path)?)?;
+        s.path = Some(path.to_path_buf());
+        Ok(s)
+    }
+
+    /// Closes and re-opens the store's file: redb refuses every write after
+    /// an I/O error (e.g. ENOSPC) until the database is re-opened, which
+    /// also repairs what the failed commit left. Returns `false` (and does
+    /// nothing) for stores not opened from a file.
+    ///
+    /// Callers must hold no transaction. On failure the store stays closed
+    /// (every transaction fails) until a later `reopen` succeeds.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] if the file cannot be opened again.
+    pub fn reopen(&self) -> Result<bool, StoreError> {
+        let Some(path) = &self.path else {
+            return Ok(false);
+        };
+        let mut g = self.db.write().unwrap_or_else(|e| e.into_inner());
+        // Drop the old handle first: redb locks the file while it is open.
+        drop(g.take());
+        *g = Some(Arc::new(open_file(path)?));
+        Ok(true)
+    }
+
+    fn db(&self) -> Result<Arc<Database>, StoreError> {
+        let g = self.db.read().unwrap_or_else(|e| e.into_inner());
+        g.clone().ok_or_else(|| {
+            StoreError::Db(redb::Error::Io(std::io::Error::other(
+                "store closed after a failed re-open",
+            )))
+        })
     }
 
     /// Opens an empty store in memory (for the simulator and tests).
@@ -137,7 +177,8 @@ impl Store {
 
     fn init(db: Database) -> Result<Store, StoreError> {
         let store = Store {
-            db,
+            db: std::sync::RwLock::new(Some(Arc::new(db))),
+            path: None,
             ephemeral: false,
             commits: Default::default(),
         };
@@ -158,7 +199,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::Db`] on engine failure.
     pub fn write(&self) -> Result<Txn, StoreError> {
-        let mut w = self.db.begin_write().map_err(db)?;
+        let mut w = self.db()?.begin_write().map_err(db)?;
         let n = self
             .commits
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -172,7 +213,7 @@ impl Store {
     }
 
     fn read(&self) -> Result<redb::ReadTransaction, StoreError> {
-        self.db.begin_read().map_err(db)
+        self.db()?.begin_read().map_err(db)
     }
 
     /// The record of bundle `key`, if any.
@@ -453,6 +494,15 @@ impl Store {
     pub fn meta_u64(&self, key: &str) -> Result<Option<u64>, StoreError> {
         let t = self.read()?.open_table(META).map_err(db)?;
         Ok(t.get(key).map_err(db)?.and_then(|g| be_u64(g.value())))
+    }
+
+    /// A meta value as raw bytes (e.g. the PRoPHET table).
+    ///
+    /// # Errors
+    /// [`StoreError`] on engine failure.
+    pub fn meta_bytes(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let t = self.read()?.open_table(META).map_err(db)?;
+        Ok(t.get(key).map_err(db)?.map(|g| g.value().to_vec()))
     }
 
     /// Table sizes.

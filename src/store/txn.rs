@@ -310,6 +310,16 @@ impl Txn {
         Ok(t.get(key).map_err(db)?.and_then(|g| be_u64(g.value())))
     }
 
+    /// Sets a meta value to raw bytes.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] on engine failure.
+    pub fn set_meta_bytes(&mut self, key: &str, v: &[u8]) -> Result<(), StoreError> {
+        let mut t = self.w.open_table(META).map_err(db)?;
+        t.insert(key, v).map_err(db)?;
+        Ok(())
+    }
+
     /// Sets a meta value.
     ///
     /// # Errors
