@@ -20,3 +20,4 @@ pub mod limits;
 pub mod node;
 pub mod routing;
 pub mod store;
+pub mod sync;

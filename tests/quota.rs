@@ -57,18 +57,24 @@ fn a_full_store_refuses_keeps_what_it_has_and_takes_the_rest_later() {
         Ok((refusals(&s) >= 1).then_some(s))
     })
     .unwrap();
-    let held_at_b = count_states(&first, Some(DEST));
     eprintln!("B counters {}", first["counters"]);
-    eprintln!("B held {held_at_b:?}, held_bytes {}", first["held_bytes"]);
-    let stored = n(&held_at_b, "stored") + n(&held_at_b, "in_flight");
-    assert!((1..total).contains(&stored), "{held_at_b:?}");
-    assert!(first["held_bytes"].as_u64().unwrap() <= QUOTA_BYTES / 2);
-    // A keeps custody of everything B refused.
-    std::thread::sleep(Duration::from_secs(2));
-    let at_a = count_states(&a.status(None).unwrap(), Some(DEST));
-    assert_eq!(n(&at_a, "custody_transferred"), stored, "{at_a:?}");
-    assert_eq!(n(&at_a, "stored") + n(&at_a, "in_flight"), total - stored);
-    // B still has exactly what it accepted (nothing deleted to make room).
+    // A keeps custody of everything B refused; B holds exactly what it
+    // accepted (custody signals may still be on their way: wait for the
+    // two views to agree).
+    let (stored, sb) = wait_for("A and B to agree on who holds what", T, || {
+        let sb = b.status(None)?;
+        let at_b = count_states(&sb, Some(DEST));
+        let at_a = count_states(&a.status(None)?, Some(DEST));
+        let stored = n(&at_b, "stored") + n(&at_b, "in_flight");
+        let agree = n(&at_a, "custody_transferred") == stored
+            && n(&at_a, "stored") + n(&at_a, "in_flight") == total - stored;
+        Ok(agree.then_some((stored, sb)))
+    })
+    .unwrap();
+    eprintln!("B holds {stored} bundles, held_bytes {}", sb["held_bytes"]);
+    assert!((1..total).contains(&stored), "B holds {stored} of {total}");
+    assert!(sb["held_bytes"].as_u64().unwrap() <= QUOTA_BYTES / 2);
+    // Nothing deleted to make room: B still holds them a moment later.
     let again = count_states(&b.status(None).unwrap(), Some(DEST));
     assert_eq!(n(&again, "stored") + n(&again, "in_flight"), stored);
 

@@ -74,6 +74,10 @@ pub fn peers(dir: &Path, action: Option<PeersCmd>, as_json: bool) -> anyhow::Res
         Some(PeersCmd::Add { addr }) => {
             c.post("/api/v1/peers", &json!({ "addr": addr.to_string() }))?
         }
+        Some(PeersCmd::Limit { node, rate }) => c.post(
+            "/api/v1/peers/bandwidth",
+            &json!({ "node": node.to_string(), "bytes_per_s": rate }),
+        )?,
         Some(PeersCmd::Remove { target }) => {
             let q = if target.parse::<std::net::SocketAddr>().is_ok() {
                 format!("addr={}", enc(&target))

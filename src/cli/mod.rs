@@ -7,6 +7,7 @@ mod doctor;
 mod job_cmd;
 mod node_cmd;
 mod show;
+mod sync_cmd;
 mod trust_cmd;
 
 use clap::{Args, Parser, Subcommand};
@@ -72,6 +73,13 @@ enum Cmd {
         /// Print the full answer as JSON.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        dir: DataDir,
+    },
+    /// Folder sync: add outgoing folders, accept incoming ones, progress.
+    Sync {
+        #[command(subcommand)]
+        cmd: sync_cmd::SyncCmd,
         #[command(flatten)]
         dir: DataDir,
     },
@@ -187,6 +195,15 @@ enum Cmd {
 
 #[derive(Subcommand, Debug)]
 enum PeersCmd {
+    /// Cap the bandwidth towards node dtn://NAME/ (persisted; 0 removes).
+    Limit {
+        /// Node ID of the peer.
+        node: Eid,
+        /// Bytes per second, with an optional K, M or G suffix (powers of
+        /// 1024), e.g. 512K; 0 removes the cap.
+        #[arg(value_parser = parse_rate)]
+        rate: u64,
+    },
     /// Dial ADDR:PORT now and whenever the link is down (persisted).
     Add {
         /// QUIC address of the peer.
@@ -290,6 +307,13 @@ pub(crate) struct NodeArgs {
     /// [default: 150].
     #[arg(long)]
     realtime_rtt_ms: Option<u64>,
+    /// Folder sync: time a changed file must stay unchanged before it is
+    /// sent [default: 2s].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    sync_settle: Option<Duration>,
+    /// Folder sync: period of the safety-net rescan [default: 60s].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    sync_rescan: Option<Duration>,
 }
 
 /// `spore node` flags for the main `[limits]` settings (spore::limits,
@@ -396,6 +420,7 @@ pub fn main() -> ExitCode {
             limit,
             dir,
         } => client::status(&dir.path_or_exit(), id, json, limit),
+        Cmd::Sync { cmd, dir } => sync_cmd::run(&dir.path_or_exit(), cmd),
         Cmd::Peers { action, json, dir } => client::peers(&dir.path_or_exit(), action, json),
         Cmd::Routes { limit, json, dir } => client::routes(&dir.path_or_exit(), limit, json),
         Cmd::Trust { action, json, dir } => trust_cmd::trust(&dir.path_or_exit(), action, json),
@@ -462,4 +487,22 @@ pub(crate) async fn shutdown_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+/// `512K`, `2M`, `1G` (powers of 1024) or plain bytes per second.
+fn parse_rate(s: &str) -> Result<u64, String> {
+    let s = s
+        .trim()
+        .trim_end_matches("/s")
+        .trim_end_matches("iB")
+        .trim_end_matches('B');
+    let (num, mult) = match s.char_indices().last() {
+        Some((i, 'K' | 'k')) => (&s[..i], 1u64 << 10),
+        Some((i, 'M' | 'm')) => (&s[..i], 1 << 20),
+        Some((i, 'G' | 'g')) => (&s[..i], 1 << 30),
+        _ => (s, 1),
+    };
+    let n: u64 = num.parse().map_err(|e| format!("bad rate {s:?}: {e}"))?;
+    n.checked_mul(mult)
+        .ok_or_else(|| "rate too large".to_owned())
 }

@@ -20,6 +20,12 @@ pub(super) fn run(a: NodeArgs) -> anyhow::Result<()> {
     if let Some(mode) = a.trust {
         file.trust.mode = mode;
     }
+    if let Some(d) = a.sync_settle {
+        file.sync.settle_ms = d.as_millis() as u64;
+    }
+    if let Some(d) = a.sync_rescan {
+        file.sync.rescan_s = d.as_secs().max(1);
+    }
     if a.print_config {
         let text = file.to_toml().map_err(anyhow::Error::msg)?;
         println!("{}", text.trim_end());
@@ -86,6 +92,7 @@ fn node_config(
     if let Some(ms) = a.realtime_rtt_ms {
         cfg.jobs.realtime_rtt_ms = ms;
     }
+    cfg.sync = file.sync.clone();
     let mut acfg = spore::agent::AgentConfig::new(node_id.unwrap_or(Eid::DtnNone));
     if let Some(l) = n.lifetime {
         acfg.default_lifetime_ms = l.as_millis() as u64;

@@ -2,6 +2,7 @@
 //! encoded as deterministic DAG-CBOR (`spec/manifest.md`).
 
 use super::cbor::{self, MAJOR_ARRAY, MAJOR_MAP, Reader};
+use super::folder::FolderEntry;
 use super::{
     Chunk, ContentError, RAW_CODEC, check_chunk_size, check_supported, sanitize_file_name,
 };
@@ -22,6 +23,10 @@ const KEY_CHUNKS: &str = "chunks";
 const KEY_VERSION: &str = "version";
 const KEY_MTIME: &str = "mtime_ms";
 const KEY_CHUNK_SIZE: &str = "chunk_size";
+const KEY_FOLDER: &str = "folder";
+const KEY_PATH: &str = "path";
+const KEY_FVERSION: &str = "fversion";
+const KEY_DELETED: &str = "deleted";
 
 /// Smallest possible encoding of one CID link, in bytes (tag, byte-string
 /// head, `0x00`, and a 5-byte CID); bounds pre-allocation when decoding.
@@ -55,26 +60,54 @@ impl Manifest {
     ///
     /// Encoding does not validate; see [`Manifest::validate`].
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(96 + self.name.len() + 41 * self.chunks.len());
-        let entries = if self.mtime_ms.is_some() { 6 } else { 5 };
-        cbor::write_head(&mut out, MAJOR_MAP, entries);
-        cbor::write_text(&mut out, KEY_NAME);
-        cbor::write_text(&mut out, &self.name);
-        cbor::write_text(&mut out, KEY_SIZE);
-        cbor::write_head(&mut out, cbor::MAJOR_UINT, self.size);
-        cbor::write_text(&mut out, KEY_CHUNKS);
-        cbor::write_head(&mut out, MAJOR_ARRAY, self.chunks.len() as u64);
+        self.encode_with(None)
+    }
+
+    /// The canonical encoding with the optional folder keys of `folder`
+    /// (`folder`, `path`, `fversion`, `deleted`; spec/sync.md) merged into
+    /// the map in DAG-CBOR key order. `deleted` is written only when true
+    /// (as the unsigned integer 1). `encode_with(None) == encode()`.
+    pub fn encode_with(&self, folder: Option<&FolderEntry>) -> Vec<u8> {
+        let mut pairs: Vec<(&str, Vec<u8>)> = Vec::with_capacity(10);
+        let uint = |v: u64| {
+            let mut b = Vec::new();
+            cbor::write_head(&mut b, cbor::MAJOR_UINT, v);
+            b
+        };
+        let text = |t: &str| {
+            let mut b = Vec::new();
+            cbor::write_text(&mut b, t);
+            b
+        };
+        let mut chunks = Vec::with_capacity(9 + 41 * self.chunks.len());
+        cbor::write_head(&mut chunks, MAJOR_ARRAY, self.chunks.len() as u64);
         for cid in &self.chunks {
-            cbor::write_cid(&mut out, cid);
+            cbor::write_cid(&mut chunks, cid);
         }
-        cbor::write_text(&mut out, KEY_VERSION);
-        cbor::write_head(&mut out, cbor::MAJOR_UINT, u64::from(self.version));
+        pairs.push((KEY_NAME, text(&self.name)));
+        pairs.push((KEY_SIZE, uint(self.size)));
+        pairs.push((KEY_CHUNKS, chunks));
+        pairs.push((KEY_VERSION, uint(u64::from(self.version))));
         if let Some(mtime_ms) = self.mtime_ms {
-            cbor::write_text(&mut out, KEY_MTIME);
-            cbor::write_head(&mut out, cbor::MAJOR_UINT, mtime_ms);
+            pairs.push((KEY_MTIME, uint(mtime_ms)));
         }
-        cbor::write_text(&mut out, KEY_CHUNK_SIZE);
-        cbor::write_head(&mut out, cbor::MAJOR_UINT, u64::from(self.chunk_size));
+        pairs.push((KEY_CHUNK_SIZE, uint(u64::from(self.chunk_size))));
+        if let Some(f) = folder {
+            pairs.push((KEY_FOLDER, text(&f.folder)));
+            pairs.push((KEY_PATH, text(&f.path)));
+            pairs.push((KEY_FVERSION, uint(f.fversion)));
+            if f.deleted {
+                pairs.push((KEY_DELETED, uint(1)));
+            }
+        }
+        pairs.sort_by(|a, b| cbor::key_order(a.0, b.0));
+        let len: usize = pairs.iter().map(|(k, v)| k.len() + v.len() + 2).sum();
+        let mut out = Vec::with_capacity(len + 2);
+        cbor::write_head(&mut out, MAJOR_MAP, pairs.len() as u64);
+        for (k, v) in pairs {
+            cbor::write_text(&mut out, k);
+            out.extend_from_slice(&v);
+        }
         out
     }
 
@@ -82,6 +115,12 @@ impl Manifest {
     /// [`Manifest::encode`].
     pub fn cid(&self) -> Cid {
         super::cid::dag_cbor_cid(&self.encode())
+    }
+
+    /// The CID of [`Manifest::encode_with`] `folder` (the manifest CID of a
+    /// synced file).
+    pub fn cid_with(&self, folder: Option<&FolderEntry>) -> Cid {
+        super::cid::dag_cbor_cid(&self.encode_with(folder))
     }
 
     /// Decodes and validates a manifest received from the network or read
@@ -99,9 +138,23 @@ impl Manifest {
     /// [`ContentError::TooManyChunks`] as soon as the array head announces
     /// more than `max_entries`, and every error of [`Manifest::validate`].
     pub fn decode(bytes: &[u8], max_entries: usize) -> Result<Manifest, ContentError> {
+        Self::decode_with_folder(bytes, max_entries).map(|(m, _)| m)
+    }
+
+    /// Like [`Manifest::decode`], and also returns the folder keys
+    /// (spec/sync.md) if present, checked with [`FolderEntry::validate`].
+    ///
+    /// # Errors
+    /// Those of [`Manifest::decode`]; [`ContentError::MalformedManifest`]
+    /// if only some of `folder`, `path`, `fversion` are present or
+    /// `deleted` is not 1; those of [`FolderEntry::validate`].
+    pub fn decode_with_folder(
+        bytes: &[u8],
+        max_entries: usize,
+    ) -> Result<(Manifest, Option<FolderEntry>), ContentError> {
         let mut r = Reader::new(bytes);
         let entries = r.expect(MAJOR_MAP, "expected a map")?;
-        if entries > 6 {
+        if entries > 10 {
             return Err(r.err("too many map entries"));
         }
         let mut fields = Fields::default();
@@ -118,14 +171,18 @@ impl Manifest {
         if r.remaining() != 0 {
             return Err(r.err("trailing bytes after the manifest"));
         }
+        let folder = fields.folder_entry()?;
         let manifest = fields.into_manifest()?;
         manifest.validate(max_entries)?;
-        if manifest.encode() != bytes {
+        if let Some(f) = &folder {
+            f.validate(&manifest.name, manifest.size, manifest.chunks.len() as u64)?;
+        }
+        if manifest.encode_with(folder.as_ref()) != bytes {
             // Unreachable if the checks above are complete; kept so that
             // canonicity is a guarantee, not a hope.
             return Err(malformed(0, "not the canonical encoding"));
         }
-        Ok(manifest)
+        Ok((manifest, folder))
     }
 
     /// Checks the rules every manifest obeys: version 1, chunk size within
@@ -209,6 +266,10 @@ struct Fields {
     version: Option<u64>,
     mtime_ms: Option<u64>,
     chunk_size: Option<u64>,
+    folder: Option<String>,
+    path: Option<String>,
+    fversion: Option<u64>,
+    deleted: Option<u64>,
 }
 
 impl Fields {
@@ -226,9 +287,33 @@ impl Fields {
             KEY_VERSION => self.version = Some(r.uint()?),
             KEY_MTIME => self.mtime_ms = Some(r.uint()?),
             KEY_CHUNK_SIZE => self.chunk_size = Some(r.uint()?),
+            KEY_FOLDER => self.folder = Some(r.text()?.to_owned()),
+            KEY_PATH => self.path = Some(r.text()?.to_owned()),
+            KEY_FVERSION => self.fversion = Some(r.uint()?),
+            KEY_DELETED => self.deleted = Some(r.uint()?),
             _ => return Err(malformed(key_at, "unknown map key")),
         }
         Ok(())
+    }
+
+    /// The folder keys: all of `folder`, `path`, `fversion` or none
+    /// (then no `deleted` either).
+    fn folder_entry(&mut self) -> Result<Option<FolderEntry>, ContentError> {
+        let deleted = match self.deleted.take() {
+            None => false,
+            Some(1) => true,
+            Some(_) => return Err(malformed(0, "`deleted` must be 1 when present")),
+        };
+        match (self.folder.take(), self.path.take(), self.fversion.take()) {
+            (None, None, None) if !deleted => Ok(None),
+            (Some(folder), Some(path), Some(fversion)) => Ok(Some(FolderEntry {
+                folder,
+                path,
+                fversion,
+                deleted,
+            })),
+            _ => Err(malformed(0, "incomplete folder keys")),
+        }
     }
 
     fn into_manifest(self) -> Result<Manifest, ContentError> {

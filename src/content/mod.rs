@@ -18,12 +18,15 @@
 //! - [`manifest`]: the manifest, its DAG-CBOR codec and builder.
 //! - [`name`]: file-name sanitization.
 //! - [`assemble`]: atomic, verified, no-clobber reassembly.
+//! - [`folder`]: the optional folder keys of a synced file's manifest
+//!   (`spec/sync.md`).
 
 pub mod assemble;
 mod cbor;
 pub mod chunker;
 pub mod cid;
 mod error;
+pub mod folder;
 pub mod manifest;
 pub mod name;
 
@@ -33,6 +36,7 @@ pub use cid::{
     Cid, check_supported, chunk_cid, cid_from_bytes, cid_from_str, parse_cid, verify_chunk,
 };
 pub use error::ContentError;
+pub use folder::{FolderEntry, sanitize_relative_path};
 pub use manifest::{DEFAULT_MAX_MANIFEST_ENTRIES, MANIFEST_VERSION, Manifest, ManifestBuilder};
 pub use name::{MAX_FILE_NAME_BYTES, sanitize_file_name};
 

@@ -140,7 +140,11 @@ pub(crate) async fn dispatch(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceive
                     continue;
                 };
                 let cmd = shared.cmd.clone();
+                let wait = shared.bandwidth.delay(&peer, bytes.len());
                 tokio::spawn(async move {
+                    if !wait.is_zero() {
+                        tokio::time::sleep(wait).await; // per-peer cap (bandwidth.rs)
+                    }
                     if let Err(e) = c.send_bundle(bytes).await {
                         let ev = Event::TransmitFailed {
                             peer,
@@ -229,6 +233,9 @@ fn sanitize(s: &str) -> String {
 /// Writes a complete file to the inbox (or finds it already written by an
 /// earlier run that crashed before recording it) and tells the agent.
 fn assemble(shared: &Arc<Shared>, manifest_cid: Vec<u8>, manifest: &Manifest) {
+    if super::sync::assemble_folder(shared, &manifest_cid) {
+        return;
+    }
     let result = match already_written(&shared.inbox, manifest) {
         Some(p) => Ok(p),
         None => content::write_file_atomically(&shared.inbox, manifest, |cid: &content::Cid| {

@@ -3,7 +3,7 @@
 //! | method | path | body / query | answer |
 //! |---|---|---|---|
 //! | GET | /api/v1/status | `?filter=ID-or-CID&limit=N` | `StatusView` and `router` |
-//! | GET | /api/v1/peers | | `{peers: [PeerView], dial: [addr], discovery: {…}, capabilities: {node: caps}, ours: caps, in_contact: [{node_id, rtt_ms}]}` |
+//! | GET | /api/v1/peers | | `{peers: [PeerView], dial: [addr], discovery: {…}, bandwidth: {node: bytes_per_s}, capabilities: {node: caps}, ours: caps, in_contact: [{node_id, rtt_ms}]}` |
 //! | GET | /api/v1/routes | `?limit=N` (default 100, at most 10 000) | `{router, routes: [RouteView]}` |
 //! | POST | /api/v1/peers | `{addr}` | `{dial: [addr]}` |
 //! | DELETE | /api/v1/peers | `?addr=A` or `?node=EID` | `{removed: bool}` |
@@ -11,6 +11,12 @@
 //! | POST | /api/v1/bundles | encoded bundle | `{ids}` |
 //! | | /api/v1/jobs… | | job endpoints: see `api/jobs.rs` |
 //! | | /api/generate, /api/chat, /api/embeddings, /api/embed, /api/tags | | Ollama-compatible front: see `api/ollama.rs` |
+//! | POST | /api/v1/sync/folders | `{dir, to, name?, propagate_deletes?}` | `{ok}` |
+//! | POST | /api/v1/sync/accept | `{from, into}` | `{ok}` |
+//! | GET | /api/v1/sync/status | | folders, files, chunk counts, rate, ETA |
+//! | POST | /api/v1/manifest/refresh | | `{ok}` (rescan sync folders now) |
+//! | POST | /api/v1/peers/bandwidth | `{node, bytes_per_s}` (0 removes) | `{bandwidth: {node: bytes_per_s}}` |
+//! | GET | /api/v1/query/asset | `?cid=CID` | `{cid, holders: [{node, how}]}` |
 //!
 //! and the trust routes of `trust_api.rs` (trust list, invite, join).
 //! Errors are `{"error": "..."}` with a 4xx/5xx status. On Linux a
@@ -113,6 +119,12 @@ pub(crate) async fn serve(shared: Arc<Shared>, listener: tokio::net::TcpListener
         .route("/api/v1/bundles", post(submit_bundle))
         .merge(jobs::routes())
         .merge(ollama::routes())
+        .route("/api/v1/sync/folders", post(sync_add))
+        .route("/api/v1/sync/accept", post(sync_accept))
+        .route("/api/v1/sync/status", get(sync_status))
+        .route("/api/v1/manifest/refresh", post(sync_refresh))
+        .route("/api/v1/query/asset", get(query_asset))
+        .route("/api/v1/peers/bandwidth", post(peer_bandwidth))
         .merge(super::trust_api::routes())
         .layer(DefaultBodyLimit::max(MAX_BUNDLE_BODY))
         .layer(axum::middleware::from_fn_with_state(ctx.clone(), auth))
@@ -247,6 +259,7 @@ async fn peers(State(ctx): State<Ctx>) -> Result<Response, ApiError> {
     let v = ask(&ctx, |reply| Command::Peers { reply }).await?;
     let dial = ctx.shared.contacts.dial_targets();
     let discovery = ctx.shared.discovery.view();
+    let bandwidth = ctx.shared.bandwidth.caps();
     let caps = ctx.shared.jobs.peer_caps.all();
     let ours = super::caps::ours(&ctx.shared);
     let live: Vec<serde_json::Value> = ctx
@@ -257,7 +270,7 @@ async fn peers(State(ctx): State<Ctx>) -> Result<Response, ApiError> {
         .map(|c| json!({ "node_id": c.peer_node_id(), "rtt_ms": c.rtt().as_secs_f64() * 1000.0 }))
         .collect();
     Ok(Json(json!({
-        "peers": v, "dial": dial, "discovery": discovery,
+        "peers": v, "dial": dial, "discovery": discovery, "bandwidth": bandwidth,
         "capabilities": caps, "ours": ours, "in_contact": live,
     }))
     .into_response())
@@ -471,4 +484,98 @@ async fn submit_bundle(
     .await
     .map_err(|e| internal(e.to_string()))??;
     Ok(Json(json!({ "ids": ids })).into_response())
+}
+
+/// `POST /api/v1/sync/folders` body (`spore sync add`).
+#[derive(Deserialize)]
+struct SyncAddBody {
+    dir: PathBuf,
+    to: String,
+    name: Option<String>,
+    #[serde(default)]
+    propagate_deletes: bool,
+}
+
+async fn sync_add(
+    State(ctx): State<Ctx>,
+    Json(b): Json<SyncAddBody>,
+) -> Result<Response, ApiError> {
+    let name = match b.name {
+        Some(n) => n,
+        None => b
+            .dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| bad("folder has no UTF-8 name; pass name"))?
+            .to_owned(),
+    };
+    let o = crate::sync::registry::Outgoing {
+        name,
+        dir: b.dir,
+        to: b.to,
+        propagate_deletes: b.propagate_deletes,
+    };
+    super::sync::add_folder(&ctx.shared, o).map_err(bad)?;
+    Ok(Json(json!({ "ok": true })).into_response())
+}
+
+async fn sync_accept(
+    State(ctx): State<Ctx>,
+    Json(a): Json<crate::sync::registry::Accept>,
+) -> Result<Response, ApiError> {
+    super::sync::add_accept(&ctx.shared, a).map_err(bad)?;
+    Ok(Json(json!({ "ok": true })).into_response())
+}
+
+async fn sync_status(State(ctx): State<Ctx>) -> Result<Response, ApiError> {
+    let shared = ctx.shared.clone();
+    let v = tokio::task::spawn_blocking(move || super::sync::status(&shared))
+        .await
+        .map_err(|e| internal(e.to_string()))?
+        .map_err(internal)?;
+    Ok(Json(v).into_response())
+}
+
+async fn sync_refresh(State(ctx): State<Ctx>) -> Response {
+    ctx.shared.sync.refresh();
+    Json(json!({ "ok": true })).into_response()
+}
+
+#[derive(Deserialize)]
+struct AssetQuery {
+    cid: String,
+}
+
+async fn query_asset(
+    State(ctx): State<Ctx>,
+    Query(q): Query<AssetQuery>,
+) -> Result<Response, ApiError> {
+    let shared = ctx.shared.clone();
+    let v = tokio::task::spawn_blocking(move || super::asset::holders(&shared, &q.cid))
+        .await
+        .map_err(|e| internal(e.to_string()))?
+        .map_err(bad)?;
+    Ok(Json(v).into_response())
+}
+
+#[derive(Deserialize)]
+struct LimitBody {
+    node: String,
+    bytes_per_s: u64,
+}
+
+async fn peer_bandwidth(
+    State(ctx): State<Ctx>,
+    Json(b): Json<LimitBody>,
+) -> Result<Response, ApiError> {
+    let eid: Eid = b
+        .node
+        .parse()
+        .map_err(|e| bad(format!("bad node ID {:?}: {e}", b.node)))?;
+    let caps = ctx
+        .shared
+        .bandwidth
+        .set(&eid, b.bytes_per_s)
+        .map_err(|e| internal(e.to_string()))?;
+    Ok(Json(json!({ "bandwidth": caps })).into_response())
 }

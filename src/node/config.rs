@@ -33,6 +33,8 @@ pub struct ConfigFile {
     pub discovery: super::discovery::DiscoveryConfig,
     /// `[trust]`: open or private, trusted keys (spec/trust.md).
     pub trust: super::trust::TrustConfig,
+    /// `[sync]`: folder sync timing (spec/sync.md).
+    pub sync: crate::sync::SyncConfig,
 }
 
 /// `[node]`: the settings that `spore node` flags also set (same names, with

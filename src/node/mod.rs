@@ -9,10 +9,13 @@
 //! (Ed25519, 0600), `api.json` (written when ready: API and QUIC addresses,
 //! node ID), `api.token` (0600), `dial.json` (peers to dial), `trust.json`
 //! (trusted keys, 0600; spec/trust.md), `inbox/`
-//! (received files), `delivered/` (payloads of other services).
+//! (received files), `delivered/` (payloads of other services), `sync.json`
+//! and `sync.redb` (folder sync, spec/sync.md), `bandwidth.json` (caps).
 
 mod actions;
 mod api;
+mod asset;
+mod bandwidth;
 pub mod beacon;
 mod caps;
 pub mod config;
@@ -29,6 +32,8 @@ pub mod peer_uid;
 mod pex;
 pub mod proto;
 mod realtime;
+mod sync;
+mod sync_recv;
 pub mod trust;
 mod trust_api;
 
@@ -83,6 +88,8 @@ pub struct NodeConfig {
     pub discovery: discovery::DiscoveryConfig,
     /// Who may connect (`[trust]`, spec/trust.md).
     pub trust: trust::TrustConfig,
+    /// Folder sync settings (config section `[sync]`, spec/sync.md).
+    pub sync: crate::sync::SyncConfig,
 }
 
 impl NodeConfig {
@@ -104,6 +111,7 @@ impl NodeConfig {
             limits: crate::limits::LimitsConfig::default(),
             discovery: discovery::DiscoveryConfig::default(),
             trust: trust::TrustConfig::default(),
+            sync: crate::sync::SyncConfig::default(),
         }
     }
 }
@@ -221,6 +229,10 @@ pub(crate) struct Shared {
     pub discovery: discovery::Discovery,
     /// The trust list, invites and trust counters (also the CLA's `PeerTrust`).
     pub trust: Arc<trust::TrustState>,
+    /// Folder sync registrations and state (`sync.json`, `sync.redb`).
+    pub sync: Arc<sync::SyncNode>,
+    /// Per-peer outgoing bandwidth caps (`bandwidth.json`).
+    pub bandwidth: bandwidth::Bandwidth,
 }
 
 /// Says what was found in the store at start-up: what is resumed.
@@ -313,6 +325,8 @@ pub async fn run(
         .unwrap_or_else(|| cfg.data_dir.join("inbox"));
     remove_partial_files(&inbox);
     let agent = open_agent(&cfg, &node_id)?;
+    let sync_node = sync::SyncNode::open(&cfg.data_dir, cfg.sync.clone())
+        .context("cannot open the folder sync state")?;
     let router = agent.router().policy();
     let store = agent.store_handle();
     let mut cla_cfg = cfg.cla.clone();
@@ -353,11 +367,15 @@ pub async fn run(
         guards: limits::PeerGuards::new(&cfg.limits),
         discovery: discovery::Discovery::new(cfg.discovery.clone(), identity.fingerprint()),
         trust,
+        sync: Arc::new(sync_node),
+        bandwidth: bandwidth::Bandwidth::load(&cfg.data_dir),
     });
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(actions::dispatch(shared.clone(), act_rx));
     tasks.spawn(contacts::listen(shared.clone()));
     tasks.spawn(ticker(shared.clone(), cfg.tick));
+    tasks.spawn(sync::run(shared.clone()));
+    tasks.spawn(sync_recv::run(shared.clone()));
     contacts::start_dialers(&shared, &cfg.peers).await?;
     discovery::start(&shared, &mut tasks);
     let info = start_api(&cfg, &shared, &mut tasks).await?;

@@ -1,0 +1,548 @@
+//! The tokio side of folder sync (spec/sync.md): the watcher and rescan
+//! loop, sending file versions, writing received folder files, and the
+//! sync API.
+
+use super::{Command, Shared};
+use crate::agent::{Event, Submission};
+use crate::bundle::{BundleFlags, Eid};
+use crate::content::{self, Chunker, FolderEntry, ManifestBuilder};
+use crate::store::records::BundleState;
+use crate::sync::receive::{self, Applied};
+use crate::sync::registry::{Accept, Outgoing, Registry};
+use crate::sync::scan::{self, Change, FileStat};
+use crate::sync::state::{SentFile, SyncState};
+use crate::sync::{SyncConfig, SyncError, next_version};
+use notify::Watcher;
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{Notify, oneshot};
+use tracing::{error, info, warn};
+
+/// Most submissions in one agent event (one store commit).
+const BATCH_ITEMS: usize = 64;
+/// Most payload bytes in one agent event.
+const BATCH_BYTES: usize = 4 << 20;
+/// Batches being stored while the next is read (bounds memory).
+const PIPELINE: usize = 3;
+
+/// Sync state shared by the node's tasks.
+pub(crate) struct SyncNode {
+    cfg: SyncConfig,
+    registry: Mutex<Registry>,
+    state: SyncState,
+    /// Rescan now (file-system event, API refresh, registration).
+    wake: Notify,
+    /// (when, bytes handed on) of the previous status call: the measured rate.
+    last_sample: Mutex<Option<(Instant, u64)>>,
+}
+
+impl SyncNode {
+    /// Loads `sync.json` and opens `sync.redb` in `data_dir`.
+    pub(crate) fn open(data_dir: &Path, cfg: SyncConfig) -> Result<SyncNode, SyncError> {
+        Ok(SyncNode {
+            cfg,
+            registry: Mutex::new(Registry::load(data_dir)?),
+            state: SyncState::open(data_dir)?,
+            wake: Notify::new(),
+            last_sample: Mutex::new(None),
+        })
+    }
+
+    /// The accept directory for content from `source`, if a rule matches.
+    pub(super) fn accept_dir(&self, source: &str) -> Option<PathBuf> {
+        let reg = self.registry.lock().unwrap_or_else(|p| p.into_inner());
+        reg.accept_dir(source).map(Path::to_path_buf)
+    }
+
+    /// Every accept directory (start-up clean-up).
+    pub(super) fn accept_dirs(&self) -> Vec<PathBuf> {
+        self.registry().accept.into_iter().map(|a| a.into).collect()
+    }
+
+    fn registry(&self) -> Registry {
+        self.registry
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Asks the sender loop to rescan every folder now.
+    pub(crate) fn refresh(&self) {
+        self.wake.notify_one();
+    }
+}
+
+fn now_ms() -> u64 {
+    crate::node::dtn_now().to_unix_ms()
+}
+
+/// The sender loop: waits for a file-system event, a refresh or the
+/// rescan period; lets changes settle; scans and sends.
+pub(crate) async fn run(shared: Arc<Shared>) {
+    let sync = shared.sync.clone();
+    let wake = sync.clone();
+    let mut watcher = match notify::recommended_watcher(move |_res| wake.refresh()) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            warn!(error = %e, "no file-system watcher; relying on the periodic rescan");
+            None
+        }
+    };
+    let mut watched: HashSet<PathBuf> = HashSet::new();
+    let settle = Duration::from_millis(sync.cfg.settle_ms);
+    let rescan = Duration::from_secs(sync.cfg.rescan_s.max(1));
+    let mut next = Duration::ZERO; // scan once at start-up
+    loop {
+        let woke = tokio::time::timeout(next, sync.wake.notified())
+            .await
+            .is_ok();
+        if woke {
+            // Settle: wait until no event came for the settle time.
+            while tokio::time::timeout(settle, sync.wake.notified())
+                .await
+                .is_ok()
+            {}
+        }
+        let reg = sync.registry();
+        if let Some(w) = watcher.as_mut() {
+            for o in &reg.outgoing {
+                if watched.insert(o.dir.clone()) {
+                    if let Err(e) = w.watch(&o.dir, notify::RecursiveMode::Recursive) {
+                        warn!(dir = %o.dir.display(), error = %e, "cannot watch folder");
+                    }
+                }
+            }
+        }
+        let s = shared.clone();
+        let unsettled = tokio::task::spawn_blocking(move || scan_all(&s, &reg))
+            .await
+            .unwrap_or(false);
+        next = if unsettled { settle } else { rescan };
+    }
+}
+
+/// Scans and sends every outgoing folder; true if some file was unsettled.
+fn scan_all(shared: &Shared, reg: &Registry) -> bool {
+    let mut unsettled = false;
+    for o in &reg.outgoing {
+        match scan_folder(shared, o) {
+            Ok(u) => unsettled |= u,
+            Err(e) => warn!(folder = %o.name, error = %e, "folder scan failed"),
+        }
+    }
+    unsettled
+}
+
+fn scan_folder(shared: &Shared, o: &Outgoing) -> anyhow::Result<bool> {
+    let sync = &shared.sync;
+    let to: Eid = o.to.parse()?;
+    let on_disk = scan::scan_dir(&o.dir)?;
+    let sent: BTreeMap<String, (Option<FileStat>, SentFile)> = sync
+        .state
+        .sent_in(&o.name)?
+        .into_iter()
+        .map(|(p, f)| (p, (f.stat, f)))
+        .collect();
+    let stats = sent.iter().map(|(p, (s, _))| (p.clone(), *s)).collect();
+    let changes = scan::diff(&stats, &on_disk, now_ms(), sync.cfg.settle_ms);
+    let mut batch = Batcher::new(shared);
+    let mut done = Vec::new();
+    let mut unsettled = false;
+    for c in changes {
+        let (path, deleted) = match c {
+            Change::Unsettled(_) => {
+                unsettled = true;
+                continue;
+            }
+            Change::Deleted(p) if o.propagate_deletes => (p, true),
+            Change::Deleted(_) => continue,
+            Change::Send(p) => (p, false),
+        };
+        let prev = sent.get(&path).map(|(_, f)| f);
+        let stat = on_disk.get(&path).copied();
+        let have = prev.map_or_else(HashSet::new, |p| delivered_chunks(shared, p));
+        let prev = prev.map(|f| f.fversion);
+        match build_version(o, &path, stat, prev, deleted, &to, &have, &mut batch) {
+            Ok(f) => done.push((path, f)),
+            Err(e) => warn!(folder = %o.name, path = %path, error = %e, "cannot send file"),
+        }
+    }
+    batch.finish()?;
+    let n = done.len();
+    for (path, f) in done {
+        sync.state.put_sent(&o.name, &path, &f)?;
+    }
+    if n > 0 {
+        info!(folder = %o.name, files = n, "folder versions sent");
+    }
+    Ok(unsettled)
+}
+
+/// The chunks of `prev` if the destination confirmed its delivery (a
+/// delivery status report about its manifest bundle came back): the
+/// receiver has them in its copy of the file, so they need not travel.
+fn delivered_chunks(shared: &Shared, prev: &SentFile) -> HashSet<Vec<u8>> {
+    let delivered = shared
+        .store
+        .file(&prev.manifest_cid)
+        .ok()
+        .flatten()
+        .and_then(|f| {
+            shared
+                .store
+                .record(&f.manifest_bundle.to_key())
+                .ok()
+                .flatten()
+        })
+        .is_some_and(|r| {
+            r.history
+                .iter()
+                .any(|h| h.event.starts_with("status report from") && h.event.contains("delivered"))
+        });
+    if delivered {
+        prev.chunks.iter().cloned().collect()
+    } else {
+        HashSet::new()
+    }
+}
+
+/// Chunks one file (or makes a tombstone) into `batch`, leaving out the
+/// chunks in `have` (already at the destination); returns what to record.
+#[allow(clippy::too_many_arguments)]
+fn build_version(
+    o: &Outgoing,
+    path: &str,
+    stat: Option<FileStat>,
+    prev: Option<u64>,
+    deleted: bool,
+    to: &Eid,
+    have: &HashSet<Vec<u8>>,
+    batch: &mut Batcher<'_>,
+) -> anyhow::Result<SentFile> {
+    let mut chunks_sent = 0;
+    let name = path.rsplit('/').next().unwrap_or(path).to_owned();
+    let chunk_size = batch.shared.chunk_size;
+    let mut builder = ManifestBuilder::new(name, chunk_size);
+    let mut stat = stat;
+    if !deleted {
+        let full = o.dir.join(path);
+        let file = std::fs::File::open(&full)?;
+        // The stat of the bytes actually read (the file may have changed
+        // since the scan).
+        stat = Some(FileStat::of(&file.metadata()?));
+        let mut seen = HashSet::new();
+        for chunk in Chunker::new(file, chunk_size)? {
+            let chunk = chunk?;
+            builder.push(&chunk);
+            if seen.insert(chunk.cid) && !have.contains(&chunk.cid.to_bytes()) {
+                chunks_sent += 1;
+                batch.push(Submission::Data {
+                    destination: to.clone(),
+                    payload: chunk.data.clone(),
+                    lifetime_ms: batch.shared.sync.cfg.lifetime_ms,
+                    flags: 0,
+                    content_cid: Some(chunk.cid.to_bytes()),
+                })?;
+            }
+        }
+    }
+    let mtime_ms = stat.map_or(now_ms(), |s| s.mtime_ms());
+    let manifest = builder.mtime_ms(mtime_ms).finish();
+    let entry = FolderEntry {
+        folder: o.name.clone(),
+        path: path.to_owned(),
+        fversion: next_version(prev, mtime_ms),
+        deleted,
+    };
+    let bytes = manifest.encode_with(Some(&entry));
+    // Check as a receiver would before anything leaves.
+    content::Manifest::decode_with_folder(&bytes, usize::MAX)?;
+    let cid = crate::content::cid::dag_cbor_cid(&bytes);
+    batch.push(Submission::Data {
+        destination: to.clone(),
+        payload: bytes.into(),
+        lifetime_ms: batch.shared.sync.cfg.lifetime_ms,
+        flags: BundleFlags::REPORT_DELIVERY,
+        content_cid: Some(cid.to_bytes()),
+    })?;
+    Ok(SentFile {
+        stat: if deleted { None } else { stat },
+        fversion: entry.fversion,
+        manifest_cid: cid.to_bytes(),
+        chunks: manifest.chunks.iter().map(|c| c.to_bytes()).collect(),
+        chunks_sent,
+    })
+}
+
+type Answer = oneshot::Receiver<super::actions::SubmitResult>;
+
+/// Groups submissions of many files into few agent events (one store
+/// commit each), with a bounded pipeline.
+pub(super) struct Batcher<'a> {
+    shared: &'a Shared,
+    items: Vec<Submission>,
+    bytes: usize,
+    pending: VecDeque<Answer>,
+}
+
+impl<'a> Batcher<'a> {
+    pub(super) fn new(shared: &'a Shared) -> Self {
+        Batcher {
+            shared,
+            items: Vec::new(),
+            bytes: 0,
+            pending: VecDeque::new(),
+        }
+    }
+
+    pub(super) fn push(&mut self, s: Submission) -> anyhow::Result<()> {
+        if let Submission::Data { payload, .. } = &s {
+            self.bytes += payload.len();
+        }
+        self.items.push(s);
+        if self.items.len() >= BATCH_ITEMS || self.bytes >= BATCH_BYTES {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> anyhow::Result<()> {
+        if self.items.is_empty() {
+            return Ok(());
+        }
+        if self.pending.len() >= PIPELINE {
+            if let Some(rx) = self.pending.pop_front() {
+                wait(rx)?;
+            }
+        }
+        let (ticket, rx) = self.shared.submits.open();
+        let items = std::mem::take(&mut self.items);
+        self.bytes = 0;
+        self.shared
+            .cmd
+            .blocking_send(Command::Event(Event::Submit { ticket, items }))
+            .map_err(|_| anyhow::anyhow!("node is stopping"))?;
+        self.pending.push_back(rx);
+        Ok(())
+    }
+
+    pub(super) fn finish(mut self) -> anyhow::Result<()> {
+        self.flush()?;
+        while let Some(rx) = self.pending.pop_front() {
+            wait(rx)?;
+        }
+        Ok(())
+    }
+}
+
+fn wait(rx: Answer) -> anyhow::Result<()> {
+    rx.blocking_recv()
+        .map_err(|_| anyhow::anyhow!("node is stopping"))?
+        .map_err(|e| anyhow::anyhow!("submission refused: {e}"))?;
+    Ok(())
+}
+
+/// Writes a received folder file (called for `AssembleFile`). Returns
+/// false if the manifest has no folder keys (an ordinary inbox file).
+pub(crate) fn assemble_folder(shared: &Arc<Shared>, manifest_cid: &[u8]) -> bool {
+    let Ok(Some(f)) = shared.store.file(manifest_cid) else {
+        return false;
+    };
+    let Ok((manifest, Some(entry))) =
+        content::Manifest::decode_with_folder(&f.manifest, usize::MAX)
+    else {
+        return false;
+    };
+    let source = f.manifest_bundle.source.to_string();
+    let reg = shared.sync.registry();
+    let root = reg
+        .accept_dir(&source)
+        .map_or_else(|| shared.inbox.clone(), Path::to_path_buf);
+    let chunk = |cid: &content::Cid| match shared.store.chunk(&cid.to_bytes()) {
+        Ok(Some(d)) => Ok(bytes::Bytes::from(d)),
+        Ok(None) => Err(format!("chunk {cid} missing from the store")),
+        Err(e) => Err(e.to_string()),
+    };
+    let r = receive::apply(
+        &root,
+        &manifest,
+        &entry,
+        &source,
+        now_ms(),
+        &shared.sync.state,
+        chunk,
+    );
+    let path = match r {
+        Ok(Applied::Written(p)) | Ok(Applied::Deleted(p)) | Ok(Applied::DeleteSkipped(p)) => {
+            p.display().to_string()
+        }
+        Ok(Applied::WrittenWithConflict(p, c)) => {
+            warn!(file = %p.display(), kept = %c.display(), "conflict: the local copy was changed; both kept");
+            p.display().to_string()
+        }
+        Ok(Applied::Stale) => format!("(stale version {} of {})", entry.fversion, entry.path),
+        Err(e @ SyncError::Refused { .. }) => {
+            error!(folder = %entry.folder, error = %e, "folder file refused; nothing written");
+            format!("(refused: {e})")
+        }
+        Err(e) => {
+            error!(folder = %entry.folder, path = %entry.path, error = %e, "cannot write folder file");
+            return true;
+        }
+    };
+    let ev = Event::FileWritten {
+        manifest_cid: manifest_cid.to_vec(),
+        path,
+    };
+    let _ = shared.cmd.blocking_send(Command::Event(ev));
+    true
+}
+
+/// Registers an outgoing folder (`POST /api/v1/sync/folders`).
+pub(crate) fn add_folder(shared: &Shared, o: Outgoing) -> Result<(), String> {
+    if !o.dir.is_absolute() || !o.dir.is_dir() {
+        return Err(format!(
+            "{} is not an absolute path to a directory",
+            o.dir.display()
+        ));
+    }
+    content::sanitize_file_name(&o.name).map_err(|e| format!("folder name: {e}"))?;
+    let to: Eid = o.to.parse().map_err(|e| format!("bad destination: {e}"))?;
+    if to.service().is_none_or(|s| s.is_empty()) {
+        return Err("destination needs a service, e.g. dtn://base/files".into());
+    }
+    update(shared, |r| r.add_outgoing(o))?;
+    shared.sync.refresh();
+    Ok(())
+}
+
+/// Adds an accept rule (`POST /api/v1/sync/accept`).
+pub(crate) fn add_accept(shared: &Shared, a: Accept) -> Result<(), String> {
+    if !a.into.is_absolute() {
+        return Err(format!("{} is not an absolute path", a.into.display()));
+    }
+    std::fs::create_dir_all(&a.into).map_err(|e| format!("{}: {e}", a.into.display()))?;
+    update(shared, |r| r.add_accept(a))
+}
+
+fn update(shared: &Shared, f: impl FnOnce(&mut Registry)) -> Result<(), String> {
+    let mut reg = shared
+        .sync
+        .registry
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    let mut next = reg.clone();
+    f(&mut next);
+    next.save(&shared.data_dir).map_err(|e| e.to_string())?;
+    *reg = next;
+    Ok(())
+}
+
+/// Per-file progress for `GET /api/v1/sync/status`.
+#[derive(Debug, Default, serde::Serialize)]
+pub(crate) struct FileProgress {
+    path: String,
+    /// CID of this version's manifest.
+    manifest_cid: String,
+    fversion: u64,
+    deleted: bool,
+    bytes: u64,
+    chunks_total: usize,
+    /// Custody handed on (next hop or destination accepted it).
+    chunks_handed_on: usize,
+    /// Held here, stored or in flight.
+    chunks_in_flight: usize,
+    /// Chunks that travelled for this version (the others were already
+    /// at the destination).
+    chunks_sent: usize,
+}
+
+/// `GET /api/v1/sync/status`: per folder, per file chunk counts, bytes,
+/// the rate measured since the previous call and an estimated completion.
+pub(crate) fn status(shared: &Shared) -> Result<serde_json::Value, String> {
+    let reg = shared.sync.registry();
+    let mut folders = Vec::new();
+    let (mut left_bytes, mut handed_bytes) = (0u64, 0u64);
+    for o in &reg.outgoing {
+        let files = shared
+            .sync
+            .state
+            .sent_in(&o.name)
+            .map_err(|e| e.to_string())?;
+        let mut out = Vec::new();
+        for (path, f) in files {
+            let p = file_progress(shared, path, &f);
+            let per = (shared.chunk_size as u64).min(p.bytes.max(1));
+            left_bytes += p.chunks_in_flight as u64 * per;
+            handed_bytes += p.chunks_handed_on as u64 * per;
+            out.push(p);
+        }
+        let total: usize = out.iter().map(|p| p.chunks_total).sum();
+        let handed: usize = out.iter().map(|p| p.chunks_handed_on).sum();
+        let flight: usize = out.iter().map(|p| p.chunks_in_flight).sum();
+        let bytes: u64 = out.iter().map(|p| p.bytes).sum();
+        folders.push(serde_json::json!({
+            "name": o.name, "dir": o.dir, "to": o.to, "propagate_deletes": o.propagate_deletes,
+            "files_total": out.len(), "bytes": bytes, "chunks_total": total,
+            "chunks_handed_on": handed, "chunks_in_flight": flight, "files": out,
+        }));
+    }
+    let rate = measured_rate(&shared.sync, handed_bytes);
+    let eta_s = match rate {
+        Some(r) if r > 0.0 => Some(left_bytes as f64 / r),
+        _ if left_bytes == 0 => Some(0.0),
+        _ => None,
+    };
+    Ok(serde_json::json!({
+        "folders": folders, "accept": reg.accept,
+        "rate_bytes_per_s": rate, "eta_s": eta_s, "bytes_left": left_bytes,
+    }))
+}
+
+fn file_progress(shared: &Shared, path: String, f: &SentFile) -> FileProgress {
+    let mut p = FileProgress {
+        path,
+        manifest_cid: content::cid_from_bytes(&f.manifest_cid)
+            .map(|c| c.to_string())
+            .unwrap_or_default(),
+        fversion: f.fversion,
+        deleted: f.stat.is_none(),
+        bytes: f.stat.map_or(0, |s| s.size),
+        chunks_total: f.chunks.len(),
+        chunks_sent: f.chunks_sent,
+        ..Default::default()
+    };
+    let distinct: HashSet<&Vec<u8>> = f.chunks.iter().collect();
+    for cid in distinct {
+        let state = shared
+            .store
+            .chunk_bundle(cid)
+            .ok()
+            .flatten()
+            .and_then(|k| shared.store.record(&k).ok().flatten())
+            .map(|r| r.state);
+        let n = f.chunks.iter().filter(|c| *c == cid).count();
+        match state {
+            Some(BundleState::Stored | BundleState::InFlight) => p.chunks_in_flight += n,
+            Some(BundleState::CustodyTransferred | BundleState::Delivered) => {
+                p.chunks_handed_on += n
+            }
+            _ => {}
+        }
+    }
+    p
+}
+
+/// Bytes per second handed on since the previous status call.
+fn measured_rate(sync: &SyncNode, handed_bytes: u64) -> Option<f64> {
+    let mut last = sync.last_sample.lock().unwrap_or_else(|p| p.into_inner());
+    let now = Instant::now();
+    let rate = last.and_then(|(t, b)| {
+        let dt = now.duration_since(t).as_secs_f64();
+        (dt > 0.0 && handed_bytes >= b).then(|| (handed_bytes - b) as f64 / dt)
+    });
+    *last = Some((now, handed_bytes));
+    rate
+}

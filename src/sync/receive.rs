@@ -1,0 +1,358 @@
+//! Writing a received folder file under an accepting directory: path
+//! checks, no symlink followed, verified content, atomic replacement,
+//! versions and conflict copies (spec/sync.md §Receiving).
+
+use super::scan::FileStat;
+use super::state::{ReceivedFile, SyncState, key};
+use super::{SyncError, conflict_name};
+use crate::content::assemble::TEMP_FILE_PREFIX;
+use crate::content::{Cid, FolderEntry, Manifest, sanitize_relative_path, verify_chunk};
+use bytes::Bytes;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// What [`apply`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Applied {
+    /// The file was written at this path.
+    Written(PathBuf),
+    /// Written, and the locally changed copy kept under the second path.
+    WrittenWithConflict(PathBuf, PathBuf),
+    /// A tombstone removed the file (or it was already absent).
+    Deleted(PathBuf),
+    /// A tombstone for a locally changed file: the file is kept.
+    DeleteSkipped(PathBuf),
+    /// A version not newer than the one already here: nothing done.
+    Stale,
+}
+
+/// Applies one received folder manifest under `root` (the accept
+/// directory; the file lands in `root/<folder>/<path>`), reading chunks
+/// through `chunk`. `source` is the manifest bundle's source node ID,
+/// `now_ms` the time for conflict names.
+///
+/// # Errors
+/// [`SyncError::Refused`] for a hostile path or a symlink/non-directory in
+/// the way; [`SyncError::Content`] for a missing or bad chunk;
+/// [`SyncError::Io`], [`SyncError::State`]. Nothing is written outside
+/// `root` and no partial file is left.
+pub fn apply<E: std::fmt::Display>(
+    root: &Path,
+    manifest: &Manifest,
+    entry: &FolderEntry,
+    source: &str,
+    now_ms: u64,
+    state: &SyncState,
+    chunk: impl FnMut(&Cid) -> Result<Bytes, E>,
+) -> Result<Applied, SyncError> {
+    let refused = |reason: String| SyncError::Refused {
+        path: entry.path.clone(),
+        reason,
+    };
+    entry
+        .validate(&manifest.name, manifest.size, manifest.chunks.len() as u64)
+        .map_err(|e| refused(e.to_string()))?;
+    manifest
+        .validate(usize::MAX)
+        .map_err(|e| refused(e.to_string()))?;
+    let parts = sanitize_relative_path(&entry.path).map_err(|e| refused(e.to_string()))?;
+    let k = key(&[source, &entry.folder, &entry.path]);
+    let prev = state.received(&k)?;
+    if prev.as_ref().is_some_and(|p| p.fversion >= entry.fversion) {
+        return Ok(Applied::Stale);
+    }
+    std::fs::create_dir_all(root).map_err(SyncError::io("create dir", root))?;
+    let parent = open_parent(
+        root,
+        &[
+            std::slice::from_ref(&entry.folder),
+            &parts[..parts.len() - 1],
+        ]
+        .concat(),
+    )
+    .map_err(|e| match e {
+        SyncError::Refused { reason, .. } => refused(reason),
+        other => other,
+    })?;
+    let target = parent.join(&manifest.name);
+    let current = match std::fs::symlink_metadata(&target) {
+        Ok(m) if m.is_file() => Some(FileStat::of(&m)),
+        Ok(_) => return Err(refused("a symlink or directory is in the way".into())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(SyncError::io("stat", &target)(e)),
+    };
+    let recorded = prev.as_ref().and_then(|p| p.stat);
+    let changed_here = current.is_some() && current != recorded && !same_content(&target, manifest);
+    let mut conflict = None;
+    if changed_here {
+        let name = conflict_name(&manifest.name, source, now_ms);
+        let c = parent.join(name);
+        if entry.deleted {
+            record(state, &k, entry, None, manifest)?;
+            return Ok(Applied::DeleteSkipped(target));
+        }
+        std::fs::rename(&target, &c).map_err(SyncError::io("rename", &target))?;
+        conflict = Some(c);
+    }
+    if entry.deleted {
+        if current.is_some() {
+            std::fs::remove_file(&target).map_err(SyncError::io("remove", &target))?;
+            sync_dir(&parent)?;
+        }
+        record(state, &k, entry, None, manifest)?;
+        return Ok(Applied::Deleted(target));
+    }
+    let stat = write_verified(&parent, &target, manifest, chunk)?;
+    record(state, &k, entry, Some(stat), manifest)?;
+    Ok(match conflict {
+        Some(c) => Applied::WrittenWithConflict(target, c),
+        None => Applied::Written(target),
+    })
+}
+
+fn record(
+    state: &SyncState,
+    k: &str,
+    entry: &FolderEntry,
+    stat: Option<FileStat>,
+    manifest: &Manifest,
+) -> Result<(), SyncError> {
+    let f = ReceivedFile {
+        fversion: entry.fversion,
+        stat,
+        manifest_cid: crate::content::cid::dag_cbor_cid(&manifest.encode_with(Some(entry)))
+            .to_bytes(),
+    };
+    state.put_received(k, &f)
+}
+
+/// Walks (creating as needed) the directories `parts` under `root`,
+/// refusing symlinks and non-directories; returns the last directory.
+fn open_parent(root: &Path, parts: &[String]) -> Result<PathBuf, SyncError> {
+    let mut cur = root.to_path_buf();
+    for p in parts {
+        cur.push(p);
+        match std::fs::symlink_metadata(&cur) {
+            Ok(m) if m.is_dir() => {}
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(SyncError::Refused {
+                    path: cur.display().to_string(),
+                    reason: "a directory in the path is a symlink".into(),
+                });
+            }
+            Ok(_) => {
+                return Err(SyncError::Refused {
+                    path: cur.display().to_string(),
+                    reason: "a directory in the path is a file".into(),
+                });
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => match std::fs::create_dir(&cur) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(SyncError::io("create dir", &cur)(e)),
+            },
+            Err(e) => return Err(SyncError::io("stat", &cur)(e)),
+        }
+    }
+    Ok(cur)
+}
+
+/// Writes the verified content into a temporary file in `dir`, fsyncs it,
+/// renames it over `target` and fsyncs `dir`; returns the final stat.
+fn write_verified<E: std::fmt::Display>(
+    dir: &Path,
+    target: &Path,
+    manifest: &Manifest,
+    mut chunk: impl FnMut(&Cid) -> Result<Bytes, E>,
+) -> Result<FileStat, SyncError> {
+    let io = |op| SyncError::io(op, target);
+    let mut tmp = tempfile::Builder::new()
+        .prefix(TEMP_FILE_PREFIX)
+        .tempfile_in(dir)
+        .map_err(io("create temp file in"))?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
+    for (index, cid) in (0u64..).zip(&manifest.chunks) {
+        let data = chunk(cid).map_err(|e| crate::content::ContentError::ChunkUnavailable {
+            cid: Box::new(*cid),
+            reason: e.to_string(),
+        })?;
+        let expected_bytes = manifest.chunk_len_bytes(index).unwrap_or(0);
+        if data.len() as u64 != expected_bytes {
+            return Err(crate::content::ContentError::ChunkLength {
+                index,
+                expected_bytes,
+                actual_bytes: data.len() as u64,
+            }
+            .into());
+        }
+        verify_chunk(cid, &data)?;
+        out.write_all(&data).map_err(io("write"))?;
+    }
+    out.flush().map_err(io("write"))?;
+    drop(out);
+    tmp.as_file().sync_all().map_err(io("fsync"))?;
+    let file = tmp.persist(target).map_err(|e| io("rename")(e.error))?;
+    let stat = FileStat::of(&file.metadata().map_err(io("stat"))?);
+    sync_dir(dir)?;
+    Ok(stat)
+}
+
+/// Removes `.spore-partial-*` files left under `root` by a crash during a
+/// write (symlinks are not followed); returns how many.
+pub fn remove_partial_files(root: &Path) -> usize {
+    let mut n = 0;
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let Ok(t) = e.file_type() else { continue };
+            if t.is_dir() {
+                stack.push(e.path());
+            } else if t.is_file()
+                && e.file_name()
+                    .to_string_lossy()
+                    .starts_with(TEMP_FILE_PREFIX)
+                && std::fs::remove_file(e.path()).is_ok()
+            {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+/// True if the file at `p` has exactly the manifest's chunks.
+fn same_content(p: &Path, m: &Manifest) -> bool {
+    let Ok(f) = std::fs::File::open(p) else {
+        return false;
+    };
+    let Ok(chunker) = crate::content::Chunker::new(f, m.chunk_size) else {
+        return false;
+    };
+    let mut n = 0;
+    for (i, c) in chunker.enumerate() {
+        match c {
+            Ok(c) if m.chunks.get(i) == Some(&c.cid) => n += 1,
+            _ => return false,
+        }
+    }
+    n == m.chunks.len()
+}
+
+fn sync_dir(dir: &Path) -> Result<(), SyncError> {
+    #[cfg(unix)]
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(SyncError::io("fsync dir", dir))?;
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::content::{Chunker, ManifestBuilder};
+    use std::collections::HashMap;
+
+    struct Fixture {
+        _tmp: tempfile::TempDir,
+        root: PathBuf,
+        state: SyncState,
+    }
+
+    fn fixture() -> Fixture {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("recv");
+        let state = SyncState::open(tmp.path()).unwrap();
+        Fixture {
+            root,
+            state,
+            _tmp: tmp,
+        }
+    }
+
+    fn version(path: &str, v: u64, data: &[u8]) -> (Manifest, FolderEntry, HashMap<Cid, Bytes>) {
+        let name = path.rsplit('/').next().unwrap();
+        let mut b = ManifestBuilder::new(name, 1024);
+        let mut chunks = HashMap::new();
+        for c in Chunker::new(data, 1024).unwrap() {
+            let c = c.unwrap();
+            b.push(&c);
+            chunks.insert(c.cid, c.data);
+        }
+        let e = FolderEntry {
+            folder: "f".into(),
+            path: path.into(),
+            fversion: v,
+            deleted: false,
+        };
+        (b.finish(), e, chunks)
+    }
+
+    fn put(fx: &Fixture, path: &str, v: u64, data: &[u8]) -> Result<Applied, SyncError> {
+        let (m, e, chunks) = version(path, v, data);
+        apply(&fx.root, &m, &e, "dtn://a/", 99, &fx.state, |c: &Cid| {
+            chunks.get(c).cloned().ok_or("missing")
+        })
+    }
+
+    #[test]
+    fn newer_replaces_older_is_ignored_and_local_edits_are_kept() {
+        let fx = fixture();
+        let p = fx.root.join("f/d/x.txt");
+        assert_eq!(
+            put(&fx, "d/x.txt", 5, b"one").unwrap(),
+            Applied::Written(p.clone())
+        );
+        put(&fx, "d/x.txt", 6, b"two").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"two");
+        assert_eq!(put(&fx, "d/x.txt", 4, b"old").unwrap(), Applied::Stale);
+        assert_eq!(std::fs::read(&p).unwrap(), b"two");
+        std::fs::write(&p, b"local edit").unwrap();
+        let c = fx.root.join("f/d/x.conflict-a-99.txt");
+        assert_eq!(
+            put(&fx, "d/x.txt", 7, b"three").unwrap(),
+            Applied::WrittenWithConflict(p.clone(), c.clone())
+        );
+        assert_eq!(std::fs::read(&p).unwrap(), b"three");
+        assert_eq!(std::fs::read(&c).unwrap(), b"local edit");
+    }
+
+    #[test]
+    fn tombstones_delete_only_unchanged_files() {
+        let fx = fixture();
+        put(&fx, "a.txt", 1, b"a").unwrap();
+        put(&fx, "b.txt", 1, b"b").unwrap();
+        std::fs::write(fx.root.join("f/b.txt"), b"changed here").unwrap();
+        for (path, want) in [("a.txt", false), ("b.txt", true)] {
+            let (m, mut e, _) = version(path, 2, b"");
+            e.deleted = true;
+            let none = |_: &Cid| Err::<Bytes, _>("none");
+            apply(&fx.root, &m, &e, "dtn://a/", 99, &fx.state, none).unwrap();
+            assert_eq!(fx.root.join("f").join(path).exists(), want, "{path}");
+        }
+    }
+
+    #[test]
+    fn bad_chunks_and_symlinks_leave_nothing() {
+        let fx = fixture();
+        let (m, e, _) = version("x.bin", 1, &[7u8; 3000]);
+        let wrong = |_: &Cid| Ok::<_, String>(Bytes::from(vec![0u8; 1024]));
+        let r = apply(&fx.root, &m, &e, "dtn://a/", 1, &fx.state, wrong);
+        assert!(matches!(r, Err(SyncError::Content(_))), "{r:?}");
+        let left: Vec<_> = std::fs::read_dir(fx.root.join("f")).unwrap().collect();
+        assert!(left.is_empty(), "no partial file: {left:?}");
+        let outside = fx._tmp.path().join("outside");
+        std::fs::create_dir(&outside).unwrap();
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(&outside, fx.root.join("f/l")).unwrap();
+            let r = put(&fx, "l/y.txt", 1, b"y");
+            assert!(matches!(r, Err(SyncError::Refused { .. })), "{r:?}");
+            assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
+        }
+    }
+}
