@@ -91,6 +91,20 @@ impl Client {
         self.finish(r)
     }
 
+    /// POST raw `body` bytes to `path` (`application/octet-stream`).
+    ///
+    /// # Errors
+    /// As [`Client::get`].
+    pub fn post_bytes(&self, path: &str, body: &[u8]) -> anyhow::Result<Value> {
+        let r = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .header("Authorization", format!("Bearer {}", self.token))
+            .header("Content-Type", "application/octet-stream")
+            .send(body);
+        self.finish(r)
+    }
+
     /// DELETE `path`.
     ///
     /// # Errors

@@ -15,6 +15,7 @@ pub mod cla;
 pub mod client;
 pub mod content;
 pub mod harness;
+pub mod jobs;
 pub mod limits;
 pub mod node;
 pub mod routing;

@@ -101,3 +101,34 @@ fn a_typo_in_the_file_is_a_clear_start_up_error() {
     let err = String::from_utf8_lossy(&r.stderr);
     assert!(err.contains("teleport"), "{err}");
 }
+
+#[test]
+fn an_invalid_service_in_the_file_stops_the_node_with_its_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = "[[service]]\nname = \"bad name!\"\nkind = \"exec\"\ncommand = [\"true\"]\n";
+    std::fs::write(tmp.path().join("spore.toml"), bad).unwrap();
+    let r = spore(&["node", "--data-dir", tmp.path().to_str().unwrap()]);
+    assert!(!r.status.success());
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        err.contains("[[service]]") && err.contains("bad name!"),
+        "{err}"
+    );
+}
+
+#[test]
+fn services_declared_in_the_file_are_offered() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("x");
+    std::fs::create_dir_all(&dir).unwrap();
+    let svc = "[[service]]\nname = \"count\"\nkind = \"exec\"\ncommand = [\"wc\", \"-c\"]\n";
+    std::fs::write(dir.join("spore.toml"), svc).unwrap();
+    let mut x = NodeProcess::start(&common::exe(), &dir, "x", &[]).unwrap();
+    let peers = x.client().unwrap().get("/api/v1/peers").unwrap();
+    assert!(
+        peers["ours"].to_string().contains("\"count\""),
+        "{}",
+        peers["ours"]
+    );
+    x.stop();
+}

@@ -190,6 +190,9 @@ impl Agent {
         let peers_before = self.peer_tally.clone();
         let usage_before = self.usage.clone();
         for item in items {
+            if let Submission::JobResult { job, .. } = &item {
+                txn.job_pending_remove(&job.to_key())?;
+            }
             let (bundle, bytes) = match self.build_submission(now, item) {
                 Ok(x) => x,
                 Err(e) => {
@@ -233,7 +236,7 @@ impl Agent {
         item: Submission,
     ) -> Result<(Bundle, Bytes), String> {
         match item {
-            Submission::Encoded(bytes) => {
+            Submission::Encoded(bytes) | Submission::JobResult { bundle: bytes, .. } => {
                 let b = codec::decode(&bytes, &self.cfg.decode_limits)
                     .map_err(|e| format!("invalid bundle: {e}"))?;
                 Ok((b, bytes))
@@ -529,6 +532,10 @@ impl Agent {
                 txn.expiry_add(rec.expiry_ms, &key)?;
                 rec.log(now, format!("delivered to service {service:?}"));
                 let payload = b.payload().cloned().unwrap_or_default();
+                if service == crate::jobs::JOBS_SERVICE {
+                    // Durable before the custody signal (spec/jobs.md §3).
+                    txn.job_pending_put(&key, &payload)?;
+                }
                 after.deliveries.push(Action::Deliver {
                     id: rec.id.clone(),
                     service,

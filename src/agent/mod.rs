@@ -16,6 +16,7 @@ mod custody;
 mod forward;
 mod inflight;
 mod ingest;
+mod jobs;
 mod quota;
 mod status;
 
@@ -126,6 +127,15 @@ pub enum Submission {
         flags: u64,
         /// CID bytes of the payload for the content block (chunks, manifests).
         content_cid: Option<Vec<u8>>,
+    },
+    /// The encoded result bundle of pending job `job` (spec/jobs.md §3):
+    /// stored like [`Submission::Encoded`], and the job leaves the pending
+    /// jobs in the same transaction.
+    JobResult {
+        /// The job bundle's ID.
+        job: BundleId,
+        /// The encoded result bundle.
+        bundle: Bytes,
     },
 }
 
@@ -395,6 +405,7 @@ impl Agent {
             metered: Default::default(),
         };
         agent.load_waiting()?;
+        agent.load_pending_jobs()?;
         Ok(agent)
     }
 

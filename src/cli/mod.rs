@@ -4,6 +4,7 @@ mod bundle_cmd;
 mod client;
 mod demo;
 mod doctor;
+mod job_cmd;
 mod node_cmd;
 mod show;
 mod sync_cmd;
@@ -117,6 +118,11 @@ enum Cmd {
         json: bool,
         #[command(flatten)]
         dir: DataDir,
+    },
+    /// Jobs: run a command on a node that offers a service (spec/jobs.md).
+    Job {
+        #[command(subcommand)]
+        action: job_cmd::JobCmd,
     },
     /// Trusted node keys: list (default), add, remove, self (spec/trust.md).
     Trust {
@@ -303,6 +309,14 @@ pub(crate) struct NodeArgs {
     /// Abandon an incoming bundle stream that takes longer than this (tests).
     #[arg(long, hide = true, value_parser = humantime::parse_duration, default_value = "120s")]
     bundle_read_deadline: Duration,
+    /// Services this node offers: a JSON array of `[[service]]` objects,
+    /// e.g. [{"name":"wc","kind":"exec","command":["wc","-c"]}] (spec/jobs.md §4).
+    #[arg(long, value_name = "FILE")]
+    services: Option<PathBuf>,
+    /// Largest smoothed RTT of a peer that may take a real-time job, ms
+    /// [default: 150].
+    #[arg(long)]
+    realtime_rtt_ms: Option<u64>,
     /// Folder sync: time a changed file must stay unchanged before it is
     /// sent [default: 2s].
     #[arg(long, value_parser = humantime::parse_duration)]
@@ -429,6 +443,7 @@ pub fn main() -> ExitCode {
         } => trust_cmd::invite(&dir.path_or_exit(), ttl, &addrs, out, json),
         Cmd::Join { code, json, dir } => trust_cmd::join(&dir.path_or_exit(), &code, json),
         Cmd::Bundle { action } => bundle_cmd::run(action),
+        Cmd::Job { action } => job_cmd::run(action),
         Cmd::Demo { file, keep } => demo::run(file, keep),
         Cmd::Doctor { repair, json, dir } => doctor::run(&dir.path_or_exit(), repair, json),
     };

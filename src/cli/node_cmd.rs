@@ -86,6 +86,15 @@ fn node_config(
     cfg.limits = file.limits.clone();
     cfg.discovery = file.discovery.clone();
     cfg.trust = file.trust.clone();
+    cfg.jobs = file.jobs.clone();
+    cfg.jobs.services.extend(file.service.iter().cloned());
+    if let Some(path) = &a.services {
+        cfg.jobs.services = spore::jobs::JobsConfig::load_services(path)?;
+    }
+    spore::jobs::validate_services(&cfg.jobs.services).context("[[service]]")?;
+    if let Some(ms) = a.realtime_rtt_ms {
+        cfg.jobs.realtime_rtt_ms = ms;
+    }
     cfg.sync = file.sync.clone();
     for m in &n.metered_peers {
         let eid: Eid = m

@@ -171,6 +171,7 @@ pub fn peers(v: &Value) {
             }
         );
     }
+    super::job_cmd::show_capabilities(v);
     if let Some(r) = v.get("removed") {
         println!("removed: {r}");
     }

@@ -188,6 +188,9 @@ pub(crate) async fn dispatch(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceive
                 service,
                 payload,
             } => {
+                if super::job_runner::take_delivery(&shared, &id, &service, &payload) {
+                    continue;
+                }
                 let dir = shared.data_dir.join("delivered");
                 let name = format!("{}-{}", sanitize(&service), sanitize(&id.to_string()));
                 let r = std::fs::create_dir_all(&dir)

@@ -3,12 +3,14 @@
 //! | method | path | body / query | answer |
 //! |---|---|---|---|
 //! | GET | /api/v1/status | `?filter=ID-or-CID&limit=N` | `StatusView` and `router` |
-//! | GET | /api/v1/peers | | `{peers: [PeerView], dial: [addr], discovery: {…}, bandwidth: {node: bytes_per_s}, metered: [node]}` |
+//! | GET | /api/v1/peers | | `{peers: [PeerView], dial: [addr], discovery: {…}, bandwidth: {node: bytes_per_s}, metered: [node], capabilities: {node: caps}, ours: caps, in_contact: [{node_id, rtt_ms}]}` |
 //! | GET | /api/v1/routes | `?limit=N` (default 100, at most 10 000) | `{router, routes: [RouteView]}` |
 //! | POST | /api/v1/peers | `{addr}` | `{dial: [addr]}` |
 //! | DELETE | /api/v1/peers | `?addr=A` or `?node=EID` | `{removed: bool}` |
 //! | POST | /api/v1/send | `{path, to, lifetime_ms?, chunk_size?, name?}` | `{manifest_cid, ...}` |
 //! | POST | /api/v1/bundles | encoded bundle | `{ids}` |
+//! | | /api/v1/jobs… | | job endpoints: see `api/jobs.rs` |
+//! | | /api/generate, /api/chat, /api/embeddings, /api/embed, /api/tags | | Ollama-compatible front: see `api/ollama.rs` |
 //! | POST | /api/v1/sync/folders | `{dir, to, name?, propagate_deletes?}` | `{ok}` |
 //! | POST | /api/v1/sync/accept | `{from, into}` | `{ok}` |
 //! | GET | /api/v1/sync/status | | folders, files, chunk counts, rate, ETA |
@@ -21,6 +23,9 @@
 //! Errors are `{"error": "..."}` with a 4xx/5xx status. On Linux a
 //! connection opened by another OS user than the node's is refused with 403
 //! before the token is checked (`peer_uid.rs`).
+
+mod jobs;
+mod ollama;
 
 use super::contacts::{add_dialer, remove_dialer, save_dial_file};
 use super::{Command, Shared};
@@ -113,6 +118,8 @@ pub(crate) async fn serve(shared: Arc<Shared>, listener: tokio::net::TcpListener
         .route("/api/v1/routes", get(routes))
         .route("/api/v1/send", post(send))
         .route("/api/v1/bundles", post(submit_bundle))
+        .merge(jobs::routes())
+        .merge(ollama::routes())
         .route("/api/v1/sync/folders", post(sync_add))
         .route("/api/v1/sync/accept", post(sync_accept))
         .route("/api/v1/sync/status", get(sync_status))
@@ -256,10 +263,20 @@ async fn peers(State(ctx): State<Ctx>) -> Result<Response, ApiError> {
     let discovery = ctx.shared.discovery.view();
     let bandwidth = ctx.shared.bandwidth.caps();
     let metered = ctx.shared.metered.list();
-    Ok(
-        Json(json!({ "peers": v, "dial": dial, "discovery": discovery, "bandwidth": bandwidth, "metered": metered }))
-            .into_response(),
-    )
+    let caps = ctx.shared.jobs.peer_caps.all();
+    let ours = super::caps::ours(&ctx.shared);
+    let live: Vec<serde_json::Value> = ctx
+        .shared
+        .contacts
+        .all()
+        .iter()
+        .map(|c| json!({ "node_id": c.peer_node_id(), "rtt_ms": c.rtt().as_secs_f64() * 1000.0 }))
+        .collect();
+    Ok(Json(json!({
+        "peers": v, "dial": dial, "discovery": discovery, "bandwidth": bandwidth, "metered": metered,
+        "capabilities": caps, "ours": ours, "in_contact": live,
+    }))
+    .into_response())
 }
 
 #[derive(Deserialize)]

@@ -35,6 +35,10 @@ pub struct ConfigFile {
     pub trust: super::trust::TrustConfig,
     /// `[sync]`: folder sync timing (spec/sync.md).
     pub sync: crate::sync::SyncConfig,
+    /// `[[service]]`: services this node offers to jobs (spec/jobs.md).
+    pub service: Vec<crate::jobs::ServiceConfig>,
+    /// `[jobs]`: real-time threshold, result lifetime, real-time rates.
+    pub jobs: crate::jobs::JobsConfig,
 }
 
 /// `[node]`: the settings that `spore node` flags also set (same names, with
@@ -236,6 +240,10 @@ mod tests {
         assert_eq!(c.trust.mode, super::super::trust::TrustMode::Private);
         assert_eq!(c.discovery.interval_ms, 2000);
         assert_eq!(c.limits.peer_share_percent, 40);
+        assert_eq!(c.service.len(), 2);
+        assert_eq!(c.service[1].name, "embed");
+        assert_eq!(c.jobs.realtime_rtt_ms, 100);
+        assert!(parse("[[service]]\nname = \"x\"\nkind = \"teleport\"\n").is_err());
         assert!(parse("[trust]\nmode = \"closed\"\n").is_err());
         assert!(parse("[discovery]\nbeacons = true\n").is_err());
         assert!(parse("[limits]\nquota = 1\n").is_err());

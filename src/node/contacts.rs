@@ -58,6 +58,11 @@ impl Contacts {
         self.dialers.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Every live contact.
+    pub fn all(&self) -> Vec<Contact> {
+        self.live().values().map(|e| e.contact.clone()).collect()
+    }
+
     /// Peers in contact now and their remote addresses.
     pub fn live_peers(&self) -> Vec<(Eid, SocketAddr)> {
         self.live()
@@ -233,6 +238,7 @@ pub(crate) async fn run_contact(shared: Arc<Shared>, c: Contact, dialed_by_us: b
     if shared.cmd.send(Command::Event(up)).await.is_err() {
         return;
     }
+    super::caps::advertise(&shared, &c);
     super::pex::send_list(&shared, &peer, &c);
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(bundles_in(shared.clone(), c.clone(), peer.clone()));
@@ -383,6 +389,18 @@ async fn control_in(shared: Arc<Shared>, c: Contact, peer: Eid) {
                 peer: peer.clone(),
                 advert,
             },
+            ControlMessage::Capabilities { caps } => {
+                shared.jobs.peer_caps.set(peer.clone(), caps);
+                continue;
+            }
+            ControlMessage::JobRequest { rid, request } => {
+                super::realtime::serve(&shared, &c, peer.clone(), rid, request);
+                continue;
+            }
+            ControlMessage::JobReply { rid, result } => {
+                shared.jobs.realtime.complete(rid, result);
+                continue;
+            }
             ControlMessage::Peers { peers } => {
                 super::pex::receive(&shared, &peer, c.remote_addr(), &peers);
                 continue;

@@ -17,17 +17,22 @@ mod api;
 mod asset;
 mod bandwidth;
 pub mod beacon;
+mod caps;
 pub mod config;
 mod contacts;
 pub mod discovery;
+mod exec;
 pub mod invite;
+mod job_runner;
 mod join;
 mod limits;
 mod metered;
+mod ollama;
 #[cfg(target_os = "linux")]
 pub mod peer_uid;
 mod pex;
 pub mod proto;
+mod realtime;
 mod sync;
 mod sync_recv;
 pub mod trust;
@@ -75,6 +80,8 @@ pub struct NodeConfig {
     /// 120 s); a slower stream is abandoned and counted
     /// (`refused_stream_deadline`).
     pub bundle_read_deadline: Duration,
+    /// Services offered and job settings (spec/jobs.md; config `[[service]]`).
+    pub jobs: crate::jobs::JobsConfig,
     /// The `[limits]` section: rates, flooding, quota, input sizes; applied
     /// over `cla` and `agent` at start ([`crate::limits::LimitsConfig::apply`]).
     pub limits: crate::limits::LimitsConfig,
@@ -103,6 +110,7 @@ impl NodeConfig {
             cla: ClaConfig::default(),
             tick: Duration::from_millis(250),
             bundle_read_deadline: contacts::BUNDLE_READ_DEADLINE,
+            jobs: crate::jobs::JobsConfig::default(),
             limits: crate::limits::LimitsConfig::default(),
             discovery: discovery::DiscoveryConfig::default(),
             trust: trust::TrustConfig::default(),
@@ -217,6 +225,8 @@ pub(crate) struct Shared {
     /// Bundle streams refused by the CL before decoding (reset, too large,
     /// too slow), by counter name; in memory, reset when the node restarts.
     pub stream_refusals: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
+    /// The job executor (spec/jobs.md).
+    pub jobs: job_runner::JobRunner,
     /// Per-peer rate limits and flood back-offs (and their counters).
     pub guards: limits::PeerGuards,
     /// Discovery state: beacons, peers heard of, discovery dial back-off.
@@ -359,6 +369,7 @@ pub async fn run(
         submits: actions::Tickets::default(),
         bundle_read_deadline: cfg.bundle_read_deadline,
         stream_refusals: Default::default(),
+        jobs: job_runner::JobRunner::new(cfg.jobs.clone()),
         guards: limits::PeerGuards::new(&cfg.limits),
         discovery: discovery::Discovery::new(cfg.discovery.clone(), identity.fingerprint()),
         trust,

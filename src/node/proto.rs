@@ -29,6 +29,29 @@ pub enum ControlMessage {
         /// The advertisement.
         advert: Advert,
     },
+    /// The sender's capabilities (spec/jobs.md §5): services, load,
+    /// hardware; sent when the contact starts and whenever they change.
+    Capabilities {
+        /// The advertisement.
+        caps: crate::jobs::Capabilities,
+    },
+    /// A real-time job request (spec/jobs.md §7): a `JobRequest` (CBOR);
+    /// answered by [`ControlMessage::JobReply`] with the same `rid`.
+    JobRequest {
+        /// Request ID, chosen by the requester.
+        rid: u64,
+        /// Encoded `jobs::JobRequest`.
+        #[serde(with = "serde_bytes")]
+        request: Vec<u8>,
+    },
+    /// The answer to a real-time job request.
+    JobReply {
+        /// The request's ID.
+        rid: u64,
+        /// Encoded `jobs::JobResult`.
+        #[serde(with = "serde_bytes")]
+        result: Vec<u8>,
+    },
     /// A custody signal: the CBOR administrative record
     /// (`bundle::admin::AdministrativeRecord::CustodySignal`), as bytes.
     Custody {

@@ -579,5 +579,7 @@ fn get_cbor<T: serde::de::DeserializeOwned>(
     }
 }
 
+mod jobs;
 mod txn;
+pub use jobs::PendingJob;
 pub use txn::Txn;

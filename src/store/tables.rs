@@ -60,3 +60,9 @@ pub const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters-
 
 /// Key → value: `"schema"` (u64 BE), `"next_seq"` (u64 BE, creation timestamp sequence).
 pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta-0");
+
+/// Job BundleKey → job request payload (CBOR, spec/jobs.md): jobs delivered
+/// here and not yet answered. Written in the transaction that delivers the
+/// job bundle (before its custody signal), removed in the one that stores
+/// its result bundle.
+pub const JOBS_PENDING: TableDefinition<&[u8], &[u8]> = TableDefinition::new("jobs-pending-0");

@@ -36,6 +36,7 @@ impl Txn {
         self.w.open_table(FILES).map_err(db)?;
         self.w.open_table(COUNTERS).map_err(db)?;
         self.w.open_table(META).map_err(db)?;
+        self.w.open_table(JOBS_PENDING).map_err(db)?;
         Ok(())
     }
 
