@@ -126,3 +126,40 @@ fn job_crosses_a_relay_to_an_offline_executor_and_survives_its_kill() {
         "one delivery per job"
     );
 }
+
+#[test]
+fn batch_jobs_over_the_per_submitter_rate_are_refused_with_a_reason() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let svc = services(root, &root.join("runs.txt"));
+    let exe = common::exe();
+    // C accepts one batch job per second per submitter, no burst beyond it.
+    let cdir = root.join("c");
+    std::fs::create_dir_all(&cdir).unwrap();
+    std::fs::write(
+        cdir.join("spore.toml"),
+        "[limits]\njobs_per_s = 1\njobs_burst = 1\n",
+    )
+    .unwrap();
+    let c_args = ["--services", svc.to_str().unwrap()];
+    let c = NodeProcess::start(&exe, &cdir, "c", &c_args).unwrap();
+    let a = NodeProcess::start(&exe, &root.join("a"), "a", &[]).unwrap();
+    let jobs: Vec<String> = (0..3)
+        .map(|i| submit(&a, "wc", &vec![b'x'; i + 1]))
+        .collect();
+    a.add_peer(c.quic_addr()).unwrap();
+    let results: Vec<Value> = jobs
+        .iter()
+        .map(|j| wait_for("a result", T, || result(&a, j)).unwrap())
+        .collect();
+    let refused: Vec<&Value> = results
+        .iter()
+        .filter(|r| {
+            r.to_string()
+                .contains("rate limit: more than 1 batch jobs/s")
+        })
+        .collect();
+    assert!(!refused.is_empty(), "{results:?}");
+    assert!(refused.len() < 3, "the first job runs: {results:?}");
+    assert_eq!(refused[0]["kind"], "refused (busy)", "{}", refused[0]);
+}

@@ -48,6 +48,9 @@ pub(crate) struct JobRunner {
     pub realtime: super::realtime::Waiters,
     /// Per-peer rate limit on incoming real-time jobs.
     pub realtime_limit: super::realtime::PeerLimit,
+    /// Per-submitter rate limit on incoming batch jobs (`[limits]
+    /// jobs_per_s`, `jobs_burst`).
+    pub batch_limit: super::realtime::PeerLimit,
 }
 
 /// Free slots and queue length of one service, for capability adverts.
@@ -58,8 +61,9 @@ pub(crate) struct LaneLoad {
 }
 
 impl JobRunner {
-    /// A runner for the services of `cfg`.
-    pub fn new(cfg: JobsConfig) -> JobRunner {
+    /// A runner for the services of `cfg`; batch jobs from one submitter
+    /// are limited to `batch_per_s` per second with bursts of `batch_burst`.
+    pub fn new(cfg: JobsConfig, batch_per_s: u32, batch_burst: u32) -> JobRunner {
         let lanes = cfg
             .services
             .iter()
@@ -82,6 +86,7 @@ impl JobRunner {
             peer_caps: Default::default(),
             realtime: Default::default(),
             realtime_limit,
+            batch_limit: super::realtime::PeerLimit::named("batch", batch_per_s, batch_burst),
         }
     }
 
@@ -116,13 +121,26 @@ pub(crate) fn on_job(shared: &Arc<Shared>, id: BundleId, payload: bytes::Bytes) 
     }
     let shared = shared.clone();
     tokio::spawn(async move {
-        let (dest, result) = execute(&shared, &id, &payload).await;
+        let (dest, result) = match shared.jobs.batch_limit.check(&id.source.node_id()) {
+            Ok(()) => execute(&shared, &id, &payload).await,
+            Err(why) => refused(&shared, &id, &payload, &why),
+        };
         info!(job = %id, status = ?result.status, run_ms = result.run_ms, "job finished");
         if let Err(e) = submit_result(&shared, &id, dest, result).await {
             warn!(job = %id, error = %e, "cannot store the job result; the job stays pending");
         }
         shared.jobs.running().remove(&id);
     });
+}
+
+/// A job refused before it ran (`refused_busy`, with `why`): where the
+/// error result goes and the result.
+fn refused(shared: &Shared, id: &BundleId, payload: &[u8], why: &str) -> (Eid, JobResult) {
+    let dest = JobRequest::decode(payload)
+        .map(|r| r.result_destination(id))
+        .unwrap_or_else(|_| results_endpoint(&id.source));
+    let r = JobResult::error(id, &shared.node_id, JobErrorKind::RefusedBusy, why);
+    (dest, r)
 }
 
 /// Runs the job; returns where its result goes and the result.

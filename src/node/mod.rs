@@ -369,7 +369,11 @@ pub async fn run(
         submits: actions::Tickets::default(),
         bundle_read_deadline: cfg.bundle_read_deadline,
         stream_refusals: Default::default(),
-        jobs: job_runner::JobRunner::new(cfg.jobs.clone()),
+        jobs: job_runner::JobRunner::new(
+            cfg.jobs.clone(),
+            cfg.limits.jobs_per_s,
+            cfg.limits.jobs_burst,
+        ),
         guards: limits::PeerGuards::new(&cfg.limits),
         discovery: discovery::Discovery::new(cfg.discovery.clone(), identity.fingerprint()),
         trust,

@@ -44,17 +44,28 @@ impl Waiters {
     }
 }
 
+/// Peers tracked by a [`PeerLimit`] before idle ones are dropped.
+const MAX_LIMITED_PEERS: usize = 4096;
+
 /// Per-peer rate limit on incoming real-time jobs (`governor`, keyed by
 /// node ID; one entry per peer that ever sent a request).
 pub(crate) struct PeerLimit {
     limiter: governor::DefaultKeyedRateLimiter<String>,
     rate: u32,
     burst: u32,
+    /// What is limited, for the refusal reason (`real-time`, `batch`).
+    what: &'static str,
 }
 
 impl PeerLimit {
-    /// `rate` jobs per second with bursts of `burst` per peer (0 counts as 1).
+    /// `rate` real-time jobs per second with bursts of `burst` per peer
+    /// (0 counts as 1).
     pub fn new(rate: u32, burst: u32) -> PeerLimit {
+        PeerLimit::named("real-time", rate, burst)
+    }
+
+    /// As [`PeerLimit::new`], naming the kind of job in refusals.
+    pub fn named(what: &'static str, rate: u32, burst: u32) -> PeerLimit {
         let one = std::num::NonZeroU32::MIN;
         let r = std::num::NonZeroU32::new(rate).unwrap_or(one);
         let b = std::num::NonZeroU32::new(burst).unwrap_or(one);
@@ -63,15 +74,19 @@ impl PeerLimit {
             limiter: governor::RateLimiter::keyed(quota),
             rate: r.get(),
             burst: b.get(),
+            what,
         }
     }
 
     /// Ok if `peer` may send one more job now, else the reason.
     pub fn check(&self, peer: &Eid) -> Result<(), String> {
+        if self.limiter.len() > MAX_LIMITED_PEERS {
+            self.limiter.retain_recent();
+        }
         self.limiter.check_key(&peer.to_string()).map_err(|_| {
             format!(
-                "rate limit: more than {} real-time jobs/s (burst {}) from {peer}",
-                self.rate, self.burst
+                "rate limit: more than {} {} jobs/s (burst {}) from {peer}",
+                self.rate, self.what, self.burst
             )
         })
     }
