@@ -193,7 +193,11 @@ impl Agent {
     ) -> Result<(), AgentError> {
         let busy = self.in_flight.count_for(peer);
         let room = self.cfg.window_per_contact.saturating_sub(busy);
-        if room == 0 {
+        let mut bytes_room = self
+            .cfg
+            .window_bytes_per_contact
+            .saturating_sub(self.in_flight.bytes_for(peer));
+        if room == 0 || bytes_room == 0 {
             return Ok(());
         }
         let mut direct = Vec::new();
@@ -216,6 +220,10 @@ impl Agent {
         relay.sort_by_key(|(_, r, _)| (r.expiry_ms, r.copies));
         let cgr = self.router.policy() == Policy::Cgr;
         for (key, head, give) in direct.into_iter().chain(relay).take(room) {
+            // Bytes bound: always let one bundle go on an empty window.
+            if head.size_bytes > bytes_room && bytes_room < self.cfg.window_bytes_per_contact {
+                break;
+            }
             // CGR books each bundle sent; a later one may no longer fit.
             if cgr && matches!(self.decision(now, peer, &key, &head), Decision::Hold(_)) {
                 continue;
@@ -229,9 +237,11 @@ impl Agent {
                 if cgr {
                     self.book_cgr(now, peer, &rec);
                 }
+                bytes_room = bytes_room.saturating_sub(rec.size_bytes);
                 let f = InFlight {
                     sent_at_ms: now.0,
                     give,
+                    bytes: rec.size_bytes,
                 };
                 self.in_flight.insert(key, peer.clone(), f);
                 out.push(Action::Transmit {

@@ -14,32 +14,39 @@ pub(super) struct InFlight {
     pub sent_at_ms: u64,
     /// Copies handed over with it.
     pub give: u32,
+    /// Encoded size, bytes (the window's byte bound).
+    pub bytes: u64,
 }
 
 /// The set of transmissions in flight.
 #[derive(Debug, Default)]
 pub(super) struct InFlightSet {
     map: BTreeMap<(Vec<u8>, Eid), InFlight>,
-    per_peer: BTreeMap<Eid, usize>,
+    /// Per peer: transmissions and their bytes.
+    per_peer: BTreeMap<Eid, (usize, u64)>,
 }
 
 impl InFlightSet {
     pub fn insert(&mut self, key: Vec<u8>, peer: Eid, f: InFlight) {
+        let bytes = f.bytes;
         if self.map.insert((key, peer.clone()), f).is_none() {
-            *self.per_peer.entry(peer).or_default() += 1;
+            let e = self.per_peer.entry(peer).or_default();
+            e.0 += 1;
+            e.1 = e.1.saturating_add(bytes);
         }
     }
 
     pub fn remove(&mut self, key: &[u8], peer: &Eid) -> Option<InFlight> {
         let f = self.map.remove(&(key.to_vec(), peer.clone()))?;
-        self.uncount(peer);
+        self.uncount(peer, f.bytes);
         Some(f)
     }
 
-    fn uncount(&mut self, peer: &Eid) {
-        if let Some(n) = self.per_peer.get_mut(peer) {
-            *n -= 1;
-            if *n == 0 {
+    fn uncount(&mut self, peer: &Eid, bytes: u64) {
+        if let Some(e) = self.per_peer.get_mut(peer) {
+            e.0 -= 1;
+            e.1 = e.1.saturating_sub(bytes);
+            if e.0 == 0 {
                 self.per_peer.remove(peer);
             }
         }
@@ -74,7 +81,12 @@ impl InFlightSet {
 
     /// Transmissions in flight to `peer`.
     pub fn count_for(&self, peer: &Eid) -> usize {
-        self.per_peer.get(peer).copied().unwrap_or(0)
+        self.per_peer.get(peer).map_or(0, |e| e.0)
+    }
+
+    /// Bytes in flight to `peer`.
+    pub fn bytes_for(&self, peer: &Eid) -> u64 {
+        self.per_peer.get(peer).map_or(0, |e| e.1)
     }
 
     /// Forgets every transmission to `peer`; returns how many.

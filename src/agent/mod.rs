@@ -44,8 +44,12 @@ pub struct AgentConfig {
     /// How long a transmitted bundle waits for a custody signal before it is
     /// offered again (30 s).
     pub custody_timeout_ms: u64,
-    /// Most bundles in flight (sent, no custody signal yet) per contact (16).
+    /// Most bundles in flight (sent, no custody signal yet) per contact
+    /// (128).
     pub window_per_contact: usize,
+    /// Most encoded bytes in flight per contact (16 MiB); one bundle may
+    /// always go on an empty window.
+    pub window_bytes_per_contact: u64,
     /// Most bundle IDs sent in a contact summary (10 000).
     pub summary_limit: usize,
     /// Decoder limits for bundles from peers and clients.
@@ -85,7 +89,8 @@ impl AgentConfig {
             node_id,
             default_lifetime_ms: 7 * 24 * 3600 * 1000,
             custody_timeout_ms: 30_000,
-            window_per_contact: 16,
+            window_per_contact: 128,
+            window_bytes_per_contact: 16 << 20,
             summary_limit: 10_000,
             decode_limits: DecodeLimits::default(),
             max_manifest_entries: 1 << 20,

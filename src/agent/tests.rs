@@ -742,3 +742,36 @@ fn a_metered_link_holds_bulk_bundles_and_passes_small_ones() {
     net.route(T0, &mut [&mut a, &mut b], 0, acts, None);
     assert!(b.store().is_delivered(&ids[0].to_key()).unwrap());
 }
+
+#[test]
+fn the_window_is_bounded_in_bytes_as_well_as_bundles() {
+    for (window_kib, expected) in [(150u64, 1usize), (250, 2), (1000, 3), (50, 1)] {
+        let mut cfg = AgentConfig::new(eid("dtn://a/"));
+        cfg.window_bytes_per_contact = window_kib << 10;
+        let mut a = Agent::new(Store::open_in_memory().unwrap(), cfg).unwrap();
+        let items = (0..3u8)
+            .map(|i| data("dtn://b/app", &vec![i; 100 << 10], None, None))
+            .collect();
+        submit(&mut a, T0, items);
+        let b = eid("dtn://b/");
+        let up = Event::ContactUp {
+            peer: b.clone(),
+            addr: None,
+            rtt_us: 1000,
+        };
+        a.handle(T0, up).unwrap();
+        let summary = Event::PeerSummary {
+            peer: b,
+            held: vec![],
+            from_you: vec![],
+            advert: Default::default(),
+        };
+        let acts = a.handle(T0, summary).unwrap();
+        let sent = acts
+            .iter()
+            .filter(|x| matches!(x, Action::Transmit { .. }))
+            .count();
+        // One bundle always goes on an empty window, even a larger one.
+        assert_eq!(sent, expected, "window {window_kib} KiB");
+    }
+}

@@ -171,9 +171,7 @@ fn scan_folder(shared: &Shared, o: &Outgoing) -> anyhow::Result<bool> {
     }
     batch.finish()?;
     let n = done.len();
-    for (path, f) in done {
-        sync.state.put_sent(&o.name, &path, &f)?;
-    }
+    sync.state.put_sent_all(&o.name, &done)?;
     if n > 0 {
         info!(folder = %o.name, files = n, "folder versions sent");
     }
@@ -260,11 +258,19 @@ fn build_version(
     // Check as a receiver would before anything leaves.
     content::Manifest::decode_with_folder(&bytes, usize::MAX)?;
     let cid = crate::content::cid::dag_cbor_cid(&bytes);
+    // The delivery report only serves the delta of the next version; a
+    // file of one chunk has none (any change replaces its only chunk), so
+    // it does not cost a status-report bundle.
+    let flags = if manifest.chunks.len() > 1 {
+        BundleFlags::REPORT_DELIVERY
+    } else {
+        0
+    };
     batch.push(Submission::Data {
         destination: to.clone(),
         payload: bytes.into(),
         lifetime_ms: batch.shared.sync.cfg.lifetime_ms,
-        flags: BundleFlags::REPORT_DELIVERY,
+        flags,
         content_cid: Some(cid.to_bytes()),
     })?;
     Ok(SentFile {
