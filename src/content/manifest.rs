@@ -408,3 +408,22 @@ impl ManifestBuilder {
         self.manifest
     }
 }
+
+/// True if the file at `path` has exactly the chunks of `m`, in order
+/// (same CIDs, same count); false if it cannot be read.
+pub fn file_matches(path: &std::path::Path, m: &Manifest) -> bool {
+    let Ok(f) = std::fs::File::open(path) else {
+        return false;
+    };
+    let Ok(chunker) = super::Chunker::new(f, m.chunk_size) else {
+        return false;
+    };
+    let mut n = 0;
+    for (i, c) in chunker.enumerate() {
+        match c {
+            Ok(c) if m.chunks.get(i) == Some(&c.cid) => n += 1,
+            _ => return false,
+        }
+    }
+    n == m.chunks.len()
+}

@@ -37,7 +37,9 @@ pub use cid::{
 };
 pub use error::ContentError;
 pub use folder::{FolderEntry, sanitize_relative_path};
-pub use manifest::{DEFAULT_MAX_MANIFEST_ENTRIES, MANIFEST_VERSION, Manifest, ManifestBuilder};
+pub use manifest::{
+    DEFAULT_MAX_MANIFEST_ENTRIES, MANIFEST_VERSION, Manifest, ManifestBuilder, file_matches,
+};
 pub use name::{MAX_FILE_NAME_BYTES, sanitize_file_name};
 
 /// Multicodec code of raw bytes: the codec of every chunk CID.

@@ -275,28 +275,11 @@ fn already_written(dir: &Path, m: &Manifest) -> Option<PathBuf> {
         let Ok(meta) = std::fs::metadata(&p) else {
             return None;
         };
-        if meta.len() == m.size && same_chunks(&p, m) {
+        if meta.len() == m.size && content::file_matches(&p, m) {
             return Some(p);
         }
     }
     None
-}
-
-fn same_chunks(p: &Path, m: &Manifest) -> bool {
-    let Ok(f) = std::fs::File::open(p) else {
-        return false;
-    };
-    let Ok(chunker) = content::Chunker::new(f, m.chunk_size) else {
-        return false;
-    };
-    let mut n = 0;
-    for (i, c) in chunker.enumerate() {
-        match c {
-            Ok(c) if m.chunks.get(i) == Some(&c.cid) => n += 1,
-            _ => return false,
-        }
-    }
-    n == m.chunks.len()
 }
 
 /// Sends the events of received bundles to the agent thread.

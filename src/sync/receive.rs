@@ -82,7 +82,9 @@ pub fn apply<E: std::fmt::Display>(
         Err(e) => return Err(SyncError::io("stat", &target)(e)),
     };
     let recorded = prev.as_ref().and_then(|p| p.stat);
-    let changed_here = current.is_some() && current != recorded && !same_content(&target, manifest);
+    let changed_here = current.is_some()
+        && current != recorded
+        && !crate::content::file_matches(&target, manifest);
     let mut conflict = None;
     if changed_here {
         let name = conflict_name(&manifest.name, source, now_ms);
@@ -221,24 +223,6 @@ pub fn remove_partial_files(root: &Path) -> usize {
         }
     }
     n
-}
-
-/// True if the file at `p` has exactly the manifest's chunks.
-fn same_content(p: &Path, m: &Manifest) -> bool {
-    let Ok(f) = std::fs::File::open(p) else {
-        return false;
-    };
-    let Ok(chunker) = crate::content::Chunker::new(f, m.chunk_size) else {
-        return false;
-    };
-    let mut n = 0;
-    for (i, c) in chunker.enumerate() {
-        match c {
-            Ok(c) if m.chunks.get(i) == Some(&c.cid) => n += 1,
-            _ => return false,
-        }
-    }
-    n == m.chunks.len()
 }
 
 fn sync_dir(dir: &Path) -> Result<(), SyncError> {
