@@ -78,6 +78,9 @@ pub(crate) async fn admit(shared: &Arc<Shared>, c: &Contact) -> bool {
         c.close("peer not trusted");
         return false;
     }
+    let Some(_slot) = ProbationSlot::take(&t.on_probation) else {
+        return refuse(shared, c, "join refused: too many peers on probation");
+    };
     let first = tokio::time::timeout(t.join_timeout, c.recv_control::<ControlMessage>()).await;
     match first {
         Ok(Ok(ControlMessage::Join { secret })) => accept_join(shared, c, &secret).await,
@@ -88,6 +91,31 @@ pub(crate) async fn admit(shared: &Arc<Shared>, c: &Contact) -> bool {
         ),
         Ok(Err(e)) => refuse(shared, c, &format!("join refused: {e}")),
         Err(_) => refuse(shared, c, "join refused: no Join in time"),
+    }
+}
+
+/// Most contacts on probation (waiting for their `Join`) at once; more
+/// are refused and counted (`refused_join`), so a pending invite cannot be
+/// used to hold many connections open.
+pub const MAX_PROBATION_CONTACTS: usize = 8;
+
+/// One of the [`MAX_PROBATION_CONTACTS`] slots of a counter, released on
+/// drop.
+struct ProbationSlot<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> ProbationSlot<'a> {
+    fn take(n: &'a std::sync::atomic::AtomicUsize) -> Option<ProbationSlot<'a>> {
+        if n.fetch_add(1, Ordering::AcqRel) >= MAX_PROBATION_CONTACTS {
+            n.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(ProbationSlot(n))
+    }
+}
+
+impl Drop for ProbationSlot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -202,4 +230,21 @@ async fn dial_any(
         }
     }
     Err(JoinError::Unreachable(errors.join("; ")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probation_slots_are_bounded_and_released() {
+        let n = std::sync::atomic::AtomicUsize::new(0);
+        let slots: Vec<_> = (0..MAX_PROBATION_CONTACTS)
+            .map(|_| ProbationSlot::take(&n).expect("a free slot"))
+            .collect();
+        assert!(ProbationSlot::take(&n).is_none(), "full");
+        drop(slots);
+        assert_eq!(n.load(Ordering::Acquire), 0);
+        assert!(ProbationSlot::take(&n).is_some());
+    }
 }

@@ -216,6 +216,8 @@ pub struct TrustState {
     pub refused_join: AtomicU64,
     /// Peers admitted by a valid invite.
     pub joined: AtomicU64,
+    /// Contacts on probation now (bounded by `join::MAX_PROBATION_CONTACTS`).
+    pub on_probation: std::sync::atomic::AtomicUsize,
     /// How long a peer on probation has to send its `Join`.
     pub join_timeout: Duration,
     /// Lifetime of an invite when none is asked for, seconds.
@@ -279,6 +281,7 @@ impl TrustState {
             refused_untrusted: AtomicU64::new(0),
             refused_join: AtomicU64::new(0),
             joined: AtomicU64::new(0),
+            on_probation: std::sync::atomic::AtomicUsize::new(0),
             join_timeout: Duration::from_millis(cfg.join_timeout_ms),
             invite_ttl_s: cfg.invite_ttl_s,
         };
