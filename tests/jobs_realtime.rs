@@ -7,7 +7,6 @@
 mod common;
 
 use serde_json::Value;
-use spore::chaos::{ChaosConfig, ChaosRelay};
 use spore::harness::{NodeProcess, wait_for};
 use std::time::{Duration, Instant};
 
@@ -51,20 +50,7 @@ fn realtime_jobs_go_only_to_the_fast_peer_and_are_refused_without_it() {
     let a = NodeProcess::start(&exe, &root.join("a"), "a", &[]).unwrap();
     let mut f = NodeProcess::start(&exe, &root.join("f"), "f", &svc_args).unwrap();
     let s = NodeProcess::start(&exe, &root.join("s"), "s", &svc_args).unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let mut slow = ChaosConfig::clean();
-    slow.delay = Duration::from_millis(120);
-    let relay = rt
-        .block_on(ChaosRelay::start(
-            "127.0.0.1:0".parse().unwrap(),
-            s.quic_addr(),
-            slow,
-        ))
-        .unwrap();
+    let (_rt, relay) = common::delaying_relay(s.quic_addr(), Duration::from_millis(120));
     a.add_peer(f.quic_addr()).unwrap();
     a.add_peer(relay.local_addr()).unwrap();
     wait_for("F's advert", T, || advertised_rtt(&a, "dtn://f/", "wc")).unwrap();

@@ -11,7 +11,6 @@
 mod common;
 
 use serde_json::Value;
-use spore::chaos::{ChaosConfig, ChaosRelay};
 use spore::harness::{NodeProcess, count_states, wait_for};
 use std::path::Path;
 use std::process::Command;
@@ -72,20 +71,7 @@ fn the_default_policy_chooses_the_lower_latency_relay() {
     let exe = common::exe();
     let start = |n: &str| NodeProcess::start(&exe, &tmp.path().join(n), n, &[]).unwrap();
     let (a, b, c, d) = (start("a"), start("b"), start("c"), start("d"));
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let mut slow = ChaosConfig::clean();
-    slow.delay = Duration::from_millis(100);
-    let relay = rt
-        .block_on(ChaosRelay::start(
-            "127.0.0.1:0".parse().unwrap(),
-            d.quic_addr(),
-            slow,
-        ))
-        .unwrap();
+    let (_rt, relay) = common::delaying_relay(d.quic_addr(), Duration::from_millis(100));
     b.add_peer(relay.local_addr()).unwrap();
     c.add_peer(d.quic_addr()).unwrap();
     wait_connected(&b, "dtn://d/");

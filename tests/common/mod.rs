@@ -21,3 +21,23 @@ pub fn random_file(path: &Path, len: usize, seed: u64) {
 pub fn counter(status: &serde_json::Value, name: &str) -> u64 {
     status["counters"][name].as_u64().unwrap_or(0)
 }
+
+/// A UDP relay on 127.0.0.1 that forwards to `target` adding `delay` one
+/// way (each direction), and the runtime it runs on (drop both to stop it).
+pub fn delaying_relay(
+    target: std::net::SocketAddr,
+    delay: std::time::Duration,
+) -> (tokio::runtime::Runtime, spore::chaos::ChaosRelay) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut cfg = spore::chaos::ChaosConfig::clean();
+    cfg.delay = delay;
+    let listen = "127.0.0.1:0".parse().unwrap();
+    let relay = rt
+        .block_on(spore::chaos::ChaosRelay::start(listen, target, cfg))
+        .unwrap();
+    (rt, relay)
+}
