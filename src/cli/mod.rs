@@ -96,7 +96,8 @@ enum Cmd {
         #[command(flatten)]
         dir: DataDir,
     },
-    /// Peers: list (default), add or remove dial targets.
+    /// Peers: list (default), add or remove dial targets, cap bandwidth,
+    /// mark metered links.
     Peers {
         #[command(subcommand)]
         action: Option<PeersCmd>,
