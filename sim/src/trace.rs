@@ -207,13 +207,7 @@ pub fn parse_trace(text: &str) -> Result<Trace, ParseError> {
     }
     // Stable: events at the same time keep their file order.
     events.sort_by_key(|e| e.time_us);
-    let nodes = events.iter().map(|e| e.a.max(e.b) + 1).max().unwrap_or(0);
-    let end_us = events.last().map_or(0, |e| e.time_us);
-    Ok(Trace {
-        events,
-        nodes,
-        end_us,
-    })
+    Ok(Trace::from_sorted(events))
 }
 
 /// Parses a workload: `<time_s> C <msgid> <from> <to> <size> [<resp_size>]`
@@ -333,13 +327,7 @@ fn parse_plan(text: &str) -> Result<Trace, ParseError> {
         }
     }
     events.sort_by_key(|e| (e.time_us, !e.up));
-    let nodes = events.iter().map(|e| e.a.max(e.b) + 1).max().unwrap_or(0);
-    let end_us = events.last().map_or(0, |e| e.time_us);
-    Ok(Trace {
-        events,
-        nodes,
-        end_us,
-    })
+    Ok(Trace::from_sorted(events))
 }
 
 /// Merges overlapping planned contacts of one link (sorted by start) into
@@ -371,6 +359,18 @@ fn merge_spans(v: &[PlanSpan]) -> Vec<(u64, u64, LinkParams)> {
 }
 
 impl Trace {
+    /// A trace of `events` already in time order (node count and end time
+    /// derived from them).
+    fn from_sorted(events: Vec<ConnEvent>) -> Trace {
+        let nodes = events.iter().map(|e| e.a.max(e.b) + 1).max().unwrap_or(0);
+        let end_us = events.last().map_or(0, |e| e.time_us);
+        Trace {
+            events,
+            nodes,
+            end_us,
+        }
+    }
+
     /// The contacts of the trace, both directions of every link, sorted by
     /// start time. An `up` of a link already up and a `down` of a link not
     /// up are ignored; a link still up at the end closes at

@@ -235,7 +235,7 @@ impl Agent {
             if let Some(bytes) = self.build_transmit(now, &key, &rec, give)? {
                 debug!(peer = %peer, bundle = %rec.id, give, "transmit");
                 if cgr {
-                    self.book_cgr(now, peer, &rec);
+                    self.book_cgr(now, peer, &key, &head);
                 }
                 bytes_room = bytes_room.saturating_sub(rec.size_bytes);
                 let f = InFlight {
@@ -256,19 +256,8 @@ impl Agent {
 
     /// Books a bundle sent to `peer` on its CGR route's first contact
     /// (spec/routing.md §6, capacity).
-    fn book_cgr(&mut self, now: DtnTime, peer: &Eid, rec: &BundleRecord) {
-        let dest_node = rec.destination.node_id();
-        let c = Candidate {
-            destination: &rec.destination,
-            received_from: rec.received_from.as_ref(),
-            peer,
-            peer_has_it: false,
-            refused_by_peer: false,
-            destination_in_contact: self.contacts.contains_key(&dest_node),
-            copies: rec.copies,
-            size_bytes: rec.size_bytes,
-            expiry_ms: rec.expiry_ms,
-        };
+    fn book_cgr(&mut self, now: DtnTime, peer: &Eid, key: &[u8], head: &RecordHead) {
+        let c = self.candidate(peer, key, head);
         self.router.sent(now.0, &c);
     }
 
@@ -295,23 +284,24 @@ impl Agent {
         {
             return Decision::Hold(HoldReason::Metered);
         }
+        self.router.decide(now.0, &self.candidate(peer, key, rec))
+    }
+
+    /// What the router is asked about bundle `key` for `peer`.
+    fn candidate<'a>(&self, peer: &'a Eid, key: &[u8], rec: &'a RecordHead) -> Candidate<'a> {
         let contact = self.contacts.get(peer);
-        let dest_node = rec.destination.node_id();
-        self.router.decide(
-            now.0,
-            &Candidate {
-                destination: &rec.destination,
-                received_from: rec.received_from.as_ref(),
-                peer,
-                peer_has_it: contact.is_some_and(|c| c.peer_holds.contains(key)),
-                refused_by_peer: contact
-                    .is_some_and(|c| c.refused.contains(key) || c.depleted.contains(key)),
-                destination_in_contact: self.contacts.contains_key(&dest_node),
-                copies: rec.copies,
-                size_bytes: rec.size_bytes,
-                expiry_ms: rec.expiry_ms,
-            },
-        )
+        Candidate {
+            destination: &rec.destination,
+            received_from: rec.received_from.as_ref(),
+            peer,
+            peer_has_it: contact.is_some_and(|c| c.peer_holds.contains(key)),
+            refused_by_peer: contact
+                .is_some_and(|c| c.refused.contains(key) || c.depleted.contains(key)),
+            destination_in_contact: self.contacts.contains_key(&rec.destination.node_id()),
+            copies: rec.copies,
+            size_bytes: rec.size_bytes,
+            expiry_ms: rec.expiry_ms,
+        }
     }
 
     /// Rebuilds the bundle to send: chunk payload restored, previous node =
