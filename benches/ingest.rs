@@ -84,10 +84,7 @@ impl Source {
                 b.set_custody(&CustodyBlock {
                     custodian: self.peer.clone(),
                 });
-                Received {
-                    from: self.peer.clone(),
-                    bytes: Bytes::from(encode(&b)),
-                }
+                Received::new(self.peer.clone(), Bytes::from(encode(&b)))
             })
             .collect()
     }

@@ -104,6 +104,8 @@ fn contact_transfer(exe: &Path, total_bytes: u64) -> anyhow::Result<f64> {
     a.send(&file, "dtn://c/files")?;
     let inbox_file = c.dir.join("inbox").join("payload.bin");
     let timeout = TIMEOUT_PER_MIB * (total_bytes >> 20) as u32 + Duration::from_secs(30);
+    let nodes = [(&a, "A"), (&c, "C")];
+    let before: Vec<_> = nodes.iter().map(|(n, _)| thread_times(n.pid())).collect();
     let start = Instant::now();
     a.add_peer(c.quic_addr())?;
     while !inbox_file.exists() {
@@ -111,6 +113,13 @@ fn contact_transfer(exe: &Path, total_bytes: u64) -> anyhow::Result<f64> {
         std::thread::sleep(Duration::from_millis(5));
     }
     let secs = start.elapsed().as_secs_f64();
+    for ((n, label), before) in nodes.iter().zip(&before) {
+        let by_name = before_after(before, &thread_times(n.pid()));
+        println!(
+            "  contact: {}",
+            thread_report(&format!("node {label}"), &by_name, secs)
+        );
+    }
     ensure!(sha256_of(&inbox_file)? == digest, "SHA-256 differs at C");
     Ok(secs)
 }

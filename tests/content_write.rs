@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use spore::content::{
-    Chunker, Cid, ContentError, Manifest, ManifestBuilder, write_file_atomically,
+    ChunkCheck, Chunker, Cid, ContentError, Manifest, ManifestBuilder, write_file_atomically,
 };
 use std::collections::HashMap;
 use std::path::Path;
@@ -47,13 +47,13 @@ fn writes_bytes_and_never_clobbers() {
     let bytes = data(5000);
     let (m, store) = chunked("report.tar.gz", &bytes);
 
-    let first = write_file_atomically(&dir, &m, from(&store)).unwrap();
+    let first = write_file_atomically(&dir, &m, ChunkCheck::Hash, from(&store)).unwrap();
     assert_eq!(first, dir.join("report.tar.gz"));
     assert_eq!(std::fs::read(&first).unwrap(), bytes);
 
-    let second = write_file_atomically(&dir, &m, from(&store)).unwrap();
+    let second = write_file_atomically(&dir, &m, ChunkCheck::Hash, from(&store)).unwrap();
     assert_eq!(second, dir.join("report.tar (1).gz"));
-    let third = write_file_atomically(&dir, &m, from(&store)).unwrap();
+    let third = write_file_atomically(&dir, &m, ChunkCheck::Hash, from(&store)).unwrap();
     assert_eq!(third, dir.join("report.tar (2).gz"));
     assert_eq!(std::fs::read(&third).unwrap(), bytes);
     assert_eq!(std::fs::read(&first).unwrap(), bytes);
@@ -68,7 +68,7 @@ fn empty_file_is_written() {
     let tmp = tempfile::tempdir().unwrap();
     let (m, store) = chunked("empty", b"");
     assert!(m.chunks.is_empty());
-    let path = write_file_atomically(tmp.path(), &m, from(&store)).unwrap();
+    let path = write_file_atomically(tmp.path(), &m, ChunkCheck::Hash, from(&store)).unwrap();
     assert_eq!(std::fs::read(path).unwrap(), b"");
 }
 
@@ -82,7 +82,7 @@ fn corrupt_chunk_is_refused_and_leaves_nothing() {
     bad[17] ^= 1;
     store.insert(victim, Bytes::from(bad));
 
-    let err = write_file_atomically(tmp.path(), &m, from(&store)).unwrap_err();
+    let err = write_file_atomically(tmp.path(), &m, ChunkCheck::Hash, from(&store)).unwrap_err();
     match &err {
         ContentError::CidMismatch { expected, .. } => assert_eq!(**expected, victim),
         other => panic!("unexpected {other}"),
@@ -95,7 +95,7 @@ fn missing_or_short_chunk_leaves_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let (m, mut store) = chunked("x.bin", &data(3000));
     store.remove(&m.chunks[2]);
-    let err = write_file_atomically(tmp.path(), &m, from(&store)).unwrap_err();
+    let err = write_file_atomically(tmp.path(), &m, ChunkCheck::Hash, from(&store)).unwrap_err();
     assert_eq!(err.kind(), "chunk_unavailable");
     assert!(err.to_string().contains("no chunk"), "{err}");
 
@@ -104,7 +104,13 @@ fn missing_or_short_chunk_leaves_nothing() {
     // catch it.
     let (mut m, store) = chunked("y.bin", &data(3000));
     m.size = 2048 + 1000;
-    let err = write_file_atomically(tmp.path(), &m, from(&store)).unwrap_err();
+    let err = write_file_atomically(tmp.path(), &m, ChunkCheck::Hash, from(&store)).unwrap_err();
+    assert_eq!(err.kind(), "chunk_length");
+    assert!(entries(tmp.path()).is_empty());
+
+    // Chunks from a store that checked them: the length is still checked.
+    let err =
+        write_file_atomically(tmp.path(), &m, ChunkCheck::LengthOnly, from(&store)).unwrap_err();
     assert_eq!(err.kind(), "chunk_length");
     assert!(entries(tmp.path()).is_empty());
 }
@@ -115,7 +121,7 @@ fn traversal_names_are_refused_before_touching_disk() {
     let dir = tmp.path().join("inbox");
     for name in ["../escape", "..", "/etc/passwd", "a/b", "c\\d", ""] {
         let (m, store) = chunked(name, b"payload");
-        let err = write_file_atomically(&dir, &m, from(&store)).unwrap_err();
+        let err = write_file_atomically(&dir, &m, ChunkCheck::Hash, from(&store)).unwrap_err();
         assert_eq!(err.kind(), "invalid_file_name", "{name:?}");
     }
     assert!(!dir.exists());
@@ -132,7 +138,7 @@ fn existing_symlink_is_not_followed() {
     std::fs::create_dir(&dir).unwrap();
     std::os::unix::fs::symlink(&target, dir.join("f.txt")).unwrap();
     let (m, store) = chunked("f.txt", b"new contents");
-    let path = write_file_atomically(&dir, &m, from(&store)).unwrap();
+    let path = write_file_atomically(&dir, &m, ChunkCheck::Hash, from(&store)).unwrap();
     assert_eq!(std::fs::read(&target).unwrap(), b"precious");
     assert_eq!(path, dir.join("f (1).txt"));
     assert_eq!(std::fs::read(path).unwrap(), b"new contents");

@@ -242,10 +242,7 @@ fn event(op: &Op, ticket: u64) -> Event {
         },
         Op::Receive(v) => Event::Received(
             v.iter()
-                .map(|b| Received {
-                    from: eid("dtn://p/"),
-                    bytes: enc(b),
-                })
+                .map(|b| Received::new(eid("dtn://p/"), enc(b)))
                 .collect(),
         ),
         Op::Signal(ids) => Event::CustodySignal {

@@ -75,9 +75,11 @@ fn healthy_store(dir: &Path) -> PathBuf {
     let received = [b"chunk A".as_slice(), b"chunk C"]
         .iter()
         .enumerate()
-        .map(|(i, d)| Received {
-            from: eid("dtn://p/"),
-            bytes: chunk_bundle("dtn://p/", "dtn://n/files", i as u64, d),
+        .map(|(i, d)| {
+            Received::new(
+                eid("dtn://p/"),
+                chunk_bundle("dtn://p/", "dtn://n/files", i as u64, d),
+            )
         })
         .collect();
     agent

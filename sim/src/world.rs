@@ -386,10 +386,7 @@ impl<'a> World<'a> {
         if let Some(msg) = p.msg {
             self.hops_at.entry((to, msg)).or_insert(p.hops);
         }
-        let r = Received {
-            from: self.eids[from as usize].clone(),
-            bytes: p.bytes,
-        };
+        let r = Received::new(self.eids[from as usize].clone(), p.bytes);
         self.handle(to, Event::Received(vec![r]))
     }
 

@@ -50,6 +50,32 @@ pub(super) enum Outcome {
     Refused(Refusal),
 }
 
+/// The content check of one bundle: `Ok(Some((kind, cid)))` when a content
+/// block names a CID the payload matches, `Ok(None)` without a content block.
+type ContentCheck = Result<Option<(PayloadKind, Vec<u8>)>, Refusal>;
+
+/// A received bundle decoded and its content CID checked before it reaches
+/// the agent thread (see [`super::Received::prechecked`]). Only the pure,
+/// CPU-heavy steps are done here (CBOR decode, CRCs, SHA-256 of the payload);
+/// everything that needs the store or the clock (duplicates, expiry, hop
+/// limit, quota) still runs in [`Agent::receive`].
+#[derive(Clone, Debug)]
+pub struct Prechecked {
+    bundle: Result<Bundle, codec::DecodeError>,
+    /// `None` when the bundle did not decode.
+    content: Option<ContentCheck>,
+}
+
+impl Prechecked {
+    /// Decodes `bytes` under `limits` and, if that worked, checks the
+    /// payload against the content block's CID.
+    pub(super) fn check(bytes: &[u8], limits: &codec::DecodeLimits) -> Prechecked {
+        let bundle = codec::decode(bytes, limits);
+        let content = bundle.as_ref().ok().map(check_content);
+        Prechecked { bundle, content }
+    }
+}
+
 /// Work to do after the transaction commits.
 #[derive(Default)]
 pub(super) struct AfterCommit {
@@ -69,7 +95,7 @@ fn refusal(label: &'static str, detail: impl Into<String>, custody: CustodyReaso
 
 /// The content CID of a payload, checked: `Ok(Some((kind, cid)))` when a
 /// content block names a CID that the payload matches.
-fn check_content(b: &Bundle) -> Result<Option<(PayloadKind, Vec<u8>)>, Refusal> {
+fn check_content(b: &Bundle) -> ContentCheck {
     let cid_bytes = match b.content_cid() {
         Ok(Some(c)) => c,
         Ok(None) => return Ok(None),
@@ -131,7 +157,11 @@ impl Agent {
             BTreeMap::new();
         for r in items {
             self.count("received_total");
-            let bundle = match codec::decode(&r.bytes, &self.cfg.decode_limits) {
+            let (decoded, content) = match r.pre {
+                Some(p) => (p.bundle, p.content),
+                None => (codec::decode(&r.bytes, &self.cfg.decode_limits), None),
+            };
+            let bundle = match decoded {
                 Ok(b) => b,
                 Err(e) => {
                     warn!(peer = %r.from, error = %e, "refused undecodable bundle");
@@ -141,8 +171,15 @@ impl Agent {
             };
             let id = bundle.id();
             let wants_signal = matches!(bundle.custody(), Ok(Some(_)));
-            let outcome =
-                self.accept(&mut txn, now, bundle, Some(&r.from), &r.bytes, &mut after)?;
+            let outcome = self.accept(
+                &mut txn,
+                now,
+                bundle,
+                Some(&r.from),
+                &r.bytes,
+                &mut after,
+                content,
+            )?;
             let (accepted, reason) = match &outcome {
                 Outcome::Stored | Outcome::Delivered => (true, CustodyReason::Accepted),
                 Outcome::Duplicate => (false, CustodyReason::Duplicate),
@@ -207,7 +244,7 @@ impl Agent {
                 }
             };
             let id = bundle.id();
-            match self.accept(&mut txn, now, bundle, None, &bytes, &mut after)? {
+            match self.accept(&mut txn, now, bundle, None, &bytes, &mut after, None)? {
                 Outcome::Stored | Outcome::Delivered | Outcome::Duplicate => ids.push(id),
                 Outcome::Refused(r) => {
                     (self.next_seq, self.held_bytes) = (seq_before, held_before);
@@ -263,7 +300,9 @@ impl Agent {
     }
 
     /// Validates one bundle and records it in `txn` (stored for forwarding,
-    /// or delivered here). `raw` is its encoding as received.
+    /// or delivered here). `raw` is its encoding as received; `content` is
+    /// its content check if done already ([`Prechecked`]).
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn accept(
         &mut self,
         txn: &mut Txn,
@@ -272,8 +311,9 @@ impl Agent {
         from: Option<&Eid>,
         raw: &[u8],
         after: &mut AfterCommit,
+        content: Option<ContentCheck>,
     ) -> Result<Outcome, AgentError> {
-        let checked = match self.validate(txn, now, &mut bundle)? {
+        let checked = match self.validate(txn, now, &mut bundle, content)? {
             // Held for forwarding: within the quota (crate::limits::quota).
             Ok(Some(x)) if !bundle.primary.destination.is_on_node(&self.cfg.node_id) => {
                 self.quota_check(from, raw.len() as u64).map(|()| Some(x))
@@ -337,6 +377,7 @@ impl Agent {
         txn: &Txn,
         now: DtnTime,
         bundle: &mut Bundle,
+        content: Option<ContentCheck>,
     ) -> Result<Result<Option<(u64, Option<(PayloadKind, Vec<u8>)>)>, Refusal>, AgentError> {
         let key = bundle.id().to_key();
         // A duplicate is a bundle held or delivered here. One that passed
@@ -388,7 +429,7 @@ impl Agent {
                 NO_DESTINATION,
             )));
         }
-        let content = match check_content(bundle) {
+        let content = match content.unwrap_or_else(|| check_content(bundle)) {
             Ok(c) => c,
             Err(r) => return Ok(Err(r)),
         };
@@ -652,7 +693,7 @@ impl Agent {
         self.count("status_reports_sent");
         // A status report is never about a status report, so this recursion
         // is one level deep.
-        self.accept(txn, now, report, None, &raw, after)?;
+        self.accept(txn, now, report, None, &raw, after, None)?;
         Ok(())
     }
 

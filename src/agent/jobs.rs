@@ -77,7 +77,7 @@ mod tests {
         let from: Eid = "dtn://r/".parse().expect("EID");
         let bytes = codec::encode(&job).into();
         let acts = c
-            .handle(T0, Event::Received(vec![Received { from, bytes }]))
+            .handle(T0, Event::Received(vec![Received::new(from, bytes)]))
             .expect("handled");
         assert_eq!(job_deliveries(&acts), vec![job.id()]);
         assert_eq!(c.store().pending_jobs(10).expect("read").len(), 1);

@@ -31,6 +31,7 @@ use crate::routing::{Advert, Policy, Router};
 use crate::store::{Store, StoreError};
 use bytes::Bytes;
 use inflight::InFlightSet;
+pub use ingest::Prechecked;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
@@ -113,6 +114,35 @@ pub struct Received {
     pub from: Eid,
     /// The encoded bundle, untrusted.
     pub bytes: Bytes,
+    /// The decode and content check of `bytes`, when the caller did them
+    /// already ([`Received::prechecked`], e.g. on the CL's receiving task so
+    /// that hashing runs beside the agent thread); `None`: the agent does them.
+    pub pre: Option<Box<ingest::Prechecked>>,
+}
+
+impl Received {
+    /// A bundle from `from`, decoded and checked by the agent when handled.
+    pub fn new(from: Eid, bytes: Bytes) -> Received {
+        Received {
+            from,
+            bytes,
+            pre: None,
+        }
+    }
+
+    /// A bundle from `from`, decoded (RFC 9171 §4, CRCs included) and its
+    /// content CID checked against its payload now, by the caller's thread.
+    /// Pure: no store, clock or I/O. The agent uses the result as if it had
+    /// computed it itself; `limits` should be the agent's
+    /// [`AgentConfig::decode_limits`].
+    pub fn prechecked(from: Eid, bytes: Bytes, limits: &DecodeLimits) -> Received {
+        let pre = ingest::Prechecked::check(&bytes, limits);
+        Received {
+            from,
+            bytes,
+            pre: Some(Box::new(pre)),
+        }
+    }
 }
 
 /// What a local client asks to send.

@@ -69,13 +69,9 @@ impl Net {
             assert!(steps < 100_000, "the exchange does not settle");
             let src_id = nodes[src].node_id().clone();
             let (peer, ev) = match act {
-                Action::Transmit { peer, bytes, .. } => (
-                    peer,
-                    Event::Received(vec![Received {
-                        from: src_id,
-                        bytes,
-                    }]),
-                ),
+                Action::Transmit { peer, bytes, .. } => {
+                    (peer, Event::Received(vec![Received::new(src_id, bytes)]))
+                }
                 Action::SendSummary {
                     peer,
                     held,
@@ -253,15 +249,12 @@ fn a_resent_bundle_gets_a_duplicate_signal_and_is_released() {
     let from = eid("dtn://a/");
     b.handle(
         T0,
-        Event::Received(vec![Received {
-            from: from.clone(),
-            bytes: bytes.clone(),
-        }]),
+        Event::Received(vec![Received::new(from.clone(), bytes.clone())]),
     )
     .unwrap();
     // The first signal is lost; the resend gets `Duplicate`.
     let out = b
-        .handle(T0, Event::Received(vec![Received { from, bytes }]))
+        .handle(T0, Event::Received(vec![Received::new(from, bytes)]))
         .unwrap();
     let Some(Action::SendCustodySignal { signal, .. }) = out.into_iter().next() else {
         panic!()
@@ -324,10 +317,7 @@ fn a_bundle_expired_on_arrival_is_refused_with_reason() {
     let out = b
         .handle(
             T0.plus_ms(50),
-            Event::Received(vec![Received {
-                from: eid("dtn://a/"),
-                bytes,
-            }]),
+            Event::Received(vec![Received::new(eid("dtn://a/"), bytes)]),
         )
         .unwrap();
     let Some(Action::SendCustodySignal { signal, .. }) = out.into_iter().next() else {
@@ -371,14 +361,8 @@ fn delivered_at_most_once_even_if_many_copies_arrive() {
     let mut deliveries = 0;
     for _ in 0..3 {
         let ev = Event::Received(vec![
-            Received {
-                from: from.clone(),
-                bytes: bytes.clone(),
-            },
-            Received {
-                from: from.clone(),
-                bytes: bytes.clone(),
-            },
+            Received::new(from.clone(), bytes.clone()),
+            Received::new(from.clone(), bytes.clone()),
         ]);
         for act in c.handle(T0, ev).unwrap() {
             deliveries += matches!(act, Action::Deliver { .. }) as usize;
@@ -460,6 +444,14 @@ fn a_file_is_reassembled_once_all_chunks_and_the_manifest_are_in() {
 
 #[test]
 fn a_chunk_that_does_not_match_its_cid_is_refused() {
+    // The same outcome whether the agent checks the bundle itself or the
+    // receiving task prechecked it.
+    for pre in [false, true] {
+        chunk_with_wrong_cid_is_refused(pre);
+    }
+}
+
+fn chunk_with_wrong_cid_is_refused(prechecked: bool) {
     let mut c = agent("c");
     let ts = CreationTimestamp {
         time: T0,
@@ -474,14 +466,12 @@ fn a_chunk_that_does_not_match_its_cid_is_refused() {
     );
     bad.set_content_cid(&chunk_cid(b"good").to_bytes());
     let bytes = Bytes::from(codec::encode(&bad));
-    c.handle(
-        T0,
-        Event::Received(vec![Received {
-            from: eid("dtn://a/"),
-            bytes,
-        }]),
-    )
-    .unwrap();
+    let item = if prechecked {
+        Received::prechecked(eid("dtn://a/"), bytes, &DecodeLimits::default())
+    } else {
+        Received::new(eid("dtn://a/"), bytes)
+    };
+    c.handle(T0, Event::Received(vec![item])).unwrap();
     let counters: BTreeMap<_, _> = c.store().counters().unwrap().into_iter().collect();
     assert_eq!(counters.get("refused_cid_mismatch"), Some(&1));
     assert_eq!(c.store().stats().unwrap().records, 0);
@@ -611,10 +601,7 @@ fn a_bundle_that_comes_back_is_accepted_again_not_lost() {
     let id = bundle.id();
     let bytes = Bytes::from(codec::encode(&bundle));
     let receive = |b: &mut Agent, from: &str| {
-        let items = vec![Received {
-            from: eid(from),
-            bytes: bytes.clone(),
-        }];
+        let items = vec![Received::new(eid(from), bytes.clone())];
         b.handle(T0, Event::Received(items)).unwrap()
     };
     receive(&mut b, "dtn://a/");

@@ -18,12 +18,25 @@ pub const MAX_NAME_ATTEMPTS: u32 = 1000;
 /// file is assembled (`.spore-partial-XXXXXX`).
 pub const TEMP_FILE_PREFIX: &str = ".spore-partial-";
 
+/// How [`write_file_atomically`] checks each chunk it is handed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChunkCheck {
+    /// Length and SHA-256 against the chunk's CID: for chunks from anywhere
+    /// that did not check them.
+    Hash,
+    /// Length only: the chunks come from the node's store, which checked
+    /// each against its CID before storing it (spec/manifest.md §5) and
+    /// keys it by that CID. Saves hashing the whole file a second time.
+    LengthOnly,
+}
+
 /// Writes the file described by `manifest` into `dir` and returns its path.
 ///
 /// Steps: validate the manifest (name, sizes, CIDs; see
 /// [`Manifest::validate`]); create `dir` if missing; write into a temporary
 /// file in `dir`, asking `chunk` for each chunk in order and checking each
-/// against its CID and its expected length (hence the running size);
+/// against its expected length (hence the running size) and, with
+/// [`ChunkCheck::Hash`], against its CID;
 /// fsync the file; move it to `dir/<name>` without replacing any existing
 /// entry — if taken, `stem (1).ext`, `stem (2).ext`, … up to
 /// [`MAX_NAME_ATTEMPTS`] names; fsync `dir`.
@@ -43,6 +56,7 @@ pub const TEMP_FILE_PREFIX: &str = ".spore-partial-";
 pub fn write_file_atomically<E: std::fmt::Display>(
     dir: &Path,
     manifest: &Manifest,
+    check: ChunkCheck,
     mut chunk: impl FnMut(&Cid) -> Result<Bytes, E>,
 ) -> Result<PathBuf, ContentError> {
     // The entry limit protects decoders; a manifest in hand is checked for
@@ -58,7 +72,7 @@ pub fn write_file_atomically<E: std::fmt::Display>(
             cid: Box::new(*cid),
             reason: e.to_string(),
         })?;
-        check_chunk(manifest, index, cid, &data)?;
+        check_chunk(manifest, index, cid, &data, check)?;
         tmp.write_all(&data).map_err(io("write"))?;
     }
     tmp.as_file().sync_all().map_err(io("fsync file"))?;
@@ -78,6 +92,7 @@ fn check_chunk(
     index: u64,
     cid: &Cid,
     data: &[u8],
+    check: ChunkCheck,
 ) -> Result<(), ContentError> {
     let expected_bytes = manifest.chunk_len_bytes(index).unwrap_or(0);
     if data.len() as u64 != expected_bytes {
@@ -87,7 +102,10 @@ fn check_chunk(
             actual_bytes: data.len() as u64,
         });
     }
-    verify_chunk(cid, data)
+    match check {
+        ChunkCheck::Hash => verify_chunk(cid, data),
+        ChunkCheck::LengthOnly => Ok(()),
+    }
 }
 
 /// Moves `tmp` to the first free name among `name`, `stem (1).ext`, …

@@ -238,13 +238,16 @@ fn assemble(shared: &Arc<Shared>, manifest_cid: Vec<u8>, manifest: &Manifest) {
     }
     let result = match already_written(&shared.inbox, manifest) {
         Some(p) => Ok(p),
-        None => content::write_file_atomically(&shared.inbox, manifest, |cid: &content::Cid| {
-            match shared.store.chunk(&cid.to_bytes()) {
+        None => content::write_file_atomically(
+            &shared.inbox,
+            manifest,
+            content::ChunkCheck::LengthOnly,
+            |cid: &content::Cid| match shared.store.chunk(&cid.to_bytes()) {
                 Ok(Some(d)) => Ok(bytes::Bytes::from(d)),
                 Ok(None) => Err(format!("chunk {cid} missing from the store")),
                 Err(e) => Err(e.to_string()),
-            }
-        })
+            },
+        )
         .map_err(|e| e.to_string()),
     };
     let ev = match result {
@@ -282,12 +285,28 @@ fn already_written(dir: &Path, m: &Manifest) -> Option<PathBuf> {
     None
 }
 
+/// Bundles smaller than this (bytes) are decoded and hashed on the receiving
+/// task itself; larger ones with `block_in_place`.
+const PRECHECK_INLINE_BYTES: usize = 64 * 1024;
+
 /// Sends the events of received bundles to the agent thread.
 pub(crate) async fn received(
     shared: &Shared,
     from: crate::bundle::Eid,
     bytes: bytes::Bytes,
 ) -> bool {
-    let ev = Event::Received(vec![Received { from, bytes }]);
+    // Decoding and hashing the payload here, beside the agent thread, keeps
+    // the agent's single thread for the store. A large payload is hashed
+    // with `block_in_place` (multi-threaded runtimes only) so that the
+    // worker's other tasks move on meanwhile.
+    let limits = &shared.decode_limits;
+    let multi_thread = tokio::runtime::Handle::current().runtime_flavor()
+        == tokio::runtime::RuntimeFlavor::MultiThread;
+    let item = if multi_thread && bytes.len() >= PRECHECK_INLINE_BYTES {
+        tokio::task::block_in_place(|| Received::prechecked(from, bytes, limits))
+    } else {
+        Received::prechecked(from, bytes, limits)
+    };
+    let ev = Event::Received(vec![item]);
     shared.cmd.send(Command::Event(ev)).await.is_ok()
 }

@@ -222,6 +222,9 @@ pub(crate) struct Shared {
     pub contacts: contacts::Contacts,
     pub submits: actions::Tickets,
     pub bundle_read_deadline: Duration,
+    /// The agent's decode limits (for decoding received bundles off the
+    /// agent thread, [`crate::agent::Received::prechecked`]).
+    pub decode_limits: crate::bundle::codec::DecodeLimits,
     /// Bundle streams refused by the CL before decoding (reset, too large,
     /// too slow), by counter name; in memory, reset when the node restarts.
     pub stream_refusals: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
@@ -350,6 +353,7 @@ pub async fn run(
         trust.clone(),
     )
     .with_context(|| format!("cannot listen for QUIC on {}", cfg.listen))?;
+    let decode_limits = agent.config().decode_limits.clone();
     let (cmd_tx, cmd_rx) = mpsc::channel(4096);
     let (act_tx, act_rx) = mpsc::unbounded_channel();
     let agent_thread = std::thread::Builder::new()
@@ -368,6 +372,7 @@ pub async fn run(
         contacts: contacts::Contacts::default(),
         submits: actions::Tickets::default(),
         bundle_read_deadline: cfg.bundle_read_deadline,
+        decode_limits,
         stream_refusals: Default::default(),
         jobs: job_runner::JobRunner::new(
             cfg.jobs.clone(),
