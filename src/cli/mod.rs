@@ -6,6 +6,7 @@ mod demo;
 mod doctor;
 mod job_cmd;
 mod node_cmd;
+mod query_cmd;
 mod show;
 mod sync_cmd;
 mod trust_cmd;
@@ -80,6 +81,14 @@ enum Cmd {
     Sync {
         #[command(subcommand)]
         cmd: sync_cmd::SyncCmd,
+        #[command(flatten)]
+        dir: DataDir,
+    },
+    /// Ask the node about the mesh: `query asset CID` (who holds a file or
+    /// chunk).
+    Query {
+        #[command(subcommand)]
+        what: query_cmd::QueryCmd,
         #[command(flatten)]
         dir: DataDir,
     },
@@ -432,6 +441,7 @@ pub fn main() -> ExitCode {
             dir,
         } => client::status(&dir.path_or_exit(), id, json, limit),
         Cmd::Sync { cmd, dir } => sync_cmd::run(&dir.path_or_exit(), cmd),
+        Cmd::Query { what, dir } => query_cmd::run(&dir.path_or_exit(), what),
         Cmd::Peers { action, json, dir } => client::peers(&dir.path_or_exit(), action, json),
         Cmd::Routes { limit, json, dir } => client::routes(&dir.path_or_exit(), limit, json),
         Cmd::Trust { action, json, dir } => trust_cmd::trust(&dir.path_or_exit(), action, json),

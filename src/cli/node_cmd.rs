@@ -96,6 +96,7 @@ fn node_config(
         cfg.jobs.realtime_rtt_ms = ms;
     }
     cfg.sync = file.sync.clone();
+    cfg.assets = file.assets.clone();
     for m in &n.metered_peers {
         let eid: Eid = m
             .parse()

@@ -106,6 +106,10 @@ pub(crate) fn agent_loop(
                 let _ = reply.send(r.map_err(|e| e.to_string()));
                 continue;
             }
+            Command::Write(job) => {
+                job(agent.store());
+                continue;
+            }
             Command::Shutdown => return,
         };
         match agent.handle(dtn_now(), ev) {

@@ -17,7 +17,7 @@
 //! | POST | /api/v1/manifest/refresh | | `{ok}` (rescan sync folders now) |
 //! | POST | /api/v1/peers/metered | `{node, metered}` | `{metered: [node]}` (metered.rs) |
 //! | POST | /api/v1/peers/bandwidth | `{node, bytes_per_s}` (0 removes) | `{bandwidth: {node: bytes_per_s}}` |
-//! | GET | /api/v1/query/asset | `?cid=CID` | `{cid, holders: [{node, how}]}` |
+//! | GET | /api/v1/query/asset | `?cid=CID` | `{cid, holders: [{node, how, via?, seen_ms?, age_s?, hops?, manifest?}]}` (spec/assets.md) |
 //!
 //! and the trust routes of `trust_api.rs` (trust list, invite, join).
 //! Errors are `{"error": "..."}` with a 4xx/5xx status. On Linux a
@@ -225,6 +225,7 @@ async fn status(
     v.counters.extend(cl);
     v.counters.extend(ctx.shared.guards.counters());
     v.counters.extend(ctx.shared.trust.counters());
+    v.counters.extend(ctx.shared.assets.counters());
     let mut v = serde_json::to_value(v).map_err(|e| internal(e.to_string()))?;
     if let Some(o) = v.as_object_mut() {
         o.insert("router".into(), json!(ctx.shared.router.to_string()));

@@ -39,6 +39,8 @@ pub struct ConfigFile {
     pub service: Vec<crate::jobs::ServiceConfig>,
     /// `[jobs]`: real-time threshold, result lifetime, real-time rates.
     pub jobs: crate::jobs::JobsConfig,
+    /// `[assets]`: asset adverts exchanged on contact (spec/assets.md).
+    pub assets: super::asset_advert::AssetConfig,
 }
 
 /// `[node]`: the settings that `spore node` flags also set (same names, with
@@ -243,6 +245,9 @@ mod tests {
         assert_eq!(c.service.len(), 2);
         assert_eq!(c.service[1].name, "embed");
         assert_eq!(c.jobs.realtime_rtt_ms, 100);
+        assert_eq!(c.assets.max_hops, 3);
+        assert_eq!(c.assets.advert_entries, 4096);
+        assert!(parse("[assets]\nhops = 3\n").is_err());
         assert!(parse("[[service]]\nname = \"x\"\nkind = \"teleport\"\n").is_err());
         assert!(parse("[trust]\nmode = \"closed\"\n").is_err());
         assert!(parse("[discovery]\nbeacons = true\n").is_err());

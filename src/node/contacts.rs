@@ -240,6 +240,7 @@ pub(crate) async fn run_contact(shared: Arc<Shared>, c: Contact, dialed_by_us: b
     }
     super::caps::advertise(&shared, &c);
     super::pex::send_list(&shared, &peer, &c);
+    super::asset_advert::send_advert(&shared, &peer, &c);
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(bundles_in(shared.clone(), c.clone(), peer.clone()));
     tasks.spawn(control_in(shared.clone(), c.clone(), peer.clone()));
@@ -403,6 +404,10 @@ async fn control_in(shared: Arc<Shared>, c: Contact, peer: Eid) {
             }
             ControlMessage::Peers { peers } => {
                 super::pex::receive(&shared, &peer, c.remote_addr(), &peers);
+                continue;
+            }
+            ControlMessage::Assets { entries } => {
+                super::asset_advert::receive(&shared, &peer, entries).await;
                 continue;
             }
             ControlMessage::Custody { record } => match AdministrativeRecord::decode(&record) {

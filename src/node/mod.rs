@@ -15,6 +15,7 @@
 mod actions;
 mod api;
 mod asset;
+pub mod asset_advert;
 mod bandwidth;
 pub mod beacon;
 mod caps;
@@ -93,6 +94,8 @@ pub struct NodeConfig {
     pub sync: crate::sync::SyncConfig,
     /// Peers whose links are metered at start (added to `metered.json`).
     pub metered_peers: Vec<Eid>,
+    /// Asset adverts (config section `[assets]`, spec/assets.md).
+    pub assets: asset_advert::AssetConfig,
 }
 
 impl NodeConfig {
@@ -116,6 +119,7 @@ impl NodeConfig {
             trust: trust::TrustConfig::default(),
             sync: crate::sync::SyncConfig::default(),
             metered_peers: Vec::new(),
+            assets: asset_advert::AssetConfig::default(),
         }
     }
 }
@@ -204,6 +208,9 @@ pub(crate) enum Command {
         limit: usize,
         reply: oneshot::Sender<Result<Vec<RouteView>, String>>,
     },
+    /// A store write that is not an agent event (learned asset holders),
+    /// run on the agent thread so that it stays the store's only writer.
+    Write(Box<dyn FnOnce(&Store) + Send>),
     /// Stop the agent thread (after the commands queued before it).
     Shutdown,
 }
@@ -242,6 +249,8 @@ pub(crate) struct Shared {
     pub bandwidth: bandwidth::Bandwidth,
     /// Metered links: bulk bundles wait (`metered.json`).
     pub metered: metered::Metered,
+    /// Asset adverts: settings and counters (spec/assets.md).
+    pub assets: asset_advert::Assets,
 }
 
 /// Says what was found in the store at start-up: what is resumed.
@@ -385,6 +394,7 @@ pub async fn run(
         sync: Arc::new(sync_node),
         bandwidth: bandwidth::Bandwidth::load(&cfg.data_dir),
         metered: metered::Metered::load(&cfg.data_dir, &cfg.metered_peers),
+        assets: asset_advert::Assets::new(cfg.assets.clone()),
     });
     metered::announce(&shared).await;
     let mut tasks = tokio::task::JoinSet::new();
@@ -393,6 +403,7 @@ pub async fn run(
     tasks.spawn(ticker(shared.clone(), cfg.tick));
     tasks.spawn(sync::run(shared.clone()));
     tasks.spawn(sync_recv::run(shared.clone()));
+    tasks.spawn(asset_advert::run(shared.clone()));
     contacts::start_dialers(&shared, &cfg.peers).await?;
     discovery::start(&shared, &mut tasks);
     let info = start_api(&cfg, &shared, &mut tasks).await?;

@@ -77,6 +77,33 @@ pub enum ControlMessage {
         /// The peers, most recently seen first.
         peers: Vec<PeerHint>,
     },
+    /// Asset advert (spec/assets.md, spec/cl-quic.md §"Asset adverts"):
+    /// files the sender holds complete, and holders it learned of, newest
+    /// first. At most [`MAX_ASSET_ENTRIES`]; a longer list is refused whole.
+    Assets {
+        /// The entries.
+        entries: Vec<AssetEntry>,
+    },
+}
+
+/// Most entries in a [`ControlMessage::Assets`] advert.
+pub const MAX_ASSET_ENTRIES: usize = 4096;
+
+/// One entry of a [`ControlMessage::Assets`] advert: `holder` holds the
+/// file whose manifest CID is `cid`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AssetEntry {
+    /// Manifest CID, binary CIDv1.
+    #[serde(with = "serde_bytes")]
+    pub cid: Vec<u8>,
+    /// The holder's node ID (`dtn://node/` or `ipn:N.0`).
+    pub holder: String,
+    /// When the holder last advertised it, DTN ms.
+    pub seen_ms: u64,
+    /// Advert hops between the holder and the sender (0: the sender holds it).
+    pub hops: u8,
+    /// Number of chunks of the file (0 if unknown).
+    pub chunks: u32,
 }
 
 /// Most entries in a [`ControlMessage::Peers`] list (more are ignored).

@@ -10,6 +10,7 @@
 //!
 //! The store takes no clock: every time is passed in as DTN milliseconds.
 
+pub mod assets;
 pub mod check;
 pub mod records;
 pub mod tables;

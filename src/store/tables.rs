@@ -66,3 +66,9 @@ pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta-0");
 /// job bundle (before its custody signal), removed in the one that stores
 /// its result bundle.
 pub const JOBS_PENDING: TableDefinition<&[u8], &[u8]> = TableDefinition::new("jobs-pending-0");
+
+/// (manifest Cid, holder node ID) → `Cbor<AssetRecord>`: other nodes believed
+/// to hold a file complete, learned from asset adverts (spec/assets.md).
+/// Bounded: the oldest rows (by `seen_ms`) are evicted past the configured
+/// row limit ([`super::Txn::asset_evict`]).
+pub const ASSETS: TableDefinition<(&[u8], &str), &[u8]> = TableDefinition::new("assets-0");

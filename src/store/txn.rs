@@ -37,6 +37,7 @@ impl Txn {
         self.w.open_table(COUNTERS).map_err(db)?;
         self.w.open_table(META).map_err(db)?;
         self.w.open_table(JOBS_PENDING).map_err(db)?;
+        self.w.open_table(ASSETS).map_err(db)?;
         Ok(())
     }
 
