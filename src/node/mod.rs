@@ -34,6 +34,7 @@ mod pex;
 pub mod proto;
 mod realtime;
 mod sync;
+mod sync_pack;
 mod sync_recv;
 pub mod trust;
 mod trust_api;
