@@ -211,6 +211,12 @@ impl Pack {
             .encode_parts(None, Some(&body))
     }
 
+    /// The CID naming the wire form `encoded` (CIDv1 dag-cbor sha2-256, as
+    /// for any manifest).
+    pub fn cid_of(encoded: &[u8]) -> Cid {
+        super::cid::dag_cbor_cid(encoded)
+    }
+
     /// Decodes a pack from its wire form. `Ok(None)` if `bytes` is a valid
     /// manifest without the `pack` key (an ordinary file). Entries are
     /// not verified here (see [`PackEntry::verify`]), so one bad file does
