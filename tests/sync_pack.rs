@@ -70,6 +70,7 @@ fn small_files_travel_in_packs_and_survive_a_receiver_kill() {
     std::fs::write(src.join("empty"), b"").unwrap();
     let want = tree(&src);
     assert_eq!(want.len(), 2004);
+    let t0 = std::time::Instant::now();
 
     let a = start(root, "a");
     let mut c = start(root, "c");
@@ -100,7 +101,10 @@ fn small_files_travel_in_packs_and_survive_a_receiver_kill() {
         Ok((tree(&got) == want).then_some(()))
     })
     .unwrap();
-    eprintln!("C killed with {partial} of 2004 files written");
+    eprintln!(
+        "C killed with {partial} of 2004 files written; synced at {:?}",
+        t0.elapsed()
+    );
 
     // Per-file progress of packed files at A.
     let st = wait_for("every file handed on", T, || {
@@ -110,6 +114,7 @@ fn small_files_travel_in_packs_and_survive_a_receiver_kill() {
         Ok(done.then_some(v))
     })
     .unwrap();
+    eprintln!("all handed on at {:?}", t0.elapsed());
     let files = st["folders"][0]["files"].as_array().unwrap();
     let small = files.iter().find(|f| f["path"] == "d3/f3.dat").unwrap();
     assert_eq!(small["chunks_total"], 1, "{small}");

@@ -528,8 +528,9 @@ pub(crate) fn status(shared: &Shared) -> Result<serde_json::Value, String> {
             .sent_in(&o.name)
             .map_err(|e| e.to_string())?;
         let mut out = Vec::new();
+        let mut packs = std::collections::HashMap::new();
         for (path, f) in files {
-            let p = file_progress(shared, path, &f);
+            let p = file_progress(shared, path, &f, &mut packs);
             let per = (shared.chunk_size as u64).min(p.bytes.max(1));
             left_bytes += p.chunks_in_flight as u64 * per;
             handed_bytes += p.chunks_handed_on as u64 * per;
@@ -558,7 +559,13 @@ pub(crate) fn status(shared: &Shared) -> Result<serde_json::Value, String> {
     }))
 }
 
-fn file_progress(shared: &Shared, path: String, f: &SentFile) -> FileProgress {
+/// `packs` caches the state of each pack's bundle (many files share one).
+fn file_progress(
+    shared: &Shared,
+    path: String,
+    f: &SentFile,
+    packs: &mut std::collections::HashMap<Vec<u8>, Option<BundleState>>,
+) -> FileProgress {
     let mut p = FileProgress {
         path,
         manifest_cid: content::cid_from_bytes(&f.manifest_cid)
@@ -573,7 +580,10 @@ fn file_progress(shared: &Shared, path: String, f: &SentFile) -> FileProgress {
     };
     if let Some(pack) = &f.pack_cid {
         let n = f.chunks.len();
-        match super::sync_pack::pack_state(shared, pack) {
+        let state = packs
+            .entry(pack.clone())
+            .or_insert_with(|| super::sync_pack::pack_state(shared, pack));
+        match state {
             Some(BundleState::Stored | BundleState::InFlight) => p.chunks_in_flight = n,
             Some(BundleState::CustodyTransferred | BundleState::Delivered) => {
                 p.chunks_handed_on = n
