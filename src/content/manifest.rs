@@ -30,6 +30,9 @@ const KEY_DELETED: &str = "deleted";
 /// The body of a folder-sync pack (spec/sync.md §Packs), a byte string.
 const KEY_PACK: &str = "pack";
 
+/// A decoded manifest, its folder keys and its pack body, if any.
+pub(crate) type Decoded<'a> = (Manifest, Option<FolderEntry>, Option<&'a [u8]>);
+
 /// Smallest possible encoding of one CID link, in bytes (tag, byte-string
 /// head, `0x00`, and a 5-byte CID); bounds pre-allocation when decoding.
 const MIN_CID_LINK_BYTES: usize = 8;
@@ -180,7 +183,7 @@ impl Manifest {
     pub(crate) fn decode_parts(
         bytes: &[u8],
         max_entries: usize,
-    ) -> Result<(Manifest, Option<FolderEntry>, Option<&[u8]>), ContentError> {
+    ) -> Result<Decoded<'_>, ContentError> {
         let mut r = Reader::new(bytes);
         let entries = r.expect(MAJOR_MAP, "expected a map")?;
         if entries > 11 {
