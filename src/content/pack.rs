@@ -190,7 +190,7 @@ pub struct Pack {
 impl Pack {
     /// The wire form: a manifest named [`PACK_NAME`] (size 0, no chunks)
     /// with the `pack` key holding the body. Its CID
-    /// ([`super::cid::dag_cbor_cid`] of these bytes) names the pack.
+    /// ([`Pack::cid_of`] these bytes) names the pack.
     pub fn encode(&self) -> Vec<u8> {
         let body_len: usize = self
             .entries

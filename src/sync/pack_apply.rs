@@ -1,6 +1,6 @@
 //! Writing a received pack (spec/sync.md §Packs) under an accepting
 //! directory: every file gets the checks of a single folder file
-//! ([`super::receive::prepare`]: path rules, versions, symlinks, conflict
+//! (`receive::prepare`: path rules, versions, symlinks, conflict
 //! copies, tombstones) and is verified against its CID; then all of them
 //! share one durability barrier instead of one fsync each.
 //!
