@@ -10,6 +10,10 @@
 # Peak RSS (VmHWM) of both nodes is read from /proc at the end of each run.
 #
 # Usage: scripts/sync-bench.sh [BIG_MIB] [SMALL]   (default 1024 10000)
+# BIG_MIB=0 runs only the small files (no raw quinn, no big file). With
+# SPORE_BENCH_NOPACK=1 the small files also run once with packing off
+# (`[sync] pack_max_file_bytes = 0`: one chunk + one manifest bundle per
+# file, as before packs), for a before/after in the same run.
 # Profile: the test/dev profile (dependencies optimized), or the release
 # build with SPORE_BENCH_RELEASE=1. Logs stay in $BENCH_DIR (default: a new
 # directory under /tmp).
@@ -26,14 +30,18 @@ echo "logs: $BENCH_DIR (profile $PROFILE)"
 timeout 1800 cargo build "${FLAGS[@]}" --bin spore --example quic_throughput 2>&1 | tail -n 1
 S="$T/$PROFILE/spore"
 
-echo "== raw quinn, $BIG_MIB MiB"
-timeout 600 "$T/$PROFILE/examples/quic_throughput" "$BIG_MIB"
+if [[ "$BIG_MIB" != 0 ]]; then
+  echo "== raw quinn, $BIG_MIB MiB"
+  timeout 600 "$T/$PROFILE/examples/quic_throughput" "$BIG_MIB"
+fi
 
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
 start_node() { # dir name -> waits for api.json
+  mkdir -p "$1"
+  [[ -n "${NODE_TOML:-}" ]] && printf '%s\n' "$NODE_TOML" >"$1/spore.toml"
   "$S" node --data-dir "$1" --node-id "dtn://$2/" --listen 127.0.0.1:0 \
     --api 127.0.0.1:0 --sync-settle 200ms 2>"$1.log" &
   pids+=($!)
@@ -72,11 +80,13 @@ run_case() { # name; the folder is $BENCH_DIR/$1/src
   rm -rf "$d/a" "$d/c"
 }
 
-echo "== one $BIG_MIB MiB file"
-mkdir -p "$BENCH_DIR/big/src"
-head -c "$((BIG_MIB << 20))" /dev/urandom >"$BENCH_DIR/big/src/big.bin"
-run_case big
-rm -rf "$BENCH_DIR/big"
+if [[ "$BIG_MIB" != 0 ]]; then
+  echo "== one $BIG_MIB MiB file"
+  mkdir -p "$BENCH_DIR/big/src"
+  head -c "$((BIG_MIB << 20))" /dev/urandom >"$BENCH_DIR/big/src/big.bin"
+  run_case big
+  rm -rf "$BENCH_DIR/big"
+fi
 
 echo "== $SMALL files of 1 KiB"
 python3 - "$BENCH_DIR/small/src" "$SMALL" <<'PY'
@@ -89,3 +99,8 @@ for i in range(n):
         f.write(os.urandom(1024))
 PY
 run_case small
+if [[ "${SPORE_BENCH_NOPACK:-0}" == 1 ]]; then
+  echo "== $SMALL files of 1 KiB, packing off"
+  rm -rf "$BENCH_DIR/small/recv"
+  NODE_TOML=$'[sync]\npack_max_file_bytes = 0' run_case small
+fi

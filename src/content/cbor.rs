@@ -155,6 +155,15 @@ impl<'a> Reader<'a> {
         std::str::from_utf8(bytes).map_err(|_| self.err_at(start, "text is not UTF-8"))
     }
 
+    /// Reads a byte string; returns the range of its content in the input.
+    pub(crate) fn byte_span(&mut self) -> Result<(usize, usize), ContentError> {
+        let len = self.expect(MAJOR_BYTES, "expected a byte string")?;
+        let len = usize::try_from(len).map_err(|_| self.err("truncated input"))?;
+        let start = self.pos;
+        self.take(len)?;
+        Ok((start, self.pos))
+    }
+
     /// Reads a tag-42 CID link and parses the CID.
     pub(crate) fn cid(&mut self) -> Result<Cid, ContentError> {
         let start = self.pos;

@@ -27,6 +27,11 @@ const KEY_FOLDER: &str = "folder";
 const KEY_PATH: &str = "path";
 const KEY_FVERSION: &str = "fversion";
 const KEY_DELETED: &str = "deleted";
+/// The body of a folder-sync pack (spec/sync.md §Packs), a byte string.
+const KEY_PACK: &str = "pack";
+
+/// A decoded manifest, its folder keys and its pack body, if any.
+pub(crate) type Decoded<'a> = (Manifest, Option<FolderEntry>, Option<&'a [u8]>);
 
 /// Smallest possible encoding of one CID link, in bytes (tag, byte-string
 /// head, `0x00`, and a 5-byte CID); bounds pre-allocation when decoding.
@@ -68,7 +73,18 @@ impl Manifest {
     /// the map in DAG-CBOR key order. `deleted` is written only when true
     /// (as the unsigned integer 1). `encode_with(None) == encode()`.
     pub fn encode_with(&self, folder: Option<&FolderEntry>) -> Vec<u8> {
-        let mut pairs: Vec<(&str, Vec<u8>)> = Vec::with_capacity(10);
+        self.encode_parts(folder, None)
+    }
+
+    /// [`Manifest::encode_with`] plus, if `pack` is given, the `pack` key
+    /// holding that byte string (a folder-sync pack body, spec/sync.md
+    /// §Packs; see [`super::pack`]).
+    pub(crate) fn encode_parts(
+        &self,
+        folder: Option<&FolderEntry>,
+        pack: Option<&[u8]>,
+    ) -> Vec<u8> {
+        let mut pairs: Vec<(&str, Vec<u8>)> = Vec::with_capacity(11);
         let uint = |v: u64| {
             let mut b = Vec::new();
             cbor::write_head(&mut b, cbor::MAJOR_UINT, v);
@@ -99,6 +115,12 @@ impl Manifest {
             if f.deleted {
                 pairs.push((KEY_DELETED, uint(1)));
             }
+        }
+        if let Some(body) = pack {
+            let mut b = Vec::with_capacity(body.len() + 9);
+            cbor::write_head(&mut b, cbor::MAJOR_BYTES, body.len() as u64);
+            b.extend_from_slice(body);
+            pairs.push((KEY_PACK, b));
         }
         pairs.sort_by(|a, b| cbor::key_order(a.0, b.0));
         let len: usize = pairs.iter().map(|(k, v)| k.len() + v.len() + 2).sum();
@@ -152,9 +174,19 @@ impl Manifest {
         bytes: &[u8],
         max_entries: usize,
     ) -> Result<(Manifest, Option<FolderEntry>), ContentError> {
+        Self::decode_parts(bytes, max_entries).map(|(m, f, _)| (m, f))
+    }
+
+    /// Like [`Manifest::decode_with_folder`], and also returns the body of
+    /// the `pack` key if present (a folder-sync pack, spec/sync.md §Packs;
+    /// never together with the folder keys).
+    pub(crate) fn decode_parts(
+        bytes: &[u8],
+        max_entries: usize,
+    ) -> Result<Decoded<'_>, ContentError> {
         let mut r = Reader::new(bytes);
         let entries = r.expect(MAJOR_MAP, "expected a map")?;
-        if entries > 10 {
+        if entries > 11 {
             return Err(r.err("too many map entries"));
         }
         let mut fields = Fields::default();
@@ -166,23 +198,32 @@ impl Manifest {
                 return Err(malformed(key_at, "map keys unsorted or duplicated"));
             }
             prev = Some(key);
+            if key == KEY_PACK {
+                let (from, to) = r.byte_span()?;
+                fields.pack = Some((from, to));
+                continue;
+            }
             fields.read_value(key, key_at, &mut r, max_entries)?;
         }
         if r.remaining() != 0 {
             return Err(r.err("trailing bytes after the manifest"));
         }
         let folder = fields.folder_entry()?;
+        let pack = fields.pack.take().map(|(from, to)| &bytes[from..to]);
+        if pack.is_some() && folder.is_some() {
+            return Err(malformed(0, "a pack carries no folder keys"));
+        }
         let manifest = fields.into_manifest()?;
         manifest.validate(max_entries)?;
         if let Some(f) = &folder {
             f.validate(&manifest.name, manifest.size, manifest.chunks.len() as u64)?;
         }
-        if manifest.encode_with(folder.as_ref()) != bytes {
+        if manifest.encode_parts(folder.as_ref(), pack) != bytes {
             // Unreachable if the checks above are complete; kept so that
             // canonicity is a guarantee, not a hope.
             return Err(malformed(0, "not the canonical encoding"));
         }
-        Ok((manifest, folder))
+        Ok((manifest, folder, pack))
     }
 
     /// Checks the rules every manifest obeys: version 1, chunk size within
@@ -270,6 +311,8 @@ struct Fields {
     path: Option<String>,
     fversion: Option<u64>,
     deleted: Option<u64>,
+    /// Byte range of the `pack` value's content in the input.
+    pack: Option<(usize, usize)>,
 }
 
 impl Fields {

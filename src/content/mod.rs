@@ -20,6 +20,7 @@
 //! - [`assemble`]: atomic, verified, no-clobber reassembly.
 //! - [`folder`]: the optional folder keys of a synced file's manifest
 //!   (`spec/sync.md`).
+//! - [`pack`]: many small files of a synced folder in one object.
 
 pub mod assemble;
 mod cbor;
@@ -29,6 +30,7 @@ mod error;
 pub mod folder;
 pub mod manifest;
 pub mod name;
+pub mod pack;
 
 pub use assemble::{ChunkCheck, MAX_NAME_ATTEMPTS, write_file_atomically};
 pub use chunker::{Chunk, Chunker, check_chunk_size};

@@ -35,6 +35,7 @@ mod pex;
 pub mod proto;
 mod realtime;
 mod sync;
+mod sync_pack;
 mod sync_recv;
 pub mod trust;
 mod trust_api;

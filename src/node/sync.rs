@@ -2,6 +2,7 @@
 //! loop, sending file versions, writing received folder files, and the
 //! sync API.
 
+use super::sync_pack::Packer;
 use super::{Command, Shared};
 use crate::agent::{Event, Submission};
 use crate::bundle::{BundleFlags, Eid};
@@ -29,13 +30,15 @@ const PIPELINE: usize = 3;
 
 /// Sync state shared by the node's tasks.
 pub(crate) struct SyncNode {
-    cfg: SyncConfig,
+    pub(super) cfg: SyncConfig,
     registry: Mutex<Registry>,
-    state: SyncState,
+    pub(super) state: SyncState,
     /// Rescan now (file-system event, API refresh, registration).
     wake: Notify,
     /// (when, bytes handed on) of the previous status call: the measured rate.
     last_sample: Mutex<Option<(Instant, u64)>>,
+    /// Files in received packs refused (bad path, bytes, symlink in the way).
+    pub(super) pack_refused: std::sync::atomic::AtomicU64,
 }
 
 impl SyncNode {
@@ -47,6 +50,7 @@ impl SyncNode {
             state: SyncState::open(data_dir)?,
             wake: Notify::new(),
             last_sample: Mutex::new(None),
+            pack_refused: Default::default(),
         })
     }
 
@@ -148,6 +152,7 @@ fn scan_folder(shared: &Shared, o: &Outgoing) -> anyhow::Result<bool> {
     let stats = sent.iter().map(|(p, (s, _))| (p.clone(), *s)).collect();
     let changes = scan::diff(&stats, &on_disk, now_ms(), sync.cfg.settle_ms);
     let mut batch = Batcher::new(shared);
+    let mut packer = Packer::new(shared, o, to.clone());
     let mut done = Vec::new();
     let mut unsettled = false;
     for c in changes {
@@ -162,6 +167,22 @@ fn scan_folder(shared: &Shared, o: &Outgoing) -> anyhow::Result<bool> {
         };
         let prev = sent.get(&path).map(|(_, f)| f);
         let stat = on_disk.get(&path).copied();
+        match pack_small(
+            &mut packer,
+            &path,
+            stat,
+            prev,
+            deleted,
+            &mut batch,
+            &mut done,
+        ) {
+            Ok(true) => continue,
+            Ok(false) => {}
+            Err(e) => {
+                warn!(folder = %o.name, path = %path, error = %e, "cannot send file");
+                continue;
+            }
+        }
         let have = prev.map_or_else(HashSet::new, |p| delivered_chunks(shared, p));
         let prev = prev.map(|f| f.fversion);
         match build_version(o, &path, stat, prev, deleted, &to, &have, &mut batch) {
@@ -169,6 +190,7 @@ fn scan_folder(shared: &Shared, o: &Outgoing) -> anyhow::Result<bool> {
             Err(e) => warn!(folder = %o.name, path = %path, error = %e, "cannot send file"),
         }
     }
+    packer.flush(&mut batch, &mut done)?;
     batch.finish()?;
     let n = done.len();
     sync.state.put_sent_all(&o.name, &done)?;
@@ -176,6 +198,31 @@ fn scan_folder(shared: &Shared, o: &Outgoing) -> anyhow::Result<bool> {
         info!(folder = %o.name, files = n, "folder versions sent");
     }
     Ok(unsettled)
+}
+
+/// Puts a small file or a tombstone into the scan's pack (spec/sync.md
+/// §Packs); false if it travels alone.
+fn pack_small(
+    packer: &mut Packer<'_>,
+    path: &str,
+    stat: Option<FileStat>,
+    prev: Option<&SentFile>,
+    deleted: bool,
+    batch: &mut Batcher<'_>,
+    done: &mut Vec<(String, SentFile)>,
+) -> anyhow::Result<bool> {
+    let prev = prev.map(|f| f.fversion);
+    if deleted {
+        if !packer.takes(0) {
+            return Ok(false);
+        }
+        packer.add_tombstone(path, prev, now_ms(), batch, done)?;
+        return Ok(true);
+    }
+    match stat {
+        Some(s) if packer.takes(s.size) => packer.add_file(path, prev, batch, done),
+        _ => Ok(false),
+    }
 }
 
 /// The chunks of `prev` if the destination confirmed its delivery (a
@@ -279,6 +326,7 @@ fn build_version(
         manifest_cid: cid.to_bytes(),
         chunks: manifest.chunks.iter().map(|c| c.to_bytes()).collect(),
         chunks_sent,
+        pack_cid: None,
     })
 }
 
@@ -356,10 +404,12 @@ pub(crate) fn assemble_folder(shared: &Arc<Shared>, manifest_cid: &[u8]) -> bool
     let Ok(Some(f)) = shared.store.file(manifest_cid) else {
         return false;
     };
-    let Ok((manifest, Some(entry))) =
-        content::Manifest::decode_with_folder(&f.manifest, usize::MAX)
+    let Ok((manifest, entry)) = content::Manifest::decode_with_folder(&f.manifest, usize::MAX)
     else {
         return false;
+    };
+    let Some(entry) = entry else {
+        return super::sync_pack::assemble_pack(shared, manifest_cid, f);
     };
     let source = f.manifest_bundle.source.to_string();
     let reg = shared.sync.registry();
@@ -478,8 +528,9 @@ pub(crate) fn status(shared: &Shared) -> Result<serde_json::Value, String> {
             .sent_in(&o.name)
             .map_err(|e| e.to_string())?;
         let mut out = Vec::new();
+        let mut packs = std::collections::HashMap::new();
         for (path, f) in files {
-            let p = file_progress(shared, path, &f);
+            let p = file_progress(shared, path, &f, &mut packs);
             let per = (shared.chunk_size as u64).min(p.bytes.max(1));
             left_bytes += p.chunks_in_flight as u64 * per;
             handed_bytes += p.chunks_handed_on as u64 * per;
@@ -504,10 +555,17 @@ pub(crate) fn status(shared: &Shared) -> Result<serde_json::Value, String> {
     Ok(serde_json::json!({
         "folders": folders, "accept": reg.accept,
         "rate_bytes_per_s": rate, "eta_s": eta_s, "bytes_left": left_bytes,
+        "pack_files_refused": shared.sync.pack_refused.load(std::sync::atomic::Ordering::Relaxed),
     }))
 }
 
-fn file_progress(shared: &Shared, path: String, f: &SentFile) -> FileProgress {
+/// `packs` caches the state of each pack's bundle (many files share one).
+fn file_progress(
+    shared: &Shared,
+    path: String,
+    f: &SentFile,
+    packs: &mut std::collections::HashMap<Vec<u8>, Option<BundleState>>,
+) -> FileProgress {
     let mut p = FileProgress {
         path,
         manifest_cid: content::cid_from_bytes(&f.manifest_cid)
@@ -520,6 +578,20 @@ fn file_progress(shared: &Shared, path: String, f: &SentFile) -> FileProgress {
         chunks_sent: f.chunks_sent,
         ..Default::default()
     };
+    if let Some(pack) = &f.pack_cid {
+        let n = f.chunks.len();
+        let state = packs
+            .entry(pack.clone())
+            .or_insert_with(|| super::sync_pack::pack_state(shared, pack));
+        match state {
+            Some(BundleState::Stored | BundleState::InFlight) => p.chunks_in_flight = n,
+            Some(BundleState::CustodyTransferred | BundleState::Delivered) => {
+                p.chunks_handed_on = n
+            }
+            _ => {}
+        }
+        return p;
+    }
     let distinct: HashSet<&Vec<u8>> = f.chunks.iter().collect();
     for cid in distinct {
         let state = shared

@@ -11,10 +11,13 @@
 //! - [`scan`]: folder scanning and the scan-to-scan diff (what to send);
 //! - [`registry`]: the persisted folder registrations (`sync.json`);
 //! - [`state`]: per-file sender and receiver state (`sync.redb`);
-//! - [`receive`]: safe, verified, atomic writes into a directory tree.
+//! - [`receive`]: safe, verified, atomic writes into a directory tree;
+//! - [`pack_apply`]: many small files of a pack with one durability
+//!   barrier.
 //!
 //! The tokio side (watcher, sending, API) is `crate::node::sync`.
 
+pub mod pack_apply;
 pub mod receive;
 pub mod registry;
 pub mod scan;
@@ -34,6 +37,13 @@ pub struct SyncConfig {
     pub rescan_s: u64,
     /// Lifetime of sync bundles, ms (default: `None`, the node default).
     pub lifetime_ms: Option<u64>,
+    /// Files of at most this many bytes travel in packs (spec/sync.md
+    /// §Packs), bytes (default 65 536; capped by the node's chunk size;
+    /// 0 turns packing off, e.g. for receivers built before packs).
+    pub pack_max_file_bytes: u64,
+    /// Most file bytes in one pack bundle, bytes (default 4 MiB; keep it
+    /// under `[limits] max_bundle_bytes`).
+    pub pack_max_bytes: u64,
 }
 
 impl Default for SyncConfig {
@@ -42,6 +52,8 @@ impl Default for SyncConfig {
             settle_ms: 2000,
             rescan_s: 60,
             lifetime_ms: None,
+            pack_max_file_bytes: 64 << 10,
+            pack_max_bytes: 4 << 20,
         }
     }
 }

@@ -45,6 +45,79 @@ pub fn apply<E: std::fmt::Display>(
     state: &SyncState,
     chunk: impl FnMut(&Cid) -> Result<Bytes, E>,
 ) -> Result<Applied, SyncError> {
+    let p = prepare(root, manifest, entry, source, now_ms, state)?;
+    match p.step {
+        Step::Stale => Ok(Applied::Stale),
+        Step::DeleteSkipped => {
+            state.put_received(&p.key, &received(entry, None, manifest))?;
+            Ok(Applied::DeleteSkipped(p.target))
+        }
+        Step::Delete => {
+            if p.current.is_some() {
+                std::fs::remove_file(&p.target).map_err(SyncError::io("remove", &p.target))?;
+                sync_dir(&p.parent)?;
+            }
+            state.put_received(&p.key, &received(entry, None, manifest))?;
+            Ok(Applied::Deleted(p.target))
+        }
+        Step::Write { conflict } => {
+            if let Some(c) = &conflict {
+                std::fs::rename(&p.target, c).map_err(SyncError::io("rename", &p.target))?;
+            }
+            let stat = write_verified(&p.parent, &p.target, manifest, chunk)?;
+            state.put_received(&p.key, &received(entry, Some(stat), manifest))?;
+            Ok(match conflict {
+                Some(c) => Applied::WrittenWithConflict(p.target, c),
+                None => Applied::Written(p.target),
+            })
+        }
+    }
+}
+
+/// What receiving one folder manifest needs, decided before any write.
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    /// The `received-0` key.
+    pub(crate) key: String,
+    /// The file's directory (exists, no symlink on the way).
+    pub(crate) parent: PathBuf,
+    /// `parent/name` (for [`Step::Stale`], `parent` and `target` are the
+    /// root and unused).
+    pub(crate) target: PathBuf,
+    /// Stat of the file at `target` now, if any.
+    pub(crate) current: Option<FileStat>,
+    /// What to do.
+    pub(crate) step: Step,
+}
+
+/// The step [`prepare`] chose.
+#[derive(Debug)]
+pub(crate) enum Step {
+    /// Not newer than the version written here.
+    Stale,
+    /// A tombstone for a locally changed file: keep it, record the version.
+    DeleteSkipped,
+    /// A tombstone: remove `target` if present.
+    Delete,
+    /// Write the content; first rename the locally changed copy to
+    /// `conflict` if given.
+    Write {
+        /// Where the locally changed copy goes.
+        conflict: Option<PathBuf>,
+    },
+}
+
+/// Checks a folder manifest (path rules, version, symlinks, local
+/// changes) and creates its directories: everything [`apply`] does before
+/// writing content. Shared with pack receiving ([`super::pack_apply`]).
+pub(crate) fn prepare(
+    root: &Path,
+    manifest: &Manifest,
+    entry: &FolderEntry,
+    source: &str,
+    now_ms: u64,
+    state: &SyncState,
+) -> Result<Prepared, SyncError> {
     let refused = |reason: String| SyncError::Refused {
         path: entry.path.clone(),
         reason,
@@ -56,81 +129,73 @@ pub fn apply<E: std::fmt::Display>(
         .validate(usize::MAX)
         .map_err(|e| refused(e.to_string()))?;
     let parts = sanitize_relative_path(&entry.path).map_err(|e| refused(e.to_string()))?;
-    let k = key(&[source, &entry.folder, &entry.path]);
-    let prev = state.received(&k)?;
+    let key = key(&[source, &entry.folder, &entry.path]);
+    let prev = state.received(&key)?;
     if prev.as_ref().is_some_and(|p| p.fversion >= entry.fversion) {
-        return Ok(Applied::Stale);
+        // Nothing is touched for a stale version (the paths are unused).
+        return Ok(Prepared {
+            key,
+            parent: root.to_path_buf(),
+            target: root.to_path_buf(),
+            current: None,
+            step: Step::Stale,
+        });
     }
     std::fs::create_dir_all(root).map_err(SyncError::io("create dir", root))?;
-    let parent = open_parent(
-        root,
-        &[
-            std::slice::from_ref(&entry.folder),
-            &parts[..parts.len() - 1],
-        ]
-        .concat(),
-    )
-    .map_err(|e| match e {
+    let dirs = [
+        std::slice::from_ref(&entry.folder),
+        &parts[..parts.len() - 1],
+    ]
+    .concat();
+    let parent = open_parent(root, &dirs).map_err(|e| match e {
         SyncError::Refused { reason, .. } => refused(reason),
         other => other,
     })?;
     let target = parent.join(&manifest.name);
-    let current = match std::fs::symlink_metadata(&target) {
+    let mut p = Prepared {
+        key,
+        current: None,
+        step: Step::Stale,
+        target,
+        parent,
+    };
+    p.current = match std::fs::symlink_metadata(&p.target) {
         Ok(m) if m.is_file() => Some(FileStat::of(&m)),
         Ok(_) => return Err(refused("a symlink or directory is in the way".into())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(SyncError::io("stat", &target)(e)),
+        Err(e) => return Err(SyncError::io("stat", &p.target)(e)),
     };
     let recorded = prev.as_ref().and_then(|p| p.stat);
-    let changed_here = current.is_some()
-        && current != recorded
-        && !crate::content::file_matches(&target, manifest);
-    let mut conflict = None;
-    if changed_here {
-        let name = conflict_name(&manifest.name, source, now_ms);
-        let c = parent.join(name);
-        if entry.deleted {
-            record(state, &k, entry, None, manifest)?;
-            return Ok(Applied::DeleteSkipped(target));
-        }
-        std::fs::rename(&target, &c).map_err(SyncError::io("rename", &target))?;
-        conflict = Some(c);
-    }
-    if entry.deleted {
-        if current.is_some() {
-            std::fs::remove_file(&target).map_err(SyncError::io("remove", &target))?;
-            sync_dir(&parent)?;
-        }
-        record(state, &k, entry, None, manifest)?;
-        return Ok(Applied::Deleted(target));
-    }
-    let stat = write_verified(&parent, &target, manifest, chunk)?;
-    record(state, &k, entry, Some(stat), manifest)?;
-    Ok(match conflict {
-        Some(c) => Applied::WrittenWithConflict(target, c),
-        None => Applied::Written(target),
-    })
+    let changed_here = p.current.is_some()
+        && p.current != recorded
+        && !crate::content::file_matches(&p.target, manifest);
+    p.step = match (entry.deleted, changed_here) {
+        (true, true) => Step::DeleteSkipped,
+        (true, false) => Step::Delete,
+        (false, true) => Step::Write {
+            conflict: Some(p.parent.join(conflict_name(&manifest.name, source, now_ms))),
+        },
+        (false, false) => Step::Write { conflict: None },
+    };
+    Ok(p)
 }
 
-fn record(
-    state: &SyncState,
-    k: &str,
+/// The `received-0` row for a version written (or deleted) here.
+pub(crate) fn received(
     entry: &FolderEntry,
     stat: Option<FileStat>,
     manifest: &Manifest,
-) -> Result<(), SyncError> {
-    let f = ReceivedFile {
+) -> ReceivedFile {
+    ReceivedFile {
         fversion: entry.fversion,
         stat,
-        manifest_cid: crate::content::cid::dag_cbor_cid(&manifest.encode_with(Some(entry)))
-            .to_bytes(),
-    };
-    state.put_received(k, &f)
+        manifest_cid: manifest.cid_with(Some(entry)).to_bytes(),
+    }
 }
 
 /// Walks (creating as needed) the directories `parts` under `root`,
 /// refusing symlinks and non-directories; returns the last directory.
-fn open_parent(root: &Path, parts: &[String]) -> Result<PathBuf, SyncError> {
+pub(crate) fn open_parent(root: &Path, parts: &[String]) -> Result<PathBuf, SyncError> {
     let mut cur = root.to_path_buf();
     for p in parts {
         cur.push(p);
@@ -225,7 +290,7 @@ pub fn remove_partial_files(root: &Path) -> usize {
     n
 }
 
-fn sync_dir(dir: &Path) -> Result<(), SyncError> {
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), SyncError> {
     #[cfg(unix)]
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())

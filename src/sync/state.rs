@@ -33,6 +33,10 @@ pub struct SentFile {
     /// destination already).
     #[serde(default)]
     pub chunks_sent: usize,
+    /// CID bytes of the pack that carried this version (spec/sync.md
+    /// §Packs); `None` when it travelled as its own manifest and chunks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pack_cid: Option<Vec<u8>>,
 }
 
 /// The last version of a path written by this receiver.
@@ -234,6 +238,19 @@ impl SyncState {
         Ok(out)
     }
 
+    /// Records many versions written (or deleted) here in one commit
+    /// (a pack's files): `(key, row)` pairs.
+    ///
+    /// # Errors
+    /// [`SyncError::State`].
+    pub fn put_received_all(&self, rows: &[(String, ReceivedFile)]) -> Result<(), SyncError> {
+        let mut items = Vec::with_capacity(rows.len());
+        for (k, f) in rows {
+            items.push((false, k.clone(), serde_json::to_vec(f).map_err(db_err)?));
+        }
+        self.commit_all(&items)
+    }
+
     /// The last version written here for (`source`, `folder`, `path`).
     ///
     /// # Errors
@@ -286,6 +303,7 @@ mod tests {
                     manifest_cid: vec![],
                     chunks: vec![],
                     chunks_sent: 0,
+                    pack_cid: None,
                 };
                 (format!("p{i}"), f)
             })

@@ -1,0 +1,225 @@
+//! Packs of small files (spec/sync.md §Packs) with real nodes and files:
+//! 2 000 small files and a few big ones sync A -> C, C is SIGKILLed once
+//! packs have started to land and restarted, and the trees end identical
+//! (names, sizes, SHA-256; so no duplicate or conflict copy); A's status
+//! lists every packed file with its progress. A hostile pack (`../x`, an
+//! absolute path, bytes that do not match their CID) writes only its good
+//! file, nothing outside the accepting directory, and says why.
+
+mod common;
+
+use bytes::Bytes;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use spore::bundle::{Bundle, CreationTimestamp, DtnTime, Eid, codec};
+use spore::content::pack::{Pack, PackEntry};
+use spore::harness::{NodeProcess, wait_for};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+const T: Duration = Duration::from_secs(60);
+
+/// Relative path → (size, SHA-256) of every regular file under `root`.
+fn tree(root: &Path) -> BTreeMap<String, (u64, [u8; 32])> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            let Ok(m) = std::fs::symlink_metadata(&p) else {
+                continue;
+            };
+            if m.is_dir() {
+                stack.push(p);
+            } else if let (true, Ok(bytes)) = (m.is_file(), std::fs::read(&p)) {
+                let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+                out.insert(rel, (m.len(), Sha256::digest(&bytes).into()));
+            }
+        }
+    }
+    out
+}
+
+/// A node whose `[sync]` packs hold at most 128 KiB (so 2 000 files make
+/// about 16 packs).
+fn start(root: &Path, name: &str) -> NodeProcess {
+    let dir = root.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("spore.toml"), "[sync]\npack_max_bytes = 131072\n").unwrap();
+    NodeProcess::start(&common::exe(), &dir, name, &["--sync-settle", "200ms"]).unwrap()
+}
+
+#[test]
+fn small_files_travel_in_packs_and_survive_a_receiver_kill() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let src = root.join("src");
+    for i in 0..2000usize {
+        let dir = src.join(format!("d{}", i % 20));
+        std::fs::create_dir_all(&dir).unwrap();
+        common::random_file(&dir.join(format!("f{i}.dat")), 1024, 7 + i as u64);
+    }
+    std::fs::create_dir_all(src.join("big")).unwrap();
+    common::random_file(&src.join("big/one.bin"), 3 << 20, 1);
+    common::random_file(&src.join("big/two.bin"), (1 << 20) + 5, 2);
+    common::random_file(&src.join("edge.bin"), 65536, 3); // exactly the limit
+    std::fs::write(src.join("empty"), b"").unwrap();
+    let want = tree(&src);
+    assert_eq!(want.len(), 2004);
+    let t0 = std::time::Instant::now();
+
+    let a = start(root, "a");
+    let mut c = start(root, "c");
+    let recv = root.join("recv");
+    let body = json!({"from": "dtn://a/", "into": recv});
+    c.client()
+        .unwrap()
+        .post("/api/v1/sync/accept", &body)
+        .unwrap();
+    a.add_peer(c.quic_addr()).unwrap();
+    let body = json!({"dir": src, "to": "dtn://c/files", "name": "data"});
+    a.client()
+        .unwrap()
+        .post("/api/v1/sync/folders", &body)
+        .unwrap();
+
+    // SIGKILL C as soon as the first pack's files appear: the packs that
+    // arrived but are not applied yet are applied again after the restart.
+    let got = recv.join("data");
+    wait_for("the first files at C", T, || {
+        Ok((!tree(&got).is_empty()).then_some(()))
+    })
+    .unwrap();
+    c.kill();
+    let partial = tree(&got).len();
+    c.restart().unwrap();
+    wait_for("C's tree to equal A's", T, || {
+        Ok((tree(&got) == want).then_some(()))
+    })
+    .unwrap();
+    eprintln!(
+        "C killed with {partial} of 2004 files written; synced at {:?}",
+        t0.elapsed()
+    );
+
+    // Per-file progress of packed files at A.
+    let st = wait_for("every file handed on", T, || {
+        let v = a.client()?.get("/api/v1/sync/status")?;
+        let f = &v["folders"][0];
+        let done = f["files_total"] == 2004 && f["chunks_handed_on"] == f["chunks_total"];
+        Ok(done.then_some(v))
+    })
+    .unwrap();
+    eprintln!("all handed on at {:?}", t0.elapsed());
+    let files = st["folders"][0]["files"].as_array().unwrap();
+    let small = files.iter().find(|f| f["path"] == "d3/f3.dat").unwrap();
+    assert_eq!(small["chunks_total"], 1, "{small}");
+    assert_eq!(small["chunks_handed_on"], 1, "{small}");
+    assert_eq!(small["bytes"], 1024, "{small}");
+    let big = files.iter().find(|f| f["path"] == "big/one.bin").unwrap();
+    assert_eq!(
+        big["chunks_total"], 12,
+        "big files still travel as chunks: {big}"
+    );
+    // 2 002 packed files (small, edge, empty) in few bundles: A's store
+    // holds far fewer bundles than files.
+    let bundles = a.status(None).unwrap()["bundles"].as_array().unwrap().len();
+    assert!(bundles < 100, "{bundles} bundles for 2 004 files");
+}
+
+/// POSTs an encoded bundle to `node`; its answer or error text.
+fn post_bundle(node: &Path, bytes: Vec<u8>) -> Result<Value, String> {
+    let info: Value =
+        serde_json::from_slice(&std::fs::read(node.join("api.json")).unwrap()).unwrap();
+    let token = std::fs::read_to_string(node.join("api.token")).unwrap();
+    let url = format!("http://{}/api/v1/bundles", info["api"].as_str().unwrap());
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut r = agent
+        .post(&url)
+        .header("Authorization", format!("Bearer {token}"))
+        .send(&bytes[..])
+        .map_err(|e| e.to_string())?;
+    let ok = r.status().is_success();
+    let v: Value = r.body_mut().read_json().map_err(|e| e.to_string())?;
+    if ok {
+        Ok(v)
+    } else {
+        Err(v["error"].to_string())
+    }
+}
+
+#[test]
+fn a_hostile_pack_lands_only_its_good_file_and_says_why() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let c = NodeProcess::start(&common::exe(), &root.join("c"), "c", &[]).unwrap();
+    let recv = root.join("recv");
+    let outside = root.join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    let body = json!({"from": "dtn://a/", "into": recv});
+    c.client()
+        .unwrap()
+        .post("/api/v1/sync/accept", &body)
+        .unwrap();
+
+    let good = PackEntry::new("ok/good.txt".into(), 1, 1, Bytes::from_static(b"good"));
+    let mut forged = PackEntry::new("forged.txt".into(), 1, 1, Bytes::from_static(b"one"));
+    forged.data = Bytes::from_static(b"two"); // same length, other bytes
+    let escape = format!("../../{}/x", outside.file_name().unwrap().to_str().unwrap());
+    let pack = Pack {
+        folder: "data".into(),
+        chunk_size: 1024,
+        entries: vec![
+            PackEntry::new(escape, 1, 1, Bytes::from_static(b"x")),
+            PackEntry::new(format!("{}/abs", outside.display()), 1, 1, "y".into()),
+            forged,
+            good,
+        ],
+    };
+    let bytes = pack.encode();
+    let cid = Pack::cid_of(&bytes);
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    let ts = CreationTimestamp {
+        time: DtnTime::from_unix_ms(now.as_millis() as u64),
+        sequence: 1,
+    };
+    let src: Eid = "dtn://a/".parse().unwrap();
+    let dst: Eid = "dtn://c/files".parse().unwrap();
+    let mut b = Bundle::new(src, dst, ts, 3_600_000, Bytes::from(bytes));
+    b.set_content_cid(&cid.to_bytes());
+    post_bundle(&c.dir, codec::encode(&b)).unwrap();
+
+    let summary = wait_for("the pack applied", Duration::from_secs(15), || {
+        let s = c.status(Some(&cid.to_string()))?;
+        Ok(s["files"][0]["path"].as_str().map(str::to_owned))
+    })
+    .unwrap();
+    assert!(
+        summary.contains("1 written") && summary.contains("3 refused"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("absolute path") || summary.contains(".."),
+        "{summary}"
+    );
+    let got = tree(&recv);
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        ["data/ok/good.txt"],
+        "{got:?}"
+    );
+    assert_eq!(
+        std::fs::read(recv.join("data/ok/good.txt")).unwrap(),
+        b"good"
+    );
+    assert!(tree(&outside).is_empty(), "nothing outside the accept dir");
+    let st = c.client().unwrap().get("/api/v1/sync/status").unwrap();
+    assert_eq!(st["pack_files_refused"], 3, "{st}");
+}
