@@ -43,6 +43,23 @@ pub enum ControlMessage {
         /// Encoded `jobs::JobRequest`.
         #[serde(with = "serde_bytes")]
         request: Vec<u8>,
+        /// The requester takes [`ControlMessage::JobPart`]s: output may be
+        /// sent as it comes, before the reply. Absent (false) from older
+        /// nodes, which must get the whole output in the reply.
+        #[serde(default)]
+        parts: bool,
+    },
+    /// A piece of a real-time job's output, sent as it comes (spec/jobs.md
+    /// §7.1), only when the request had `parts`; the final
+    /// [`ControlMessage::JobReply`] then carries the status and no output.
+    JobPart {
+        /// The request's ID.
+        rid: u64,
+        /// 0 for the first part of a job, then 1, 2, ...
+        seq: u64,
+        /// At most [`MAX_JOB_PART_BYTES`] bytes of output.
+        #[serde(with = "serde_bytes")]
+        bytes: Vec<u8>,
     },
     /// The answer to a real-time job request.
     JobReply {
@@ -78,6 +95,9 @@ pub enum ControlMessage {
         peers: Vec<PeerHint>,
     },
 }
+
+/// Largest [`ControlMessage::JobPart`] payload, bytes (64 KiB).
+pub const MAX_JOB_PART_BYTES: usize = 64 << 10;
 
 /// Most entries in a [`ControlMessage::Peers`] list (more are ignored).
 pub const MAX_PEER_HINTS: usize = 32;
