@@ -52,26 +52,12 @@ pub(crate) async fn run(
 ) -> ExecOutcome {
     let start = Instant::now();
     let Some((prog, args)) = argv.split_first() else {
-        return failed(
-            JobErrorKind::CannotStart,
-            "empty command".into(),
-            Vec::new(),
-            start,
-        );
+        let detail = "empty command".to_owned();
+        return failed(JobErrorKind::CannotStart, detail, Vec::new(), start);
     };
-    let mut child = match Command::new(prog)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-    {
+    let mut child = match spawn(prog, args) {
         Ok(c) => c,
-        Err(e) => {
-            let detail = format!("cannot start {prog:?}: {e}");
-            return failed(JobErrorKind::CannotStart, detail, Vec::new(), start);
-        }
+        Err(detail) => return failed(JobErrorKind::CannotStart, detail, Vec::new(), start),
     };
     // A command that does not read its input gets a broken pipe; that is
     // not an error of the job.
@@ -87,12 +73,9 @@ pub(crate) async fn run(
         let work = async {
             if let Some(out) = stdout {
                 let mut out = out.take(max_output + 1);
-                let r = read_out(&mut out, &mut output, &mut total, sink, max_output).await;
-                if let Err(detail) = r {
-                    return Ok(Err(detail));
-                }
+                read_out(&mut out, &mut output, &mut total, sink, max_output).await?;
             }
-            child.wait().await.map(Ok)
+            child.wait().await.map_err(|e| e.to_string())
         };
         tokio::time::timeout(time_limit, work).await
     };
@@ -108,15 +91,11 @@ pub(crate) async fn run(
             );
             return failed(JobErrorKind::Timeout, detail, output, start);
         }
-        Ok(Err(e)) => {
-            let _ = child.kill().await;
-            return failed(JobErrorKind::CannotStart, e.to_string(), output, start);
-        }
-        Ok(Ok(Err(detail))) => {
+        Ok(Err(detail)) => {
             let _ = child.kill().await;
             return failed(JobErrorKind::CannotStart, detail, output, start);
         }
-        Ok(Ok(Ok(st))) => st.code().unwrap_or(-1),
+        Ok(Ok(st)) => st.code().unwrap_or(-1),
     };
     if total > max_output {
         output.truncate(max_output as usize);
@@ -132,6 +111,18 @@ pub(crate) async fn run(
         output,
         run_ms: start.elapsed().as_millis() as u64,
     }
+}
+
+/// Starts `prog` with piped stdin and stdout (killed when dropped).
+fn spawn(prog: &str, args: &[String]) -> Result<tokio::process::Child, String> {
+    Command::new(prog)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot start {prog:?}: {e}"))
 }
 
 /// Reads stdout to its end: into `output`, or piece by piece into `sink`

@@ -1,7 +1,8 @@
 //! The `ollama` service kind (spec/jobs.md §8): a job's input names an
 //! Ollama API endpoint and a request body; the executor posts it to the
 //! service's URL and returns the answer (JSON, or JSON lines when the
-//! request asked for streaming) as the job's output.
+//! request asked for streaming) as the job's output, or passes streamed
+//! JSON lines on as they come (spec/jobs.md §7.1).
 
 use super::exec::{ExecOutcome, PartSink};
 use crate::jobs::{JobErrorKind, JobStatus};

@@ -112,3 +112,53 @@ pub struct PeerHint {
     /// When the sender last was in contact with it, DTN ms.
     pub last_seen_ms: u64,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `JobRequest` as nodes without streaming send it (no `parts`).
+    #[derive(Serialize)]
+    #[serde(rename_all = "snake_case")]
+    enum OldMessage {
+        JobRequest {
+            rid: u64,
+            #[serde(with = "serde_bytes")]
+            request: Vec<u8>,
+        },
+    }
+
+    #[test]
+    fn an_old_job_request_asks_for_no_parts() {
+        let old = OldMessage::JobRequest {
+            rid: 7,
+            request: b"r".to_vec(),
+        };
+        let bytes = serde_cbor::to_vec(&old).expect("encodes");
+        let m: ControlMessage = serde_cbor::from_slice(&bytes).expect("decodes");
+        let want = ControlMessage::JobRequest {
+            rid: 7,
+            request: b"r".to_vec(),
+            parts: false,
+        };
+        assert_eq!(m, want);
+    }
+
+    #[test]
+    fn a_job_part_round_trips_with_its_wire_name() {
+        let m = ControlMessage::JobPart {
+            rid: 1,
+            seq: 2,
+            bytes: vec![0xAB; MAX_JOB_PART_BYTES],
+        };
+        let bytes = serde_cbor::to_vec(&m).expect("encodes");
+        let v: serde_cbor::Value = serde_cbor::from_slice(&bytes).expect("CBOR");
+        let serde_cbor::Value::Map(outer) = v else {
+            panic!("externally tagged: a map");
+        };
+        let tag = serde_cbor::Value::Text("job_part".into());
+        assert!(outer.contains_key(&tag), "{outer:?}");
+        let back: ControlMessage = serde_cbor::from_slice(&bytes).expect("decodes");
+        assert_eq!(back, m);
+    }
+}

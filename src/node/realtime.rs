@@ -1,7 +1,9 @@
 //! Real-time jobs (spec/jobs.md §7): carried on the live contact's control
-//! stream as [`ControlMessage::JobRequest`] / [`ControlMessage::JobReply`],
-//! only to peers chosen by [`crate::jobs::select::realtime_order`]; retried
-//! once on the next eligible peer if the chosen one fails.
+//! stream as [`ControlMessage::JobRequest`] / [`ControlMessage::JobReply`]
+//! (with [`ControlMessage::JobPart`]s between them when the output streams,
+//! §7.1, see `job_parts.rs`), only to peers chosen by
+//! [`crate::jobs::select::realtime_order`]; retried once on the next
+//! eligible peer if the chosen one fails before any output was passed on.
 
 use super::job_parts::StreamEvent;
 use super::proto::{ControlMessage, MAX_JOB_PART_BYTES};
