@@ -126,7 +126,9 @@ fn two_nodes(root: &Path, services: Value) -> (NodeProcess, NodeProcess) {
 }
 
 fn gated_service() -> Value {
-    json!([{"name": "gated", "kind": "exec", "command": ["sh", "-c", GATED]}])
+    json!([{"name": "gated", "kind": "exec", "command": ["sh", "-c", GATED]},
+           {"name": "huge", "kind": "exec", "command": ["head", "-c", "5000000", "/dev/zero"],
+            "max_output_bytes": 8_000_000}])
 }
 
 #[test]
@@ -191,6 +193,19 @@ fn exec_output_streams_through_the_api_and_the_cli() {
     assert_eq!(second, "second\n");
     let st = wait_for("the CLI to exit", T, || Ok(cli.try_wait()?)).unwrap();
     assert!(st.success(), "{st}");
+
+    // Over the 3 MiB real-time cap: the output up to it, then an abort.
+    let body = json!({"service": "huge", "class": "realtime", "input": "", "stream": true});
+    let rx = post_streaming(&a, "/api/v1/inference/request", body);
+    let mut got = Vec::new();
+    let end = read_to_end(&rx, &mut got);
+    assert!(matches!(end, Ev::Err(_)), "{end:?}");
+    let cap = 3 << 20;
+    assert!(
+        got.len() <= cap && got.len() > cap - (64 << 10),
+        "{}",
+        got.len()
+    );
 }
 
 /// Starts tests/ollama/gated_server.py with gates in `dir`; its URL.

@@ -267,6 +267,10 @@ pub(crate) async fn attempts(
             }
             Err(why) => {
                 warn!(peer = %peer, error = %why, passed_bytes, "real-time job failed on this peer");
+                if parts.is_some_and(|p| p.is_closed()) {
+                    // Nobody reads the output any more: no retry.
+                    return Err(RealtimeError::AllFailed(format!("{peer}: {why}")));
+                }
                 if passed_bytes > 0 {
                     return Err(RealtimeError::Broken {
                         peer,

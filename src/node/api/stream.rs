@@ -17,11 +17,16 @@ use axum::response::{IntoResponse, Response};
 use tokio::sync::mpsc;
 use tracing::warn;
 
+/// How long an aborting body waits first, so that the output before the
+/// failure is written out (hyper discards its write buffer on abort).
+const FLUSH_GRACE: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// How a body that already streamed reports a failure.
 #[derive(Clone, Copy, Debug)]
 pub(super) enum OnError {
     /// Raw output: the body is aborted (the chunked encoding never ends
-    /// properly), so no client mistakes the output for a complete one.
+    /// properly), so no client mistakes the output for a complete one;
+    /// the output before it is flushed first ([`FLUSH_GRACE`]).
     Abort,
     /// JSON lines (Ollama): a last line `{"error": "..."}`, as Ollama
     /// itself reports errors mid-stream, then a proper end.
@@ -98,7 +103,12 @@ async fn next(
     };
     warn!(error = %why, "streaming real-time job failed after output began");
     let item = match on_error {
-        OnError::Abort => Err(std::io::Error::other(why)),
+        OnError::Abort => {
+            // hyper drops what it still buffers when a body fails: give it
+            // time to flush the output so far first.
+            tokio::time::sleep(FLUSH_GRACE).await;
+            Err(std::io::Error::other(why))
+        }
         OnError::ErrorLine => {
             let mut line = serde_json::json!({ "error": why }).to_string();
             line.push('\n');
