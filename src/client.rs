@@ -105,6 +105,49 @@ impl Client {
         self.finish(r)
     }
 
+    /// POST raw `body` bytes to `path` and copy the answer's body to `out` as
+    /// it arrives (each piece written and flushed at once): for streaming
+    /// real-time jobs (`stream=true`, spec/jobs.md §7.1). Returns the bytes
+    /// copied.
+    ///
+    /// # Errors
+    /// As [`Client::get`]; and, when the body breaks off (the job failed or
+    /// its peer was lost after output began), an error saying how many bytes
+    /// came first.
+    pub fn post_bytes_streaming(
+        &self,
+        path: &str,
+        body: &[u8],
+        out: &mut dyn std::io::Write,
+    ) -> anyhow::Result<u64> {
+        let r = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .header("Authorization", format!("Bearer {}", self.token))
+            .header("Content-Type", "application/octet-stream")
+            .send(body);
+        let mut r = r.map_err(|e| anyhow!("cannot reach the node API at {}: {e}", self.base))?;
+        if !r.status().is_success() {
+            return self.finish(Ok(r)).map(|_| 0);
+        }
+        let mut reader = r.body_mut().as_reader();
+        let mut buf = vec![0; 64 << 10];
+        let mut copied = 0u64;
+        loop {
+            let n = match std::io::Read::read(&mut reader, &mut buf) {
+                Ok(0) => return Ok(copied),
+                Ok(n) => n,
+                Err(e) => bail!(
+                    "the job's output broke off after {copied} bytes: {e} (the job failed or \
+                     its peer was lost; the node's log says why)"
+                ),
+            };
+            out.write_all(&buf[..n])?;
+            out.flush()?;
+            copied += n as u64;
+        }
+    }
+
     /// DELETE `path`.
     ///
     /// # Errors

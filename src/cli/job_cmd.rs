@@ -32,7 +32,8 @@ pub enum JobCmd {
         /// Run only before this long from now, e.g. 2h.
         #[arg(long, value_parser = humantime::parse_duration)]
         deadline: Option<Duration>,
-        /// Wait for the result and print its output (exit 1 if the job failed).
+        /// Wait for the result and print its output (exit 1 if the job
+        /// failed); with --realtime the output is printed as it comes.
         #[arg(long)]
         wait: bool,
         /// Longest wait with --wait.
@@ -85,6 +86,12 @@ pub fn run(cmd: JobCmd) -> anyhow::Result<()> {
             if let Some(d) = deadline {
                 let at = spore::node::dtn_now().0 + d.as_millis() as u64;
                 q.push_str(&format!("&deadline_ms={at}"));
+            }
+            if realtime && wait {
+                // Output is printed as it comes (spec/jobs.md §7.1).
+                q.push_str("&stream=true");
+                c.post_bytes_streaming(&q, &body, &mut std::io::stdout().lock())?;
+                return Ok(());
             }
             let v = c.post_bytes(&q, &body)?;
             if realtime {

@@ -26,6 +26,7 @@
 
 mod jobs;
 mod ollama;
+mod stream;
 
 use super::contacts::{add_dialer, remove_dialer, save_dial_file};
 use super::{Command, Shared};

@@ -394,12 +394,20 @@ async fn control_in(shared: Arc<Shared>, c: Contact, peer: Eid) {
                 shared.jobs.peer_caps.set(peer.clone(), caps);
                 continue;
             }
-            ControlMessage::JobRequest { rid, request } => {
-                super::realtime::serve(&shared, &c, peer.clone(), rid, request);
+            ControlMessage::JobRequest {
+                rid,
+                request,
+                parts,
+            } => {
+                super::realtime::serve(&shared, &c, peer.clone(), rid, request, parts);
+                continue;
+            }
+            ControlMessage::JobPart { rid, seq, bytes } => {
+                shared.jobs.realtime.part(rid, seq, bytes).await;
                 continue;
             }
             ControlMessage::JobReply { rid, result } => {
-                shared.jobs.realtime.complete(rid, result);
+                shared.jobs.realtime.complete(rid, result).await;
                 continue;
             }
             ControlMessage::Peers { peers } => {

@@ -145,6 +145,17 @@ fn refused(shared: &Shared, id: &BundleId, payload: &[u8], why: &str) -> (Eid, J
 
 /// Runs the job; returns where its result goes and the result.
 pub(crate) async fn execute(shared: &Shared, id: &BundleId, payload: &[u8]) -> (Eid, JobResult) {
+    execute_with(shared, id, payload, None).await
+}
+
+/// As [`execute`]; with a `sink`, output is passed on as it comes and not
+/// kept in the result (real-time parts, spec/jobs.md §7.1).
+pub(crate) async fn execute_with(
+    shared: &Shared,
+    id: &BundleId,
+    payload: &[u8],
+    sink: Option<super::exec::PartSink>,
+) -> (Eid, JobResult) {
     let me = &shared.node_id;
     let req = match JobRequest::decode(payload) {
         Ok(r) => r,
@@ -176,17 +187,7 @@ pub(crate) async fn execute(shared: &Shared, id: &BundleId, payload: &[u8]) -> (
             Ok(i) => i,
             Err((kind, d)) => return JobResult::error(id, me, kind, &d),
         };
-        let o = match &svc.kind {
-            ServiceKind::Exec {
-                command,
-                time_limit_ms,
-                max_output_bytes,
-            } => {
-                let limit = Duration::from_millis(*time_limit_ms);
-                super::exec::run(command, input, limit, *max_output_bytes).await
-            }
-            ServiceKind::Ollama { url, models } => super::ollama::run(url, models, input).await,
-        };
+        let o = run_service(&svc.kind, input, sink).await;
         JobResult {
             v: crate::jobs::FORMAT_VERSION,
             job: id.clone(),
@@ -200,6 +201,25 @@ pub(crate) async fn execute(shared: &Shared, id: &BundleId, payload: &[u8]) -> (
     lane.admitted.fetch_sub(1, Ordering::AcqRel);
     super::caps::broadcast(shared);
     (dest, out)
+}
+
+/// Runs one job's `input` on a service of `kind`.
+async fn run_service(
+    kind: &ServiceKind,
+    input: Vec<u8>,
+    sink: Option<super::exec::PartSink>,
+) -> super::exec::ExecOutcome {
+    match kind {
+        ServiceKind::Exec {
+            command,
+            time_limit_ms,
+            max_output_bytes,
+        } => {
+            let limit = Duration::from_millis(*time_limit_ms);
+            super::exec::run(command, input, limit, *max_output_bytes, sink).await
+        }
+        ServiceKind::Ollama { url, models } => super::ollama::run(url, models, input, sink).await,
+    }
 }
 
 /// The job's input bytes: inline, or its chunks from the store.

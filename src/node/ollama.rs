@@ -1,9 +1,10 @@
 //! The `ollama` service kind (spec/jobs.md §8): a job's input names an
 //! Ollama API endpoint and a request body; the executor posts it to the
 //! service's URL and returns the answer (JSON, or JSON lines when the
-//! request asked for streaming) as the job's output.
+//! request asked for streaming) as the job's output, or passes streamed
+//! JSON lines on as they come (spec/jobs.md §7.1).
 
-use super::exec::ExecOutcome;
+use super::exec::{ExecOutcome, PartSink};
 use crate::jobs::{JobErrorKind, JobStatus};
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
@@ -33,7 +34,17 @@ fn failed(kind: JobErrorKind, detail: String, start: Instant) -> ExecOutcome {
 }
 
 /// Posts the job to `url` and returns the answer.
-pub(crate) async fn run(url: &str, models: &[String], input: Vec<u8>) -> ExecOutcome {
+///
+/// With a `sink`, a streaming `generate`/`chat` request (`"stream"` absent
+/// or true, Ollama's default) has its answer passed on line by line as the
+/// server sends it (each JSON line a piece of at most 64 KiB; longer lines
+/// are split) instead of kept in [`ExecOutcome::output`] (spec/jobs.md §8).
+pub(crate) async fn run(
+    url: &str,
+    models: &[String],
+    input: Vec<u8>,
+    sink: Option<PartSink>,
+) -> ExecOutcome {
     let start = Instant::now();
     let req: OllamaInput = match serde_json::from_slice(&input) {
         Ok(r) => r,
@@ -52,8 +63,11 @@ pub(crate) async fn run(url: &str, models: &[String], input: Vec<u8>) -> ExecOut
         return failed(JobErrorKind::UnknownService, d, start);
     }
     let target = format!("{}/api/{}", url.trim_end_matches('/'), req.endpoint);
+    let streams =
+        matches!(req.endpoint.as_str(), "generate" | "chat") && req.body["stream"] != false;
+    let sink = sink.filter(|_| streams);
     let body = req.body.to_string();
-    let r = tokio::task::spawn_blocking(move || post(&target, &body)).await;
+    let r = tokio::task::spawn_blocking(move || post(&target, &body, sink)).await;
     match r {
         Ok(Ok((200..=299, output))) => ExecOutcome {
             status: JobStatus::Ok,
@@ -73,8 +87,9 @@ pub(crate) async fn run(url: &str, models: &[String], input: Vec<u8>) -> ExecOut
     }
 }
 
-/// A blocking POST; returns the status and up to [`MAX_ANSWER`] bytes.
-fn post(url: &str, body: &str) -> Result<(u16, Vec<u8>), String> {
+/// A blocking POST; returns the status and up to [`MAX_ANSWER`] bytes (with
+/// a `sink` and a 2xx status: nothing, the lines went to the sink).
+fn post(url: &str, body: &str, sink: Option<PartSink>) -> Result<(u16, Vec<u8>), String> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(TIMEOUT))
@@ -86,6 +101,12 @@ fn post(url: &str, body: &str) -> Result<(u16, Vec<u8>), String> {
         .send(body)
         .map_err(|e| format!("cannot reach {url}: {e}"))?;
     let code = r.status().as_u16();
+    if let (Some(sink), 200..=299) = (sink, code) {
+        let reader = r.body_mut().with_config().limit(MAX_ANSWER).reader();
+        pass_lines(std::io::BufReader::new(reader), &sink)
+            .map_err(|e| format!("reading the answer of {url}: {e}"))?;
+        return Ok((code, Vec::new()));
+    }
     let out = r
         .body_mut()
         .with_config()
@@ -93,4 +114,24 @@ fn post(url: &str, body: &str) -> Result<(u16, Vec<u8>), String> {
         .read_to_vec()
         .map_err(|e| format!("reading the answer of {url}: {e}"))?;
     Ok((code, out))
+}
+
+/// Passes each line of `r` (with its newline) to `sink` as soon as it is
+/// read; lines over 64 KiB go as several pieces.
+///
+/// # Errors
+/// A read error, or "output reader gone" when the sink's receiver is gone.
+fn pass_lines(mut r: impl std::io::BufRead, sink: &PartSink) -> std::io::Result<()> {
+    use std::io::{BufRead, Read};
+    let max = crate::node::proto::MAX_JOB_PART_BYTES as u64;
+    loop {
+        let mut line = Vec::new();
+        let n = r.by_ref().take(max).read_until(b'\n', &mut line)?;
+        if n == 0 {
+            return Ok(());
+        }
+        if sink.blocking_send(line).is_err() {
+            return Err(std::io::Error::other("output reader gone"));
+        }
+    }
 }

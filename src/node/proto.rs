@@ -43,6 +43,23 @@ pub enum ControlMessage {
         /// Encoded `jobs::JobRequest`.
         #[serde(with = "serde_bytes")]
         request: Vec<u8>,
+        /// The requester takes [`ControlMessage::JobPart`]s: output may be
+        /// sent as it comes, before the reply. Absent (false) from older
+        /// nodes, which must get the whole output in the reply.
+        #[serde(default)]
+        parts: bool,
+    },
+    /// A piece of a real-time job's output, sent as it comes (spec/jobs.md
+    /// §7.1), only when the request had `parts`; the final
+    /// [`ControlMessage::JobReply`] then carries the status and no output.
+    JobPart {
+        /// The request's ID.
+        rid: u64,
+        /// 0 for the first part of a job, then 1, 2, ...
+        seq: u64,
+        /// At most [`MAX_JOB_PART_BYTES`] bytes of output.
+        #[serde(with = "serde_bytes")]
+        bytes: Vec<u8>,
     },
     /// The answer to a real-time job request.
     JobReply {
@@ -106,6 +123,9 @@ pub struct AssetEntry {
     pub chunks: u32,
 }
 
+/// Largest [`ControlMessage::JobPart`] payload, bytes (64 KiB).
+pub const MAX_JOB_PART_BYTES: usize = 64 << 10;
+
 /// Most entries in a [`ControlMessage::Peers`] list (more are ignored).
 pub const MAX_PEER_HINTS: usize = 32;
 
@@ -118,4 +138,54 @@ pub struct PeerHint {
     pub addr: String,
     /// When the sender last was in contact with it, DTN ms.
     pub last_seen_ms: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `JobRequest` as nodes without streaming send it (no `parts`).
+    #[derive(Serialize)]
+    #[serde(rename_all = "snake_case")]
+    enum OldMessage {
+        JobRequest {
+            rid: u64,
+            #[serde(with = "serde_bytes")]
+            request: Vec<u8>,
+        },
+    }
+
+    #[test]
+    fn an_old_job_request_asks_for_no_parts() {
+        let old = OldMessage::JobRequest {
+            rid: 7,
+            request: b"r".to_vec(),
+        };
+        let bytes = serde_cbor::to_vec(&old).expect("encodes");
+        let m: ControlMessage = serde_cbor::from_slice(&bytes).expect("decodes");
+        let want = ControlMessage::JobRequest {
+            rid: 7,
+            request: b"r".to_vec(),
+            parts: false,
+        };
+        assert_eq!(m, want);
+    }
+
+    #[test]
+    fn a_job_part_round_trips_with_its_wire_name() {
+        let m = ControlMessage::JobPart {
+            rid: 1,
+            seq: 2,
+            bytes: vec![0xAB; MAX_JOB_PART_BYTES],
+        };
+        let bytes = serde_cbor::to_vec(&m).expect("encodes");
+        let v: serde_cbor::Value = serde_cbor::from_slice(&bytes).expect("CBOR");
+        let serde_cbor::Value::Map(outer) = v else {
+            panic!("externally tagged: a map");
+        };
+        let tag = serde_cbor::Value::Text("job_part".into());
+        assert!(outer.contains_key(&tag), "{outer:?}");
+        let back: ControlMessage = serde_cbor::from_slice(&bytes).expect("decodes");
+        assert_eq!(back, m);
+    }
 }

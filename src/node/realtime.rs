@@ -1,9 +1,12 @@
 //! Real-time jobs (spec/jobs.md §7): carried on the live contact's control
-//! stream as [`ControlMessage::JobRequest`] / [`ControlMessage::JobReply`],
-//! only to peers chosen by [`crate::jobs::select::realtime_order`]; retried
-//! once on the next eligible peer if the chosen one fails.
+//! stream as [`ControlMessage::JobRequest`] / [`ControlMessage::JobReply`]
+//! (with [`ControlMessage::JobPart`]s between them when the output streams,
+//! §7.1, see `job_parts.rs`), only to peers chosen by
+//! [`crate::jobs::select::realtime_order`]; retried once on the next
+//! eligible peer if the chosen one fails before any output was passed on.
 
-use super::proto::ControlMessage;
+use super::job_parts::StreamEvent;
+use super::proto::{ControlMessage, MAX_JOB_PART_BYTES};
 use super::{Command, Shared, dtn_now};
 use crate::bundle::{BundleId, CreationTimestamp, Eid};
 use crate::cla::quic::Contact;
@@ -13,33 +16,80 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 use tracing::{info, warn};
 
-/// Longest wait for a real-time reply before the peer counts as failed.
+/// Longest wait for a real-time part or reply before the peer counts as
+/// failed.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(120);
 /// Largest encoded real-time request or reply (fits a control frame).
 pub(crate) const MAX_REALTIME_BYTES: usize = 3 << 20;
 /// Peers tried per real-time job (the chosen one and one retry).
 const ATTEMPTS: usize = 2;
 
-/// Real-time requests waiting for their reply, by request ID.
+/// What a contact's control reader hands to a waiting requester.
+#[derive(Debug)]
+pub(crate) enum Incoming {
+    /// A `JobPart`: a piece of output (spec/jobs.md §7.1).
+    Part { seq: u64, bytes: Vec<u8> },
+    /// The `JobReply`: an encoded `JobResult`.
+    Reply(Vec<u8>),
+}
+
+/// Messages queued per waiting real-time job before the control reader
+/// waits for the job's reader (back-pressure).
+const WAITER_QUEUE: usize = 8;
+/// Longest the control reader waits for a job's reader to take a message;
+/// past it the job's output is dropped and the job fails at the requester
+/// ("stalled"), so one slow reader cannot hold the control stream.
+const READER_STALL: Duration = Duration::from_secs(10);
+
+/// Real-time requests waiting for their parts and reply, by request ID.
 #[derive(Default)]
 pub(crate) struct Waiters {
     next: AtomicU64,
-    waiting: Mutex<HashMap<u64, oneshot::Sender<Vec<u8>>>>,
+    waiting: Mutex<HashMap<u64, mpsc::Sender<Incoming>>>,
 }
 
 impl Waiters {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, oneshot::Sender<Vec<u8>>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, mpsc::Sender<Incoming>>> {
         // Poisoning only follows a panic elsewhere; the map stays usable.
         self.waiting.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// A fresh request ID and the channel its parts and reply come on.
+    fn register(&self) -> (u64, mpsc::Receiver<Incoming>) {
+        let rid = self.next.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::channel(WAITER_QUEUE);
+        self.lock().insert(rid, tx);
+        (rid, rx)
+    }
+
     /// Hands a reply to its waiter (unknown IDs are ignored).
-    pub fn complete(&self, rid: u64, result: Vec<u8>) {
-        if let Some(tx) = self.lock().remove(&rid) {
-            let _ = tx.send(result);
+    ///
+    /// Cancel safety: the reply is lost if cancelled.
+    pub async fn complete(&self, rid: u64, result: Vec<u8>) {
+        let tx = self.lock().remove(&rid);
+        if let Some(tx) = tx {
+            let _ = tx.send_timeout(Incoming::Reply(result), READER_STALL).await;
+        }
+    }
+
+    /// Hands an output part to its waiter (unknown IDs are ignored), waiting
+    /// at most [`READER_STALL`] for room; a waiter that is gone or too slow
+    /// is dropped.
+    ///
+    /// Cancel safety: the part is lost if cancelled.
+    pub async fn part(&self, rid: u64, seq: u64, bytes: Vec<u8>) {
+        let tx = self.lock().get(&rid).cloned();
+        let Some(tx) = tx else { return };
+        let part = Incoming::Part { seq, bytes };
+        if tx.send_timeout(part, READER_STALL).await.is_err() {
+            warn!(
+                rid,
+                "real-time job reader gone or stalled; its output is dropped"
+            );
+            self.lock().remove(&rid);
         }
     }
 }
@@ -93,6 +143,7 @@ impl PeerLimit {
 }
 
 /// A real-time job's outcome at the requester.
+#[derive(Debug)]
 pub(crate) struct Done {
     pub result: JobResult,
     pub round_trip_ms: u64,
@@ -109,6 +160,16 @@ pub(crate) enum RealtimeError {
     /// The eligible peers tried all failed.
     #[error("real-time job failed on every peer tried: {0}")]
     AllFailed(String),
+    /// The peer failed after part of its output was passed on; not retried.
+    #[error("real-time job failed on {peer} after {passed_bytes} bytes of output: {why}")]
+    Broken {
+        /// The peer that ran it.
+        peer: Eid,
+        /// Output bytes passed on before the failure.
+        passed_bytes: u64,
+        /// Why it failed.
+        why: String,
+    },
     /// The node is stopping.
     #[error("node is stopping")]
     Stopping,
@@ -157,30 +218,67 @@ pub(crate) async fn batch_candidates(
     candidates(shared, service).await
 }
 
-/// Runs `req` on the best eligible peer, retrying once on the next.
+/// The peers eligible to run `req` now, best first (spec/jobs.md §7).
+///
+/// # Errors
+/// [`RealtimeError::NoPeer`] naming each candidate and why it is excluded.
+pub(crate) async fn eligible(shared: &Shared, req: &JobRequest) -> Result<Vec<Eid>, RealtimeError> {
+    let cands = candidates(shared, &req.service).await?;
+    let rtt_ms = shared.jobs.config().realtime_rtt_ms;
+    Ok(realtime_order(&req.service, &cands, rtt_ms)?)
+}
+
+/// Runs `req` on the best eligible peer, retrying once on the next; the
+/// whole output comes in the result.
 ///
 /// # Errors
 /// [`RealtimeError`]: no eligible peer (with reasons), all tried failed.
 pub(crate) async fn run(shared: &Shared, req: &JobRequest) -> Result<Done, RealtimeError> {
-    let cands = candidates(shared, &req.service).await?;
-    let order = realtime_order(&req.service, &cands, shared.jobs.config().realtime_rtt_ms)?;
-    let payload = req.encode();
+    let order = eligible(shared, req).await?;
+    attempts(shared, order, &req.encode(), None).await
+}
+
+/// Sends `payload` to the first peers of `order` in turn (at most
+/// [`ATTEMPTS`]). With `parts`, output is passed there as it comes (and not
+/// kept in the result); a peer that fails after a part was passed on is not
+/// retried (its output cannot be taken back).
+///
+/// # Errors
+/// [`RealtimeError::AllFailed`], or [`RealtimeError::Broken`] mid-output.
+pub(crate) async fn attempts(
+    shared: &Shared,
+    order: Vec<Eid>,
+    payload: &[u8],
+    parts: Option<&mpsc::Sender<StreamEvent>>,
+) -> Result<Done, RealtimeError> {
     let mut failed = Vec::new();
     for peer in order.into_iter().take(ATTEMPTS) {
         let start = Instant::now();
-        match ask(shared, &peer, &payload).await {
+        let mut passed_bytes = 0;
+        match ask(shared, &peer, payload, parts, &mut passed_bytes).await {
             Ok(result) => {
                 let round_trip_ms = start.elapsed().as_millis() as u64;
-                info!(peer = %peer, round_trip_ms, "real-time job answered");
+                info!(peer = %peer, round_trip_ms, passed_bytes, "real-time job answered");
                 return Ok(Done {
                     result,
                     round_trip_ms,
                     failed,
                 });
             }
-            Err(e) => {
-                warn!(peer = %peer, error = %e, "real-time job failed on this peer");
-                failed.push((peer, e));
+            Err(why) => {
+                warn!(peer = %peer, error = %why, passed_bytes, "real-time job failed on this peer");
+                if parts.is_some_and(|p| p.is_closed()) {
+                    // Nobody reads the output any more: no retry.
+                    return Err(RealtimeError::AllFailed(format!("{peer}: {why}")));
+                }
+                if passed_bytes > 0 {
+                    return Err(RealtimeError::Broken {
+                        peer,
+                        passed_bytes,
+                        why,
+                    });
+                }
+                failed.push((peer, why));
             }
         }
     }
@@ -188,38 +286,110 @@ pub(crate) async fn run(shared: &Shared, req: &JobRequest) -> Result<Done, Realt
     Err(RealtimeError::AllFailed(why.join("; ")))
 }
 
-/// Sends one request to `peer` and waits for its reply or the contact's end.
-async fn ask(shared: &Shared, peer: &Eid, payload: &[u8]) -> Result<JobResult, String> {
+/// Sends one request to `peer` and waits for its parts and reply, or the
+/// contact's end. Parts go to `parts` (counted in `passed_bytes`), else
+/// into the result's output.
+async fn ask(
+    shared: &Shared,
+    peer: &Eid,
+    payload: &[u8],
+    parts: Option<&mpsc::Sender<StreamEvent>>,
+    passed_bytes: &mut u64,
+) -> Result<JobResult, String> {
     let c = shared.contacts.get(peer).ok_or("no contact")?;
     let waiters = &shared.jobs.realtime;
-    let rid = waiters.next.fetch_add(1, Ordering::Relaxed);
-    let (tx, rx) = oneshot::channel();
-    waiters.lock().insert(rid, tx);
+    let (rid, mut rx) = waiters.register();
     let msg = ControlMessage::JobRequest {
         rid,
         request: payload.to_vec(),
+        parts: parts.is_some(),
     };
     let r = async {
         c.send_control(&msg).await.map_err(|e| e.to_string())?;
-        tokio::select! {
-            r = rx => r.map_err(|_| "request dropped".to_owned()),
-            e = c.closed() => Err(format!("contact lost: {e}")),
-            _ = tokio::time::sleep(REPLY_TIMEOUT) => Err("no reply in time".to_owned()),
+        let mut got = PartsIn::default();
+        loop {
+            // Parts that arrived before the contact ended are taken first.
+            let m = tokio::select! {
+                biased;
+                m = rx.recv() => m.ok_or("output dropped: this node's reader stalled")?,
+                e = c.closed() => return Err(format!("contact lost: {e}")),
+                _ = tokio::time::sleep(REPLY_TIMEOUT) => return Err("no reply in time".into()),
+            };
+            match m {
+                Incoming::Part { seq, bytes } => {
+                    got.take(seq, bytes, parts, passed_bytes).await?;
+                }
+                Incoming::Reply(b) => {
+                    let mut r = JobResult::decode(&b).map_err(|e| e.to_string())?;
+                    if !got.kept.is_empty() {
+                        got.kept.extend_from_slice(&r.output);
+                        r.output = got.kept;
+                    }
+                    return Ok(r);
+                }
+            }
         }
     }
     .await;
     waiters.lock().remove(&rid);
-    JobResult::decode(&r?).map_err(|e| e.to_string())
+    r
+}
+
+/// Parts received so far for one request.
+#[derive(Default)]
+struct PartsIn {
+    next_seq: u64,
+    total_bytes: usize,
+    /// Parts kept when there is nowhere to pass them.
+    kept: Vec<u8>,
+}
+
+impl PartsIn {
+    /// Checks order and the total size, then passes the part on or keeps it.
+    async fn take(
+        &mut self,
+        seq: u64,
+        bytes: Vec<u8>,
+        parts: Option<&mpsc::Sender<StreamEvent>>,
+        passed_bytes: &mut u64,
+    ) -> Result<(), String> {
+        if seq != self.next_seq {
+            return Err(format!(
+                "output part {seq} out of order (expected {})",
+                self.next_seq
+            ));
+        }
+        self.next_seq += 1;
+        self.total_bytes += bytes.len();
+        if bytes.len() > MAX_JOB_PART_BYTES || self.total_bytes > MAX_REALTIME_BYTES {
+            return Err(format!(
+                "output over {MAX_REALTIME_BYTES} bytes for a real-time job"
+            ));
+        }
+        let Some(tx) = parts else {
+            self.kept.extend_from_slice(&bytes);
+            return Ok(());
+        };
+        let n = bytes.len() as u64;
+        tx.send(StreamEvent::Part(bytes.into()))
+            .await
+            .map_err(|_| "the output's reader is gone".to_owned())?;
+        *passed_bytes += n;
+        Ok(())
+    }
 }
 
 /// Serves a real-time request from `peer` on contact `c`: runs it like a
-/// batch job (same services and lanes, no custody) and replies.
+/// batch job (same services and lanes, no custody) and replies. With
+/// `parts`, output is sent as [`ControlMessage::JobPart`]s as it comes and
+/// the reply carries no output.
 pub(crate) fn serve(
     shared: &std::sync::Arc<Shared>,
     c: &Contact,
     peer: Eid,
     rid: u64,
     request: Vec<u8>,
+    parts: bool,
 ) {
     let (shared, c) = (shared.clone(), c.clone());
     tokio::spawn(async move {
@@ -233,25 +403,23 @@ pub(crate) fn serve(
             },
             fragment_offset: None,
         };
+        let err = |kind, why: &str| JobResult::error(&id, &shared.node_id, kind, why);
         let limited = shared.jobs.realtime_limit.check(&id.source);
-        let (_, mut result) = if let Err(why) = limited {
-            let r = JobResult::error(&id, &shared.node_id, JobErrorKind::RefusedBusy, &why);
-            (id.source.clone(), r)
+        let mut result = if let Err(why) = limited {
+            err(JobErrorKind::RefusedBusy, &why)
         } else if request.len() > MAX_REALTIME_BYTES {
-            let r = JobResult::error(
-                &id,
-                &shared.node_id,
-                JobErrorKind::OverLimits,
-                "request too large",
-            );
-            (id.source.clone(), r)
+            err(JobErrorKind::OverLimits, "request too large")
+        } else if parts {
+            let (sink, sent) = super::job_parts::forward_parts(c.clone(), rid);
+            let (_, r) = super::job_runner::execute_with(&shared, &id, &request, Some(sink)).await;
+            super::job_parts::after_parts(r, sent.await, |k, d| err(k, d))
         } else {
-            super::job_runner::execute(&shared, &id, &request).await
+            super::job_runner::execute(&shared, &id, &request).await.1
         };
         let mut bytes = result.encode();
         if bytes.len() > MAX_REALTIME_BYTES {
             let d = format!("output over {MAX_REALTIME_BYTES} bytes for a real-time reply");
-            result = JobResult::error(&id, &shared.node_id, JobErrorKind::OverLimits, &d);
+            result = err(JobErrorKind::OverLimits, &d);
             bytes = result.encode();
         }
         let msg = ControlMessage::JobReply { rid, result: bytes };

@@ -2,8 +2,8 @@
 //!
 //! | method | path | body / query | answer |
 //! |---|---|---|---|
-//! | POST | /api/v1/jobs | `?service=S&to=EID&class=batch&deadline_ms=T&lifetime_ms=L`, body = input bytes | batch: `{job, to}`; realtime: the result (as `jobs/result`) plus `round_trip_ms`, `failed_peers`; 503 naming each candidate when none is eligible |
-//! | POST | /api/v1/inference/request | `{service, input, class?, to?}` (input as text) | `{job, to}` |
+//! | POST | /api/v1/jobs | `?service=S&to=EID&class=batch&deadline_ms=T&lifetime_ms=L&stream=B`, body = input bytes | batch: `{job, to}`; realtime: the result (as `jobs/result`) plus `round_trip_ms`, `failed_peers`; 503 naming each candidate when none is eligible; realtime with `stream=true`: the raw output as it comes (`api/stream.rs`) |
+//! | POST | /api/v1/inference/request | `{service, input, class?, to?, stream?}` (input as text; or `?stream=true`) | batch: `{job, to}`; realtime: as `/api/v1/jobs` |
 //! | GET | /api/v1/jobs/status | `?id=JOB` | `{job, state, ...}` |
 //! | GET | /api/v1/jobs/result | `?id=JOB` | `{job, executor, ok, kind?, detail?, output_hex, run_ms}` |
 
@@ -38,6 +38,9 @@ struct SubmitQuery {
     class: JobClass,
     deadline_ms: Option<u64>,
     lifetime_ms: Option<u64>,
+    /// Real time only: answer with the raw output as it comes.
+    #[serde(default)]
+    stream: bool,
 }
 
 async fn submit_raw(
@@ -48,7 +51,7 @@ async fn submit_raw(
     let mut req = JobRequest::inline(&q.service, body.to_vec());
     req.class = q.class;
     req.deadline_ms = q.deadline_ms;
-    submit_job(&ctx, req, q.to, q.lifetime_ms).await
+    submit_job(&ctx, req, q.to, q.lifetime_ms, q.stream).await
 }
 
 #[derive(Deserialize)]
@@ -58,15 +61,25 @@ struct InferenceBody {
     #[serde(default)]
     class: JobClass,
     to: Option<String>,
+    /// Real time only: answer with the raw output as it comes.
+    #[serde(default)]
+    stream: bool,
+}
+
+#[derive(Deserialize)]
+struct StreamQuery {
+    #[serde(default)]
+    stream: bool,
 }
 
 async fn inference_request(
     State(ctx): State<Ctx>,
+    Query(q): Query<StreamQuery>,
     Json(b): Json<InferenceBody>,
 ) -> Result<Response, ApiError> {
     let mut req = JobRequest::inline(&b.service, b.input.into_bytes());
     req.class = b.class;
-    submit_job(&ctx, req, b.to, None).await
+    submit_job(&ctx, req, b.to, None, q.stream || b.stream).await
 }
 
 /// Validates, picks the executing node and stores the job bundle.
@@ -75,9 +88,17 @@ async fn submit_job(
     req: JobRequest,
     to: Option<String>,
     lifetime_ms: Option<u64>,
+    stream: bool,
 ) -> Result<Response, ApiError> {
     crate::jobs::check_service_name(&req.service).map_err(|e| bad(e.to_string()))?;
     if req.class == JobClass::Realtime {
+        if req.encode().len() > realtime::MAX_REALTIME_BYTES {
+            return Err(bad("real-time input too large; submit as batch"));
+        }
+        if stream {
+            let raw = "application/octet-stream";
+            return super::stream::answer(ctx, &req, raw, super::stream::OnError::Abort).await;
+        }
         return realtime(ctx, &req).await;
     }
     let to: Eid = match to {
@@ -125,13 +146,9 @@ async fn best_node(ctx: &Ctx, service: &str) -> Result<Eid, ApiError> {
 
 /// Runs a real-time job now and answers with its result.
 async fn realtime(ctx: &Ctx, req: &JobRequest) -> Result<Response, ApiError> {
-    if req.encode().len() > realtime::MAX_REALTIME_BYTES {
-        return Err(bad("real-time input too large; submit as batch"));
-    }
-    let done = realtime::run(&ctx.shared, req).await.map_err(|e| match e {
-        realtime::RealtimeError::Stopping => internal(e.to_string()),
-        _ => ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
-    })?;
+    let done = realtime::run(&ctx.shared, req)
+        .await
+        .map_err(super::stream::realtime_error)?;
     let mut v = result_json(&done.result);
     v["round_trip_ms"] = json!(done.round_trip_ms);
     let failed: Vec<String> = done

@@ -4,7 +4,7 @@
 //! bearer header); requests run as real-time jobs on a peer whose `ollama`
 //! service serves the model.
 
-use super::{ApiError, Ctx, bad, internal};
+use super::{ApiError, Ctx, bad, internal, stream};
 use crate::jobs::{JobClass, JobRequest, JobStatus};
 use crate::node::ollama::OllamaInput;
 use crate::node::realtime;
@@ -81,19 +81,16 @@ async fn call(
     let bytes = serde_json::to_vec(&input).map_err(|e| internal(e.to_string()))?;
     let mut req = JobRequest::inline(&service, bytes);
     req.class = JobClass::Realtime;
+    if streaming {
+        let ndjson = "application/x-ndjson";
+        return stream::answer(&ctx, &req, ndjson, stream::OnError::ErrorLine).await;
+    }
     let done = realtime::run(&ctx.shared, &req)
         .await
-        .map_err(|e| match e {
-            realtime::RealtimeError::Stopping => internal(e.to_string()),
-            _ => ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
-        })?;
+        .map_err(stream::realtime_error)?;
     match done.result.status {
         JobStatus::Ok => {
-            let ctype = if streaming {
-                "application/x-ndjson"
-            } else {
-                "application/json"
-            };
+            let ctype = "application/json";
             Ok(([(header::CONTENT_TYPE, ctype)], done.result.output).into_response())
         }
         JobStatus::Error { kind, detail } => Err(ApiError(
