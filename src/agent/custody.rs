@@ -259,8 +259,33 @@ impl Agent {
         Ok(())
     }
 
+    /// A chunk addressed here arrived (durably): each manifest waiting for
+    /// it has one chunk fewer missing, and the one that has none left is
+    /// checked in full ([`Agent::watch_manifest`]) and assembled.
+    pub(super) fn chunk_arrived(
+        &mut self,
+        cid: &[u8],
+        out: &mut Vec<Action>,
+    ) -> Result<(), AgentError> {
+        let Some(manifests) = self.waiting.remove(cid) else {
+            return Ok(());
+        };
+        for m in manifests {
+            let left = self.missing.get_mut(&m).map(|n| {
+                *n = n.saturating_sub(1);
+                *n
+            });
+            if left.unwrap_or(0) == 0 {
+                self.watch_manifest(&m, out)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Emits [`Action::AssembleFile`] if every chunk of manifest `m` is in
-    /// the inbox; otherwise waits for the missing ones.
+    /// the inbox; otherwise waits for the missing ones (one store lookup per
+    /// distinct chunk: called when the manifest arrives, at start-up, and
+    /// when its last missing chunk arrives).
     pub(super) fn watch_manifest(
         &mut self,
         m: &[u8],
@@ -283,6 +308,7 @@ impl Agent {
             list.retain(|x| x.as_slice() != m);
         }
         self.waiting.retain(|_, l| !l.is_empty());
+        self.missing.remove(m);
         if missing.is_empty() {
             match Manifest::decode(&f.manifest, self.cfg.max_manifest_entries) {
                 Ok(manifest) => {
@@ -295,6 +321,7 @@ impl Agent {
                 Err(e) => warn!(file = %f.name, error = %e, "stored manifest does not decode"),
             }
         } else {
+            self.missing.insert(m.to_vec(), missing.len());
             for cid in missing {
                 self.waiting.entry(cid).or_default().push(m.to_vec());
             }

@@ -708,11 +708,7 @@ impl Agent {
             self.watch_manifest(&m, out)?;
         }
         for c in after.chunks_arrived {
-            if let Some(ms) = self.waiting.get(&c).cloned() {
-                for m in ms {
-                    self.watch_manifest(&m, out)?;
-                }
-            }
+            self.chunk_arrived(&c, out)?;
         }
         Ok(())
     }

@@ -373,6 +373,9 @@ pub struct Agent {
     next_seq: u64,
     /// Chunk CID → manifests (CIDs) addressed here still waiting for it.
     waiting: BTreeMap<Vec<u8>, Vec<Vec<u8>>>,
+    /// Manifest CID → how many of its distinct chunks are still missing
+    /// (so each arrival costs O(1), not a check of the whole file).
+    missing: BTreeMap<Vec<u8>, usize>,
     /// Payload bytes held for forwarding (persisted as meta `held_bytes`).
     held_bytes: u64,
     /// Something changed that may let more bundles go out.
@@ -430,6 +433,7 @@ impl Agent {
             peers_flushed_ms: 0,
             next_seq,
             waiting: BTreeMap::new(),
+            missing: BTreeMap::new(),
             held_bytes,
             fill_needed: false,
             startup: Vec::new(),
@@ -624,3 +628,5 @@ fn legacy_estimate(p: &crate::store::records::PeerRecord) -> crate::routing::Pee
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_assembly;

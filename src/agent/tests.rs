@@ -8,18 +8,23 @@ use crate::bundle::{Bundle, CreationTimestamp};
 use crate::content::{Chunker, ManifestBuilder, chunk_cid};
 use crate::store::records::BundleState;
 
-const T0: DtnTime = DtnTime(800_000_000_000);
+pub(super) const T0: DtnTime = DtnTime(800_000_000_000);
 
-fn eid(s: &str) -> Eid {
+pub(super) fn eid(s: &str) -> Eid {
     s.parse().unwrap()
 }
 
-fn agent(name: &str) -> Agent {
+pub(super) fn agent(name: &str) -> Agent {
     let store = Store::open_in_memory().unwrap();
     Agent::new(store, AgentConfig::new(eid(&format!("dtn://{name}/")))).unwrap()
 }
 
-fn data(dest: &str, payload: &[u8], lifetime_ms: Option<u64>, cid: Option<Vec<u8>>) -> Submission {
+pub(super) fn data(
+    dest: &str,
+    payload: &[u8],
+    lifetime_ms: Option<u64>,
+    cid: Option<Vec<u8>>,
+) -> Submission {
     Submission::Data {
         destination: eid(dest),
         payload: Bytes::copy_from_slice(payload),
@@ -29,7 +34,7 @@ fn data(dest: &str, payload: &[u8], lifetime_ms: Option<u64>, cid: Option<Vec<u8
     }
 }
 
-fn submit(a: &mut Agent, now: DtnTime, items: Vec<Submission>) -> Vec<BundleId> {
+pub(super) fn submit(a: &mut Agent, now: DtnTime, items: Vec<Submission>) -> Vec<BundleId> {
     let acts = a.handle(now, Event::Submit { ticket: 1, items }).unwrap();
     for act in acts {
         if let Action::Submitted { result, .. } = act {
@@ -41,13 +46,13 @@ fn submit(a: &mut Agent, now: DtnTime, items: Vec<Submission>) -> Vec<BundleId> 
 
 /// A link between agents, carrying actions as events until both are quiet.
 /// `drop_signals_from` simulates a node that crashes right after its commit.
-struct Net {
+pub(super) struct Net {
     dropped_signals: usize,
-    delivered: Vec<Action>,
+    pub(super) delivered: Vec<Action>,
 }
 
 impl Net {
-    fn new() -> Net {
+    pub(super) fn new() -> Net {
         Net {
             dropped_signals: 0,
             delivered: Vec::new(),
@@ -119,7 +124,7 @@ impl Net {
         }
     }
 
-    fn contact(
+    pub(super) fn contact(
         &mut self,
         now: DtnTime,
         nodes: &mut [&mut Agent],
@@ -152,7 +157,7 @@ impl Net {
         self.route(now, nodes, y, ay, drop_signals_from);
     }
 
-    fn down(&mut self, now: DtnTime, nodes: &mut [&mut Agent], x: usize, y: usize) {
+    pub(super) fn down(&mut self, now: DtnTime, nodes: &mut [&mut Agent], x: usize, y: usize) {
         let (xid, yid) = (nodes[x].node_id().clone(), nodes[y].node_id().clone());
         nodes[x]
             .handle(now, Event::ContactDown { peer: yid })

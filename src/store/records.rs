@@ -214,5 +214,66 @@ pub struct FileRecord {
     /// When it was written, DTN ms.
     pub completed_ms: Option<u64>,
     /// The manifest's encoding (spec/manifest.md), kept to resume reassembly.
+    /// Written as a CBOR byte string; records written before that (an
+    /// array of integers, several times larger and slower to read) still
+    /// decode.
+    #[serde(with = "serde_bytes")]
     pub manifest: Vec<u8>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The record as it was written before `manifest` became a byte string.
+    #[derive(Serialize)]
+    struct OldFileRecord<'a> {
+        manifest_cid: Vec<u8>,
+        manifest_bundle: &'a BundleId,
+        name: String,
+        size_bytes: u64,
+        chunks: Vec<Vec<u8>>,
+        role: FileRole,
+        destination: Eid,
+        path: Option<String>,
+        completed_ms: Option<u64>,
+        manifest: Vec<u8>,
+    }
+
+    #[test]
+    fn file_record_manifest_is_a_byte_string_and_old_records_still_decode() {
+        let id = BundleId {
+            source: "dtn://a/".parse().unwrap(),
+            timestamp: crate::bundle::CreationTimestamp {
+                time: crate::bundle::DtnTime(1),
+                sequence: 2,
+            },
+            fragment_offset: None,
+        };
+        let manifest: Vec<u8> = (0..=255u8).cycle().take(4096).collect();
+        let old = OldFileRecord {
+            manifest_cid: vec![1, 0x71],
+            manifest_bundle: &id,
+            name: "f".into(),
+            size_bytes: 9,
+            chunks: vec![vec![7; 36]],
+            role: FileRole::Destination,
+            destination: "dtn://c/files".parse().unwrap(),
+            path: None,
+            completed_ms: None,
+            manifest: manifest.clone(),
+        };
+        let old_bytes = serde_cbor::to_vec(&old).unwrap();
+        let rec: FileRecord = serde_cbor::from_slice(&old_bytes).unwrap();
+        assert_eq!(rec.manifest, manifest);
+        let new_bytes = serde_cbor::to_vec(&rec).unwrap();
+        assert!(
+            new_bytes.len() < old_bytes.len() - 2000,
+            "byte string: {} bytes, was {}",
+            new_bytes.len(),
+            old_bytes.len()
+        );
+        let back: FileRecord = serde_cbor::from_slice(&new_bytes).unwrap();
+        assert_eq!(back, rec);
+    }
 }
