@@ -10,7 +10,8 @@
 # Peak RSS (VmHWM) of both nodes is read from /proc at the end of each run.
 #
 # Usage: scripts/sync-bench.sh [BIG_MIB] [SMALL]   (default 1024 10000)
-# BIG_MIB=0 runs only the small files (no raw quinn, no big file). With
+# BIG_MIB=0 runs only the small files (no raw quinn, no big file); SMALL=0
+# only the big file. With
 # SPORE_BENCH_NOPACK=1 the small files also run once with packing off
 # (`[sync] pack_max_file_bytes = 0`: one chunk + one manifest bundle per
 # file, as before packs), for a before/after in the same run.
@@ -88,6 +89,7 @@ if [[ "$BIG_MIB" != 0 ]]; then
   rm -rf "$BENCH_DIR/big"
 fi
 
+if [[ "$SMALL" == 0 ]]; then exit 0; fi
 echo "== $SMALL files of 1 KiB"
 python3 - "$BENCH_DIR/small/src" "$SMALL" <<'PY'
 import os, sys
