@@ -10,12 +10,11 @@
 //! `SPORE_SYNC_TIMEOUT_S` (default 45).
 
 mod common;
+use common::sync::tree;
 
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use spore::chaos::{ChaosConfig, ChaosRelay, Flaps};
 use spore::harness::{NodeProcess, wait_for};
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -24,33 +23,6 @@ fn env_or(name: &str, default: u64) -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-/// Relative path → (size, SHA-256) of every regular file under `root`.
-fn tree(root: &Path) -> BTreeMap<String, (u64, [u8; 32])> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let p = e.path();
-            let Ok(m) = std::fs::symlink_metadata(&p) else {
-                continue; // a temporary file renamed meanwhile
-            };
-            if m.is_dir() {
-                stack.push(p);
-            } else if m.is_file() {
-                let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
-                let Ok(bytes) = std::fs::read(&p) else {
-                    continue;
-                };
-                out.insert(rel, (m.len(), Sha256::digest(&bytes).into()));
-            }
-        }
-    }
-    out
 }
 
 /// Nested dirs, a `big_mib` MiB file, `small` files of 1 KiB spread over

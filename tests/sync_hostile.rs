@@ -5,9 +5,10 @@
 //! refused; nothing is written outside the accepting directory.
 
 mod common;
+use common::sync::post_bundle;
 
 use bytes::Bytes;
-use serde_json::{Value, json};
+use serde_json::json;
 use spore::bundle::{Bundle, CreationTimestamp, DtnTime, Eid, codec};
 use spore::content::{Chunker, FolderEntry, Manifest, ManifestBuilder};
 use spore::harness::{NodeProcess, wait_for};
@@ -15,30 +16,6 @@ use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 const T: Duration = Duration::from_secs(15);
-
-/// POSTs an encoded bundle; the node's answer or its error text.
-fn post_bundle(node: &Path, bytes: Vec<u8>) -> Result<Value, String> {
-    let info: Value =
-        serde_json::from_slice(&std::fs::read(node.join("api.json")).unwrap()).unwrap();
-    let token = std::fs::read_to_string(node.join("api.token")).unwrap();
-    let url = format!("http://{}/api/v1/bundles", info["api"].as_str().unwrap());
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let mut r = agent
-        .post(&url)
-        .header("Authorization", format!("Bearer {token}"))
-        .send(&bytes[..])
-        .map_err(|e| e.to_string())?;
-    let ok = r.status().is_success();
-    let v: Value = r.body_mut().read_json().map_err(|e| e.to_string())?;
-    if ok {
-        Ok(v)
-    } else {
-        Err(v["error"].to_string())
-    }
-}
 
 fn bundle(seq: u64, payload: Vec<u8>, cid: Vec<u8>) -> Vec<u8> {
     let now_ms = SystemTime::now()

@@ -7,42 +7,17 @@
 //! file, nothing outside the accepting directory, and says why.
 
 mod common;
+use common::sync::{post_bundle, tree};
 
 use bytes::Bytes;
-use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
+use serde_json::json;
 use spore::bundle::{Bundle, CreationTimestamp, DtnTime, Eid, codec};
 use spore::content::pack::{Pack, PackEntry};
 use spore::harness::{NodeProcess, wait_for};
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 const T: Duration = Duration::from_secs(60);
-
-/// Relative path → (size, SHA-256) of every regular file under `root`.
-fn tree(root: &Path) -> BTreeMap<String, (u64, [u8; 32])> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let p = e.path();
-            let Ok(m) = std::fs::symlink_metadata(&p) else {
-                continue;
-            };
-            if m.is_dir() {
-                stack.push(p);
-            } else if let (true, Ok(bytes)) = (m.is_file(), std::fs::read(&p)) {
-                let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
-                out.insert(rel, (m.len(), Sha256::digest(&bytes).into()));
-            }
-        }
-    }
-    out
-}
 
 /// A node whose `[sync]` packs hold at most 128 KiB (so 2 000 files make
 /// about 16 packs).
@@ -129,30 +104,6 @@ fn small_files_travel_in_packs_and_survive_a_receiver_kill() {
     // holds far fewer bundles than files.
     let bundles = a.status(None).unwrap()["bundles"].as_array().unwrap().len();
     assert!(bundles < 100, "{bundles} bundles for 2 004 files");
-}
-
-/// POSTs an encoded bundle to `node`; its answer or error text.
-fn post_bundle(node: &Path, bytes: Vec<u8>) -> Result<Value, String> {
-    let info: Value =
-        serde_json::from_slice(&std::fs::read(node.join("api.json")).unwrap()).unwrap();
-    let token = std::fs::read_to_string(node.join("api.token")).unwrap();
-    let url = format!("http://{}/api/v1/bundles", info["api"].as_str().unwrap());
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let mut r = agent
-        .post(&url)
-        .header("Authorization", format!("Bearer {token}"))
-        .send(&bytes[..])
-        .map_err(|e| e.to_string())?;
-    let ok = r.status().is_success();
-    let v: Value = r.body_mut().read_json().map_err(|e| e.to_string())?;
-    if ok {
-        Ok(v)
-    } else {
-        Err(v["error"].to_string())
-    }
 }
 
 #[test]

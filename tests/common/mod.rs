@@ -1,6 +1,8 @@
 //! Shared helpers for integration tests that run the real `spore` binary.
 #![allow(dead_code)]
 
+pub mod sync;
+
 use rand::{RngCore, SeedableRng};
 use std::path::{Path, PathBuf};
 
