@@ -96,13 +96,20 @@ impl Client {
     /// # Errors
     /// As [`Client::get`].
     pub fn post_bytes(&self, path: &str, body: &[u8]) -> anyhow::Result<Value> {
-        let r = self
-            .agent
+        self.finish(self.send_octets(path, body))
+    }
+
+    /// Sends `body` as `application/octet-stream` to `path`, with the token.
+    fn send_octets(
+        &self,
+        path: &str,
+        body: &[u8],
+    ) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
+        self.agent
             .post(format!("{}{path}", self.base))
             .header("Authorization", format!("Bearer {}", self.token))
             .header("Content-Type", "application/octet-stream")
-            .send(body);
-        self.finish(r)
+            .send(body)
     }
 
     /// POST raw `body` bytes to `path` and copy the answer's body to `out` as
@@ -120,12 +127,7 @@ impl Client {
         body: &[u8],
         out: &mut dyn std::io::Write,
     ) -> anyhow::Result<u64> {
-        let r = self
-            .agent
-            .post(format!("{}{path}", self.base))
-            .header("Authorization", format!("Bearer {}", self.token))
-            .header("Content-Type", "application/octet-stream")
-            .send(body);
+        let r = self.send_octets(path, body);
         let mut r = r.map_err(|e| anyhow!("cannot reach the node API at {}: {e}", self.base))?;
         if !r.status().is_success() {
             return self.finish(Ok(r)).map(|_| 0);
