@@ -8,6 +8,10 @@
 # Defaults: every pair meets every 6 hours (1/21600), 2000 messages,
 # spray-and-wait (8 copies), 6 h lifetime. Epidemic with messages living
 # the whole 3 days makes every node hold every bundle: over 20 minutes.
+#
+# A second number follows: the same trace with no messages at all
+# ("contact-only"), i.e. the per-event cost of contacts between nodes with
+# nothing to exchange (ContactUp, PeerSummary, ContactDown, no store write).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rate=${1:-0.0000462963}
@@ -22,3 +26,9 @@ trap 'rm -rf "$dir"' EXIT
 echo "trace: $(wc -l < "$dir/trace.txt") CONN events (100 nodes, 3 days, rate $rate per pair per s)"
 /usr/bin/time -f "wall %e s, max RSS %M KiB" \
   "$bin" run --trace "$dir/trace.txt" --router "$router" --messages "$messages" --lifetime "$lifetime" --seed 1 --json --profile
+echo
+echo "contact-only (same trace, 0 messages: contacts with nothing to exchange):"
+/usr/bin/time -f "wall %e s, max RSS %M KiB" \
+  "$bin" run --trace "$dir/trace.txt" --router "$router" --messages 0 --seed 1 --json --profile \
+  | sed -E 's/.*"events":([0-9]+),"events_per_s":([0-9.]+).*/contact-only: events \1, events_per_s \2/'
+echo

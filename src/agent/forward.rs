@@ -136,10 +136,12 @@ impl Agent {
         self.fill_needed = true;
         let mut ours = Vec::new();
         for id in from_you {
-            if let Some(rec) = self.store.record(&id.to_key())? {
-                if rec.state.is_held() {
-                    ours.push(id);
-                }
+            if self
+                .store
+                .held_head(&id.to_key())?
+                .is_some_and(|h| h.state.is_held())
+            {
+                ours.push(id);
             }
         }
         if ours.is_empty() {
@@ -204,12 +206,12 @@ impl Agent {
         let mut relay = Vec::new();
         let name = peer.to_string();
         self.store.scan_owed(&name, MAX_SCAN_PER_FILL, |key, rec| {
-            if rec.expiry_ms <= now.0 || !rec.state.is_held() || !self.may_send(key, peer, &rec) {
+            if rec.expiry_ms <= now.0 || !rec.state.is_held() || !self.may_send(key, peer, rec) {
                 return Ok::<_, AgentError>(true);
             }
-            match self.decision(now, peer, key, &rec) {
-                Decision::Direct => direct.push((key.to_vec(), rec, u32::MAX)),
-                Decision::Forward { give } => relay.push((key.to_vec(), rec, give)),
+            match self.decision(now, peer, key, rec) {
+                Decision::Direct => direct.push((key.to_vec(), rec.clone(), u32::MAX)),
+                Decision::Forward { give } => relay.push((key.to_vec(), rec.clone(), give)),
                 Decision::Hold(_) => {}
             }
             Ok(direct.len() < room)

@@ -200,13 +200,13 @@ impl Router {
         if let Some(p) = self.peers.get_mut(&peer.node_id()) {
             p.contact_down(now_ms);
         }
-        let waits: Vec<f64> = self
+        // One pass, no allocation; same order and start as `Iterator::sum`.
+        let (n, sum) = self
             .peers
             .values()
             .filter_map(|p| p.meed_wait_ms())
-            .collect();
-        self.prior_wait_ms =
-            (!waits.is_empty()).then(|| waits.iter().sum::<f64>() / waits.len() as f64);
+            .fold((0usize, -0.0f64), |(n, sum), w| (n + 1, sum + w));
+        self.prior_wait_ms = (n > 0).then(|| sum / n as f64);
     }
 
     /// A new RTT sample for `peer`, µs.

@@ -289,6 +289,7 @@ pub fn repair(store: &Store) -> Result<Report, StoreError> {
 
 /// Applies the fix for `p`; false if `p` is not repairable.
 fn fix(txn: &mut Txn, p: &Problem) -> Result<bool, StoreError> {
+    txn.rebuild_index();
     match p {
         Problem::HeldDangling { key } => {
             txn.w

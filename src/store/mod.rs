@@ -12,6 +12,7 @@
 
 pub mod assets;
 pub mod check;
+mod index;
 pub mod records;
 pub mod tables;
 
@@ -82,6 +83,9 @@ pub struct Store {
     /// is durable so redb can reuse freed pages).
     ephemeral: bool,
     commits: std::sync::atomic::AtomicU64,
+    /// In-memory index of held, delivered, forwarded and expiring bundles,
+    /// kept in step with every commit (see `index.rs`).
+    index: Arc<index::IndexCell>,
 }
 
 /// In an in-memory store, one commit in this many is a durable one.
@@ -136,6 +140,7 @@ impl Store {
         let mut g = self.db.write().unwrap_or_else(|e| e.into_inner());
         // Drop the old handle first: redb locks the file while it is open.
         drop(g.take());
+        self.index.invalidate();
         *g = Some(Arc::new(open_file(path)?));
         Ok(true)
     }
@@ -182,6 +187,7 @@ impl Store {
             path: None,
             ephemeral: false,
             commits: Default::default(),
+            index: Arc::new(index::IndexCell::new_stale()),
         };
         let mut txn = store.write()?;
         match txn.meta_u64("schema")? {
@@ -192,6 +198,8 @@ impl Store {
         // Create every table so that read transactions never miss one.
         txn.touch_all()?;
         txn.commit()?;
+        // Build the index now, so a corrupt record shows at open.
+        drop(store.index()?);
         Ok(store)
     }
 
@@ -210,11 +218,29 @@ impl Store {
             Durability::Immediate
         };
         w.set_durability(durability).map_err(db)?;
-        Ok(Txn { w })
+        Ok(Txn {
+            w,
+            index: self.index.clone(),
+            ops: Vec::new(),
+        })
     }
 
     fn read(&self) -> Result<redb::ReadTransaction, StoreError> {
         self.db()?.begin_read().map_err(db)
+    }
+
+    /// The in-memory index, rebuilt from the tables first if stale.
+    fn index(&self) -> Result<std::sync::RwLockReadGuard<'_, index::Index>, StoreError> {
+        self.index.get(|| self.read())
+    }
+
+    /// The head of held bundle `key` (from memory), or `None` if it is not
+    /// held here.
+    ///
+    /// # Errors
+    /// [`StoreError`] if the index must be rebuilt and that fails.
+    pub fn held_head(&self, key: &[u8]) -> Result<Option<RecordHead>, StoreError> {
+        Ok(self.index()?.held.get(key).cloned().flatten())
     }
 
     /// The record of bundle `key`, if any.
@@ -308,7 +334,7 @@ impl Store {
     /// newest first), and those of them that were received from `peer`
     /// (held or delivered here: the peer's custody signals for them may
     /// have been lost, spec/custody.md).
-    /// Only the `received_from` field of each record is decoded.
+    /// Read from the in-memory index (no read transaction).
     ///
     /// # Errors
     /// [`StoreError`] on engine failure or a corrupt record.
@@ -318,41 +344,29 @@ impl Store {
         peer: &Eid,
         limit: usize,
     ) -> Result<(Vec<Vec<u8>>, Vec<Vec<u8>>), StoreError> {
-        #[derive(serde::Deserialize)]
-        struct From {
-            received_from: Option<Eid>,
-        }
-        let r = self.read()?;
-        let held = r.open_table(HELD).map_err(db)?;
-        let recs = r.open_table(BUNDLES).map_err(db)?;
+        let ix = self.index()?;
         let (mut keys, mut from_peer) = (Vec::new(), Vec::new());
-        for row in held.iter().map_err(db)?.take(limit) {
-            let key = row.map_err(db)?.0.value().to_vec();
-            if let Some(f) = get_cbor::<From>(&recs, "bundles-0", &key)? {
-                if f.received_from.as_ref() == Some(peer) {
-                    from_peer.push(key.clone());
-                }
+        for (key, head) in ix.held.iter().take(limit) {
+            if head.as_ref().and_then(|h| h.received_from.as_ref()) == Some(peer) {
+                from_peer.push(key.clone());
             }
-            keys.push(key);
+            keys.push(key.clone());
         }
-        let delivered = r.open_table(DELIVERED).map_err(db)?;
         let room = limit - keys.len();
-        for row in delivered.iter().map_err(db)?.rev().take(room) {
-            let key = row.map_err(db)?.0.value().to_vec();
-            if let Some(f) = get_cbor::<From>(&recs, "bundles-0", &key)? {
-                if f.received_from.as_ref() == Some(peer) {
-                    from_peer.push(key.clone());
-                }
+        for (key, from) in ix.delivered.iter().rev().take(room) {
+            if from.as_ref() == Some(peer) {
+                from_peer.push(key.clone());
             }
-            keys.push(key);
+            keys.push(key.clone());
         }
         Ok((keys, from_peer))
     }
 
     /// Walks held bundles not yet given to `peer`, in key order, calling
     /// `visit(key, record)` until it returns `Ok(false)` or `max_scan` held
-    /// entries were looked at. Cost: one index step plus two lookups per entry
-    /// visited, no more than needed.
+    /// entries were looked at. Reads the in-memory index (no read
+    /// transaction, no decoding); `visit` runs with the index locked for
+    /// reading, so it must not use the store.
     ///
     /// # Errors
     /// [`StoreError`] on engine failure or a corrupt record, or `visit`'s error.
@@ -360,22 +374,15 @@ impl Store {
         &self,
         peer: &str,
         max_scan: usize,
-        mut visit: impl FnMut(&[u8], RecordHead) -> Result<bool, E>,
+        mut visit: impl FnMut(&[u8], &RecordHead) -> Result<bool, E>,
     ) -> Result<(), E> {
-        let r = self.read()?;
-        let held = r.open_table(HELD).map_err(db)?;
-        let fwd = r.open_table(FORWARDED).map_err(db)?;
-        let recs = r.open_table(BUNDLES).map_err(db)?;
-        for row in held.iter().map_err(db)?.take(max_scan) {
-            let k = row.map_err(db)?.0;
-            let key = k.value();
-            if fwd.get((peer, key)).map_err(db)?.is_some() {
+        let ix = self.index()?;
+        for (key, head) in ix.held.iter().take(max_scan) {
+            let Some(head) = head else { continue };
+            if ix.was_forwarded(peer, key) {
                 continue;
             }
-            let Some(rec) = get_cbor::<RecordHead>(&recs, "bundles-0", key)? else {
-                continue;
-            };
-            if !visit(key, rec)? {
+            if !visit(key, head)? {
                 break;
             }
         }
@@ -387,9 +394,7 @@ impl Store {
     /// # Errors
     /// [`StoreError`] on engine failure.
     pub fn next_expiry_ms(&self) -> Result<Option<u64>, StoreError> {
-        let t = self.read()?.open_table(EXPIRY).map_err(db)?;
-        let first = t.first().map_err(db)?;
-        Ok(first.map(|(k, _)| k.value().0))
+        Ok(self.index()?.expiry.first().map(|(ms, _)| *ms))
     }
 
     /// Up to `limit` (expiry ms, key) pairs with expiry ≤ `now_ms`, oldest first.
@@ -397,16 +402,14 @@ impl Store {
     /// # Errors
     /// [`StoreError`] on engine failure.
     pub fn expired(&self, now_ms: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
-        let t = self.read()?.open_table(EXPIRY).map_err(db)?;
-        let mut out = Vec::new();
-        // Every (now_ms, key) sorts before (now_ms + 1, empty key).
-        let end: (u64, &[u8]) = (now_ms.saturating_add(1), &[]);
-        for row in t.range::<(u64, &[u8])>(..end).map_err(db)?.take(limit) {
-            let (k, _) = row.map_err(db)?;
-            let (ms, key) = k.value();
-            out.push((ms, key.to_vec()));
-        }
-        Ok(out)
+        let ix = self.index()?;
+        Ok(ix
+            .expiry
+            .iter()
+            .take_while(|(ms, _)| *ms <= now_ms)
+            .take(limit)
+            .cloned()
+            .collect())
     }
 
     /// The peer record of `node_id`.

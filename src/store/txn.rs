@@ -1,6 +1,7 @@
 //! Write transactions: every state change of the store goes through [`Txn`].
 
-use super::records::{BundleRecord, FileRecord, PeerRecord};
+use super::index::{IndexCell, Op};
+use super::records::{BundleRecord, FileRecord, PeerRecord, RecordHead};
 use super::tables::*;
 use super::{StoreError, be_u64, cbor, db, get_cbor, uncbor};
 use redb::{ReadableMultimapTable, ReadableTable, WriteTransaction};
@@ -10,6 +11,10 @@ use redb::{ReadableMultimapTable, ReadableTable, WriteTransaction};
 /// without committing aborts it.
 pub struct Txn {
     pub(super) w: WriteTransaction,
+    /// The store's in-memory index, updated with `ops` after the commit.
+    pub(super) index: std::sync::Arc<IndexCell>,
+    /// Changes of indexed tables made by this transaction, in order.
+    pub(super) ops: Vec<Op>,
 }
 
 impl Txn {
@@ -19,7 +24,24 @@ impl Txn {
     /// [`StoreError::Db`] if the commit fails; then nothing of this
     /// transaction is stored and nothing may be acknowledged.
     pub fn commit(self) -> Result<(), StoreError> {
-        self.w.commit().map_err(db)
+        let Txn { w, index, ops } = self;
+        match w.commit() {
+            Ok(()) => {
+                index.apply(ops);
+                Ok(())
+            }
+            Err(e) => {
+                // The commit may or may not have reached the tables.
+                index.invalidate();
+                Err(db(e))
+            }
+        }
+    }
+
+    /// The index must be rebuilt after this transaction (it writes indexed
+    /// tables directly, as store repair does).
+    pub(super) fn rebuild_index(&mut self) {
+        self.ops.push(Op::Rebuild);
     }
 
     pub(super) fn touch_all(&mut self) -> Result<(), StoreError> {
@@ -68,6 +90,7 @@ impl Txn {
         } else {
             held.remove(key.as_slice()).map_err(db)?;
         }
+        self.ops.push(Op::Record(key, RecordHead::from(rec)));
         Ok(())
     }
 
@@ -155,6 +178,7 @@ impl Txn {
     pub fn expiry_add(&mut self, expiry_ms: u64, key: &[u8]) -> Result<(), StoreError> {
         let mut t = self.w.open_table(EXPIRY).map_err(db)?;
         t.insert((expiry_ms, key), ()).map_err(db)?;
+        self.ops.push(Op::ExpiryAdd(expiry_ms, key.to_vec()));
         Ok(())
     }
 
@@ -165,6 +189,7 @@ impl Txn {
     pub fn expiry_remove(&mut self, expiry_ms: u64, key: &[u8]) -> Result<(), StoreError> {
         let mut t = self.w.open_table(EXPIRY).map_err(db)?;
         t.remove((expiry_ms, key)).map_err(db)?;
+        self.ops.push(Op::ExpiryRemove(expiry_ms, key.to_vec()));
         Ok(())
     }
 
@@ -180,6 +205,7 @@ impl Txn {
     ) -> Result<(), StoreError> {
         let mut t = self.w.open_table(FORWARDED).map_err(db)?;
         t.insert((peer, key), now_ms).map_err(db)?;
+        self.ops.push(Op::Forwarded(peer.into(), key.to_vec()));
         Ok(())
     }
 
@@ -193,6 +219,9 @@ impl Txn {
             return Ok(false);
         }
         t.insert(key, now_ms).map_err(db)?;
+        drop(t);
+        let from = self.record(key)?.and_then(|r| r.received_from);
+        self.ops.push(Op::Delivered(key.to_vec(), from));
         Ok(true)
     }
 
