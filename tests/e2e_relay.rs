@@ -32,7 +32,15 @@ fn file_crosses_a_relay_that_is_killed_mid_transfer() {
         .sum::<usize>();
     assert_eq!(total, 96 + 1, "24 MiB in 256 KiB chunks plus one manifest");
 
-    // Contact A-B only. Kill B once a third of the bundles are in its custody.
+    // Contact A-B only, capped at 8 MiB/s (≈ 3 s for the file) so that
+    // the kill lands mid-transfer however fast the machine is. Kill B once
+    // a third of the bundles are in its custody.
+    let out = std::process::Command::new(&exe)
+        .args(["peers", "limit", "dtn://b/", "8M", "--data-dir"])
+        .arg(&a.dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
     b.add_peer(a.quic_addr()).unwrap();
     wait_for("a third of the bundles at B", T, || {
         let p = count_states(&a.status(None)?, Some(DEST));

@@ -65,6 +65,21 @@ fn file_status(a: &NodeProcess, path: &str) -> anyhow::Result<serde_json::Value>
         .ok_or_else(|| anyhow::anyhow!("{path} not in sync status"))
 }
 
+/// Waits until A's asset query says C reported delivering `cid`; returns
+/// the holders.
+fn delivery_reported(a: &NodeProcess, cid: &str, timeout: Duration) -> serde_json::Value {
+    wait_for("C's delivery report", timeout, || {
+        let v = a.client()?.get(&format!("/api/v1/query/asset?cid={cid}"))?;
+        let h = v["holders"].clone();
+        let c_has = h.as_array().is_some_and(|l| {
+            l.iter()
+                .any(|x| x["node"] == "dtn://c/" && x["how"] == "delivery_reported")
+        });
+        Ok(c_has.then_some(h))
+    })
+    .unwrap()
+}
+
 #[test]
 fn a_mixed_folder_syncs_through_a_flapping_killed_relay_and_edits_resend_one_chunk() {
     let big_mib = env_or("SPORE_SYNC_BIG_MIB", 8) as usize;
@@ -137,7 +152,12 @@ fn a_mixed_folder_syncs_through_a_flapping_killed_relay_and_edits_resend_one_chu
         "B's links must have dropped"
     );
 
-    // Edit 6 bytes in the middle of the big file: one chunk travels.
+    // Edit 6 bytes in the middle of the big file: one chunk travels. The
+    // sender counts a version's chunks as at C once C's delivery report for
+    // it is back (spec/sync.md), so wait for that first.
+    let old = file_status(&a, "deep/big.bin").unwrap();
+    let old_cid = old["manifest_cid"].as_str().unwrap().to_owned();
+    delivery_reported(&a, &old_cid, timeout);
     let big = src.join("deep/big.bin");
     let mid = (big_mib << 20) as u64 / 2 + 1000;
     {
@@ -161,16 +181,7 @@ fn a_mixed_folder_syncs_through_a_flapping_killed_relay_and_edits_resend_one_chu
 
     // Who holds the new version: A (the source) and C (its delivery report).
     let cid = st["manifest_cid"].as_str().unwrap().to_owned();
-    let holders = wait_for("C's delivery report", timeout, || {
-        let v = a.client()?.get(&format!("/api/v1/query/asset?cid={cid}"))?;
-        let h = v["holders"].clone();
-        let c_has = h.as_array().is_some_and(|l| {
-            l.iter()
-                .any(|x| x["node"] == "dtn://c/" && x["how"] == "delivery_reported")
-        });
-        Ok(c_has.then_some(h))
-    })
-    .unwrap();
+    let holders = delivery_reported(&a, &cid, timeout);
     assert!(
         holders
             .as_array()
