@@ -58,7 +58,7 @@ type ContentCheck = Result<Option<(PayloadKind, Vec<u8>)>, Refusal>;
 /// the agent thread (see [`super::Received::prechecked`]). Only the pure,
 /// CPU-heavy steps are done here (CBOR decode, CRCs, SHA-256 of the payload);
 /// everything that needs the store or the clock (duplicates, expiry, hop
-/// limit, quota) still runs in [`Agent::receive`].
+/// limit, quota) still runs on the agent thread when it handles the event.
 #[derive(Clone, Debug)]
 pub struct Prechecked {
     bundle: Result<Bundle, codec::DecodeError>,
