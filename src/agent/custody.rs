@@ -168,10 +168,18 @@ impl Agent {
             self.fill_needed = true;
         }
         let due = self.store.expired(now.0, self.cfg.expiry_batch)?;
-        if due.is_empty() {
+        let forget = self.store.delivered_forget_due(now.0)?;
+        if due.is_empty() && !forget {
             return self.flush_peers(now);
         }
         let mut txn = self.store.write()?;
+        if forget {
+            let n = txn.forget_delivered(now.0, self.cfg.expiry_batch)?;
+            *self
+                .tally
+                .entry("delivered_ids_forgotten".into())
+                .or_default() += n as u64;
+        }
         let mut after = AfterCommit::default();
         for (ms, key) in due {
             txn.expiry_remove(ms, &key)?;

@@ -547,7 +547,11 @@ impl Agent {
         let service = b.primary.destination.service().unwrap_or_default();
         rec.state = BundleState::Delivered;
         rec.custodian = None;
-        txn.mark_delivered(&key, now.0)?;
+        // Remembered until a late copy would be refused as expired; a bundle
+        // whose expiry came from its age (no clock) is remembered for good.
+        let forget_at = (b.primary.creation_timestamp.time.0 != 0)
+            .then(|| rec.expiry_ms.saturating_add(self.cfg.delivered_grace_ms));
+        txn.mark_delivered(&key, now.0, forget_at)?;
         let files = service == self.cfg.files_service;
         match (rec.kind, files) {
             (PayloadKind::Admin, _) => self.take_admin_record(txn, now, b, rec)?,

@@ -62,8 +62,13 @@ pub struct AgentConfig {
     pub files_service: String,
     /// Lifetime of status reports this node creates (1 day).
     pub status_report_lifetime_ms: u64,
-    /// Most expired bundles processed per tick (1 024).
+    /// Most expired bundles processed per tick (1 024); also the most
+    /// delivered-bundle IDs forgotten per tick.
     pub expiry_batch: usize,
+    /// How long after its expiry a delivered bundle's ID is still
+    /// remembered, in ms (1 h): covers clock differences between nodes, so
+    /// that a late copy is refused as expired rather than delivered again.
+    pub delivered_grace_ms: u64,
     /// Most payload bytes held for forwarding (10 GiB); beyond it new
     /// bundles are refused with reason "depleted storage".
     pub quota_bytes: u64,
@@ -98,6 +103,7 @@ impl AgentConfig {
             files_service: "files".to_owned(),
             status_report_lifetime_ms: 24 * 3600 * 1000,
             expiry_batch: 1024,
+            delivered_grace_ms: 3_600_000,
             quota_bytes: 10 << 30,
             policy: Policy::default(),
             contact_plan: None,
@@ -630,3 +636,5 @@ fn legacy_estimate(p: &crate::store::records::PeerRecord) -> crate::routing::Pee
 mod tests;
 #[cfg(test)]
 mod tests_assembly;
+#[cfg(test)]
+mod tests_retention;

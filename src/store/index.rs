@@ -35,6 +35,8 @@ pub(super) enum Op {
     Forwarded(Box<str>, Vec<u8>),
     /// Key was added to `delivered-0`; the record's previous hop.
     Delivered(Vec<u8>, Option<Eid>),
+    /// Key was removed from `delivered-0` (forgotten after its expiry).
+    Undelivered(Vec<u8>),
     /// `(expiry ms, key)` was added to `expiry-0`.
     ExpiryAdd(u64, Vec<u8>),
     /// `(expiry ms, key)` was removed from `expiry-0`.
@@ -132,6 +134,9 @@ impl Index {
                 Op::Forwarded(peer, key) => self.add_forwarded(peer, key),
                 Op::Delivered(key, from) => {
                     self.delivered.insert(key, from);
+                }
+                Op::Undelivered(key) => {
+                    self.delivered.remove(&key);
                 }
                 Op::ExpiryAdd(ms, key) => {
                     self.expiry.insert((ms, key));
@@ -295,7 +300,7 @@ mod tests {
         let mut t = s.write().unwrap();
         let mut a2 = a.clone();
         a2.state = BundleState::Delivered;
-        t.mark_delivered(&a.id.to_key(), 7).unwrap();
+        t.mark_delivered(&a.id.to_key(), 7, None).unwrap();
         t.put_record(&a2).unwrap();
         t.expiry_remove(a.expiry_ms, &a.id.to_key()).unwrap();
         let mut b2 = b.clone();

@@ -412,6 +412,17 @@ impl Store {
             .collect())
     }
 
+    /// True if some delivered-bundle entry may be forgotten at `now_ms`
+    /// (see [`Txn::forget_delivered`]).
+    ///
+    /// # Errors
+    /// [`StoreError`] on engine failure.
+    pub fn delivered_forget_due(&self, now_ms: u64) -> Result<bool, StoreError> {
+        let t = self.read()?.open_table(DELIVERED_FORGET).map_err(db)?;
+        let first = t.first().map_err(db)?;
+        Ok(first.is_some_and(|(k, _)| k.value().0 <= now_ms))
+    }
+
     /// The peer record of `node_id`.
     ///
     /// # Errors

@@ -44,6 +44,14 @@ pub const FORWARDED: TableDefinition<(&str, &[u8]), u64> = TableDefinition::new(
 /// BundleKey → DTN ms of delivery: a bundle is delivered at most once.
 pub const DELIVERED: TableDefinition<&[u8], u64> = TableDefinition::new("delivered-0");
 
+/// (DTN ms, BundleKey) → (): when a [`DELIVERED`] entry may be dropped: the
+/// bundle's expiry plus a grace period, after which any late copy is refused
+/// as expired anyway. Keeps the delivered table (and its in-memory index)
+/// from growing for ever. Bundles whose expiry comes from a bundle age
+/// (creation time 0) have no entry here and are remembered.
+pub const DELIVERED_FORGET: TableDefinition<(u64, &[u8]), ()> =
+    TableDefinition::new("delivered-forget-0");
+
 /// Cid → BundleKey, multimap: delivered chunk bundles whose chunk is kept
 /// (one reference each in [`CHUNKS`]) until their file is reassembled.
 pub const INBOX_CHUNKS: MultimapTableDefinition<&[u8], &[u8]> =

@@ -53,6 +53,7 @@ impl Txn {
         self.w.open_table(HELD).map_err(db)?;
         self.w.open_table(FORWARDED).map_err(db)?;
         self.w.open_table(DELIVERED).map_err(db)?;
+        self.w.open_table(DELIVERED_FORGET).map_err(db)?;
         self.w.open_multimap_table(INBOX_CHUNKS).map_err(db)?;
         self.w.open_table(PEERS).map_err(db)?;
         self.w.open_table(FILES).map_err(db)?;
@@ -213,16 +214,48 @@ impl Txn {
     ///
     /// # Errors
     /// [`StoreError::Db`] on engine failure.
-    pub fn mark_delivered(&mut self, key: &[u8], now_ms: u64) -> Result<bool, StoreError> {
+    pub fn mark_delivered(
+        &mut self,
+        key: &[u8],
+        now_ms: u64,
+        forget_at_ms: Option<u64>,
+    ) -> Result<bool, StoreError> {
         let mut t = self.w.open_table(DELIVERED).map_err(db)?;
         if t.get(key).map_err(db)?.is_some() {
             return Ok(false);
         }
         t.insert(key, now_ms).map_err(db)?;
         drop(t);
+        if let Some(at) = forget_at_ms {
+            let mut f = self.w.open_table(DELIVERED_FORGET).map_err(db)?;
+            f.insert((at, key), ()).map_err(db)?;
+        }
         let from = self.record(key)?.and_then(|r| r.received_from);
         self.ops.push(Op::Delivered(key.to_vec(), from));
         Ok(true)
+    }
+
+    /// Drops up to `limit` delivered-bundle entries whose forget time
+    /// ([`DELIVERED_FORGET`]) is at or before `now_ms`; returns how many.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] on engine failure.
+    pub fn forget_delivered(&mut self, now_ms: u64, limit: usize) -> Result<usize, StoreError> {
+        let mut f = self.w.open_table(DELIVERED_FORGET).map_err(db)?;
+        let end = (now_ms.saturating_add(1), &[][..]);
+        let mut due = Vec::new();
+        for row in f.range(..end).map_err(db)?.take(limit) {
+            let (k, _) = row.map_err(db)?;
+            let (ms, key) = k.value();
+            due.push((ms, key.to_vec()));
+        }
+        let mut d = self.w.open_table(DELIVERED).map_err(db)?;
+        for (ms, key) in &due {
+            f.remove((*ms, key.as_slice())).map_err(db)?;
+            d.remove(key.as_slice()).map_err(db)?;
+            self.ops.push(Op::Undelivered(key.clone()));
+        }
+        Ok(due.len())
     }
 
     /// True if bundle `key` was delivered here.

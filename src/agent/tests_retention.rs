@@ -1,0 +1,81 @@
+//! Sans-IO tests of how long a delivered bundle's ID is remembered: until
+//! its expiry plus [`AgentConfig::delivered_grace_ms`], then forgotten so
+//! that the delivered table does not grow for ever; a late copy is refused
+//! as expired either way, never delivered twice.
+
+use super::tests::{T0, agent, eid};
+use super::*;
+use crate::bundle::admin::CustodyReason;
+use crate::bundle::codec;
+use crate::bundle::{Bundle, CreationTimestamp};
+
+const LIFETIME_MS: u64 = 60_000;
+const GRACE_MS: u64 = 3_600_000;
+
+/// A bundle from x to c's app, created at T0, living [`LIFETIME_MS`].
+fn copy_from_x() -> Bytes {
+    let ts = CreationTimestamp {
+        time: T0,
+        sequence: 1,
+    };
+    let mut b = Bundle::new(
+        eid("dtn://x/"),
+        eid("dtn://c/app"),
+        ts,
+        LIFETIME_MS,
+        Bytes::from_static(b"once"),
+    );
+    // With a custody block, so that every answer comes as a custody signal.
+    b.set_custody(&crate::bundle::blocks::CustodyBlock {
+        custodian: eid("dtn://a/"),
+    });
+    Bytes::from(codec::encode(&b))
+}
+
+fn offer(c: &mut Agent, now: DtnTime) -> Vec<Action> {
+    let item = Received::new(eid("dtn://a/"), copy_from_x());
+    c.handle(now, Event::Received(vec![item])).unwrap()
+}
+
+fn deliveries(acts: &[Action]) -> usize {
+    acts.iter()
+        .filter(|a| matches!(a, Action::Deliver { .. }))
+        .count()
+}
+
+fn refusal(acts: &[Action]) -> Option<CustodyReason> {
+    acts.iter().find_map(|a| match a {
+        Action::SendCustodySignal { signal, .. } if !signal.accepted => Some(signal.reason),
+        _ => None,
+    })
+}
+
+#[test]
+fn a_delivered_id_is_forgotten_after_expiry_and_grace_and_never_redelivered() {
+    let mut c = agent("c");
+    let key = copy_from_x();
+    let key = codec::decode(&key, &Default::default())
+        .unwrap()
+        .id()
+        .to_key();
+    assert_eq!(deliveries(&offer(&mut c, T0.plus_ms(10))), 1);
+    assert!(c.store().is_delivered(&key).unwrap());
+    // A copy within the lifetime: a duplicate.
+    let again = offer(&mut c, T0.plus_ms(20));
+    assert_eq!(deliveries(&again), 0);
+    assert_eq!(refusal(&again), Some(CustodyReason::Duplicate));
+    // Remembered through the grace period.
+    let last = T0.plus_ms(LIFETIME_MS + GRACE_MS - 1);
+    c.handle(last, Event::Tick).unwrap();
+    assert!(c.store().is_delivered(&key).unwrap());
+    // Then forgotten, and counted.
+    c.handle(last.plus_ms(1), Event::Tick).unwrap();
+    assert!(!c.store().is_delivered(&key).unwrap());
+    let counters: std::collections::BTreeMap<_, _> =
+        c.store().counters().unwrap().into_iter().collect();
+    assert_eq!(counters.get("delivered_ids_forgotten"), Some(&1));
+    // A late copy now: expired, not delivered a second time.
+    let late = offer(&mut c, last.plus_ms(2));
+    assert_eq!(deliveries(&late), 0);
+    assert_eq!(refusal(&late), Some(CustodyReason::Expired));
+}
