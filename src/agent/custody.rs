@@ -145,7 +145,8 @@ impl Agent {
         rec.state = BundleState::CustodyTransferred;
         rec.custodian = Some(to.clone());
         txn.put_record(rec)?;
-        txn.mark_forwarded(&to.to_string(), key, now.0)?;
+        // No forwarding row: the bundle is no longer held here (release
+        // dropped its rows), and its history names the new custodian.
         self.count("custody_transferred");
         self.peer_tally.entry(to.node_id()).or_default().0 += 1;
         self.router.moved(to, rec.size_bytes, 0);

@@ -381,6 +381,8 @@ impl Agent {
             txn.chunk_unref(cid)?;
         }
         txn.expiry_remove(rec.expiry_ms, key)?;
+        let peers = self.store.forwarded_peers(key)?;
+        txn.forwarded_remove(key, &peers)?;
         self.in_flight.remove_all(key);
         self.add_held_bytes(-(rec.size_bytes as i64));
         self.usage

@@ -505,7 +505,7 @@ fn a_delivery_status_report_comes_back_to_the_source() {
     assert_eq!(counters.get("status_reports_sent"), Some(&1));
 }
 
-fn agent_with(name: &str, policy: &str) -> Agent {
+pub(super) fn agent_with(name: &str, policy: &str) -> Agent {
     let store = Store::open_in_memory().unwrap();
     let mut cfg = AgentConfig::new(eid(&format!("dtn://{name}/")));
     cfg.policy = policy.parse().unwrap();

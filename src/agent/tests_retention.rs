@@ -1,9 +1,9 @@
-//! Sans-IO tests of how long a delivered bundle's ID is remembered: until
-//! its expiry plus [`AgentConfig::delivered_grace_ms`], then forgotten so
-//! that the delivered table does not grow for ever; a late copy is refused
-//! as expired either way, never delivered twice.
+//! Sans-IO tests of what the store keeps about finished bundles: a delivered
+//! bundle's ID until its expiry plus [`AgentConfig::delivered_grace_ms`]
+//! (then forgotten, and a late copy is refused as expired, never delivered
+//! twice); per-peer forwarding rows only while the bundle is held.
 
-use super::tests::{T0, agent, eid};
+use super::tests::{Net, T0, agent, agent_with, data, eid, submit};
 use super::*;
 use crate::bundle::admin::CustodyReason;
 use crate::bundle::codec;
@@ -78,4 +78,22 @@ fn a_delivered_id_is_forgotten_after_expiry_and_grace_and_never_redelivered() {
     let late = offer(&mut c, last.plus_ms(2));
     assert_eq!(deliveries(&late), 0);
     assert_eq!(refusal(&late), Some(CustodyReason::Expired));
+}
+
+#[test]
+fn forwarding_state_lives_only_while_the_bundle_is_held() {
+    // Custody handed on: nothing is left to offer, so no per-peer rows.
+    let (mut a, mut b) = (agent("a"), agent("b"));
+    let ids = submit(&mut a, T0, vec![data("dtn://c/app", b"x", None, None)]);
+    let key = ids[0].to_key();
+    Net::new().contact(T0, &mut [&mut a, &mut b], 0, 1, None);
+    let rec = a.store().record(&key).unwrap().unwrap();
+    assert_eq!(rec.custodian, Some(eid("dtn://b/")));
+    assert!(a.store().forwarded_peers(&key).unwrap().is_empty());
+    // Epidemic keeps its copy: the row stays, so B is not offered it again.
+    let (mut a, mut b) = (agent_with("a", "epidemic"), agent("b"));
+    let ids = submit(&mut a, T0, vec![data("dtn://c/app", b"y", None, None)]);
+    let key = ids[0].to_key();
+    Net::new().contact(T0, &mut [&mut a, &mut b], 0, 1, None);
+    assert_eq!(a.store().forwarded_peers(&key).unwrap(), vec!["dtn://b/"]);
 }

@@ -35,6 +35,8 @@ pub(super) enum Op {
     Forwarded(Box<str>, Vec<u8>),
     /// Key was added to `delivered-0`; the record's previous hop.
     Delivered(Vec<u8>, Option<Eid>),
+    /// Every `forwarded-0` row of this key was removed (no longer held).
+    ForwardedRemove(Vec<u8>),
     /// Key was removed from `delivered-0` (forgotten after its expiry).
     Undelivered(Vec<u8>),
     /// `(expiry ms, key)` was added to `expiry-0`.
@@ -134,6 +136,9 @@ impl Index {
                 Op::Forwarded(peer, key) => self.add_forwarded(peer, key),
                 Op::Delivered(key, from) => {
                     self.delivered.insert(key, from);
+                }
+                Op::ForwardedRemove(key) => {
+                    self.forwarded.remove(&key);
                 }
                 Op::Undelivered(key) => {
                     self.delivered.remove(&key);

@@ -389,6 +389,19 @@ impl Store {
         Ok(())
     }
 
+    /// The peers bundle `key` was given to (`forwarded-0`, committed rows).
+    ///
+    /// # Errors
+    /// [`StoreError`] on engine failure.
+    pub fn forwarded_peers(&self, key: &[u8]) -> Result<Vec<String>, StoreError> {
+        let ix = self.index()?;
+        Ok(ix
+            .forwarded
+            .get(key)
+            .map(|ps| ps.iter().map(|p| p.to_string()).collect())
+            .unwrap_or_default())
+    }
+
     /// The earliest expiry among held bundles, DTN ms.
     ///
     /// # Errors

@@ -210,6 +210,36 @@ impl Txn {
         Ok(())
     }
 
+    /// Drops the per-peer forwarding state of bundle `key` (a bundle no
+    /// longer held has nothing left to offer): the rows for `peers` (see
+    /// [`super::Store::forwarded_peers`]) and those this transaction added.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] on engine failure.
+    pub fn forwarded_remove(&mut self, key: &[u8], peers: &[String]) -> Result<(), StoreError> {
+        let added: Vec<Box<str>> = self
+            .ops
+            .iter()
+            .filter_map(|op| match op {
+                Op::Forwarded(p, k) if k.as_slice() == key => Some(p.clone()),
+                _ => None,
+            })
+            .collect();
+        if peers.is_empty() && added.is_empty() {
+            return Ok(());
+        }
+        let mut t = self.w.open_table(FORWARDED).map_err(db)?;
+        for p in peers
+            .iter()
+            .map(String::as_str)
+            .chain(added.iter().map(|p| &**p))
+        {
+            t.remove((p, key)).map_err(db)?;
+        }
+        self.ops.push(Op::ForwardedRemove(key.to_vec()));
+        Ok(())
+    }
+
     /// Marks bundle `key` delivered at `now_ms`. Returns false if it already was.
     ///
     /// # Errors
