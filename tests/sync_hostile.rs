@@ -5,10 +5,9 @@
 //! refused; nothing is written outside the accepting directory.
 
 mod common;
-use common::sync::post_bundle;
+use common::sync::{accepting_node, post_bundle};
 
 use bytes::Bytes;
-use serde_json::json;
 use spore::bundle::{Bundle, CreationTimestamp, DtnTime, Eid, codec};
 use spore::content::{Chunker, FolderEntry, Manifest, ManifestBuilder};
 use spore::harness::{NodeProcess, wait_for};
@@ -70,15 +69,7 @@ fn file_path(c: &NodeProcess, cid: &str) -> anyhow::Result<Option<String>> {
 fn hostile_folder_manifests_are_refused_and_nothing_escapes() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
-    let c = NodeProcess::start(&common::exe(), &root.join("c"), "c", &[]).unwrap();
-    let recv = root.join("recv");
-    let outside = root.join("outside");
-    std::fs::create_dir_all(&outside).unwrap();
-    let body = json!({"from": "dtn://a/", "into": recv});
-    c.client()
-        .unwrap()
-        .post("/api/v1/sync/accept", &body)
-        .unwrap();
+    let (c, recv, outside) = accepting_node(root);
 
     // Refused at the bundle layer, with the reason.
     let m = one_chunk(&c.dir, 1, "x");

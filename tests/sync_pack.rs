@@ -7,7 +7,7 @@
 //! file, nothing outside the accepting directory, and says why.
 
 mod common;
-use common::sync::{post_bundle, tree};
+use common::sync::{accepting_node, post_bundle, tree};
 
 use bytes::Bytes;
 use serde_json::json;
@@ -110,15 +110,7 @@ fn small_files_travel_in_packs_and_survive_a_receiver_kill() {
 fn a_hostile_pack_lands_only_its_good_file_and_says_why() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
-    let c = NodeProcess::start(&common::exe(), &root.join("c"), "c", &[]).unwrap();
-    let recv = root.join("recv");
-    let outside = root.join("outside");
-    std::fs::create_dir_all(&outside).unwrap();
-    let body = json!({"from": "dtn://a/", "into": recv});
-    c.client()
-        .unwrap()
-        .post("/api/v1/sync/accept", &body)
-        .unwrap();
+    let (c, recv, outside) = accepting_node(root);
 
     let good = PackEntry::new("ok/good.txt".into(), 1, 1, Bytes::from_static(b"good"));
     let mut forged = PackEntry::new("forged.txt".into(), 1, 1, Bytes::from_static(b"one"));

@@ -2,8 +2,9 @@
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use spore::harness::NodeProcess;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Relative path → (size, SHA-256) of every regular file under `root`.
 pub fn tree(root: &Path) -> BTreeMap<String, (u64, [u8; 32])> {
@@ -54,4 +55,20 @@ pub fn post_bundle(node: &Path, bytes: Vec<u8>) -> Result<Value, String> {
     } else {
         Err(v["error"].to_string())
     }
+}
+
+/// Node `c` in `root/c`, accepting folders from `dtn://a/` into
+/// `root/recv`; also creates `root/outside` (where nothing may appear).
+/// Returns the node and both directories.
+pub fn accepting_node(root: &Path) -> (NodeProcess, PathBuf, PathBuf) {
+    let c = NodeProcess::start(&super::exe(), &root.join("c"), "c", &[]).unwrap();
+    let recv = root.join("recv");
+    let outside = root.join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    let body = serde_json::json!({"from": "dtn://a/", "into": recv});
+    c.client()
+        .unwrap()
+        .post("/api/v1/sync/accept", &body)
+        .unwrap();
+    (c, recv, outside)
 }
