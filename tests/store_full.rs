@@ -72,17 +72,30 @@ fn a_full_disk_is_refused_and_counted_and_the_node_keeps_running() {
             );
         }
     };
-    let held_n = count_states(&s, None);
-    let at_a = count_states(&a.status(None).unwrap(), None);
-    eprintln!("N holds {held_n:?}; A: {at_a:?}");
+    drop(s);
+    // Every bundle A let go is held by N. The two statuses are read one
+    // after the other while N may still fit a bundle now and then, so
+    // compare a pair of reads with A's count unchanged around N's.
+    let (at_a, held_n) = wait_for(
+        "a settled pair of A and N counts",
+        Duration::from_secs(20),
+        || {
+            let before = count_states(&a.status(None)?, None);
+            let held_n = count_states(&n.status(None)?, None);
+            let after = count_states(&a.status(None)?, None);
+            let transferred = after.get("custody_transferred").copied().unwrap_or(0);
+            let stored_n = held_n.get("stored").copied().unwrap_or(0)
+                + held_n.get("in_flight").copied().unwrap_or(0);
+            eprintln!("N holds {held_n:?}; A: {after:?}");
+            Ok((before == after && transferred == stored_n).then_some((after, held_n)))
+        },
+    )
+    .unwrap();
+    eprintln!("settled: N holds {held_n:?}; A: {at_a:?}");
     // A keeps custody of what N did not store.
     let a_kept =
         at_a.get("stored").copied().unwrap_or(0) + at_a.get("in_flight").copied().unwrap_or(0);
     assert!(a_kept >= 1, "{at_a:?}");
-    let transferred = at_a.get("custody_transferred").copied().unwrap_or(0);
-    let stored_n =
-        held_n.get("stored").copied().unwrap_or(0) + held_n.get("in_flight").copied().unwrap_or(0);
-    assert_eq!(transferred, stored_n, "every bundle A let go is held by N");
     // The disk grows: N re-opens its store and takes the rest.
     let grown = Command::new("mount")
         .args(["-o", "remount,size=64m"])
