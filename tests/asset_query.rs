@@ -97,13 +97,7 @@ fn a_learns_that_c_holds_a_file_via_b_and_remembers_it() {
     assert_eq!(h["via"], "dtn://b/");
 
     // The CLI prints the same.
-    let out = std::process::Command::new(common::exe())
-        .args(["query", "asset", &cid, "--data-dir"])
-        .arg(&a.dir)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{out:?}");
+    let text = common::cli_ok(&a.dir, &["query", "asset", &cid]);
     assert!(
         text.contains("dtn://c/") && text.contains("via dtn://b/"),
         "{text}"

@@ -35,12 +35,7 @@ fn file_crosses_a_relay_that_is_killed_mid_transfer() {
     // Contact A-B only, capped at 8 MiB/s (≈ 3 s for the file) so that
     // the kill lands mid-transfer however fast the machine is. Kill B once
     // a third of the bundles are in its custody.
-    let out = std::process::Command::new(&exe)
-        .args(["peers", "limit", "dtn://b/", "8M", "--data-dir"])
-        .arg(&a.dir)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
+    common::cli_ok(&a.dir, &["peers", "limit", "dtn://b/", "8M"]);
     b.add_peer(a.quic_addr()).unwrap();
     wait_for("a third of the bundles at B", T, || {
         let p = count_states(&a.status(None)?, Some(DEST));

@@ -7,7 +7,6 @@ mod common;
 
 use serde_json::Value;
 use spore::harness::{NodeProcess, wait_for};
-use std::process::Command;
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(30);
@@ -18,19 +17,8 @@ fn file_path(n: &NodeProcess, cid: &str) -> Option<String> {
 }
 
 fn peers_cli(n: &NodeProcess, args: &[&str]) -> Value {
-    let out = Command::new(common::exe())
-        .args(["peers", "--json"])
-        .args(args)
-        .arg("--data-dir")
-        .arg(&n.dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    let args: Vec<&str> = ["peers", "--json"].iter().chain(args).copied().collect();
+    serde_json::from_str(&common::cli_ok(&n.dir, &args)).unwrap()
 }
 
 #[test]

@@ -5,7 +5,6 @@
 mod common;
 
 use spore::harness::{NodeProcess, wait_for};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 #[test]
@@ -17,16 +16,7 @@ fn a_capped_peer_link_runs_at_the_cap() {
     let exe = common::exe();
     let mut a = NodeProcess::start(&exe, &root.join("a"), "a", &[]).unwrap();
     let c = NodeProcess::start(&exe, &root.join("c"), "c", &[]).unwrap();
-    let out = Command::new(&exe)
-        .args(["peers", "limit", "dtn://c/", "1M", "--data-dir"])
-        .arg(&a.dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::cli_ok(&a.dir, &["peers", "limit", "dtn://c/", "1M"]);
     a.stop();
     a.restart().unwrap();
     let peers = a.client().unwrap().get("/api/v1/peers").unwrap();

@@ -12,8 +12,6 @@ mod common;
 
 use serde_json::Value;
 use spore::harness::{NodeProcess, count_states, wait_for};
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 const DEST: &str = "dtn://d/files";
@@ -50,20 +48,7 @@ fn bundles_to_dest(n: &NodeProcess) -> Vec<Value> {
         .collect()
 }
 
-/// Runs `spore ARGS --data-dir DIR`; returns (success, stdout, stderr).
-fn cli(dir: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(common::exe())
-        .args(args)
-        .arg("--data-dir")
-        .arg(dir)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use common::cli;
 
 #[test]
 fn the_default_policy_chooses_the_lower_latency_relay() {

@@ -11,6 +11,28 @@ pub fn exe() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_spore"))
 }
 
+/// Runs `spore ARGS --data-dir DIR`; returns (success, stdout, stderr).
+pub fn cli(dir: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(exe())
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Runs `spore ARGS --data-dir DIR`, which must succeed; returns stdout.
+pub fn cli_ok(dir: &Path, args: &[&str]) -> String {
+    let (ok, stdout, stderr) = cli(dir, args);
+    assert!(ok, "spore {args:?} failed: {stderr}");
+    stdout
+}
+
 /// Writes `len` pseudo-random bytes (seeded) to `path`.
 pub fn random_file(path: &Path, len: usize, seed: u64) {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
