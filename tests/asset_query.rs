@@ -7,13 +7,11 @@
 
 mod common;
 
+use common::raw_peer::{RawSession, frame, hello};
 use serde_json::Value;
-use spore::cla::identity::Identity;
-use spore::cla::quic::{AcceptAnyPeer, ClaConfig, quinn_configs};
 use spore::harness::{NodeProcess, wait_for};
 use spore::node::proto::{AssetEntry, ControlMessage, MAX_ASSET_ENTRIES};
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(30);
@@ -104,46 +102,6 @@ fn a_learns_that_c_holds_a_file_via_b_and_remembers_it() {
     );
 }
 
-/// A raw spore/1 session to `addr` with node ID `me`; returns the
-/// connection and the control stream after the Hello (the receiving half
-/// must stay alive: dropping it stops the node's writes).
-async fn raw_session(
-    addr: std::net::SocketAddr,
-    me: &str,
-) -> (
-    quinn::Connection,
-    quinn::SendStream,
-    quinn::RecvStream,
-    quinn::Endpoint,
-) {
-    #[derive(serde::Serialize)]
-    struct Hello {
-        version: u32,
-        node_id: String,
-    }
-    let id = Identity::generate().unwrap();
-    let (_, client) =
-        quinn_configs(&id, me, &ClaConfig::default(), Arc::new(AcceptAnyPeer)).unwrap();
-    let mut ep = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
-    ep.set_default_client_config(client);
-    let conn = ep.connect(addr, "spore").unwrap().await.unwrap();
-    let (mut tx, rx) = conn.open_bi().await.unwrap();
-    tx.write_all(&frame(&Hello {
-        version: 1,
-        node_id: me.into(),
-    }))
-    .await
-    .unwrap();
-    (conn, tx, rx, ep)
-}
-
-fn frame<T: serde::Serialize>(msg: &T) -> Vec<u8> {
-    let body = serde_cbor::to_vec(msg).unwrap();
-    let mut f = (body.len() as u32).to_be_bytes().to_vec();
-    f.extend(body);
-    f
-}
-
 fn entry(cid: Vec<u8>, holder: &str) -> AssetEntry {
     AssetEntry {
         cid,
@@ -160,7 +118,13 @@ async fn oversized_and_malformed_adverts_are_refused() {
     let a = start(tmp.path(), "a");
     let counters = |a: &NodeProcess| a.status(None).map(|s| s["counters"].clone());
     let good = spore::content::chunk_cid(b"a file").to_bytes();
-    let (conn, mut tx, _rx, _ep) = raw_session(a.quic_addr(), "dtn://mallory/").await;
+    // `_rx` and `_ep` stay alive: dropping them would stop the node's writes.
+    let RawSession {
+        conn,
+        mut tx,
+        rx: _rx,
+        ep: _ep,
+    } = hello(a.quic_addr(), "dtn://mallory/").await;
 
     // One entry too many: refused whole.
     let big = vec![entry(good.clone(), "dtn://x/"); MAX_ASSET_ENTRIES + 1];

@@ -9,14 +9,12 @@
 mod common;
 
 use bytes::Bytes;
+use common::raw_peer::{RawSession, frame, hello, read_frame};
 use spore::bundle::admin::{AdministrativeRecord, CustodyReason, CustodySignal};
 use spore::bundle::blocks::CustodyBlock;
 use spore::bundle::{Bundle, BundleId, CreationTimestamp, DtnTime, Eid, codec};
-use spore::cla::identity::Identity;
-use spore::cla::quic::{AcceptAnyPeer, ClaConfig, quinn_configs};
 use spore::harness::{NodeProcess, wait_for};
 use spore::node::proto::ControlMessage;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const ME: &str = "dtn://mallory/";
@@ -29,40 +27,14 @@ struct Raw {
     _ep: quinn::Endpoint,
 }
 
-fn frame<T: serde::Serialize>(msg: &T) -> Vec<u8> {
-    let body = serde_cbor::to_vec(msg).unwrap();
-    let mut f = (body.len() as u32).to_be_bytes().to_vec();
-    f.extend(body);
-    f
-}
-
-async fn read_frame(rx: &mut quinn::RecvStream) -> Vec<u8> {
-    let mut len = [0u8; 4];
-    rx.read_exact(&mut len).await.unwrap();
-    let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
-    rx.read_exact(&mut body).await.unwrap();
-    body
-}
-
 impl Raw {
     async fn connect(addr: std::net::SocketAddr) -> Raw {
-        #[derive(serde::Serialize)]
-        struct Hello {
-            version: u32,
-            node_id: String,
-        }
-        let id = Identity::generate().unwrap();
-        let (_, client) =
-            quinn_configs(&id, ME, &ClaConfig::default(), Arc::new(AcceptAnyPeer)).unwrap();
-        let mut ep = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
-        ep.set_default_client_config(client);
-        let conn = ep.connect(addr, "spore").unwrap().await.unwrap();
-        let (mut ctl_tx, mut ctl_rx) = conn.open_bi().await.unwrap();
-        let hello = Hello {
-            version: 1,
-            node_id: ME.into(),
-        };
-        ctl_tx.write_all(&frame(&hello)).await.unwrap();
+        let RawSession {
+            conn,
+            tx: mut ctl_tx,
+            rx: mut ctl_rx,
+            ep,
+        } = hello(addr, ME).await;
         read_frame(&mut ctl_rx).await; // the node's Hello
         let summary = ControlMessage::Summary {
             held: vec![],

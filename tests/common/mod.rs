@@ -1,6 +1,7 @@
 //! Shared helpers for integration tests that run the real `spore` binary.
 #![allow(dead_code)]
 
+pub mod raw_peer;
 pub mod sync;
 
 use rand::{RngCore, SeedableRng};
