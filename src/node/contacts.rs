@@ -33,7 +33,15 @@ struct Entry {
     contact: Contact,
     serial: u64,
     dialed_by_us: bool,
+    /// When the contact was registered.
+    since: std::time::Instant,
 }
+
+/// Two connections with one peer are "crossed dials" (both nodes dialing at
+/// once) only if the older one is younger than this. An older connection
+/// that the peer dials around means the peer lost it (it restarted), so
+/// the new one wins instead of waiting out the old one's idle timeout.
+const CROSSED_DIAL_WINDOW: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Live contacts by peer node ID, and dial targets by address.
 #[derive(Default)]
@@ -271,11 +279,14 @@ fn register(shared: &Shared, peer: &Eid, c: &Contact, serial: u64, dialed_by_us:
     }
     let mut live = shared.contacts.live();
     if let Some(old) = live.get(peer) {
-        // Same direction: the newer connection replaces a stale one (the
-        // peer restarted). Crossed dials: keep the one dialed by the node
-        // with the smaller node ID, so both sides keep the same connection.
+        // Same direction, or an old contact: the newer connection replaces
+        // a stale one (the peer restarted). Crossed dials (both young):
+        // keep the one dialed by the node with the smaller node ID, so both
+        // sides keep the same connection.
         let we_are_smaller = shared.node_id.to_string() < peer.to_string();
-        let new_wins = old.dialed_by_us == dialed_by_us || dialed_by_us == we_are_smaller;
+        let crossed = old.since.elapsed() < CROSSED_DIAL_WINDOW;
+        let new_wins =
+            !crossed || old.dialed_by_us == dialed_by_us || dialed_by_us == we_are_smaller;
         if !new_wins {
             return false;
         }
@@ -287,6 +298,7 @@ fn register(shared: &Shared, peer: &Eid, c: &Contact, serial: u64, dialed_by_us:
             contact: c.clone(),
             serial,
             dialed_by_us,
+            since: std::time::Instant::now(),
         },
     );
     true
