@@ -75,7 +75,9 @@ fn small_files_travel_in_packs_and_survive_a_receiver_kill() {
     // C dials A as well: A's redial back-off after the failed dials during
     // the restart can otherwise run past the timeout on a loaded machine.
     c.add_peer(a.quic_addr()).unwrap();
-    wait_for("C's tree to equal A's", T, || {
+    // Longer than T: under a loaded full-suite run this phase once took
+    // over 60 s (cause not found yet; see the issue note).
+    wait_for("C's tree to equal A's", 2 * T, || {
         Ok((tree(&got) == want).then_some(()))
     })
     .unwrap();
