@@ -57,6 +57,7 @@ pub fn kind(ev: &Event) -> &'static str {
         Event::TransmitFailed { .. } => "TransmitFailed",
         Event::CustodySignal { .. } => "CustodySignal",
         Event::FileWritten { .. } => "FileWritten",
+        Event::AssemblyFailed { .. } => "AssemblyFailed",
         Event::Tick => "Tick",
         Event::Metered { .. } => "Metered",
     }

@@ -157,6 +157,7 @@ impl Agent {
     /// Custody timeouts and lifetime expiry.
     pub(super) fn tick(&mut self, now: DtnTime, out: &mut Vec<Action>) -> Result<(), AgentError> {
         out.append(&mut self.startup);
+        self.retry_assembly(now, out)?;
         let timeout = self.cfg.custody_timeout_ms;
         for c in self.contacts.values_mut() {
             if !c.depleted.is_empty() && now.0 >= c.depleted_at_ms.saturating_add(timeout) {
@@ -245,6 +246,7 @@ impl Agent {
         path: String,
     ) -> Result<(), AgentError> {
         self.assembling.remove(manifest_cid);
+        self.assembly_retry.remove(manifest_cid);
         let mut txn = self.store.write()?;
         let Some(mut f) = txn.file(manifest_cid)? else {
             return Ok(());
@@ -350,9 +352,19 @@ impl Agent {
         Ok(())
     }
 
-    /// The driver could not write the file of `manifest_cid`; it will be
-    /// retried at the next start or chunk arrival.
-    pub fn assembly_failed(&mut self, manifest_cid: &[u8]) {
-        self.assembling.remove(manifest_cid);
+    /// Asks again for the files whose write failed [`ASSEMBLY_RETRY_MS`]
+    /// ago or more (tick).
+    fn retry_assembly(&mut self, now: DtnTime, out: &mut Vec<Action>) -> Result<(), AgentError> {
+        let due: Vec<Vec<u8>> = self
+            .assembly_retry
+            .iter()
+            .filter(|&(_, &t)| t <= now.0)
+            .map(|(m, _)| m.clone())
+            .collect();
+        for m in due {
+            self.assembly_retry.remove(&m);
+            self.watch_manifest(&m, out)?;
+        }
+        Ok(())
     }
 }

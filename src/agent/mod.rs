@@ -255,6 +255,14 @@ pub enum Event {
         /// Final path.
         path: String,
     },
+    /// The driver could not write the file of `manifest_cid` (an I/O or
+    /// state error; refused content is reported as [`Event::FileWritten`]
+    /// with a `(refused: …)` path). The agent asks again, with
+    /// [`Action::AssembleFile`], [`ASSEMBLY_RETRY_MS`] later.
+    AssemblyFailed {
+        /// Manifest CID bytes.
+        manifest_cid: Vec<u8>,
+    },
     /// Periodic timer: expiry and custody timeouts.
     Tick,
     /// The link to `peer` is metered (or no longer is): bulk bundles
@@ -331,6 +339,9 @@ pub enum Action {
     },
 }
 
+/// Delay before a file whose write failed is written again, DTN ms.
+pub const ASSEMBLY_RETRY_MS: u64 = 30_000;
+
 /// Least time between two writes of peer estimates on ticks, DTN ms.
 pub const PEER_FLUSH_MS: u64 = 10_000;
 
@@ -390,6 +401,8 @@ pub struct Agent {
     startup: Vec<Action>,
     /// Manifests handed to the driver for writing, not yet reported back.
     assembling: HashSet<Vec<u8>>,
+    /// Manifests whose write failed → when to ask again (DTN ms).
+    assembly_retry: BTreeMap<Vec<u8>, u64>,
     /// Counter increments waiting for the next commit (one write per name
     /// per transaction, not per bundle).
     tally: BTreeMap<String, u64>,
@@ -444,6 +457,7 @@ impl Agent {
             fill_needed: false,
             startup: Vec::new(),
             assembling: HashSet::new(),
+            assembly_retry: BTreeMap::new(),
             tally: BTreeMap::new(),
             peer_tally: BTreeMap::new(),
             store_errors: 0,
@@ -504,6 +518,11 @@ impl Agent {
             Event::FileWritten { manifest_cid, path } => {
                 self.file_written(now, &manifest_cid, path)?
             }
+            Event::AssemblyFailed { manifest_cid } => {
+                self.assembling.remove(&manifest_cid);
+                let due = now.0.saturating_add(ASSEMBLY_RETRY_MS);
+                self.assembly_retry.insert(manifest_cid, due);
+            }
             Event::Tick => self.tick(now, &mut out)?,
             Event::Metered { peer, metered } => {
                 let peer = peer.node_id();
@@ -529,10 +548,12 @@ impl Agent {
             .in_flight
             .oldest_ms()
             .map(|t| t + self.cfg.custody_timeout_ms);
-        Ok(match (exp, custody) {
-            (Some(a), Some(b)) => Some(DtnTime(a.min(b))),
-            (a, b) => a.or(b).map(DtnTime),
-        })
+        let retry = self.assembly_retry.values().min().copied();
+        Ok([exp, custody, retry]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(DtnTime))
     }
 
     /// The router: policy, per-peer estimates, advertisements.

@@ -1,6 +1,7 @@
 //! Sans-IO tests of reassembly bookkeeping: a file whose manifest arrives
 //! before its chunks is assembled exactly once, when its last missing chunk
-//! arrives, with each arrival counted rather than the file re-checked.
+//! arrives, with each arrival counted rather than the file re-checked; a
+//! file whose write failed is asked for again after a delay.
 
 use super::tests::{Net, T0, agent, data, submit};
 use super::*;
@@ -56,4 +57,38 @@ fn a_manifest_that_arrives_first_is_assembled_once_after_its_last_chunk() {
     submit(&mut a, T0, chunks.collect());
     nodes(&mut a, &mut c, &mut net, 3);
     assert_eq!(assembled(&net), vec![m.clone()], "assembled once, complete");
+}
+
+#[test]
+fn a_file_whose_write_failed_is_asked_for_again_after_the_retry_delay() {
+    let (mut a, mut c) = (agent("a"), agent("c"));
+    let content: Vec<u8> = (0..3 * 1024u32).map(|i| (i % 251) as u8).collect();
+    let (chunks, manifest, m) = file_items(&content);
+    let mut items = chunks;
+    items.push(manifest);
+    submit(&mut a, T0, items);
+    let mut net = Net::new();
+    net.contact(DtnTime(T0.0 + 1), &mut [&mut a, &mut c], 0, 1, None);
+    assert_eq!(assembled(&net), vec![m.clone()]);
+    let cid = m.cid().to_bytes();
+    let t = T0.0 + 10;
+    let failed = Event::AssemblyFailed {
+        manifest_cid: cid.clone(),
+    };
+    assert!(c.handle(DtnTime(t), failed).unwrap().is_empty());
+    let wake = c.next_wakeup().unwrap().expect("a retry is scheduled");
+    assert!(wake.0 <= t + ASSEMBLY_RETRY_MS, "{wake:?}");
+    let again = |acts: Vec<Action>| {
+        acts.iter()
+            .filter(
+                |x| matches!(x, Action::AssembleFile { manifest_cid, .. } if *manifest_cid == cid),
+            )
+            .count()
+    };
+    let early = c.handle(DtnTime(t + ASSEMBLY_RETRY_MS - 1), Event::Tick);
+    assert_eq!(again(early.unwrap()), 0, "not before the delay");
+    let due = c.handle(DtnTime(t + ASSEMBLY_RETRY_MS), Event::Tick);
+    assert_eq!(again(due.unwrap()), 1, "asked again once the delay passed");
+    let later = c.handle(DtnTime(t + 3 * ASSEMBLY_RETRY_MS), Event::Tick);
+    assert_eq!(again(later.unwrap()), 0, "once, not on every tick");
 }

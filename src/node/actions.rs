@@ -260,9 +260,18 @@ fn assemble(shared: &Arc<Shared>, manifest_cid: Vec<u8>, manifest: &Manifest) {
             path: path.display().to_string(),
         },
         Err(e) => {
-            error!(file = %manifest.name, error = %e, "cannot write received file");
-            return;
+            error!(file = %manifest.name, error = %e, "cannot write received file; retried in 30 s");
+            return assembly_failed(shared, &manifest_cid);
         }
+    };
+    let _ = shared.cmd.blocking_send(Command::Event(ev));
+}
+
+/// Tells the agent a file could not be written (I/O or state error): it
+/// asks again [`crate::agent::ASSEMBLY_RETRY_MS`] later (blocking send).
+pub(super) fn assembly_failed(shared: &Shared, manifest_cid: &[u8]) {
+    let ev = Event::AssemblyFailed {
+        manifest_cid: manifest_cid.to_vec(),
     };
     let _ = shared.cmd.blocking_send(Command::Event(ev));
 }

@@ -347,6 +347,14 @@ pub async fn run(
     let agent = open_agent(&cfg, &node_id)?;
     let sync_node = sync::SyncNode::open(&cfg.data_dir, cfg.sync.clone())
         .context("cannot open the folder sync state")?;
+    // Before the agent starts: its first actions may write files (and
+    // temporary files) into these directories.
+    for root in sync_node.accept_dirs() {
+        let n = crate::sync::receive::remove_partial_files(&root);
+        if n > 0 {
+            info!(dir = %root.display(), files = n, "removed partial files left by a crash");
+        }
+    }
     let router = agent.router().policy();
     let store = agent.store_handle();
     let mut cla_cfg = cfg.cla.clone();

@@ -444,7 +444,8 @@ pub(crate) fn assemble_folder(shared: &Arc<Shared>, manifest_cid: &[u8]) -> bool
             format!("(refused: {e})")
         }
         Err(e) => {
-            error!(folder = %entry.folder, path = %entry.path, error = %e, "cannot write folder file");
+            error!(folder = %entry.folder, path = %entry.path, error = %e, "cannot write folder file; retried in 30 s");
+            super::actions::assembly_failed(shared, manifest_cid);
             return true;
         }
     };

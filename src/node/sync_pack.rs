@@ -176,8 +176,8 @@ impl<'a> Packer<'a> {
 /// without folder keys). Returns false if `f` is not a pack (an ordinary
 /// inbox file). The agent is told `FileWritten` with the summary once the
 /// pack's files are durable, or `(refused: …)` for a pack that does not
-/// decode; after an I/O or state error it is not told, so the pack is
-/// applied again at the next start.
+/// decode; after an I/O or state error it is told `AssemblyFailed`, so the
+/// pack is applied again 30 s later (or at the next start).
 pub(super) fn assemble_pack(shared: &Shared, manifest_cid: &[u8], f: FileRecord) -> bool {
     let bytes = Bytes::from(f.manifest);
     let pack = match Pack::decode(&bytes) {
@@ -215,7 +215,8 @@ pub(super) fn assemble_pack(shared: &Shared, manifest_cid: &[u8], f: FileRecord)
             written(shared, manifest_cid, format!("(refused: {e})"));
         }
         Err(e) => {
-            error!(folder = %pack.folder, error = %e, "cannot apply pack; retried at the next start")
+            error!(folder = %pack.folder, error = %e, "cannot apply pack; retried in 30 s");
+            super::actions::assembly_failed(shared, manifest_cid);
         }
     }
     true

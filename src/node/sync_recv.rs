@@ -36,16 +36,6 @@ struct Seen {
 }
 /// Runs until the node stops.
 pub(crate) async fn run(shared: Arc<Shared>) {
-    let s = shared.clone();
-    let _ = tokio::task::spawn_blocking(move || {
-        for root in s.sync.accept_dirs() {
-            let n = crate::sync::receive::remove_partial_files(&root);
-            if n > 0 {
-                info!(dir = %root.display(), files = n, "removed partial files left by a crash");
-            }
-        }
-    })
-    .await;
     let mut seen = Seen::default();
     loop {
         tokio::time::sleep(POLL).await;
