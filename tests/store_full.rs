@@ -65,7 +65,7 @@ fn a_full_disk_is_refused_and_counted_and_the_node_keeps_running() {
         Ok(s) => s,
         Err(e) => {
             let log = std::fs::read_to_string(small.join("n.log")).unwrap_or_default();
-            let tail: Vec<&str> = log.lines().rev().take(15).collect();
+            let tail: Vec<&str> = log.lines().rev().take(60).collect();
             panic!(
                 "N does not answer after the disk filled: {e:#}\n{}",
                 tail.join("\n")

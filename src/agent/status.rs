@@ -104,6 +104,9 @@ pub struct StatusView {
     pub counters: BTreeMap<String, u64>,
     /// Payload bytes held for forwarding.
     pub held_bytes: u64,
+    /// Bytes of blob segment files on disk (chunks of 16 KiB or more,
+    /// including dead space not yet reclaimed; spec/store.md §Blob segments).
+    pub blob_bytes: u64,
 }
 
 impl Agent {
@@ -172,6 +175,7 @@ impl Agent {
             files: file_views,
             counters,
             held_bytes: self.held_bytes,
+            blob_bytes: self.store.blob_disk_bytes(),
         })
     }
 

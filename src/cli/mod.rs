@@ -482,9 +482,13 @@ impl DataDir {
 pub(crate) fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SPORE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,quinn=warn,rustls=warn"));
+    // A failed log write (e.g. the log's disk is full) is dropped: by
+    // default tracing-subscriber reports it with `eprintln!`, which panics
+    // when stderr itself cannot be written, and would take the node down.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .log_internal_errors(false)
         .try_init();
 }
 

@@ -261,7 +261,20 @@ impl Report {
 /// [`StoreError::Db`] on engine failure. Undecodable records are reported
 /// as [`Problem::UndecodableRecord`], not as errors.
 pub fn check(store: &Store) -> Result<Report, StoreError> {
-    scan(&store.read()?)
+    let r = store.read()?;
+    let mut report = scan(&r)?;
+    // Blob chunks whose segment file is gone or too short.
+    for row in r.open_table(CHUNK_BLOBS).map_err(db)?.iter().map_err(db)? {
+        let (cid, v) = row.map_err(db)?;
+        let (refs, seg, off, len) = v.value();
+        if !store.blob_present(seg, off + len) {
+            report.problems.push(Problem::ChunkMissing {
+                cid: cid.value().to_vec(),
+                owners: refs,
+            });
+        }
+    }
+    Ok(report)
 }
 
 /// Fixes every repairable problem in one write transaction, then checks
@@ -307,24 +320,8 @@ fn fix(txn: &mut Txn, p: &Problem) -> Result<bool, StoreError> {
         Problem::InboxDangling { cid, key } => {
             txn.inbox_remove(cid, key)?;
         }
-        Problem::ChunkRefcount { cid, owners, .. } => {
-            let mut t = txn.w.open_table(CHUNKS).map_err(db)?;
-            let data = t
-                .get(cid.as_slice())
-                .map_err(db)?
-                .map(|g| g.value().1.to_vec());
-            if let Some(data) = data {
-                t.insert(cid.as_slice(), (*owners, data.as_slice()))
-                    .map_err(db)?;
-            }
-        }
-        Problem::OrphanChunk { cid, .. } => {
-            txn.w
-                .open_table(CHUNKS)
-                .map_err(db)?
-                .remove(cid.as_slice())
-                .map_err(db)?;
-        }
+        Problem::ChunkRefcount { cid, owners, .. } => txn.chunk_set_refs(cid, *owners)?,
+        Problem::OrphanChunk { cid, .. } => txn.chunk_set_refs(cid, 0)?,
         Problem::HeldBytes { actual, .. } => txn.set_meta_u64("held_bytes", *actual)?,
         Problem::UndecodableRecord { .. }
         | Problem::HeldWithoutBytes { .. }
@@ -416,6 +413,10 @@ fn load(r: &ReadTransaction, problems: &mut Vec<Problem>) -> Result<Loaded, Stor
         }
     }
     for row in r.open_table(CHUNKS).map_err(db)?.iter().map_err(db)? {
+        let (cid, v) = row.map_err(db)?;
+        l.chunks.insert(cid.value().to_vec(), v.value().0);
+    }
+    for row in r.open_table(CHUNK_BLOBS).map_err(db)?.iter().map_err(db)? {
         let (cid, v) = row.map_err(db)?;
         l.chunks.insert(cid.value().to_vec(), v.value().0);
     }

@@ -11,6 +11,7 @@
 //! The store takes no clock: every time is passed in as DTN milliseconds.
 
 pub mod assets;
+pub mod blobs;
 pub mod check;
 mod index;
 pub mod records;
@@ -86,6 +87,8 @@ pub struct Store {
     /// In-memory index of held, delivered, forwarded and expiring bundles,
     /// kept in step with every commit (see `index.rs`).
     index: Arc<index::IndexCell>,
+    /// Segment files for large chunks (stores opened from a file only).
+    blobs: Option<Arc<blobs::Blobs>>,
 }
 
 /// In an in-memory store, one commit in this many is a durable one.
@@ -116,10 +119,35 @@ impl Store {
     /// header before any commit, so nothing in it was ever acknowledged): it
     /// is renamed to `<path>.unusable[.N]` (kept, never deleted) and
     /// a fresh store is created.
+    ///
+    /// Large chunks live in segment files in the directory `<path>.blobs`
+    /// beside the file (spec/store.md §Blob segments); segments without
+    /// live chunks are removed here.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         set_aside_headerless(path)?;
         let mut s = Store::init(open_file(path)?)?;
         s.path = Some(path.to_path_buf());
+        let live: std::collections::HashMap<u64, u64> = {
+            let t = s.read()?.open_table(BLOB_SEGMENTS).map_err(db)?;
+            let rows = t.iter().map_err(db)?;
+            rows.map(|r| r.map(|(k, v)| (k.value(), v.value())))
+                .collect::<Result<_, _>>()
+                .map_err(db)?
+        };
+        let dir = blobs_dir(path);
+        let (b, removed) =
+            blobs::Blobs::open(&dir, &live).map_err(|e| StoreError::Db(redb::Error::Io(e)))?;
+        if !removed.is_empty() {
+            tracing::info!(dir = %dir.display(), segments = removed.len(), "removed blob segments without live chunks");
+        }
+        if live.values().any(|&n| n == 0) {
+            let txn = s.write()?;
+            let mut t = txn.w.open_table(BLOB_SEGMENTS).map_err(db)?;
+            t.retain(|_, n| n > 0).map_err(db)?;
+            drop(t);
+            txn.commit()?;
+        }
+        s.blobs = Some(Arc::new(b));
         Ok(s)
     }
 
@@ -188,6 +216,7 @@ impl Store {
             ephemeral: false,
             commits: Default::default(),
             index: Arc::new(index::IndexCell::new_stale()),
+            blobs: None,
         };
         let mut txn = store.write()?;
         match txn.meta_u64("schema")? {
@@ -222,6 +251,8 @@ impl Store {
             w,
             index: self.index.clone(),
             ops: Vec::new(),
+            blobs: self.blobs.clone(),
+            dead_segments: Vec::new(),
         })
     }
 
@@ -279,10 +310,30 @@ impl Store {
     /// The bytes of chunk `cid`, if stored.
     ///
     /// # Errors
-    /// [`StoreError`] on engine failure.
+    /// [`StoreError`] on engine failure; [`StoreError::Db`] also if the
+    /// chunk's segment file cannot be read (missing, shorter than its
+    /// reference).
     pub fn chunk(&self, cid: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        let t = self.read()?.open_table(CHUNKS).map_err(db)?;
-        Ok(t.get(cid).map_err(db)?.map(|g| g.value().1.to_vec()))
+        let r = self.read()?;
+        let t = r.open_table(CHUNKS).map_err(db)?;
+        if let Some(g) = t.get(cid).map_err(db)? {
+            return Ok(Some(g.value().1.to_vec()));
+        }
+        let t = r.open_table(CHUNK_BLOBS).map_err(db)?;
+        let Some((_, seg, off, len)) = t.get(cid).map_err(db)?.map(|g| g.value()) else {
+            return Ok(None);
+        };
+        let blobs = self.blobs.as_ref().ok_or_else(|| StoreError::Corrupt {
+            table: "chunk-blobs-0",
+            detail: "a segment reference in a store without segment files".into(),
+        })?;
+        let bytes = blobs.read(seg, off, len).map_err(|e| {
+            StoreError::Db(redb::Error::Io(std::io::Error::new(
+                e.kind(),
+                format!("blob segment {seg:016x} at {off}+{len}: {e}"),
+            )))
+        })?;
+        Ok(Some(bytes))
     }
 
     /// The reference count of chunk `cid` (0 if absent).
@@ -290,8 +341,24 @@ impl Store {
     /// # Errors
     /// [`StoreError`] on engine failure.
     pub fn chunk_refs(&self, cid: &[u8]) -> Result<u64, StoreError> {
-        let t = self.read()?.open_table(CHUNKS).map_err(db)?;
+        let r = self.read()?;
+        let t = r.open_table(CHUNKS).map_err(db)?;
+        if let Some(g) = t.get(cid).map_err(db)? {
+            return Ok(g.value().0);
+        }
+        let t = r.open_table(CHUNK_BLOBS).map_err(db)?;
         Ok(t.get(cid).map_err(db)?.map_or(0, |g| g.value().0))
+    }
+
+    /// True if blob segment `id` exists with at least `end` bytes.
+    pub(crate) fn blob_present(&self, id: u64, end: u64) -> bool {
+        let len = self.blobs.as_ref().and_then(|b| b.segment_len(id));
+        len.is_some_and(|n| n >= end)
+    }
+
+    /// Bytes of blob segment files on disk (0 for an in-memory store).
+    pub fn blob_disk_bytes(&self) -> u64 {
+        self.blobs.as_ref().map_or(0, |b| b.disk_bytes())
     }
 
     /// True if bundle `key` was delivered here.
@@ -542,7 +609,8 @@ impl Store {
         Ok(StoreStats {
             records: r.open_table(BUNDLES).map_err(db)?.len().map_err(db)?,
             held: r.open_table(HELD).map_err(db)?.len().map_err(db)?,
-            chunks: r.open_table(CHUNKS).map_err(db)?.len().map_err(db)?,
+            chunks: r.open_table(CHUNKS).map_err(db)?.len().map_err(db)?
+                + r.open_table(CHUNK_BLOBS).map_err(db)?.len().map_err(db)?,
             delivered: r.open_table(DELIVERED).map_err(db)?.len().map_err(db)?,
         })
     }
@@ -590,6 +658,13 @@ fn set_aside_headerless(path: &Path) -> Result<(), StoreError> {
         "store file has no redb header (its creation was interrupted); starting a fresh store"
     );
     std::fs::rename(path, &aside).map_err(io)
+}
+
+/// The segment directory of the store file at `path` (`<path>.blobs`).
+pub fn blobs_dir(path: &Path) -> std::path::PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(".blobs");
+    s.into()
 }
 
 fn be_u64(b: &[u8]) -> Option<u64> {

@@ -26,6 +26,17 @@ pub const BUNDLE_BYTES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("bu
 /// files is stored once; the row is removed when the count reaches 0.
 pub const CHUNKS: TableDefinition<&[u8], (u64, &[u8])> = TableDefinition::new("chunks-0");
 
+/// Cid → (reference count, segment id, offset, length): a chunk of
+/// [`super::blobs::BLOB_MIN_BYTES`] or more, whose bytes live in a segment
+/// file beside the database (spec/store.md §Blob segments). A CID is in
+/// this table or in [`CHUNKS`], never both.
+pub const CHUNK_BLOBS: TableDefinition<&[u8], (u64, u64, u64, u64)> =
+    TableDefinition::new("chunk-blobs-0");
+
+/// Segment id → bytes of live chunks in it. A segment file whose count is
+/// 0 (or that has no row) holds nothing referenced and is removed.
+pub const BLOB_SEGMENTS: TableDefinition<u64, u64> = TableDefinition::new("blob-segments-0");
+
 /// Cid → BundleKey of the latest chunk bundle carrying that CID (for file status).
 pub const CID_BUNDLES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("cid-bundles-0");
 

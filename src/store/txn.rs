@@ -1,10 +1,16 @@
 //! Write transactions: every state change of the store goes through [`Txn`].
 
+use super::blobs::{BLOB_MIN_BYTES, Blobs};
 use super::index::{IndexCell, Op};
 use super::records::{BundleRecord, FileRecord, PeerRecord, RecordHead};
 use super::tables::*;
 use super::{StoreError, be_u64, cbor, db, get_cbor, uncbor};
 use redb::{ReadableMultimapTable, ReadableTable, WriteTransaction};
+use std::sync::Arc;
+
+fn io(e: std::io::Error) -> StoreError {
+    StoreError::Db(redb::Error::Io(e))
+}
 
 /// One durable write transaction. Nothing is visible to readers, and nothing
 /// survives a crash, until [`Txn::commit`] returns `Ok`. Dropping a `Txn`
@@ -15,6 +21,11 @@ pub struct Txn {
     pub(super) index: std::sync::Arc<IndexCell>,
     /// Changes of indexed tables made by this transaction, in order.
     pub(super) ops: Vec<Op>,
+    /// Segment files of a store opened from a file (`None`: every chunk
+    /// stays inline in `chunks-0`).
+    pub(super) blobs: Option<Arc<Blobs>>,
+    /// Segments left without live chunks: removed after the commit.
+    pub(super) dead_segments: Vec<u64>,
 }
 
 impl Txn {
@@ -24,10 +35,23 @@ impl Txn {
     /// [`StoreError::Db`] if the commit fails; then nothing of this
     /// transaction is stored and nothing may be acknowledged.
     pub fn commit(self) -> Result<(), StoreError> {
-        let Txn { w, index, ops } = self;
+        let Txn {
+            w,
+            index,
+            ops,
+            blobs,
+            dead_segments,
+        } = self;
+        // Bytes first: the commit may reference them.
+        if let Some(b) = &blobs {
+            b.sync().map_err(io)?;
+        }
         match w.commit() {
             Ok(()) => {
                 index.apply(ops);
+                if let Some(b) = &blobs {
+                    dead_segments.into_iter().for_each(|s| b.delete(s));
+                }
                 Ok(())
             }
             Err(e) => {
@@ -48,6 +72,8 @@ impl Txn {
         self.w.open_table(BUNDLES).map_err(db)?;
         self.w.open_table(BUNDLE_BYTES).map_err(db)?;
         self.w.open_table(CHUNKS).map_err(db)?;
+        self.w.open_table(CHUNK_BLOBS).map_err(db)?;
+        self.w.open_table(BLOB_SEGMENTS).map_err(db)?;
         self.w.open_table(CID_BUNDLES).map_err(db)?;
         self.w.open_table(EXPIRY).map_err(db)?;
         self.w.open_table(HELD).map_err(db)?;
@@ -122,11 +148,95 @@ impl Txn {
     ///
     /// # Errors
     /// [`StoreError::Db`] on engine failure.
+    /// A new chunk of [`BLOB_MIN_BYTES`] or more goes to a segment file
+    /// (spec/store.md §Blob segments), made durable by [`Txn::commit`].
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] on engine failure or a segment write error.
     pub fn chunk_ref(&mut self, cid: &[u8], data: &[u8]) -> Result<u64, StoreError> {
+        let refs = self.chunk_refs(cid)?;
+        if refs > 0 {
+            self.chunk_set_refs(cid, refs + 1)?;
+            return Ok(refs + 1);
+        }
+        match self.blobs.clone() {
+            Some(b) if data.len() >= BLOB_MIN_BYTES => {
+                let placed = b.append(data).map_err(io)?;
+                let len = data.len() as u64;
+                let mut t = self.w.open_table(CHUNK_BLOBS).map_err(db)?;
+                t.insert(cid, (1, placed.segment, placed.offset, len))
+                    .map_err(db)?;
+                drop(t);
+                self.segment_add(placed.segment, len as i64)?;
+                if let Some(old) = placed.sealed {
+                    self.segment_add(old, 0)?;
+                }
+            }
+            _ => {
+                let mut t = self.w.open_table(CHUNKS).map_err(db)?;
+                t.insert(cid, (1, data)).map_err(db)?;
+            }
+        }
+        Ok(1)
+    }
+
+    /// Adds `delta` live bytes to segment `id`; a segment left with none
+    /// (and not being appended to) is removed after the commit.
+    fn segment_add(&mut self, id: u64, delta: i64) -> Result<(), StoreError> {
+        let mut t = self.w.open_table(BLOB_SEGMENTS).map_err(db)?;
+        let cur = t.get(id).map_err(db)?.map_or(0, |g| g.value());
+        let live = cur.saturating_add_signed(delta);
+        let active = self.blobs.as_ref().and_then(|b| b.active_id());
+        if live == 0 && active != Some(id) {
+            t.remove(id).map_err(db)?;
+            self.dead_segments.push(id);
+        } else {
+            t.insert(id, live).map_err(db)?;
+        }
+        Ok(())
+    }
+
+    /// The reference count of chunk `cid` (0 if absent).
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] on engine failure.
+    pub fn chunk_refs(&self, cid: &[u8]) -> Result<u64, StoreError> {
+        let t = self.w.open_table(CHUNKS).map_err(db)?;
+        if let Some(g) = t.get(cid).map_err(db)? {
+            return Ok(g.value().0);
+        }
+        let t = self.w.open_table(CHUNK_BLOBS).map_err(db)?;
+        Ok(t.get(cid).map_err(db)?.map_or(0, |g| g.value().0))
+    }
+
+    /// Sets the reference count of stored chunk `cid` to `n` (at 0 the
+    /// chunk is removed). No-op if `cid` is not stored.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] on engine failure.
+    pub fn chunk_set_refs(&mut self, cid: &[u8], n: u64) -> Result<(), StoreError> {
         let mut t = self.w.open_table(CHUNKS).map_err(db)?;
-        let refs = t.get(cid).map_err(db)?.map_or(0, |g| g.value().0);
-        t.insert(cid, (refs + 1, data)).map_err(db)?;
-        Ok(refs + 1)
+        let inline = t.get(cid).map_err(db)?.map(|g| g.value().1.to_vec());
+        if let Some(data) = inline {
+            if n == 0 {
+                t.remove(cid).map_err(db)?;
+            } else {
+                t.insert(cid, (n, data.as_slice())).map_err(db)?;
+            }
+            return Ok(());
+        }
+        drop(t);
+        let mut t = self.w.open_table(CHUNK_BLOBS).map_err(db)?;
+        let Some((_, seg, off, len)) = t.get(cid).map_err(db)?.map(|g| g.value()) else {
+            return Ok(());
+        };
+        if n > 0 {
+            t.insert(cid, (n, seg, off, len)).map_err(db)?;
+            return Ok(());
+        }
+        t.remove(cid).map_err(db)?;
+        drop(t);
+        self.segment_add(seg, -(len as i64))
     }
 
     /// Removes one reference to chunk `cid`, deleting the bytes at zero.
@@ -135,22 +245,9 @@ impl Txn {
     /// # Errors
     /// [`StoreError::Db`] on engine failure.
     pub fn chunk_unref(&mut self, cid: &[u8]) -> Result<u64, StoreError> {
-        let mut t = self.w.open_table(CHUNKS).map_err(db)?;
-        let cur = t
-            .get(cid)
-            .map_err(db)?
-            .map(|g| (g.value().0, g.value().1.to_vec()));
-        match cur {
-            None => Ok(0),
-            Some((n, _)) if n <= 1 => {
-                t.remove(cid).map_err(db)?;
-                Ok(0)
-            }
-            Some((n, data)) => {
-                t.insert(cid, (n - 1, data.as_slice())).map_err(db)?;
-                Ok(n - 1)
-            }
-        }
+        let n = self.chunk_refs(cid)?.saturating_sub(1);
+        self.chunk_set_refs(cid, n)?;
+        Ok(n)
     }
 
     /// True if chunk `cid` is stored.
@@ -158,8 +255,7 @@ impl Txn {
     /// # Errors
     /// [`StoreError::Db`] on engine failure.
     pub fn has_chunk(&self, cid: &[u8]) -> Result<bool, StoreError> {
-        let t = self.w.open_table(CHUNKS).map_err(db)?;
-        Ok(t.get(cid).map_err(db)?.is_some())
+        Ok(self.chunk_refs(cid)? > 0)
     }
 
     /// Records the latest chunk bundle for `cid`.

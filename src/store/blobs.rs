@@ -1,0 +1,282 @@
+//! Chunk bytes kept beside the database, in append-only segment files
+//! (spec/store.md §Blob segments).
+//!
+//! A chunk of [`BLOB_MIN_BYTES`] or more is appended to the active segment
+//! file `<store>.blobs/<id>.seg` instead of being copied into a redb
+//! page; the database keeps only its place ([`super::tables::CHUNK_BLOBS`])
+//! and each segment's live byte count ([`super::tables::BLOB_SEGMENTS`]).
+//! The transaction that references new bytes makes the segment durable
+//! (`fdatasync`) before redb's commit, so a committed reference never
+//! points at bytes a crash could lose. Bytes written by a transaction that
+//! then aborts are dead space, reclaimed with their segment.
+//!
+//! A segment is deleted after the commit that drops its last live chunk
+//! (never while it is the one being appended to); at start-up every
+//! segment file with no live bytes is removed and appends go to a new one.
+//! A segment holds at most [`SEGMENT_MAX_BYTES`] (plus one chunk).
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// Chunks at least this long (bytes) go to segment files; smaller ones
+/// stay inline in `chunks-0`.
+pub const BLOB_MIN_BYTES: usize = 16 * 1024;
+
+/// A segment stops taking appends once it is this long (bytes).
+pub const SEGMENT_MAX_BYTES: u64 = 64 << 20;
+
+/// The segment being appended to.
+#[derive(Debug)]
+struct Active {
+    id: u64,
+    file: Arc<File>,
+    len: u64,
+    /// Written since the last [`Blobs::sync`].
+    dirty: bool,
+}
+
+/// The segment files of one store.
+#[derive(Debug)]
+pub(super) struct Blobs {
+    dir: PathBuf,
+    /// The next segment id to create.
+    next_id: Mutex<u64>,
+    active: Mutex<Option<Active>>,
+    /// Segments no longer appended to whose last bytes are not synced yet
+    /// (the next [`Blobs::sync`] syncs them).
+    unsynced: Mutex<Vec<Arc<File>>>,
+    /// Read handles of segments, opened on first read.
+    readers: Mutex<HashMap<u64, Arc<File>>>,
+}
+
+/// Where [`Blobs::append`] put the bytes.
+pub(super) struct Placed {
+    pub segment: u64,
+    pub offset: u64,
+    /// The previous active segment, sealed by this append (its live count
+    /// may already be 0: then it can go).
+    pub sealed: Option<u64>,
+}
+
+fn path_of(dir: &Path, id: u64) -> PathBuf {
+    dir.join(format!("{id:016x}.seg"))
+}
+
+/// Segment ids of the `*.seg` files in `dir`.
+fn listed(dir: &Path) -> std::io::Result<Vec<u64>> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir)? {
+        let name = e?.file_name();
+        let name = name.to_string_lossy();
+        if let Some(id) = name
+            .strip_suffix(".seg")
+            .and_then(|h| u64::from_str_radix(h, 16).ok())
+        {
+            out.push(id);
+        }
+    }
+    Ok(out)
+}
+
+impl Blobs {
+    /// Opens the segment directory `dir` (created if missing) and removes
+    /// every segment file that `live` does not list with live bytes.
+    /// Returns the handle and the ids removed.
+    pub(super) fn open(dir: &Path, live: &HashMap<u64, u64>) -> std::io::Result<(Blobs, Vec<u64>)> {
+        std::fs::create_dir_all(dir)?;
+        let mut removed = Vec::new();
+        let mut max = 0;
+        for id in listed(dir)? {
+            max = max.max(id + 1);
+            if live.get(&id).copied().unwrap_or(0) == 0 {
+                std::fs::remove_file(path_of(dir, id))?;
+                removed.push(id);
+            }
+        }
+        let max = live.keys().map(|id| id + 1).fold(max, u64::max);
+        if !removed.is_empty() {
+            File::open(dir)?.sync_all()?;
+        }
+        let blobs = Blobs {
+            dir: dir.to_path_buf(),
+            next_id: Mutex::new(max),
+            active: Mutex::new(None),
+            unsynced: Mutex::new(Vec::new()),
+            readers: Mutex::new(HashMap::new()),
+        };
+        Ok((blobs, removed))
+    }
+
+    /// The id of the segment being appended to, if any.
+    pub(super) fn active_id(&self) -> Option<u64> {
+        lock(&self.active).as_ref().map(|a| a.id)
+    }
+
+    /// Appends `data` to the active segment (a new one if there is none or
+    /// it is full). Not durable until [`Blobs::sync`].
+    ///
+    /// # Errors
+    /// The I/O error of creating, syncing (a sealed segment) or writing.
+    pub(super) fn append(&self, data: &[u8]) -> std::io::Result<Placed> {
+        let mut g = lock(&self.active);
+        let mut sealed = None;
+        if g.as_ref().is_none_or(|a| a.len >= SEGMENT_MAX_BYTES) {
+            if let Some(old) = g.take() {
+                self.seal(&old);
+                sealed = Some(old.id);
+            }
+            *g = Some(self.create()?);
+        }
+        let a = g.as_mut().expect("an active segment was just set");
+        let offset = a.len;
+        if let Err(e) = (&*a.file).write_all(data) {
+            // Part of `data` may be in the file: its length is no longer
+            // known, so appends go to a new segment.
+            a.dirty = true;
+            if let Some(old) = g.take() {
+                self.seal(&old);
+            }
+            return Err(e);
+        }
+        a.len += data.len() as u64;
+        a.dirty = true;
+        Ok(Placed {
+            segment: a.id,
+            offset,
+            sealed,
+        })
+    }
+
+    /// Stops appending to `old`; its unsynced bytes are synced by the next
+    /// [`Blobs::sync`] (they may belong to the open transaction).
+    fn seal(&self, old: &Active) {
+        if old.dirty {
+            lock(&self.unsynced).push(old.file.clone());
+        }
+    }
+
+    fn create(&self) -> std::io::Result<Active> {
+        let mut next = lock(&self.next_id);
+        let id = *next;
+        let file = OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .open(path_of(&self.dir, id))?;
+        File::open(&self.dir)?.sync_all()?;
+        *next += 1;
+        Ok(Active {
+            id,
+            file: Arc::new(file),
+            len: 0,
+            dirty: false,
+        })
+    }
+
+    /// Makes every appended byte durable (`fdatasync` of the active segment
+    /// and of segments sealed since the last sync).
+    ///
+    /// # Errors
+    /// The I/O error of the sync.
+    pub(super) fn sync(&self) -> std::io::Result<()> {
+        for f in std::mem::take(&mut *lock(&self.unsynced)) {
+            f.sync_data()?;
+        }
+        let mut g = lock(&self.active);
+        if let Some(a) = g.as_mut().filter(|a| a.dirty) {
+            a.file.sync_data()?;
+            a.dirty = false;
+        }
+        Ok(())
+    }
+
+    /// Reads `len` bytes at `offset` of segment `id`.
+    ///
+    /// # Errors
+    /// The I/O error of opening or reading (e.g. `UnexpectedEof` if the
+    /// segment is shorter than the reference says).
+    pub(super) fn read(&self, id: u64, offset: u64, len: u64) -> std::io::Result<Vec<u8>> {
+        let file = {
+            let mut r = lock(&self.readers);
+            match r.get(&id) {
+                Some(f) => f.clone(),
+                None => {
+                    let f = Arc::new(File::open(path_of(&self.dir, id))?);
+                    r.insert(id, f.clone());
+                    f
+                }
+            }
+        };
+        let len = usize::try_from(len).map_err(std::io::Error::other)?;
+        let mut buf = vec![0; len];
+        file.read_exact_at(&mut buf, offset)?;
+        Ok(buf)
+    }
+
+    /// Removes segment `id` (its last live chunk was released by a
+    /// committed transaction). Never the active one.
+    pub(super) fn delete(&self, id: u64) {
+        if self.active_id() == Some(id) {
+            return;
+        }
+        lock(&self.readers).remove(&id);
+        if let Err(e) = std::fs::remove_file(path_of(&self.dir, id)) {
+            tracing::warn!(segment = id, error = %e, "cannot remove an empty blob segment; removed at the next start");
+        }
+    }
+
+    /// The length of segment `id`'s file (`None` if it does not exist).
+    pub(super) fn segment_len(&self, id: u64) -> Option<u64> {
+        std::fs::metadata(path_of(&self.dir, id))
+            .ok()
+            .map(|m| m.len())
+    }
+
+    /// Total bytes of segment files on disk.
+    pub(super) fn disk_bytes(&self) -> u64 {
+        listed(&self.dir)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|id| std::fs::metadata(path_of(&self.dir, id)).ok())
+            .map(|m| m.len())
+            .sum()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn appends_rotate_and_read_back_and_start_up_removes_dead_segments() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().join("s.blobs");
+        let (b, removed) = Blobs::open(&dir, &HashMap::new()).unwrap();
+        assert!(removed.is_empty());
+        let big = vec![7u8; SEGMENT_MAX_BYTES as usize];
+        let p1 = b.append(&big).unwrap();
+        let p2 = b.append(b"second").unwrap();
+        assert_eq!((p1.segment, p1.offset, p1.sealed), (0, 0, None));
+        assert_eq!((p2.segment, p2.offset, p2.sealed), (1, 0, Some(0)));
+        b.sync().unwrap();
+        assert_eq!(b.read(1, 0, 6).unwrap(), b"second");
+        assert_eq!(b.read(0, SEGMENT_MAX_BYTES - 2, 2).unwrap(), [7, 7]);
+        assert!(b.read(1, 2, 10).is_err(), "past the end is an error");
+        drop(b);
+        // Only segment 1 is live: segment 0 goes, appends start at 2.
+        let live = HashMap::from([(1, 6)]);
+        let (b, removed) = Blobs::open(&dir, &live).unwrap();
+        assert_eq!(removed, vec![0]);
+        assert_eq!(b.read(1, 0, 6).unwrap(), b"second");
+        assert_eq!(b.append(b"x").unwrap().segment, 2);
+        b.delete(1);
+        assert!(b.read(1, 0, 6).is_err());
+    }
+}

@@ -1,0 +1,121 @@
+//! Large chunks in blob segment files beside a real redb file
+//! (spec/store.md §Blob segments): read back, shared by reference count,
+//! the last release removes a sealed segment, bytes of an aborted
+//! transaction are never referenced, a restart removes segments without
+//! live chunks, `store check` counts blob chunks like inline ones, and a
+//! missing segment is a clear read error, not a panic.
+
+use spore::store::blobs::{BLOB_MIN_BYTES, SEGMENT_MAX_BYTES};
+use spore::store::{Store, blobs_dir, check};
+use std::path::Path;
+
+fn segments(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+fn chunk(seed: u8, len: usize) -> (Vec<u8>, Vec<u8>) {
+    let data: Vec<u8> = (0..len).map(|i| (i as u8).wrapping_mul(seed)).collect();
+    let cid = format!("cid-{seed}-{len}").into_bytes();
+    (cid, data)
+}
+
+#[test]
+fn large_chunks_live_in_segments_and_leave_with_their_last_reference() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("store.redb");
+    let dir = blobs_dir(&path);
+    let store = Store::open(&path).unwrap();
+    let (small_cid, small) = chunk(3, BLOB_MIN_BYTES - 1);
+    let (big_cid, big) = chunk(5, 256 * 1024);
+    let mut txn = store.write().unwrap();
+    assert_eq!(txn.chunk_ref(&small_cid, &small).unwrap(), 1);
+    assert_eq!(txn.chunk_ref(&big_cid, &big).unwrap(), 1);
+    assert_eq!(txn.chunk_ref(&big_cid, &big).unwrap(), 2, "shared");
+    txn.commit().unwrap();
+    assert_eq!(store.chunk(&big_cid).unwrap().unwrap(), big);
+    assert_eq!(store.chunk(&small_cid).unwrap().unwrap(), small);
+    assert_eq!(store.chunk_refs(&big_cid).unwrap(), 2);
+    assert_eq!(store.stats().unwrap().chunks, 2);
+    assert_eq!(segments(&dir).len(), 1, "one segment: {:?}", segments(&dir));
+    assert_eq!(store.blob_disk_bytes(), big.len() as u64, "stored once");
+
+    // Bytes appended by a transaction that aborts are never referenced.
+    let (lost_cid, lost) = chunk(7, 100 * 1024);
+    let mut txn = store.write().unwrap();
+    txn.chunk_ref(&lost_cid, &lost).unwrap();
+    drop(txn);
+    assert!(store.chunk(&lost_cid).unwrap().is_none());
+
+    let report = check::check(&store).unwrap();
+    let kinds: Vec<&str> = report.problems.iter().map(|p| p.kind()).collect();
+    assert_eq!(kinds, ["orphan_chunk", "orphan_chunk"], "no owners here");
+
+    // Releasing both references frees the chunk; the active segment stays
+    // until the restart, which removes it (no live bytes).
+    let mut txn = store.write().unwrap();
+    assert_eq!(txn.chunk_unref(&big_cid).unwrap(), 1);
+    assert_eq!(txn.chunk_unref(&big_cid).unwrap(), 0);
+    txn.commit().unwrap();
+    assert!(store.chunk(&big_cid).unwrap().is_none());
+    drop(store);
+    let store = Store::open(&path).unwrap();
+    assert!(segments(&dir).is_empty(), "{:?}", segments(&dir));
+    assert_eq!(store.chunk(&small_cid).unwrap().unwrap(), small, "inline");
+}
+
+#[test]
+fn a_sealed_segment_goes_after_the_commit_that_frees_its_last_chunk() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("store.redb");
+    let dir = blobs_dir(&path);
+    let store = Store::open(&path).unwrap();
+    // Fill segment 0 past its limit with 4 chunks, then one more starts
+    // segment 1.
+    let per = (SEGMENT_MAX_BYTES / 4) as usize;
+    let chunks: Vec<_> = (1..=5).map(|s| chunk(s, per)).collect();
+    for (cid, data) in &chunks {
+        let mut txn = store.write().unwrap();
+        txn.chunk_ref(cid, data).unwrap();
+        txn.commit().unwrap();
+    }
+    assert_eq!(segments(&dir).len(), 2, "{:?}", segments(&dir));
+    let mut txn = store.write().unwrap();
+    for (cid, _) in &chunks[..3] {
+        txn.chunk_unref(cid).unwrap();
+    }
+    txn.commit().unwrap();
+    assert_eq!(segments(&dir).len(), 2, "chunk 4 still lives in segment 0");
+    let mut txn = store.write().unwrap();
+    txn.chunk_unref(&chunks[3].0).unwrap();
+    drop(txn);
+    assert_eq!(
+        segments(&dir).len(),
+        2,
+        "an aborted release removes nothing"
+    );
+    assert_eq!(store.chunk(&chunks[3].0).unwrap().unwrap(), chunks[3].1);
+    let mut txn = store.write().unwrap();
+    txn.chunk_unref(&chunks[3].0).unwrap();
+    txn.commit().unwrap();
+    assert_eq!(
+        segments(&dir).len(),
+        1,
+        "segment 0 removed after the commit"
+    );
+    assert_eq!(store.chunk(&chunks[4].0).unwrap().unwrap(), chunks[4].1);
+
+    // A segment lost behind the store's back: a clear error on read.
+    drop(store);
+    std::fs::remove_file(dir.join(&segments(&dir)[0])).unwrap();
+    let store = Store::open(&path).unwrap();
+    let e = store.chunk(&chunks[4].0).unwrap_err().to_string();
+    assert!(e.contains("blob segment"), "{e}");
+    let report = check::check(&store).unwrap();
+    let kinds: Vec<&str> = report.problems.iter().map(|p| p.kind()).collect();
+    assert!(kinds.contains(&"chunk_missing"), "{kinds:?}");
+}
