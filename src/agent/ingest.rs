@@ -95,6 +95,17 @@ fn refusal(label: &'static str, detail: impl Into<String>, custody: CustodyReaso
 
 /// The content CID of a payload, checked: `Ok(Some((kind, cid)))` when a
 /// content block names a CID that the payload matches.
+/// The content kind of a locally submitted payload whose CID the caller
+/// computed ([`Submission::Data`]); `None` (hash it) for other codecs.
+fn submitted_content(cid_bytes: &[u8]) -> Option<ContentCheck> {
+    let kind = match content::cid_from_bytes(cid_bytes).ok()?.codec() {
+        RAW_CODEC => PayloadKind::Chunk,
+        DAG_CBOR_CODEC => PayloadKind::Manifest,
+        _ => return None,
+    };
+    Some(Ok(Some((kind, cid_bytes.to_vec()))))
+}
+
 fn check_content(b: &Bundle) -> ContentCheck {
     let cid_bytes = match b.content_cid() {
         Ok(Some(c)) => c,
@@ -230,7 +241,7 @@ impl Agent {
             if let Submission::JobResult { job, .. } = &item {
                 txn.job_pending_remove(&job.to_key())?;
             }
-            let (bundle, bytes) = match self.build_submission(now, item) {
+            let (bundle, bytes, content) = match self.build_submission(now, item) {
                 Ok(x) => x,
                 Err(e) => {
                     (self.next_seq, self.held_bytes) = (seq_before, held_before);
@@ -244,7 +255,7 @@ impl Agent {
                 }
             };
             let id = bundle.id();
-            match self.accept(&mut txn, now, bundle, None, &bytes, &mut after, None)? {
+            match self.accept(&mut txn, now, bundle, None, &bytes, &mut after, content)? {
                 Outcome::Stored | Outcome::Delivered | Outcome::Duplicate => ids.push(id),
                 Outcome::Refused(r) => {
                     (self.next_seq, self.held_bytes) = (seq_before, held_before);
@@ -267,16 +278,19 @@ impl Agent {
         self.after_commit(after, out)
     }
 
+    /// The bundle, its encoding and, for [`Submission::Data`] with a
+    /// content CID, its content kind (the caller computed the CID over the
+    /// payload, so it is not hashed again).
     fn build_submission(
         &mut self,
         now: DtnTime,
         item: Submission,
-    ) -> Result<(Bundle, Bytes), String> {
+    ) -> Result<(Bundle, Bytes, Option<ContentCheck>), String> {
         match item {
             Submission::Encoded(bytes) | Submission::JobResult { bundle: bytes, .. } => {
                 let b = codec::decode(&bytes, &self.cfg.decode_limits)
                     .map_err(|e| format!("invalid bundle: {e}"))?;
-                Ok((b, bytes))
+                Ok((b, bytes, None))
             }
             Submission::Data {
                 destination,
@@ -290,11 +304,12 @@ impl Agent {
                 let mut b =
                     Bundle::new(self.cfg.node_id.clone(), destination, ts, lifetime, payload);
                 b.primary.flags.0 |= flags;
+                let known = content_cid.as_deref().and_then(submitted_content);
                 if let Some(cid) = content_cid {
                     b.set_content_cid(&cid);
                 }
                 let bytes = Bytes::from(codec::encode(&b));
-                Ok((b, bytes))
+                Ok((b, bytes, known))
             }
         }
     }

@@ -166,7 +166,10 @@ pub enum Submission {
         lifetime_ms: Option<u64>,
         /// Extra RFC 9171 bundle processing flags (report requests).
         flags: u64,
-        /// CID bytes of the payload for the content block (chunks, manifests).
+        /// CID bytes of the payload for the content block (chunks, manifests):
+        /// the caller computed it over `payload` (the node's chunkers do), so
+        /// the agent does not hash the payload again. A wrong CID is not
+        /// caught here; the next hop refuses the bundle (`cid_mismatch`).
         content_cid: Option<Vec<u8>>,
     },
     /// The encoded result bundle of pending job `job` (spec/jobs.md §3):

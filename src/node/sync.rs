@@ -428,6 +428,7 @@ pub(crate) fn assemble_folder(shared: &Arc<Shared>, manifest_cid: &[u8]) -> bool
         &source,
         now_ms(),
         &shared.sync.state,
+        content::ChunkCheck::LengthOnly,
         chunk,
     );
     let path = match r {
