@@ -67,8 +67,9 @@ fn main() -> anyhow::Result<()> {
     );
     println!(
         "  phases: send at A (chunk + hash + durable store) {:.3} s; \
-         first custody transfer at {:.3} s; file in C inbox at {:.3} s; status path at {:.3} s",
-        t.send_s, t.first_transfer_s, t.file_s, t.total_s
+         first custody transfer at {:.3} s; last at {:.3} s (±0.1 s); file in C inbox at {:.3} s; \
+         status path at {:.3} s",
+        t.send_s, t.first_transfer_s, t.last_transfer_s, t.file_s, t.total_s
     );
     println!(
         "  custody transfers: {} bundles, {:.0}/s while A was storing, {:.0}/s after",
@@ -148,6 +149,8 @@ fn spore_exe() -> anyhow::Result<PathBuf> {
 struct Timings {
     send_s: f64,
     first_transfer_s: f64,
+    /// First sample that saw the final count (sampled every 100 ms).
+    last_transfer_s: f64,
     file_s: f64,
     total_s: f64,
     bundles: u64,
@@ -270,10 +273,15 @@ fn summarize(progress: &[(f64, u64)], send_s: f64, file_s: f64, total_s: f64) ->
     };
     let (t_send, n_send) = at(send_s);
     let (t_end, n_end) = at(total_s);
+    let last_transfer_s = progress
+        .iter()
+        .find(|(_, n)| *n >= n_end)
+        .map_or(f64::NAN, |(t, _)| *t);
     let rate = |n: u64, secs: f64| if secs > 0.0 { n as f64 / secs } else { 0.0 };
     Timings {
         send_s,
         first_transfer_s,
+        last_transfer_s,
         file_s,
         total_s,
         bundles: n_end,

@@ -119,3 +119,61 @@ fn a_sealed_segment_goes_after_the_commit_that_frees_its_last_chunk() {
     let kinds: Vec<&str> = report.problems.iter().map(|p| p.kind()).collect();
     assert!(kinds.contains(&"chunk_missing"), "{kinds:?}");
 }
+
+#[test]
+fn a_mostly_dead_segment_is_compacted_into_the_active_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("store.redb");
+    let dir = blobs_dir(&path);
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.compact_blobs(u64::MAX).unwrap().segment, None);
+    let per = (SEGMENT_MAX_BYTES / 4) as usize;
+    let chunks: Vec<_> = (1..=5).map(|s| chunk(s, per)).collect();
+    let mut txn = store.write().unwrap();
+    for (cid, data) in &chunks {
+        txn.chunk_ref(cid, data).unwrap();
+    }
+    txn.commit().unwrap();
+    let before = segments(&dir);
+    assert_eq!(before.len(), 2, "{before:?}");
+    // Segment 0 keeps chunk 2 only: 3/4 of it is dead.
+    let mut txn = store.write().unwrap();
+    for i in [0, 2, 3] {
+        txn.chunk_unref(&chunks[i].0).unwrap();
+    }
+    txn.commit().unwrap();
+    assert_eq!(segments(&dir), before, "segment 0 still holds chunk 2");
+    // Too little allowed to copy: nothing moves.
+    let none = store.compact_blobs(per as u64 - 1).unwrap();
+    assert_eq!(none.segment, None);
+    let mut txn = store.write().unwrap();
+    txn.chunk_ref(&chunks[1].0, &chunks[1].1).unwrap(); // a second reference
+    txn.chunk_unref(&chunks[1].0).unwrap();
+    txn.chunk_ref(&chunks[0].0, &chunks[0].1).unwrap(); // re-added: new bytes
+    txn.chunk_unref(&chunks[0].0).unwrap();
+    txn.commit().unwrap();
+    let done = store.compact_blobs(u64::MAX).unwrap();
+    assert_eq!(done.segment, Some(0), "{done:?}");
+    assert_eq!((done.chunks, done.bytes), (1, per as u64));
+    let after = segments(&dir);
+    assert!(!after.contains(&before[0]), "segment 0 removed: {after:?}");
+    assert_eq!(store.chunk(&chunks[1].0).unwrap().unwrap(), chunks[1].1);
+    assert_eq!(store.chunk_refs(&chunks[1].0).unwrap(), 1);
+    assert_eq!(store.chunk(&chunks[4].0).unwrap().unwrap(), chunks[4].1);
+    assert!(
+        check::check(&store)
+            .unwrap()
+            .problems
+            .iter()
+            .all(|p| p.kind() == "orphan_chunk")
+    );
+    // Nothing released since: the next call does no work.
+    assert_eq!(store.compact_blobs(u64::MAX).unwrap().segment, None);
+    drop(store);
+    let store = Store::open(&path).unwrap();
+    assert_eq!(
+        store.chunk(&chunks[1].0).unwrap().unwrap(),
+        chunks[1].1,
+        "after a restart"
+    );
+}

@@ -158,6 +158,11 @@ impl Agent {
     pub(super) fn tick(&mut self, now: DtnTime, out: &mut Vec<Action>) -> Result<(), AgentError> {
         out.append(&mut self.startup);
         self.retry_assembly(now, out)?;
+        // At most one segment per tick; one with 32 MiB dead holds at most
+        // 32 MiB live, so every such segment qualifies.
+        if let Err(e) = self.store.compact_blobs(32 << 20) {
+            warn!(error = %e, "blob segment compaction failed; tried again later");
+        }
         let timeout = self.cfg.custody_timeout_ms;
         for c in self.contacts.values_mut() {
             if !c.depleted.is_empty() && now.0 >= c.depleted_at_ms.saturating_add(timeout) {

@@ -49,6 +49,9 @@ pub(super) struct Blobs {
     /// Segments no longer appended to whose last bytes are not synced yet
     /// (the next [`Blobs::sync`] syncs them).
     unsynced: Mutex<Vec<Arc<File>>>,
+    /// A committed transaction released blob bytes since the last
+    /// [`Blobs::take_released`] (so compaction may have work).
+    released: std::sync::atomic::AtomicBool,
     /// Read handles of segments, opened on first read.
     readers: Mutex<HashMap<u64, Arc<File>>>,
 }
@@ -106,6 +109,7 @@ impl Blobs {
             next_id: Mutex::new(max),
             active: Mutex::new(None),
             unsynced: Mutex::new(Vec::new()),
+            released: std::sync::atomic::AtomicBool::new(true),
             readers: Mutex::new(HashMap::new()),
         };
         Ok((blobs, removed))
@@ -191,6 +195,18 @@ impl Blobs {
             a.dirty = false;
         }
         Ok(())
+    }
+
+    /// Notes that a committed transaction released blob bytes.
+    pub(super) fn mark_released(&self) {
+        self.released
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// True (once) if bytes were released since the last call.
+    pub(super) fn take_released(&self) -> bool {
+        self.released
+            .swap(false, std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Reads `len` bytes at `offset` of segment `id`.

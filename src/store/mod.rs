@@ -13,6 +13,7 @@
 pub mod assets;
 pub mod blobs;
 pub mod check;
+pub mod compact;
 mod index;
 pub mod records;
 pub mod tables;
@@ -253,6 +254,7 @@ impl Store {
             ops: Vec::new(),
             blobs: self.blobs.clone(),
             dead_segments: Vec::new(),
+            released_blobs: false,
         })
     }
 

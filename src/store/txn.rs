@@ -26,6 +26,8 @@ pub struct Txn {
     pub(super) blobs: Option<Arc<Blobs>>,
     /// Segments left without live chunks: removed after the commit.
     pub(super) dead_segments: Vec<u64>,
+    /// This transaction released blob bytes (compaction may have work).
+    pub(super) released_blobs: bool,
 }
 
 impl Txn {
@@ -41,6 +43,7 @@ impl Txn {
             ops,
             blobs,
             dead_segments,
+            released_blobs,
         } = self;
         // Bytes first: the commit may reference them.
         if let Some(b) = &blobs {
@@ -51,6 +54,9 @@ impl Txn {
                 index.apply(ops);
                 if let Some(b) = &blobs {
                     dead_segments.into_iter().for_each(|s| b.delete(s));
+                    if released_blobs {
+                        b.mark_released();
+                    }
                 }
                 Ok(())
             }
@@ -187,13 +193,50 @@ impl Txn {
         let cur = t.get(id).map_err(db)?.map_or(0, |g| g.value());
         let live = cur.saturating_add_signed(delta);
         let active = self.blobs.as_ref().and_then(|b| b.active_id());
+        if delta < 0 {
+            self.released_blobs = true;
+        }
         if live == 0 && active != Some(id) {
             t.remove(id).map_err(db)?;
-            self.dead_segments.push(id);
+            if !self.dead_segments.contains(&id) {
+                self.dead_segments.push(id);
+            }
         } else {
             t.insert(id, live).map_err(db)?;
         }
         Ok(())
+    }
+
+    /// Copies blob chunk `cid` out of segment `from` into the active
+    /// segment (compaction); returns the bytes moved (0 if the chunk is not
+    /// in `from`).
+    pub(super) fn chunk_move(&mut self, cid: &[u8], from: u64) -> Result<u64, StoreError> {
+        let Some(b) = self.blobs.clone() else {
+            return Ok(0);
+        };
+        let t = self.w.open_table(CHUNK_BLOBS).map_err(db)?;
+        let row = t.get(cid).map_err(db)?.map(|g| g.value());
+        drop(t);
+        let Some((refs, seg, off, len)) = row.filter(|r| r.1 == from) else {
+            return Ok(0);
+        };
+        let data = b.read(seg, off, len).map_err(io)?;
+        let placed = b.append(&data).map_err(io)?;
+        let mut t = self.w.open_table(CHUNK_BLOBS).map_err(db)?;
+        t.insert(cid, (refs, placed.segment, placed.offset, len))
+            .map_err(db)?;
+        drop(t);
+        self.segment_add(placed.segment, len as i64)?;
+        if let Some(old) = placed.sealed {
+            self.segment_add(old, 0)?;
+        }
+        self.segment_add(from, -(len as i64))?;
+        Ok(len)
+    }
+
+    /// Removes segment `id` after the commit if it has no live bytes.
+    pub(super) fn segment_release_if_empty(&mut self, id: u64) -> Result<(), StoreError> {
+        self.segment_add(id, 0)
     }
 
     /// The reference count of chunk `cid` (0 if absent).
