@@ -176,10 +176,15 @@ impl Agent {
         }
         let due = self.store.expired(now.0, self.cfg.expiry_batch)?;
         let forget = self.store.delivered_forget_due(now.0)?;
-        if due.is_empty() && !forget {
+        let forget_records = self.store.record_forget_due(now.0)?;
+        if due.is_empty() && !forget && !forget_records {
             return self.flush_peers(now);
         }
         let mut txn = self.store.write()?;
+        if forget_records {
+            let n = txn.forget_records(now.0, self.cfg.expiry_batch)?;
+            *self.tally.entry("records_forgotten".into()).or_default() += n as u64;
+        }
         if forget {
             let n = txn.forget_delivered(now.0, self.cfg.expiry_batch)?;
             *self

@@ -69,6 +69,11 @@ pub struct AgentConfig {
     /// remembered, in ms (1 h): covers clock differences between nodes, so
     /// that a late copy is refused as expired rather than delivered again.
     pub delivered_grace_ms: u64,
+    /// How long after its bundle's expiry a finished record (custody
+    /// transferred, delivered, expired, deleted) stays in the store for
+    /// `spore status`, in ms (7 days; 0 keeps records for ever). Never less
+    /// than `delivered_grace_ms`, so a late copy is still recognised.
+    pub record_retention_ms: u64,
     /// Most payload bytes held for forwarding (10 GiB); beyond it new
     /// bundles are refused with reason "depleted storage".
     pub quota_bytes: u64,
@@ -104,6 +109,7 @@ impl AgentConfig {
             status_report_lifetime_ms: 24 * 3600 * 1000,
             expiry_batch: 1024,
             delivered_grace_ms: 3_600_000,
+            record_retention_ms: 7 * 24 * 3_600_000,
             quota_bytes: 10 << 30,
             policy: Policy::default(),
             contact_plan: None,
@@ -426,6 +432,10 @@ impl Agent {
     /// # Errors
     /// [`AgentError::Store`] if the store cannot be read.
     pub fn new(store: Store, cfg: AgentConfig) -> Result<Agent, AgentError> {
+        store.set_record_retention_ms(match cfg.record_retention_ms {
+            0 => 0,
+            ms => ms.max(cfg.delivered_grace_ms),
+        });
         let next_seq = store.meta_u64("next_seq")?.unwrap_or(0);
         let held_bytes = store.meta_u64("held_bytes")?.unwrap_or(0);
         let mut router = Router::new(cfg.node_id.clone(), cfg.policy);

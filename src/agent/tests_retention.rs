@@ -1,13 +1,15 @@
 //! Sans-IO tests of what the store keeps about finished bundles: a delivered
 //! bundle's ID until its expiry plus [`AgentConfig::delivered_grace_ms`]
 //! (then forgotten, and a late copy is refused as expired, never delivered
-//! twice); per-peer forwarding rows only while the bundle is held.
+//! twice); per-peer forwarding rows only while the bundle is held; finished
+//! bundle records until expiry plus [`AgentConfig::record_retention_ms`].
 
 use super::tests::{Net, T0, agent, agent_with, data, eid, submit};
 use super::*;
 use crate::bundle::admin::CustodyReason;
 use crate::bundle::codec;
 use crate::bundle::{Bundle, CreationTimestamp};
+use crate::store::records::BundleState;
 
 const LIFETIME_MS: u64 = 60_000;
 const GRACE_MS: u64 = 3_600_000;
@@ -96,4 +98,40 @@ fn forwarding_state_lives_only_while_the_bundle_is_held() {
     let key = ids[0].to_key();
     Net::new().contact(T0, &mut [&mut a, &mut b], 0, 1, None);
     assert_eq!(a.store().forwarded_peers(&key).unwrap(), vec!["dtn://b/"]);
+}
+
+#[test]
+fn a_finished_record_is_dropped_at_expiry_plus_retention_and_a_held_one_stays() {
+    let (mut a, mut b) = (agent("a"), agent("b"));
+    let retention = AgentConfig::new(eid("dtn://a/")).record_retention_ms;
+    let gone = submit(
+        &mut a,
+        T0,
+        vec![data("dtn://c/app", b"x", Some(LIFETIME_MS), None)],
+    );
+    Net::new().contact(T0, &mut [&mut a, &mut b], 0, 1, None);
+    let gone = gone[0].to_key();
+    let rec = a.store().record(&gone).unwrap().unwrap();
+    assert_eq!(rec.state, BundleState::CustodyTransferred);
+    // A bundle with a long lifetime stays held, and its record with it.
+    let long = 10 * retention;
+    let kept = submit(
+        &mut a,
+        T0,
+        vec![data("dtn://c/app", b"y", Some(long), None)],
+    );
+    let kept = kept[0].to_key();
+    let due = T0.plus_ms(LIFETIME_MS + retention);
+    a.handle(DtnTime(due.0 - 1), Event::Tick).unwrap();
+    assert!(a.store().record(&gone).unwrap().is_some(), "kept until due");
+    a.handle(due, Event::Tick).unwrap();
+    assert!(
+        a.store().record(&gone).unwrap().is_none(),
+        "dropped when due"
+    );
+    let rec = a.store().record(&kept).unwrap().unwrap();
+    assert_eq!(rec.state, BundleState::Stored, "a held record stays");
+    let counters: std::collections::BTreeMap<_, _> =
+        a.store().counters().unwrap().into_iter().collect();
+    assert_eq!(counters.get("records_forgotten"), Some(&1));
 }

@@ -84,6 +84,10 @@ pub struct LimitsConfig {
     pub max_cbor_nesting: usize,
     /// Most chunks one manifest may list (default 1 048 576).
     pub max_manifest_entries: usize,
+    /// How long a finished bundle record (custody transferred, delivered,
+    /// expired, deleted) is kept after its bundle's expiry, for `spore
+    /// status`, ms (default 604 800 000 = 7 days; 0 keeps them for ever).
+    pub record_retention_ms: u64,
 }
 
 impl Default for LimitsConfig {
@@ -107,6 +111,7 @@ impl Default for LimitsConfig {
             max_blocks: 64,
             max_cbor_nesting: 16,
             max_manifest_entries: crate::content::DEFAULT_MAX_MANIFEST_ENTRIES,
+            record_retention_ms: 7 * 24 * 3_600_000,
         }
     }
 }
@@ -121,6 +126,7 @@ impl LimitsConfig {
         agent.max_manifest_entries = self.max_manifest_entries;
         agent.quota_bytes = self.quota_bytes;
         agent.quota_shares = self.quota_shares();
+        agent.record_retention_ms = self.record_retention_ms;
     }
 
     /// The quota settings besides the byte quota.

@@ -90,6 +90,9 @@ pub struct Store {
     index: Arc<index::IndexCell>,
     /// Segment files for large chunks (stores opened from a file only).
     blobs: Option<Arc<blobs::Blobs>>,
+    /// How long after its expiry a finished bundle record is kept, ms
+    /// (0: for ever); see [`Store::set_record_retention_ms`].
+    record_retention_ms: std::sync::atomic::AtomicU64,
 }
 
 /// In an in-memory store, one commit in this many is a durable one.
@@ -218,6 +221,7 @@ impl Store {
             commits: Default::default(),
             index: Arc::new(index::IndexCell::new_stale()),
             blobs: None,
+            record_retention_ms: Default::default(),
         };
         let mut txn = store.write()?;
         match txn.meta_u64("schema")? {
@@ -255,6 +259,9 @@ impl Store {
             blobs: self.blobs.clone(),
             dead_segments: Vec::new(),
             released_blobs: false,
+            record_retention_ms: self
+                .record_retention_ms
+                .load(std::sync::atomic::Ordering::Relaxed),
         })
     }
 
@@ -494,11 +501,30 @@ impl Store {
             .collect())
     }
 
-    /// True if some delivered-bundle entry may be forgotten at `now_ms`
-    /// (see [`Txn::forget_delivered`]).
+    /// True if some finished bundle record may be dropped at `now_ms`
+    /// (see [`Txn::forget_records`]).
     ///
     /// # Errors
     /// [`StoreError`] on engine failure.
+    pub fn record_forget_due(&self, now_ms: u64) -> Result<bool, StoreError> {
+        let t = self.read()?.open_table(RECORD_FORGET).map_err(db)?;
+        let first = t.first().map_err(db)?;
+        Ok(first.is_some_and(|(k, _)| k.value().0 <= now_ms))
+    }
+
+    /// Keeps finished bundle records (custody transferred, delivered,
+    /// expired, deleted) until `ms` after their bundle's expiry, then lets
+    /// [`Txn::forget_records`] drop them (0: keep them for ever, the
+    /// default). Applies to records finished from now on.
+    pub fn set_record_retention_ms(&self, ms: u64) {
+        self.record_retention_ms
+            .store(ms, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// True if a delivered-bundle ID is due to be forgotten at `now_ms`.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] on engine failure.
     pub fn delivered_forget_due(&self, now_ms: u64) -> Result<bool, StoreError> {
         let t = self.read()?.open_table(DELIVERED_FORGET).map_err(db)?;
         let first = t.first().map_err(db)?;

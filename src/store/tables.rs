@@ -63,6 +63,14 @@ pub const DELIVERED: TableDefinition<&[u8], u64> = TableDefinition::new("deliver
 pub const DELIVERED_FORGET: TableDefinition<(u64, &[u8]), ()> =
     TableDefinition::new("delivered-forget-0");
 
+/// (DTN ms, BundleKey) → (): when a finished bundle record (not held:
+/// custody transferred, delivered, expired, deleted) may be dropped from
+/// [`BUNDLES`]: its expiry plus the record retention. A record held again
+/// by then is kept (its row is just dropped). Records of bundles whose
+/// expiry comes from a bundle age (creation time 0) get no row.
+pub const RECORD_FORGET: TableDefinition<(u64, &[u8]), ()> =
+    TableDefinition::new("record-forget-0");
+
 /// Cid → BundleKey, multimap: delivered chunk bundles whose chunk is kept
 /// (one reference each in [`CHUNKS`]) until their file is reassembled.
 pub const INBOX_CHUNKS: MultimapTableDefinition<&[u8], &[u8]> =

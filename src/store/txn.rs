@@ -28,6 +28,8 @@ pub struct Txn {
     pub(super) dead_segments: Vec<u64>,
     /// This transaction released blob bytes (compaction may have work).
     pub(super) released_blobs: bool,
+    /// How long after its expiry a finished record is kept, ms (0: for ever).
+    pub(super) record_retention_ms: u64,
 }
 
 impl Txn {
@@ -44,6 +46,7 @@ impl Txn {
             blobs,
             dead_segments,
             released_blobs,
+            ..
         } = self;
         // Bytes first: the commit may reference them.
         if let Some(b) = &blobs {
@@ -86,6 +89,7 @@ impl Txn {
         self.w.open_table(FORWARDED).map_err(db)?;
         self.w.open_table(DELIVERED).map_err(db)?;
         self.w.open_table(DELIVERED_FORGET).map_err(db)?;
+        self.w.open_table(RECORD_FORGET).map_err(db)?;
         self.w.open_multimap_table(INBOX_CHUNKS).map_err(db)?;
         self.w.open_table(PEERS).map_err(db)?;
         self.w.open_table(FILES).map_err(db)?;
@@ -122,6 +126,12 @@ impl Txn {
             held.insert(key.as_slice(), ()).map_err(db)?;
         } else {
             held.remove(key.as_slice()).map_err(db)?;
+            drop(held);
+            if self.record_retention_ms > 0 && rec.id.timestamp.time.0 != 0 {
+                let at = rec.expiry_ms.saturating_add(self.record_retention_ms);
+                let mut f = self.w.open_table(RECORD_FORGET).map_err(db)?;
+                f.insert((at, key.as_slice()), ()).map_err(db)?;
+            }
         }
         self.ops.push(Op::Record(key, RecordHead::from(rec)));
         Ok(())
@@ -410,7 +420,24 @@ impl Txn {
     /// # Errors
     /// [`StoreError::Db`] on engine failure.
     pub fn forget_delivered(&mut self, now_ms: u64, limit: usize) -> Result<usize, StoreError> {
-        let mut f = self.w.open_table(DELIVERED_FORGET).map_err(db)?;
+        let due = self.take_due(DELIVERED_FORGET, now_ms, limit)?;
+        let mut d = self.w.open_table(DELIVERED).map_err(db)?;
+        for key in &due {
+            d.remove(key.as_slice()).map_err(db)?;
+            self.ops.push(Op::Undelivered(key.clone()));
+        }
+        Ok(due.len())
+    }
+
+    /// Removes and returns (keys of) up to `limit` rows of a forget-time
+    /// table whose time is at or before `now_ms`, earliest first.
+    fn take_due(
+        &mut self,
+        table: redb::TableDefinition<(u64, &[u8]), ()>,
+        now_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        let mut f = self.w.open_table(table).map_err(db)?;
         let end = (now_ms.saturating_add(1), &[][..]);
         let mut due = Vec::new();
         for row in f.range(..end).map_err(db)?.take(limit) {
@@ -418,13 +445,29 @@ impl Txn {
             let (ms, key) = k.value();
             due.push((ms, key.to_vec()));
         }
-        let mut d = self.w.open_table(DELIVERED).map_err(db)?;
         for (ms, key) in &due {
             f.remove((*ms, key.as_slice())).map_err(db)?;
-            d.remove(key.as_slice()).map_err(db)?;
-            self.ops.push(Op::Undelivered(key.clone()));
         }
-        Ok(due.len())
+        Ok(due.into_iter().map(|(_, k)| k).collect())
+    }
+
+    /// Drops up to `limit` finished bundle records whose forget time
+    /// ([`RECORD_FORGET`]) is at or before `now_ms` (a record held again is
+    /// kept); returns how many records were dropped.
+    ///
+    /// # Errors
+    /// [`StoreError`] on engine failure or a corrupt record.
+    pub fn forget_records(&mut self, now_ms: u64, limit: usize) -> Result<usize, StoreError> {
+        let due = self.take_due(RECORD_FORGET, now_ms, limit)?;
+        let mut n = 0;
+        for key in &due {
+            if self.record(key)?.is_some_and(|r| !r.state.is_held()) {
+                let mut t = self.w.open_table(BUNDLES).map_err(db)?;
+                t.remove(key.as_slice()).map_err(db)?;
+                n += 1;
+            }
+        }
+        Ok(n)
     }
 
     /// True if bundle `key` was delivered here.
