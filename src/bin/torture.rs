@@ -366,18 +366,25 @@ fn held_bytes<const N: usize>(nodes: &[NodeProcess]) -> [Option<u64>; N] {
     out
 }
 
-/// Opens every stopped node's `store.redb` directly and reads its stats;
-/// one line per node, containing `ERROR` if it does not open.
+/// Opens every stopped node's `store.redb` directly, reads its stats and
+/// checks its invariants (`spore doctor`); one line per node, containing
+/// `ERROR` if it does not open or a problem is found.
 fn open_stores(root: &Path) -> Vec<String> {
     NAMES
         .iter()
         .map(|n| {
             let path = root.join(n).join("store.redb");
-            match spore::store::Store::open(&path).and_then(|s| s.stats()) {
-                Ok(st) => format!(
-                    "{n}: opens; records {} held {} chunks {} delivered {}",
-                    st.records, st.held, st.chunks, st.delivered
-                ),
+            let checked = spore::store::Store::open(&path)
+                .and_then(|s| Ok((s.stats()?, spore::store::check::check(&s)?)));
+            match checked {
+                Ok((st, report)) => {
+                    let kinds: Vec<&str> = report.problems.iter().map(|p| p.kind()).collect();
+                    let verdict = if kinds.is_empty() { "" } else { " ERROR problems" };
+                    format!(
+                        "{n}: opens; records {} held {} chunks {} delivered {}; doctor: {kinds:?}{verdict}",
+                        st.records, st.held, st.chunks, st.delivered
+                    )
+                }
                 Err(e) => format!("{n}: ERROR {e}"),
             }
         })
