@@ -177,3 +177,36 @@ fn a_mostly_dead_segment_is_compacted_into_the_active_one() {
         "after a restart"
     );
 }
+
+#[test]
+fn doctor_finds_and_repairs_a_wrong_segment_live_count() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("store.redb");
+    let store = Store::open(&path).unwrap();
+    let (cid, data) = chunk(9, 64 * 1024);
+    let mut txn = store.write().unwrap();
+    txn.chunk_ref(&cid, &data).unwrap();
+    txn.commit().unwrap();
+    let kinds = |s: &Store| -> Vec<&'static str> {
+        let r = check::check(s).unwrap();
+        r.problems.iter().map(|p| p.kind()).collect()
+    };
+    assert_eq!(kinds(&store), ["orphan_chunk"], "consistent counts");
+    drop(store);
+    // Corrupt the live count behind the store's back.
+    {
+        let db = redb::Database::create(&path).unwrap();
+        let w = db.begin_write().unwrap();
+        w.open_table(spore::store::tables::BLOB_SEGMENTS)
+            .unwrap()
+            .insert(0, 1)
+            .unwrap();
+        w.commit().unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    assert_eq!(kinds(&store), ["orphan_chunk", "segment_live"]);
+    let fixed = check::repair(&store).unwrap();
+    let repaired: Vec<&str> = fixed.repaired.iter().map(|p| p.kind()).collect();
+    assert!(repaired.contains(&"segment_live"), "{repaired:?}");
+    assert!(fixed.problems.is_empty(), "{:?}", fixed.problems);
+}

@@ -101,6 +101,16 @@ pub enum Problem {
         /// Owners found.
         owners: u64,
     },
+    /// A `blob-segments-0` live count that differs from the bytes of the
+    /// `chunk-blobs-0` rows in that segment.
+    SegmentLive {
+        /// Segment id.
+        segment: u64,
+        /// Live bytes stored (0 if no row).
+        stored: u64,
+        /// Sum of the lengths of its chunks.
+        actual: u64,
+    },
     /// `meta-0/held_bytes` differs from the sum over held records.
     HeldBytes {
         /// Value stored (None if absent or malformed).
@@ -124,6 +134,7 @@ impl Problem {
             Problem::ChunkRefcount { .. } => "chunk_refcount",
             Problem::OrphanChunk { .. } => "orphan_chunk",
             Problem::ChunkMissing { .. } => "chunk_missing",
+            Problem::SegmentLive { .. } => "segment_live",
             Problem::HeldBytes { .. } => "held_bytes",
         }
     }
@@ -201,6 +212,14 @@ impl fmt::Display for Problem {
                 "chunk {} is missing but has {owners} owners",
                 cid_text(cid)
             ),
+            Problem::SegmentLive {
+                segment,
+                stored,
+                actual,
+            } => write!(
+                f,
+                "blob segment {segment:016x} counts {stored} live bytes but its chunks hold {actual}"
+            ),
             Problem::HeldBytes { stored, actual } => match stored {
                 Some(s) => write!(f, "meta held_bytes is {s} but held records sum to {actual}"),
                 None => write!(
@@ -263,14 +282,42 @@ impl Report {
 pub fn check(store: &Store) -> Result<Report, StoreError> {
     let r = store.read()?;
     let mut report = scan(&r)?;
-    // Blob chunks whose segment file is gone or too short.
+    // Blob chunks whose segment file is gone or too short; live counts.
+    let mut live: BTreeMap<u64, u64> = BTreeMap::new();
     for row in r.open_table(CHUNK_BLOBS).map_err(db)?.iter().map_err(db)? {
         let (cid, v) = row.map_err(db)?;
         let (refs, seg, off, len) = v.value();
+        *live.entry(seg).or_default() += len;
         if !store.blob_present(seg, off + len) {
             report.problems.push(Problem::ChunkMissing {
                 cid: cid.value().to_vec(),
                 owners: refs,
+            });
+        }
+    }
+    let mut stored: BTreeMap<u64, u64> = BTreeMap::new();
+    for row in r
+        .open_table(BLOB_SEGMENTS)
+        .map_err(db)?
+        .iter()
+        .map_err(db)?
+    {
+        let (k, v) = row.map_err(db)?;
+        stored.insert(k.value(), v.value());
+    }
+    let segments: std::collections::BTreeSet<u64> =
+        live.keys().chain(stored.keys()).copied().collect();
+    for segment in segments {
+        let (stored, actual) = (
+            stored.get(&segment).copied().unwrap_or(0),
+            live.get(&segment).copied().unwrap_or(0),
+        );
+        // A row at 0 is the active segment's (kept while appended to).
+        if stored != actual {
+            report.problems.push(Problem::SegmentLive {
+                segment,
+                stored,
+                actual,
             });
         }
     }
@@ -293,6 +340,12 @@ pub fn repair(store: &Store) -> Result<Report, StoreError> {
         if fix(&mut txn, &p)? {
             repaired.push(p);
         }
+    }
+    if repaired
+        .iter()
+        .any(|p| matches!(p, Problem::SegmentLive { .. }))
+    {
+        txn.recount_segments()?;
     }
     txn.commit()?;
     let mut after = check(store)?;
@@ -323,6 +376,9 @@ fn fix(txn: &mut Txn, p: &Problem) -> Result<bool, StoreError> {
         Problem::ChunkRefcount { cid, owners, .. } => txn.chunk_set_refs(cid, *owners)?,
         Problem::OrphanChunk { cid, .. } => txn.chunk_set_refs(cid, 0)?,
         Problem::HeldBytes { actual, .. } => txn.set_meta_u64("held_bytes", *actual)?,
+        // Recounted from the chunk rows after the other fixes (which may
+        // release chunks), see `repair`.
+        Problem::SegmentLive { .. } => {}
         Problem::UndecodableRecord { .. }
         | Problem::HeldWithoutBytes { .. }
         | Problem::ChunkMissing { .. } => return Ok(false),

@@ -244,6 +244,26 @@ impl Txn {
         Ok(len)
     }
 
+    /// Rewrites `blob-segments-0` from the `chunk-blobs-0` rows (repair);
+    /// a segment left without live bytes loses its row, and its file is
+    /// removed at the next start.
+    pub(super) fn recount_segments(&mut self) -> Result<(), StoreError> {
+        let mut live = std::collections::BTreeMap::<u64, u64>::new();
+        let t = self.w.open_table(CHUNK_BLOBS).map_err(db)?;
+        for row in t.iter().map_err(db)? {
+            let (_, v) = row.map_err(db)?;
+            let (_, seg, _, len) = v.value();
+            *live.entry(seg).or_default() += len;
+        }
+        drop(t);
+        let mut s = self.w.open_table(BLOB_SEGMENTS).map_err(db)?;
+        s.retain(|_, _| false).map_err(db)?;
+        for (seg, n) in live {
+            s.insert(seg, n).map_err(db)?;
+        }
+        Ok(())
+    }
+
     /// Removes segment `id` after the commit if it has no live bytes.
     pub(super) fn segment_release_if_empty(&mut self, id: u64) -> Result<(), StoreError> {
         self.segment_add(id, 0)
