@@ -215,6 +215,9 @@ impl<'a> World<'a> {
             ac.policy = cfg.policy;
             ac.contact_plan = cfg.contact_plan.clone();
             ac.quota_bytes = cfg.buffer.unwrap_or(u64::MAX);
+            // A store lives for one run: finished records need no
+            // retention schedule (one row less per finished bundle).
+            ac.record_retention_ms = 0;
             let agent =
                 Agent::new(Store::open_in_memory()?, ac).map_err(|source| SimError::Agent {
                     node: i as u32,

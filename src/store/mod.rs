@@ -23,6 +23,7 @@ use records::{BundleRecord, FileRecord, PeerRecord, RecordHead};
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tables::*;
 
 /// Errors of store operations.
@@ -93,6 +94,17 @@ pub struct Store {
     /// How long after its expiry a finished bundle record is kept, ms
     /// (0: for ever); see [`Store::set_record_retention_ms`].
     record_retention_ms: std::sync::atomic::AtomicU64,
+    /// Lower bounds of the earliest forget times (see `forget_due`).
+    hints: Arc<ForgetHints>,
+}
+
+/// Lower bounds (DTN ms) of the earliest row of each forget-time table:
+/// 0 until first read, `u64::MAX` when the table was empty; every insert
+/// lowers them.
+#[derive(Debug, Default)]
+pub(crate) struct ForgetHints {
+    pub(crate) delivered: AtomicU64,
+    pub(crate) records: AtomicU64,
 }
 
 /// In an in-memory store, one commit in this many is a durable one.
@@ -222,6 +234,7 @@ impl Store {
             index: Arc::new(index::IndexCell::new_stale()),
             blobs: None,
             record_retention_ms: Default::default(),
+            hints: Default::default(),
         };
         let mut txn = store.write()?;
         match txn.meta_u64("schema")? {
@@ -262,6 +275,7 @@ impl Store {
             record_retention_ms: self
                 .record_retention_ms
                 .load(std::sync::atomic::Ordering::Relaxed),
+            hints: self.hints.clone(),
         })
     }
 
@@ -507,9 +521,32 @@ impl Store {
     /// # Errors
     /// [`StoreError`] on engine failure.
     pub fn record_forget_due(&self, now_ms: u64) -> Result<bool, StoreError> {
-        let t = self.read()?.open_table(RECORD_FORGET).map_err(db)?;
-        let first = t.first().map_err(db)?;
-        Ok(first.is_some_and(|(k, _)| k.value().0 <= now_ms))
+        self.forget_due(RECORD_FORGET, &self.hints.records, now_ms)
+    }
+
+    /// True if `table`'s earliest forget time is at or before `now_ms`.
+    /// `hint` is a lower bound of that time kept in memory (lowered by
+    /// every insert), so that a tick with nothing due reads nothing.
+    fn forget_due(
+        &self,
+        table: redb::TableDefinition<(u64, &[u8]), ()>,
+        hint: &AtomicU64,
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let seen = hint.load(Ordering::Relaxed);
+        if now_ms < seen {
+            return Ok(false);
+        }
+        let t = self.read()?.open_table(table).map_err(db)?;
+        let first = t.first().map_err(db)?.map(|(k, _)| k.value().0);
+        // Unless an insert lowered it meanwhile.
+        let _ = hint.compare_exchange(
+            seen,
+            first.unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+        Ok(first.is_some_and(|ms| ms <= now_ms))
     }
 
     /// Keeps finished bundle records (custody transferred, delivered,
@@ -526,9 +563,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::Db`] on engine failure.
     pub fn delivered_forget_due(&self, now_ms: u64) -> Result<bool, StoreError> {
-        let t = self.read()?.open_table(DELIVERED_FORGET).map_err(db)?;
-        let first = t.first().map_err(db)?;
-        Ok(first.is_some_and(|(k, _)| k.value().0 <= now_ms))
+        self.forget_due(DELIVERED_FORGET, &self.hints.delivered, now_ms)
     }
 
     /// The peer record of `node_id`.

@@ -30,6 +30,8 @@ pub struct Txn {
     pub(super) released_blobs: bool,
     /// How long after its expiry a finished record is kept, ms (0: for ever).
     pub(super) record_retention_ms: u64,
+    /// The store's forget-time hints, lowered by every insert.
+    pub(super) hints: Arc<super::ForgetHints>,
 }
 
 impl Txn {
@@ -131,6 +133,9 @@ impl Txn {
                 let at = rec.expiry_ms.saturating_add(self.record_retention_ms);
                 let mut f = self.w.open_table(RECORD_FORGET).map_err(db)?;
                 f.insert((at, key.as_slice()), ()).map_err(db)?;
+                self.hints
+                    .records
+                    .fetch_min(at, std::sync::atomic::Ordering::Relaxed);
             }
         }
         self.ops.push(Op::Record(key, RecordHead::from(rec)));
@@ -428,6 +433,9 @@ impl Txn {
         if let Some(at) = forget_at_ms {
             let mut f = self.w.open_table(DELIVERED_FORGET).map_err(db)?;
             f.insert((at, key), ()).map_err(db)?;
+            self.hints
+                .delivered
+                .fetch_min(at, std::sync::atomic::Ordering::Relaxed);
         }
         let from = self.record(key)?.and_then(|r| r.received_from);
         self.ops.push(Op::Delivered(key.to_vec(), from));
