@@ -400,7 +400,11 @@ fn wait(rx: Answer) -> anyhow::Result<()> {
 
 /// Writes a received folder file (called for `AssembleFile`). Returns
 /// false if the manifest has no folder keys (an ordinary inbox file).
-pub(crate) fn assemble_folder(shared: &Arc<Shared>, manifest_cid: &[u8]) -> bool {
+pub(crate) fn assemble_folder(
+    shared: &Arc<Shared>,
+    manifest_cid: &[u8],
+    staged: &mut Option<content::Staged>,
+) -> bool {
     let Ok(Some(f)) = shared.store.file(manifest_cid) else {
         return false;
     };
@@ -429,6 +433,7 @@ pub(crate) fn assemble_folder(shared: &Arc<Shared>, manifest_cid: &[u8]) -> bool
         now_ms(),
         &shared.sync.state,
         content::ChunkCheck::LengthOnly,
+        staged.take(),
         chunk,
     );
     let path = match r {
