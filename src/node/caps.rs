@@ -68,13 +68,9 @@ pub(crate) fn ours(shared: &Shared) -> Capabilities {
     })
 }
 
-/// Sends our capabilities on contact `c` (nothing if we offer no service:
-/// then older peers, which close contacts on unknown control messages,
-/// still interoperate with us).
+/// Sends our capabilities on contact `c`; a node without services sends
+/// them too (an empty service list and its hardware, spec/jobs.md §5).
 pub(crate) fn advertise(shared: &Shared, c: &Contact) {
-    if shared.jobs.config().services.is_empty() {
-        return;
-    }
     let msg = ControlMessage::Capabilities { caps: ours(shared) };
     let c = c.clone();
     tokio::spawn(async move {

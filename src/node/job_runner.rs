@@ -222,7 +222,7 @@ async fn run_service(
     }
 }
 
-/// The job's input bytes: inline, or its chunks from the store.
+/// The job's input bytes: inline, or its chunks (spec/jobs.md §2).
 async fn load_input(shared: &Shared, input: &JobInput) -> Result<Vec<u8>, (JobErrorKind, String)> {
     let cids = match input {
         JobInput::Inline(b) => return Ok(b.clone()),
@@ -230,22 +230,7 @@ async fn load_input(shared: &Shared, input: &JobInput) -> Result<Vec<u8>, (JobEr
     };
     let store = shared.store.clone();
     let r = tokio::task::spawn_blocking(move || {
-        let mut all = Vec::new();
-        for c in cids {
-            match store.chunk(&c) {
-                Ok(Some(d)) if all.len() + d.len() <= MAX_CHUNK_INPUT => all.extend(d),
-                Ok(Some(_)) => {
-                    let d = format!("input over {MAX_CHUNK_INPUT} bytes");
-                    return Err((JobErrorKind::OverLimits, d));
-                }
-                Ok(None) => {
-                    let d = format!("chunk {} is not here", hex::encode(&c));
-                    return Err((JobErrorKind::InputMissing, d));
-                }
-                Err(e) => return Err((JobErrorKind::InputMissing, e.to_string())),
-            }
-        }
-        Ok(all)
+        super::job_input::load_chunks(&store, &cids, MAX_CHUNK_INPUT)
     })
     .await;
     r.unwrap_or_else(|e| Err((JobErrorKind::InputMissing, e.to_string())))
