@@ -211,16 +211,7 @@ fn cli_batch_job_from_stdin_with_status_result_and_error_kinds() {
     let root = tmp.path();
     let (a, c) = (node(root, "a", false), node(root, "c", true));
     let adir = root.join("a");
-    let args = [
-        "job",
-        "submit",
-        "--service",
-        "wc",
-        "--to",
-        "dtn://c/",
-        "--input",
-        "-",
-    ];
+    let args = submit_to_c("wc", &["--input", "-"]);
     let (ok, out, err) = common::cli_stdin(&adir, &args, b"hello stdin");
     assert!(ok, "{err}");
     let job = out.trim().to_owned();
@@ -251,16 +242,7 @@ fn cli_batch_job_from_stdin_with_status_result_and_error_kinds() {
     assert!(!ok, "a failed job's result exits 1");
     assert!(err.contains("job failed on dtn://c/: exit code 3"), "{err}");
     for (service, kind) in [("sleepy", "timeout"), ("nosuch", "unknown service")] {
-        let args = [
-            "job",
-            "submit",
-            "--service",
-            service,
-            "--to",
-            "dtn://c/",
-            "--wait",
-        ];
-        let (ok, _, err) = common::cli(&adir, &args);
+        let (ok, _, err) = submit_wait(&adir, service, &[]);
         assert!(!ok, "{service} fails");
         let want = format!("job failed on dtn://c/: {kind}");
         assert!(err.contains(&want), "{service}: {err}");
@@ -322,19 +304,17 @@ fn a_service_runs_one_job_at_a_time_refuses_past_its_queue_and_peers_show_its_lo
     assert!(peers.contains("    no services"), "{peers}");
 }
 
-/// `spore job submit ARGS --to dtn://c/ --wait` at `dir`: (success, stdout, stderr).
-fn submit_wait(dir: &Path, service: &str, args: &[&str]) -> (bool, String, String) {
-    let mut all = vec![
-        "job",
-        "submit",
-        "--service",
-        service,
-        "--to",
-        "dtn://c/",
-        "--wait",
-    ];
-    all.extend_from_slice(args);
-    common::cli(dir, &all)
+/// `job submit --service SERVICE --to dtn://c/ EXTRA...`.
+fn submit_to_c<'a>(service: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut all = vec!["job", "submit", "--service", service, "--to", "dtn://c/"];
+    all.extend_from_slice(extra);
+    all
+}
+
+/// `spore job submit --service SERVICE --to dtn://c/ --wait EXTRA...` at
+/// `dir`: (success, stdout, stderr).
+fn submit_wait(dir: &Path, service: &str, extra: &[&str]) -> (bool, String, String) {
+    common::cli(dir, &submit_to_c(service, &[&["--wait"], extra].concat()))
 }
 
 fn sha256_hex(b: &[u8]) -> String {
@@ -391,17 +371,8 @@ fn jobs_take_input_sent_before_as_chunks_and_send_results_to_another_node() {
     );
 
     // --result-to: the result bundle goes to B, not to the submitter.
-    let args = [
-        "job",
-        "submit",
-        "--service",
-        "wc",
-        "--to",
-        "dtn://c/",
-        "--input",
-        f,
-    ];
-    let job = common::cli_ok(&adir, &[&args[..], &["--result-to", "dtn://b/"]].concat());
+    let args = submit_to_c("wc", &["--input", f, "--result-to", "dtn://b/"]);
+    let job = common::cli_ok(&adir, &args);
     let job = job.trim();
     let v = wait_for("the result at B", T, || result(&b, job)).unwrap();
     assert_eq!(
@@ -449,11 +420,8 @@ fn bad_result_to_and_over_limit_inputs_are_refused_with_the_way_out() {
     let max = spore::jobs::MAX_JOB_BYTES;
     let big = root.join("big.bin");
     std::fs::write(&big, vec![0u8; max + 1]).unwrap();
-    let args = ["job", "submit", "--service", "wc", "--to", "dtn://c/"];
-    let (ok, _, err) = common::cli(
-        &adir,
-        &[&args[..], &["--input", big.to_str().unwrap()]].concat(),
-    );
+    let args = submit_to_c("wc", &["--input", big.to_str().unwrap()]);
+    let (ok, _, err) = common::cli(&adir, &args);
     assert!(!ok && err.contains("--input-cid"), "{err}");
     for len in [max, max + 1] {
         let q = "/api/v1/jobs?service=wc&to=dtn%3A%2F%2Fc%2F";
