@@ -409,11 +409,13 @@ fn bad_result_to_and_over_limit_inputs_are_refused_with_the_way_out() {
     let q = "/api/v1/jobs?service=wc&to=dtn%3A%2F%2Fc%2F&input_cids=notacid";
     let e = api.post_bytes(q, b"").unwrap_err().to_string();
     assert!(e.contains("bad input CID \"notacid\""), "{e}");
-    let (ok, _, err) = common::cli(
-        &adir,
-        &["job", "submit", "--service", "wc", "--result-to", "x"],
-    );
-    assert!(!ok && err.contains("--result-to"), "{err}");
+    for bad in [
+        &["--result-to", "x"][..],
+        &["--result-to", "dtn://b/", "--wait"],
+    ] {
+        let (ok, _, err) = common::cli(&adir, &submit_to_c("wc", bad));
+        assert!(!ok && err.contains("--result-to"), "{bad:?}: {err}");
+    }
 
     // Inputs over the 16 MiB job limit: the error names --input-cid, from
     // the CLI (before reading the file) and from the API.

@@ -33,9 +33,10 @@ pub struct SubmitArgs {
     /// inputs over the 16 MiB job limit or to reuse a file in many jobs.
     #[arg(long, value_name = "CID")]
     input_cid: Vec<String>,
-    /// Where the result goes (batch only), e.g. dtn://c/ (its job-results
-    /// endpoint) [default: this node].
-    #[arg(long, value_name = "EID")]
+    /// Where the result goes (batch only, not with --wait: the result does
+    /// not come here), e.g. dtn://c/ (its job-results endpoint; read it
+    /// there with `spore job result ID`) [default: this node].
+    #[arg(long, value_name = "EID", conflicts_with_all = ["wait", "realtime"])]
     result_to: Option<Eid>,
     /// Run only before this long from now, e.g. 2h.
     #[arg(long, value_parser = humantime::parse_duration)]

@@ -144,14 +144,18 @@ fn refused(shared: &Shared, id: &BundleId, payload: &[u8], why: &str) -> (Eid, J
 }
 
 /// Runs the job; returns where its result goes and the result.
-pub(crate) async fn execute(shared: &Shared, id: &BundleId, payload: &[u8]) -> (Eid, JobResult) {
+pub(crate) async fn execute(
+    shared: &Arc<Shared>,
+    id: &BundleId,
+    payload: &[u8],
+) -> (Eid, JobResult) {
     execute_with(shared, id, payload, None).await
 }
 
 /// As [`execute`]; with a `sink`, output is passed on as it comes and not
 /// kept in the result (real-time parts, spec/jobs.md §7.1).
 pub(crate) async fn execute_with(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     id: &BundleId,
     payload: &[u8],
     sink: Option<super::exec::PartSink>,
@@ -183,6 +187,8 @@ pub(crate) async fn execute_with(
     super::caps::broadcast(shared);
     let out = async {
         let _permit = lane.slots.acquire().await;
+        // Started: one slot fewer, one fewer queued.
+        super::caps::broadcast(shared);
         let input = match load_input(shared, &req.input).await {
             Ok(i) => i,
             Err((kind, d)) => return JobResult::error(id, me, kind, &d),
