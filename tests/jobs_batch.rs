@@ -6,7 +6,7 @@
 
 mod common;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use spore::bundle::BundleId;
 use spore::harness::{NodeProcess, wait_for};
 use spore::jobs::result_timestamp;
@@ -38,10 +38,17 @@ fn state_of(n: &NodeProcess, id: &str) -> Option<String> {
 
 fn services(root: &Path, runs: &Path) -> std::path::PathBuf {
     let slow = format!("echo run >> {}; sleep 3; wc -c", runs.display());
-    let v = serde_json::json!([
-        {"name": "wc", "kind": "exec", "command": ["wc", "-c"], "time_limit_ms": 10000},
-        {"name": "slow", "kind": "exec", "command": ["sh", "-c", slow], "time_limit_ms": 10000},
-    ]);
+    write_services(
+        root,
+        serde_json::json!([
+            {"name": "wc", "kind": "exec", "command": ["wc", "-c"], "time_limit_ms": 10000},
+            {"name": "slow", "kind": "exec", "command": ["sh", "-c", slow], "time_limit_ms": 10000},
+        ]),
+    )
+}
+
+/// Writes the services file `v` (a JSON array) under `root`.
+fn write_services(root: &Path, v: Value) -> std::path::PathBuf {
     let p = root.join("services.json");
     std::fs::write(&p, v.to_string()).unwrap();
     p
@@ -162,4 +169,268 @@ fn batch_jobs_over_the_per_submitter_rate_are_refused_with_a_reason() {
     assert!(!refused.is_empty(), "{results:?}");
     assert!(refused.len() < 3, "the first job runs: {results:?}");
     assert_eq!(refused[0]["kind"], "refused (busy)", "{}", refused[0]);
+}
+
+/// Services for the tests below: `wc`, `sha` (sha256sum), `fail` (exit 3),
+/// `sleepy` (killed at its 300 ms limit) and `one` (one job at a time, one
+/// queued; it writes `s` and `e` to `log` around each run).
+fn cli_services(root: &Path, log: &Path) -> std::path::PathBuf {
+    let one = format!(
+        "echo s >> {0}; sleep 3; echo e >> {0}; wc -c",
+        log.display()
+    );
+    write_services(
+        root,
+        json!([
+            {"name": "wc", "kind": "exec", "command": ["wc", "-c"]},
+            {"name": "sha", "kind": "exec", "command": ["sha256sum"]},
+            {"name": "fail", "kind": "exec", "command": ["sh", "-c", "cat > /dev/null; exit 3"]},
+            {"name": "sleepy", "kind": "exec", "command": ["sleep", "10"], "time_limit_ms": 300},
+            {"name": "one", "kind": "exec", "command": ["sh", "-c", one],
+             "concurrency": 1, "queue_bound": 1},
+        ]),
+    )
+}
+
+/// Starts node `name` under `root`, offering `cli_services` if `services`.
+fn node(root: &Path, name: &str, services: bool) -> NodeProcess {
+    let svc = cli_services(root, &root.join("one.log"));
+    let args = ["--services", svc.to_str().unwrap()];
+    let args: &[&str] = if services { &args } else { &[] };
+    NodeProcess::start(&common::exe(), &root.join(name), name, args).unwrap()
+}
+
+/// `spore job status ID` at `dir`, parsed.
+fn cli_status(dir: &Path, job: &str) -> Value {
+    serde_json::from_str(&common::cli_ok(dir, &["job", "status", job])).unwrap()
+}
+
+#[test]
+fn cli_batch_job_from_stdin_with_status_result_and_error_kinds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let (a, c) = (node(root, "a", false), node(root, "c", true));
+    let adir = root.join("a");
+    let args = submit_to_c("wc", &["--input", "-"]);
+    let (ok, out, err) = common::cli_stdin(&adir, &args, b"hello stdin");
+    assert!(ok, "{err}");
+    let job = out.trim().to_owned();
+    job.parse::<BundleId>().expect("submit prints the job ID");
+
+    // C is not in contact: the job waits here, and has no result yet.
+    let st = cli_status(&adir, &job);
+    assert_eq!(st["state"], "waiting for result", "{st}");
+    assert_eq!(st["bundle_state"], "Stored", "{st}");
+    let (ok, _, err) = common::cli(&adir, &["job", "result", &job]);
+    assert!(!ok && err.contains("no result for job"), "{err}");
+
+    a.add_peer(c.quic_addr()).unwrap();
+    wait_for("the result at A", T, || result(&a, &job)).unwrap();
+    let st = cli_status(&adir, &job);
+    assert_eq!(st["state"], "done", "{st}");
+    assert_eq!(st["executor"], "dtn://c/", "{st}");
+    assert_eq!(st["output_bytes"], 3, "{st}");
+    assert_eq!(common::cli_ok(&adir, &["job", "result", &job]).trim(), "11");
+
+    // Error results travel back like any result, with their kind.
+    let fail = submit(&a, "fail", b"x");
+    wait_for("the failed job's result", T, || result(&a, &fail)).unwrap();
+    let st = cli_status(&adir, &fail);
+    assert_eq!(st["state"], "failed", "{st}");
+    assert_eq!(st["status"]["error"]["kind"]["exit_code"], 3, "{st}");
+    let (ok, _, err) = common::cli(&adir, &["job", "result", &fail]);
+    assert!(!ok, "a failed job's result exits 1");
+    assert!(err.contains("job failed on dtn://c/: exit code 3"), "{err}");
+    for (service, kind) in [("sleepy", "timeout"), ("nosuch", "unknown service")] {
+        let (ok, _, err) = submit_wait(&adir, service, &[]);
+        assert!(!ok, "{service} fails");
+        let want = format!("job failed on dtn://c/: {kind}");
+        assert!(err.contains(&want), "{service}: {err}");
+    }
+}
+
+/// The line `spore peers` prints for the hardware of `node`, checked.
+fn assert_hardware_line(peers: &str, node: &str) {
+    let cores = std::thread::available_parallelism().unwrap().get();
+    let line = peers
+        .lines()
+        .find(|l| l.trim_start().starts_with(&format!("{node}:")))
+        .unwrap_or_else(|| panic!("no capabilities of {node}: {peers}"));
+    assert!(line.contains(&format!("{cores} cores, ")), "{line}");
+    assert!(line.contains(" GiB, ") && line.ends_with("gpu"), "{line}");
+}
+
+#[test]
+fn a_service_runs_one_job_at_a_time_refuses_past_its_queue_and_peers_show_its_load() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let (a, c) = (node(root, "a", false), node(root, "c", true));
+    // Three jobs arrive together at a service with one slot and one queue place.
+    let jobs: Vec<String> = (1..=3).map(|i| submit(&a, "one", &vec![b'x'; i])).collect();
+    a.add_peer(c.quic_addr()).unwrap();
+    let (adir, cdir) = (root.join("a"), root.join("c"));
+    wait_for("C's advert of a busy `one` at A", T, || {
+        let p = common::cli_ok(&adir, &["peers"]);
+        Ok(p.contains("one (exec): 0 free slots, 1 queued")
+            .then_some(p))
+    })
+    .unwrap();
+    let results: Vec<Value> = jobs
+        .iter()
+        .map(|j| wait_for("a result", T, || result(&a, j)).unwrap())
+        .collect();
+    let refused: Vec<&Value> = results.iter().filter(|r| r["ok"] == false).collect();
+    assert_eq!(refused.len(), 1, "{results:?}");
+    assert_eq!(refused[0]["kind"], "refused (busy)", "{}", refused[0]);
+    assert_eq!(refused[0]["detail"], "the service's queue is full");
+    let log = std::fs::read_to_string(root.join("one.log")).unwrap();
+    assert_eq!(log, "s\ne\ns\ne\n", "two runs, never at once");
+
+    // Capabilities both ways: C's services and hardware at A; A offers no
+    // service but still advertises its hardware to C.
+    let peers = wait_for("C idle again at A", T, || {
+        let p = common::cli_ok(&adir, &["peers"]);
+        Ok(p.contains("one (exec): 1 free slots, 0 queued")
+            .then_some(p))
+    })
+    .unwrap();
+    assert_hardware_line(&peers, "dtn://c/");
+    assert!(
+        peers.contains("    wc (exec): 1 free slots, 0 queued"),
+        "{peers}"
+    );
+    let peers = common::cli_ok(&cdir, &["peers"]);
+    assert_hardware_line(&peers, "dtn://a/");
+    assert!(peers.contains("    no services"), "{peers}");
+}
+
+/// `job submit --service SERVICE --to dtn://c/ EXTRA...`.
+fn submit_to_c<'a>(service: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut all = vec!["job", "submit", "--service", service, "--to", "dtn://c/"];
+    all.extend_from_slice(extra);
+    all
+}
+
+/// `spore job submit --service SERVICE --to dtn://c/ --wait EXTRA...` at
+/// `dir`: (success, stdout, stderr).
+fn submit_wait(dir: &Path, service: &str, extra: &[&str]) -> (bool, String, String) {
+    common::cli(dir, &submit_to_c(service, &[&["--wait"], extra].concat()))
+}
+
+fn sha256_hex(b: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(b))
+}
+
+#[test]
+fn jobs_take_input_sent_before_as_chunks_and_send_results_to_another_node() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let (a, b, c) = (
+        node(root, "a", false),
+        node(root, "b", false),
+        node(root, "c", true),
+    );
+    a.add_peer(c.quic_addr()).unwrap();
+    b.add_peer(c.quic_addr()).unwrap();
+    let adir = root.join("a");
+    let file = root.join("data.bin");
+    common::random_file(&file, 5000, 7);
+    let bytes = std::fs::read(&file).unwrap();
+    let f = file.to_str().unwrap();
+    let send = ["send", f, "--to", "dtn://c/files", "--chunk-size", "1024"];
+    let manifest = common::cli_ok(&adir, &send).trim().to_owned();
+    wait_for("the file written at C", T, || {
+        let st = c.status(Some(&manifest))?;
+        Ok(st["files"]
+            .get(0)
+            .and_then(|f| f["path"].as_str().map(str::to_owned)))
+    })
+    .unwrap();
+
+    // The whole file by its manifest CID.
+    let (ok, out, err) = submit_wait(&adir, "sha", &["--input-cid", &manifest]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        out.split_whitespace().next(),
+        Some(sha256_hex(&bytes).as_str())
+    );
+    // Two of its chunks by chunk CID (read back from the written file).
+    let (c1, c4) = (&bytes[1024..2048], &bytes[4096..]);
+    let cid = |b: &[u8]| spore::content::chunk_cid(b).to_string();
+    let (cid1, cid4) = (cid(c1), cid(c4));
+    let (ok, out, err) = submit_wait(&adir, "sha", &["--input-cid", &cid1, "--input-cid", &cid4]);
+    assert!(ok, "{err}");
+    let want = sha256_hex(&[c1, c4].concat());
+    assert_eq!(out.split_whitespace().next(), Some(want.as_str()));
+    // Content C never received: an error result naming the kind.
+    let (ok, _, err) = submit_wait(&adir, "wc", &["--input-cid", &cid(b"never sent")]);
+    assert!(
+        !ok && err.contains("job failed on dtn://c/: input missing"),
+        "{err}"
+    );
+
+    // --result-to: the result bundle goes to B, not to the submitter.
+    let args = submit_to_c("wc", &["--input", f, "--result-to", "dtn://b/"]);
+    let job = common::cli_ok(&adir, &args);
+    let job = job.trim();
+    let v = wait_for("the result at B", T, || result(&b, job)).unwrap();
+    assert_eq!(
+        (v["ok"].clone(), output(&v)),
+        (json!(true), "5000".to_owned())
+    );
+    let bdir = root.join("b");
+    assert_eq!(
+        common::cli_ok(&bdir, &["job", "result", job]).trim(),
+        "5000"
+    );
+    assert!(
+        result(&a, job).unwrap().is_none(),
+        "A does not get B's result"
+    );
+    assert_eq!(cli_status(&adir, job)["state"], "waiting for result");
+}
+
+#[test]
+fn bad_result_to_and_over_limit_inputs_are_refused_with_the_way_out() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let a = node(root, "a", false);
+    let adir = root.join("a");
+    let api = a.client().unwrap();
+    for (to, why) in [("nonsense", "bad result_to"), ("dtn:none", "discard")] {
+        let q = format!("/api/v1/jobs?service=wc&to=dtn%3A%2F%2Fc%2F&result_to={to}");
+        let e = api.post_bytes(&q, b"x").unwrap_err().to_string();
+        assert!(e.contains(why) && e.contains("HTTP 400"), "{to}: {e}");
+    }
+    let q = "/api/v1/jobs?service=wc&class=realtime&result_to=dtn%3A%2F%2Fb%2F";
+    let e = api.post_bytes(q, b"x").unwrap_err().to_string();
+    assert!(e.contains("result_to is for batch jobs"), "{e}");
+    let q = "/api/v1/jobs?service=wc&to=dtn%3A%2F%2Fc%2F&input_cids=notacid";
+    let e = api.post_bytes(q, b"").unwrap_err().to_string();
+    assert!(e.contains("bad input CID \"notacid\""), "{e}");
+    for bad in [
+        &["--result-to", "x"][..],
+        &["--result-to", "dtn://b/", "--wait"],
+    ] {
+        let (ok, _, err) = common::cli(&adir, &submit_to_c("wc", bad));
+        assert!(!ok && err.contains("--result-to"), "{bad:?}: {err}");
+    }
+
+    // Inputs over the 16 MiB job limit: the error names --input-cid, from
+    // the CLI (before reading the file) and from the API.
+    let max = spore::jobs::MAX_JOB_BYTES;
+    let big = root.join("big.bin");
+    std::fs::write(&big, vec![0u8; max + 1]).unwrap();
+    let args = submit_to_c("wc", &["--input", big.to_str().unwrap()]);
+    let (ok, _, err) = common::cli(&adir, &args);
+    assert!(!ok && err.contains("--input-cid"), "{err}");
+    for len in [max, max + 1] {
+        let q = "/api/v1/jobs?service=wc&to=dtn%3A%2F%2Fc%2F";
+        let e = api.post_bytes(q, &vec![0u8; len]).unwrap_err().to_string();
+        assert!(
+            e.contains("--input-cid") && e.contains("HTTP 400"),
+            "{len}: {e}"
+        );
+    }
 }

@@ -11,38 +11,54 @@ use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+/// `spore job submit` arguments.
+#[derive(clap::Args, Debug)]
+pub struct SubmitArgs {
+    /// Service name, e.g. `wc`.
+    #[arg(long)]
+    service: String,
+    /// Interactive: only to a peer in contact now with a low RTT.
+    #[arg(long)]
+    realtime: bool,
+    /// The node that runs it, e.g. dtn://base/ [default: the best known
+    /// node advertising the service].
+    #[arg(long)]
+    to: Option<Eid>,
+    /// Input file, or `-` for stdin [default: empty input].
+    #[arg(long, conflicts_with = "input_cid")]
+    input: Option<PathBuf>,
+    /// Input already sent to the executing node with `spore send`: the
+    /// manifest CID it printed (the whole file) or a chunk CID. Repeatable;
+    /// the input is their bytes in order (at most 64 MiB). Use it for
+    /// inputs over the 16 MiB job limit or to reuse a file in many jobs.
+    #[arg(long, value_name = "CID")]
+    input_cid: Vec<String>,
+    /// Where the result goes (batch only, not with --wait: the result does
+    /// not come here), e.g. dtn://c/ (its job-results endpoint; read it
+    /// there with `spore job result ID`) [default: this node].
+    #[arg(long, value_name = "EID", conflicts_with_all = ["wait", "realtime"])]
+    result_to: Option<Eid>,
+    /// Run only before this long from now, e.g. 2h.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    deadline: Option<Duration>,
+    /// Wait for the result and print its output (exit 1 if the job
+    /// failed); with --realtime the output is printed as it comes.
+    #[arg(long)]
+    wait: bool,
+    /// Longest wait with --wait.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "1h")]
+    wait_timeout: Duration,
+    #[command(flatten)]
+    dir: DataDir,
+}
+
 /// `spore job` subcommands.
 #[derive(Subcommand, Debug)]
 pub enum JobCmd {
     /// Submit a job: its bundle is stored here and travels to the node.
     /// Prints the job ID (the job bundle's ID).
-    Submit {
-        /// Service name, e.g. `wc`.
-        #[arg(long)]
-        service: String,
-        /// Interactive: only to a peer in contact now with a low RTT.
-        #[arg(long)]
-        realtime: bool,
-        /// The node that runs it, e.g. dtn://base/.
-        #[arg(long)]
-        to: Option<Eid>,
-        /// Input file, or `-` for stdin [default: empty input].
-        #[arg(long)]
-        input: Option<PathBuf>,
-        /// Run only before this long from now, e.g. 2h.
-        #[arg(long, value_parser = humantime::parse_duration)]
-        deadline: Option<Duration>,
-        /// Wait for the result and print its output (exit 1 if the job
-        /// failed); with --realtime the output is printed as it comes.
-        #[arg(long)]
-        wait: bool,
-        /// Longest wait with --wait.
-        #[arg(long, value_parser = humantime::parse_duration, default_value = "1h")]
-        wait_timeout: Duration,
-        #[command(flatten)]
-        dir: DataDir,
-    },
-    /// Where a job is: waiting (its bundle's state), done or failed.
+    Submit(Box<SubmitArgs>),
+    /// Where a job is: waiting (its bundle's state), done or failed (JSON).
     Status {
         /// Job ID (SOURCE#TIME.SEQ).
         id: String,
@@ -64,47 +80,7 @@ pub enum JobCmd {
 /// API errors, unreadable input, a failed job.
 pub fn run(cmd: JobCmd) -> anyhow::Result<()> {
     match cmd {
-        JobCmd::Submit {
-            service,
-            realtime,
-            to,
-            input,
-            deadline,
-            wait,
-            wait_timeout,
-            dir,
-        } => {
-            let c = Client::open(&dir.path()?)?;
-            let body = read_input(input.as_ref())?;
-            let mut q = format!("/api/v1/jobs?service={}", enc(&service));
-            if realtime {
-                q.push_str("&class=realtime");
-            }
-            if let Some(t) = &to {
-                q.push_str(&format!("&to={}", enc(&t.to_string())));
-            }
-            if let Some(d) = deadline {
-                let at = spore::node::dtn_now().0 + d.as_millis() as u64;
-                q.push_str(&format!("&deadline_ms={at}"));
-            }
-            if realtime && wait {
-                // Output is printed as it comes (spec/jobs.md §7.1).
-                q.push_str("&stream=true");
-                c.post_bytes_streaming(&q, &body, &mut std::io::stdout().lock())?;
-                return Ok(());
-            }
-            let v = c.post_bytes(&q, &body)?;
-            if realtime {
-                return print_result(&v);
-            }
-            let job = v["job"].as_str().unwrap_or_default().to_owned();
-            if !wait {
-                println!("{job}");
-                return Ok(());
-            }
-            eprintln!("job {job} sent to {}", v["to"].as_str().unwrap_or("?"));
-            wait_result(&c, &job, wait_timeout)
-        }
+        JobCmd::Submit(a) => submit(&a),
         JobCmd::Status { id, dir } => {
             let c = Client::open(&dir.path()?)?;
             let v = c.get(&format!("/api/v1/jobs/status?id={}", enc(&id)))?;
@@ -119,6 +95,51 @@ pub fn run(cmd: JobCmd) -> anyhow::Result<()> {
     }
 }
 
+/// The `POST /api/v1/jobs` path and query for `a`.
+fn submit_query(a: &SubmitArgs) -> String {
+    let mut q = format!("/api/v1/jobs?service={}", enc(&a.service));
+    if a.realtime {
+        q.push_str("&class=realtime");
+    }
+    if let Some(t) = &a.to {
+        q.push_str(&format!("&to={}", enc(&t.to_string())));
+    }
+    if !a.input_cid.is_empty() {
+        q.push_str(&format!("&input_cids={}", enc(&a.input_cid.join(","))));
+    }
+    if let Some(t) = &a.result_to {
+        q.push_str(&format!("&result_to={}", enc(&t.to_string())));
+    }
+    if let Some(d) = a.deadline {
+        let at = spore::node::dtn_now().0 + d.as_millis() as u64;
+        q.push_str(&format!("&deadline_ms={at}"));
+    }
+    q
+}
+
+fn submit(a: &SubmitArgs) -> anyhow::Result<()> {
+    let c = Client::open(&a.dir.path()?)?;
+    let body = read_input(a.input.as_ref())?;
+    let mut q = submit_query(a);
+    if a.realtime && a.wait {
+        // Output is printed as it comes (spec/jobs.md §7.1).
+        q.push_str("&stream=true");
+        c.post_bytes_streaming(&q, &body, &mut std::io::stdout().lock())?;
+        return Ok(());
+    }
+    let v = c.post_bytes(&q, &body)?;
+    if a.realtime {
+        return print_result(&v);
+    }
+    let job = v["job"].as_str().unwrap_or_default().to_owned();
+    if !a.wait {
+        println!("{job}");
+        return Ok(());
+    }
+    eprintln!("job {job} sent to {}", v["to"].as_str().unwrap_or("?"));
+    wait_result(&c, &job, a.wait_timeout)
+}
+
 fn read_input(input: Option<&PathBuf>) -> anyhow::Result<Vec<u8>> {
     match input {
         None => Ok(Vec::new()),
@@ -127,7 +148,20 @@ fn read_input(input: Option<&PathBuf>) -> anyhow::Result<Vec<u8>> {
             std::io::stdin().read_to_end(&mut b)?;
             Ok(b)
         }
-        Some(p) => std::fs::read(p).with_context(|| format!("cannot read {}", p.display())),
+        Some(p) => {
+            let len = std::fs::metadata(p).map_or(0, |m| m.len());
+            if len > spore::jobs::MAX_JOB_BYTES as u64 {
+                bail!(
+                    "{} has {len} bytes, over the {} bytes of a job; send it first \
+                     (spore send {} --to dtn://NODE/files) and pass the manifest CID it \
+                     prints with --input-cid",
+                    p.display(),
+                    spore::jobs::MAX_JOB_BYTES,
+                    p.display()
+                );
+            }
+            std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))
+        }
     }
 }
 
@@ -179,6 +213,9 @@ pub fn show_capabilities(v: &Value) {
             "no gpu"
         };
         println!("  {node}: {} cores, {gib:.1} GiB, {gpu}", hw["cores"]);
+        if c["services"].as_array().is_none_or(Vec::is_empty) {
+            println!("    no services");
+        }
         for s in c["services"].as_array().into_iter().flatten() {
             let models: Vec<&str> = s["models"]
                 .as_array()

@@ -129,8 +129,9 @@ pub enum ServicesFileError {
 
 impl JobsConfig {
     /// Loads services from a JSON file: an array of [`ServiceConfig`]
-    /// objects, the same shape as the TOML `[[service]]` tables (used by
-    /// `spore node --services FILE` until the config file lands).
+    /// objects, the same shape as the TOML `[[service]]` tables of the
+    /// config file (`spore node --services FILE`, which replaces the config
+    /// file's services; spec/config.md).
     ///
     /// # Errors
     /// [`ServicesFileError`]: unreadable, not JSON, or an invalid service.

@@ -56,8 +56,9 @@ pub enum JobClass {
 pub enum JobInput {
     /// The bytes themselves (given to the command on stdin).
     Inline(#[serde(with = "serde_bytes")] Vec<u8>),
-    /// Binary CIDs of chunk bundles already sent to the executing node; the
-    /// input is their concatenation in this order.
+    /// Binary CIDs of content already sent to the executing node (`spore
+    /// send`): chunk CIDs (raw) or manifest CIDs (dag-cbor, the whole file);
+    /// the input is their bytes concatenated in this order (spec/jobs.md §2).
     Chunks(Vec<serde_bytes::ByteBuf>),
 }
 
@@ -235,7 +236,8 @@ impl JobRequest {
     ///
     /// # Errors
     /// [`JobDecodeError`]: too large, not CBOR, unknown version, bad service
-    /// name, too many chunks, `result_to` not an EID.
+    /// name, too many chunks or one that is not a binary CID, `result_to`
+    /// not an EID.
     pub fn decode(b: &[u8]) -> Result<JobRequest, JobDecodeError> {
         let r: JobRequest = decode_cbor(b)?;
         if r.v != FORMAT_VERSION {
@@ -248,6 +250,12 @@ impl JobRequest {
                     field: "input",
                     detail: format!("{} chunks > {MAX_INPUT_CHUNKS}", c.len()),
                 });
+            }
+            for cid in c {
+                crate::content::cid_from_bytes(cid).map_err(|e| JobDecodeError::Field {
+                    field: "input",
+                    detail: e.to_string(),
+                })?;
             }
         }
         if let Some(t) = &r.result_to {

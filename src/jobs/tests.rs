@@ -22,9 +22,16 @@ fn request_round_trips_and_defaults_result_to_source() {
 #[test]
 fn chunk_input_round_trips() {
     let mut r = JobRequest::inline("sum", Vec::new());
-    r.input = JobInput::Chunks(vec![serde_bytes::ByteBuf::from(vec![1, 85, 18, 32])]);
+    let cid = crate::content::chunk_cid(b"chunk").to_bytes();
+    r.input = JobInput::Chunks(vec![serde_bytes::ByteBuf::from(cid)]);
     r.class = JobClass::Realtime;
     assert_eq!(JobRequest::decode(&r.encode()).expect("decodes"), r);
+    // A truncated CID is refused by the decoder, naming the field.
+    r.input = JobInput::Chunks(vec![serde_bytes::ByteBuf::from(vec![1, 85, 18, 32])]);
+    assert!(matches!(
+        JobRequest::decode(&r.encode()),
+        Err(JobDecodeError::Field { field: "input", .. })
+    ));
 }
 
 #[test]

@@ -7,7 +7,7 @@ use crate::bundle::Eid;
 use crate::cla::quic::Contact;
 use crate::jobs::{Capabilities, Hardware};
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use tracing::debug;
 
 /// Most peers whose capabilities are remembered.
@@ -68,16 +68,16 @@ pub(crate) fn ours(shared: &Shared) -> Capabilities {
     })
 }
 
-/// Sends our capabilities on contact `c` (nothing if we offer no service:
-/// then older peers, which close contacts on unknown control messages,
-/// still interoperate with us).
-pub(crate) fn advertise(shared: &Shared, c: &Contact) {
-    if shared.jobs.config().services.is_empty() {
-        return;
-    }
-    let msg = ControlMessage::Capabilities { caps: ours(shared) };
-    let c = c.clone();
+/// Sends our capabilities on contact `c`; a node without services sends
+/// them too (an empty service list and its hardware, spec/jobs.md §5).
+/// The load is read when the send starts, not when this is called, so that
+/// of adverts raced by quick load changes the last sent is close to now.
+pub(crate) fn advertise(shared: &Arc<Shared>, c: &Contact) {
+    let (shared, c) = (shared.clone(), c.clone());
     tokio::spawn(async move {
+        let msg = ControlMessage::Capabilities {
+            caps: ours(&shared),
+        };
         if let Err(e) = c.send_control(&msg).await {
             debug!(error = %e, "cannot send capabilities");
         }
@@ -85,7 +85,7 @@ pub(crate) fn advertise(shared: &Shared, c: &Contact) {
 }
 
 /// Sends our capabilities to every peer in contact (our load changed).
-pub(crate) fn broadcast(shared: &Shared) {
+pub(crate) fn broadcast(shared: &Arc<Shared>) {
     for c in shared.contacts.all() {
         advertise(shared, &c);
     }

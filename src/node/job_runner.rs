@@ -144,14 +144,18 @@ fn refused(shared: &Shared, id: &BundleId, payload: &[u8], why: &str) -> (Eid, J
 }
 
 /// Runs the job; returns where its result goes and the result.
-pub(crate) async fn execute(shared: &Shared, id: &BundleId, payload: &[u8]) -> (Eid, JobResult) {
+pub(crate) async fn execute(
+    shared: &Arc<Shared>,
+    id: &BundleId,
+    payload: &[u8],
+) -> (Eid, JobResult) {
     execute_with(shared, id, payload, None).await
 }
 
 /// As [`execute`]; with a `sink`, output is passed on as it comes and not
 /// kept in the result (real-time parts, spec/jobs.md §7.1).
 pub(crate) async fn execute_with(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     id: &BundleId,
     payload: &[u8],
     sink: Option<super::exec::PartSink>,
@@ -183,6 +187,8 @@ pub(crate) async fn execute_with(
     super::caps::broadcast(shared);
     let out = async {
         let _permit = lane.slots.acquire().await;
+        // Started: one slot fewer, one fewer queued.
+        super::caps::broadcast(shared);
         let input = match load_input(shared, &req.input).await {
             Ok(i) => i,
             Err((kind, d)) => return JobResult::error(id, me, kind, &d),
@@ -222,7 +228,7 @@ async fn run_service(
     }
 }
 
-/// The job's input bytes: inline, or its chunks from the store.
+/// The job's input bytes: inline, or its chunks (spec/jobs.md §2).
 async fn load_input(shared: &Shared, input: &JobInput) -> Result<Vec<u8>, (JobErrorKind, String)> {
     let cids = match input {
         JobInput::Inline(b) => return Ok(b.clone()),
@@ -230,22 +236,7 @@ async fn load_input(shared: &Shared, input: &JobInput) -> Result<Vec<u8>, (JobEr
     };
     let store = shared.store.clone();
     let r = tokio::task::spawn_blocking(move || {
-        let mut all = Vec::new();
-        for c in cids {
-            match store.chunk(&c) {
-                Ok(Some(d)) if all.len() + d.len() <= MAX_CHUNK_INPUT => all.extend(d),
-                Ok(Some(_)) => {
-                    let d = format!("input over {MAX_CHUNK_INPUT} bytes");
-                    return Err((JobErrorKind::OverLimits, d));
-                }
-                Ok(None) => {
-                    let d = format!("chunk {} is not here", hex::encode(&c));
-                    return Err((JobErrorKind::InputMissing, d));
-                }
-                Err(e) => return Err((JobErrorKind::InputMissing, e.to_string())),
-            }
-        }
-        Ok(all)
+        super::job_input::load_chunks(&store, &cids, MAX_CHUNK_INPUT)
     })
     .await;
     r.unwrap_or_else(|e| Err((JobErrorKind::InputMissing, e.to_string())))

@@ -24,6 +24,7 @@ mod contacts;
 pub mod discovery;
 mod exec;
 pub mod invite;
+mod job_input;
 mod job_parts;
 mod job_runner;
 mod join;

@@ -14,12 +14,30 @@ pub fn exe() -> PathBuf {
 
 /// Runs `spore ARGS --data-dir DIR`; returns (success, stdout, stderr).
 pub fn cli(dir: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = std::process::Command::new(exe())
+    cli_stdin(dir, args, b"")
+}
+
+/// As [`cli`], with `input` on the command's stdin.
+pub fn cli_stdin(dir: &Path, args: &[&str], input: &[u8]) -> (bool, String, String) {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = std::process::Command::new(exe())
         .args(args)
         .arg("--data-dir")
         .arg(dir)
-        .output()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    // A command that does not read stdin may exit first: ignore EPIPE.
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
