@@ -200,9 +200,9 @@ fn node(root: &Path, name: &str, services: bool) -> NodeProcess {
     NodeProcess::start(&common::exe(), &root.join(name), name, args).unwrap()
 }
 
-/// `spore job status ID` at `dir`, parsed.
+/// `spore job status ID --json` at `dir`, parsed.
 fn cli_status(dir: &Path, job: &str) -> Value {
-    serde_json::from_str(&common::cli_ok(dir, &["job", "status", job])).unwrap()
+    serde_json::from_str(&common::cli_ok(dir, &["job", "status", job, "--json"])).unwrap()
 }
 
 #[test]
@@ -221,6 +221,9 @@ fn cli_batch_job_from_stdin_with_status_result_and_error_kinds() {
     let st = cli_status(&adir, &job);
     assert_eq!(st["state"], "waiting for result", "{st}");
     assert_eq!(st["bundle_state"], "Stored", "{st}");
+    let human = common::cli_ok(&adir, &["job", "status", &job]);
+    assert!(human.contains("state:     waiting for result"), "{human}");
+    assert!(human.contains("bundle:    Stored"), "{human}");
     let (ok, _, err) = common::cli(&adir, &["job", "result", &job]);
     assert!(!ok && err.contains("no result for job"), "{err}");
 
@@ -230,6 +233,10 @@ fn cli_batch_job_from_stdin_with_status_result_and_error_kinds() {
     assert_eq!(st["state"], "done", "{st}");
     assert_eq!(st["executor"], "dtn://c/", "{st}");
     assert_eq!(st["output_bytes"], 3, "{st}");
+    let human = common::cli_ok(&adir, &["job", "status", &job]);
+    assert!(human.contains("state:     done"), "{human}");
+    assert!(human.contains("executor:  dtn://c/"), "{human}");
+    assert!(!human.contains("error:"), "{human}");
     assert_eq!(common::cli_ok(&adir, &["job", "result", &job]).trim(), "11");
 
     // Error results travel back like any result, with their kind.

@@ -58,10 +58,16 @@ pub enum JobCmd {
     /// Submit a job: its bundle is stored here and travels to the node.
     /// Prints the job ID (the job bundle's ID).
     Submit(Box<SubmitArgs>),
-    /// Where a job is: waiting (its bundle's state), done or failed (JSON).
+    /// Where a job is: waiting for its result (its bundle's state and
+    /// custodian here), done or failed (executor, run time, output size,
+    /// error).
     Status {
         /// Job ID (SOURCE#TIME.SEQ).
         id: String,
+        /// One JSON object (`job`, `state`, and `executor`, `status`,
+        /// `run_ms`, `output_bytes` or `bundle_state`, `custodian`).
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         dir: DataDir,
     },
@@ -81,10 +87,14 @@ pub enum JobCmd {
 pub fn run(cmd: JobCmd) -> anyhow::Result<()> {
     match cmd {
         JobCmd::Submit(a) => submit(&a),
-        JobCmd::Status { id, dir } => {
+        JobCmd::Status { id, json, dir } => {
             let c = Client::open(&dir.path()?)?;
             let v = c.get(&format!("/api/v1/jobs/status?id={}", enc(&id)))?;
-            println!("{}", serde_json::to_string_pretty(&v)?);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                print_status(&v);
+            }
             Ok(())
         }
         JobCmd::Result { id, dir } => {
@@ -92,6 +102,28 @@ pub fn run(cmd: JobCmd) -> anyhow::Result<()> {
             let v = c.get(&format!("/api/v1/jobs/result?id={}", enc(&id)))?;
             print_result(&v)
         }
+    }
+}
+
+/// `spore job status` for people: one `field: value` line each.
+fn print_status(v: &serde_json::Value) {
+    let text = |k: &str| match &v[k] {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => "-".into(),
+        other => other.to_string(),
+    };
+    println!("job:       {}", text("job"));
+    println!("state:     {}", text("state"));
+    if v.get("executor").is_some() {
+        println!("executor:  {}", text("executor"));
+        println!("run:       {} ms", text("run_ms"));
+        println!("output:    {} bytes", text("output_bytes"));
+        if v["status"] != "ok" {
+            println!("error:     {}", text("status"));
+        }
+    } else {
+        println!("bundle:    {}", text("bundle_state"));
+        println!("custodian: {}", text("custodian"));
     }
 }
 
