@@ -34,10 +34,6 @@ const IDLE_DROP: Duration = Duration::from_secs(600);
 const MAX_UNSTAGED: usize = 4096;
 /// Longest wait of [`Stager::take`] for the writer thread.
 const TAKE_TIMEOUT: Duration = Duration::from_secs(120);
-/// Most jobs queued for the writer thread (each write holds one chunk's
-/// bytes: 2 MiB of 256 KiB chunks). A write that finds the queue full is
-/// dropped; reassembly reads that chunk from the store.
-const MAX_QUEUED: usize = 8;
 
 enum Job {
     Write {
@@ -53,7 +49,7 @@ enum Job {
 
 /// Handle to the staging writer thread (it stops when the handle drops).
 pub(crate) struct Stager {
-    tx: mpsc::SyncSender<Job>,
+    tx: mpsc::Sender<Job>,
 }
 
 /// Where the files of the node land: what the writer needs to find the
@@ -70,31 +66,25 @@ impl Stager {
     /// # Errors
     /// The thread cannot be spawned.
     pub(crate) fn start(places: Places) -> std::io::Result<Stager> {
-        let (tx, rx) = mpsc::sync_channel(MAX_QUEUED);
+        let (tx, rx) = mpsc::channel();
         std::thread::Builder::new()
             .name("spore-stage".into())
             .spawn(move || run(rx, &places))?;
         Ok(Stager { tx })
     }
 
-    /// Queues `bytes` for `offsets` of `manifest`'s staged file; never
-    /// blocks: with [`MAX_QUEUED`] jobs waiting the write is dropped (the
-    /// chunk is then read from the store when the file is assembled).
+    /// Queues `bytes` for `offsets` of `manifest`'s staged file (never
+    /// blocks).
     pub(crate) fn write(&self, manifest: Vec<u8>, offsets: Vec<u64>, bytes: Bytes) {
-        let job = Job::Write {
+        let _ = self.tx.send(Job::Write {
             manifest,
             offsets,
             bytes,
-        };
-        if let Err(mpsc::TrySendError::Full(_)) = self.tx.try_send(job) {
-            debug!("staging queue full; a chunk is left to reassembly");
-        }
+        });
     }
 
     /// The staged file of `manifest`, after every write queued before this
-    /// call; `None` if nothing is staged. Blocks while the queue is full
-    /// and then for the answer (at most 120 s): call it from a blocking
-    /// thread.
+    /// call; `None` if nothing is staged. Blocks (at most 120 s).
     pub(crate) fn take(&self, manifest: &[u8]) -> Option<Staged> {
         let (reply, answer) = mpsc::sync_channel(1);
         let job = Job::Take {
