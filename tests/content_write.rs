@@ -1,10 +1,8 @@
-//! write_file_atomically and write_staged_file_atomically on real
-//! directories.
+//! write_file_atomically on real directories.
 
 use bytes::Bytes;
 use spore::content::{
-    ChunkCheck, Chunker, Cid, ContentError, Manifest, ManifestBuilder, Staged,
-    write_file_atomically, write_staged_file_atomically,
+    ChunkCheck, Chunker, Cid, ContentError, Manifest, ManifestBuilder, write_file_atomically,
 };
 use std::collections::HashMap;
 use std::path::Path;
@@ -144,66 +142,4 @@ fn existing_symlink_is_not_followed() {
     assert_eq!(std::fs::read(&target).unwrap(), b"precious");
     assert_eq!(path, dir.join("f (1).txt"));
     assert_eq!(std::fs::read(path).unwrap(), b"new contents");
-}
-
-/// A staged file with chunks 1 and 3 (of 5) written: only the other three
-/// are asked for, and the result is the whole file, with no temporary file
-/// left.
-#[test]
-fn a_staged_file_is_completed_with_only_the_chunks_it_lacks() {
-    let tmp = tempfile::tempdir().unwrap();
-    let bytes = data(4 * 1024 + 500);
-    let (m, store) = chunked("staged.bin", &bytes);
-    let mut staged = Staged::create_in(tmp.path()).unwrap();
-    staged.write_at(&[1024], &bytes[1024..2048]).unwrap();
-    staged.write_at(&[3072], &bytes[3072..4096]).unwrap();
-    assert_eq!(staged.chunks_written(), 2);
-    let mut asked = Vec::new();
-    let mut source = from(&store);
-    let path = write_staged_file_atomically(tmp.path(), &m, ChunkCheck::Hash, Some(staged), |c| {
-        asked.push(*c);
-        source(c)
-    })
-    .unwrap();
-    assert_eq!(asked, vec![m.chunks[0], m.chunks[2], m.chunks[4]]);
-    assert_eq!(std::fs::read(&path).unwrap(), bytes);
-    assert_eq!(entries(tmp.path()), vec!["staged.bin"]);
-}
-
-/// A staged file in another directory is not moved across: it is deleted
-/// and the whole file written where it belongs.
-#[test]
-fn a_staged_file_elsewhere_is_dropped_and_the_file_written_whole() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (inbox, other) = (tmp.path().join("inbox"), tmp.path().join("other"));
-    std::fs::create_dir_all(&other).unwrap();
-    let bytes = data(3000);
-    let (m, store) = chunked("moved.bin", &bytes);
-    let mut staged = Staged::create_in(&other).unwrap();
-    staged.write_at(&[0], &bytes[..1024]).unwrap();
-    let path =
-        write_staged_file_atomically(&inbox, &m, ChunkCheck::Hash, Some(staged), from(&store))
-            .unwrap();
-    assert_eq!(std::fs::read(path).unwrap(), bytes);
-    assert!(entries(&other).is_empty(), "{:?}", entries(&other));
-}
-
-/// Staged bytes past the manifest's size make the file the wrong length:
-/// refused, nothing left in the directory.
-#[test]
-fn a_staged_file_of_the_wrong_length_is_refused() {
-    let tmp = tempfile::tempdir().unwrap();
-    let bytes = data(2048);
-    let (m, store) = chunked("long.bin", &bytes);
-    let mut staged = Staged::create_in(tmp.path()).unwrap();
-    staged.write_at(&[4096], &bytes[..1024]).unwrap();
-    let err =
-        write_staged_file_atomically(tmp.path(), &m, ChunkCheck::Hash, Some(staged), from(&store))
-            .unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("file is 5120 bytes, manifest says 2048"),
-        "{err}"
-    );
-    assert!(entries(tmp.path()).is_empty(), "{:?}", entries(tmp.path()));
 }

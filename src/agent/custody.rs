@@ -5,9 +5,10 @@ use super::ingest::AfterCommit;
 use super::{Action, Agent, AgentError};
 use crate::bundle::admin::{CustodyReason, CustodySignal, ReasonCode, StatusKind};
 use crate::bundle::{BundleFlags, DtnTime, Eid};
+use crate::content::Manifest;
 use crate::routing::COPIES_UNLIMITED;
 use crate::store::Txn;
-use crate::store::records::{BundleRecord, BundleState, PayloadKind};
+use crate::store::records::{BundleRecord, BundleState, FileRole, PayloadKind};
 use std::collections::BTreeSet;
 use tracing::{info, warn};
 
@@ -276,6 +277,104 @@ impl Agent {
         txn.put_file(&f)?;
         self.count("files_delivered");
         self.commit(txn)?;
+        Ok(())
+    }
+
+    /// A chunk addressed here arrived (durably): each manifest waiting for
+    /// it has one chunk fewer missing, and the one that has none left is
+    /// checked in full ([`Agent::watch_manifest`]) and assembled.
+    pub(super) fn chunk_arrived(
+        &mut self,
+        cid: &[u8],
+        out: &mut Vec<Action>,
+    ) -> Result<(), AgentError> {
+        let Some(manifests) = self.waiting.remove(cid) else {
+            return Ok(());
+        };
+        for m in manifests {
+            let left = self.missing.get_mut(&m).map(|n| {
+                *n = n.saturating_sub(1);
+                *n
+            });
+            if left.unwrap_or(0) == 0 {
+                self.watch_manifest(&m, out)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Emits [`Action::AssembleFile`] if every chunk of manifest `m` is in
+    /// the inbox; otherwise waits for the missing ones (one store lookup per
+    /// distinct chunk: called when the manifest arrives, at start-up, and
+    /// when its last missing chunk arrives).
+    pub(super) fn watch_manifest(
+        &mut self,
+        m: &[u8],
+        out: &mut Vec<Action>,
+    ) -> Result<(), AgentError> {
+        let Some(f) = self.store.file(m)? else {
+            return Ok(());
+        };
+        if f.path.is_some() || f.role != FileRole::Destination || self.assembling.contains(m) {
+            return Ok(());
+        }
+        let mut missing = Vec::new();
+        let distinct: BTreeSet<&Vec<u8>> = f.chunks.iter().collect();
+        for cid in distinct {
+            if !self.store.inbox_has(cid)? {
+                missing.push(cid.clone());
+            }
+        }
+        for list in self.waiting.values_mut() {
+            list.retain(|x| x.as_slice() != m);
+        }
+        self.waiting.retain(|_, l| !l.is_empty());
+        self.missing.remove(m);
+        if missing.is_empty() {
+            match Manifest::decode(&f.manifest, self.cfg.max_manifest_entries) {
+                Ok(manifest) => {
+                    self.assembling.insert(m.to_vec());
+                    out.push(Action::AssembleFile {
+                        manifest_cid: m.to_vec(),
+                        manifest,
+                    });
+                }
+                Err(e) => warn!(file = %f.name, error = %e, "stored manifest does not decode"),
+            }
+        } else {
+            self.missing.insert(m.to_vec(), missing.len());
+            for cid in missing {
+                self.waiting.entry(cid).or_default().push(m.to_vec());
+            }
+        }
+        Ok(())
+    }
+
+    /// Rebuilds the wait lists of incomplete incoming files (start-up).
+    pub(super) fn load_waiting(&mut self) -> Result<(), AgentError> {
+        let mut out = Vec::new();
+        for f in self.store.files()? {
+            if f.role == FileRole::Destination && f.path.is_none() {
+                self.watch_manifest(&f.manifest_cid, &mut out)?;
+            }
+        }
+        self.startup.extend(out);
+        Ok(())
+    }
+
+    /// Asks again for the files whose write failed [`ASSEMBLY_RETRY_MS`]
+    /// ago or more (tick).
+    fn retry_assembly(&mut self, now: DtnTime, out: &mut Vec<Action>) -> Result<(), AgentError> {
+        let due: Vec<Vec<u8>> = self
+            .assembly_retry
+            .iter()
+            .filter(|&(_, &t)| t <= now.0)
+            .map(|(m, _)| m.clone())
+            .collect();
+        for m in due {
+            self.assembly_retry.remove(&m);
+            self.watch_manifest(&m, out)?;
+        }
         Ok(())
     }
 }

@@ -80,8 +80,7 @@ impl Prechecked {
 #[derive(Default)]
 pub(super) struct AfterCommit {
     pub deliveries: Vec<Action>,
-    /// CIDs and bytes of the chunks addressed here.
-    pub chunks_arrived: Vec<(Vec<u8>, Bytes)>,
+    pub chunks_arrived: Vec<Vec<u8>>,
     pub manifests_arrived: Vec<Vec<u8>>,
 }
 
@@ -573,13 +572,12 @@ impl Agent {
             (PayloadKind::Admin, _) => self.take_admin_record(txn, now, b, rec)?,
             (PayloadKind::Chunk, true) => {
                 let cid = rec.cid.clone().unwrap_or_default();
-                let payload = b.payload().cloned().unwrap_or_default();
-                txn.chunk_ref(&cid, &payload)?;
+                txn.chunk_ref(&cid, b.payload().map(|p| p.as_ref()).unwrap_or_default())?;
                 txn.set_chunk_bundle(&cid, &key)?;
                 txn.inbox_add(&cid, &key)?;
                 txn.expiry_add(rec.expiry_ms, &key)?;
                 rec.log(now, "delivered to the file inbox (waiting for reassembly)");
-                after.chunks_arrived.push((cid, payload));
+                after.chunks_arrived.push(cid);
             }
             (PayloadKind::Manifest, true) => {
                 if let Err(r) =
@@ -728,8 +726,8 @@ impl Agent {
         for m in after.manifests_arrived {
             self.watch_manifest(&m, out)?;
         }
-        for (cid, bytes) in after.chunks_arrived {
-            self.chunk_arrived(&cid, &bytes, out)?;
+        for c in after.chunks_arrived {
+            self.chunk_arrived(&c, out)?;
         }
         Ok(())
     }

@@ -18,7 +18,6 @@ mod inflight;
 mod ingest;
 mod jobs;
 mod quota;
-mod reassembly;
 mod status;
 
 pub use status::{BundleView, FileView, PeerView, RouteDecisionView, RouteView, StatusView};
@@ -330,22 +329,6 @@ pub enum Action {
         /// The bundle IDs stored, in order, or the error.
         result: Result<Vec<BundleId>, String>,
     },
-    /// A chunk of a file addressed to us is durable here, and its manifest
-    /// is known: the driver may write `bytes` at each of `offsets` (bytes
-    /// from the start of the file) of the file it stages for
-    /// `manifest_cid`, ahead of [`Action::AssembleFile`], so that reassembly
-    /// only fills what was not staged. `bytes` were checked against the
-    /// chunk's CID on arrival and have the length the manifest gives for
-    /// every one of `offsets`. Ignoring this action is always correct: the
-    /// chunk stays in the store until the file is written.
-    PrefillChunk {
-        /// Manifest CID bytes.
-        manifest_cid: Vec<u8>,
-        /// File offsets, bytes (more than one if the file repeats the chunk).
-        offsets: Vec<u64>,
-        /// The chunk's bytes.
-        bytes: Bytes,
-    },
     /// All chunks of a file addressed to us are here: write it out, then
     /// report [`Event::FileWritten`].
     AssembleFile {
@@ -414,9 +397,8 @@ pub struct Agent {
     /// When peer estimates were last written by a tick, DTN ms.
     peers_flushed_ms: u64,
     next_seq: u64,
-    /// Chunk CID → the manifests addressed here still waiting for it, with
-    /// where the chunk goes in each file.
-    waiting: BTreeMap<Vec<u8>, Vec<reassembly::Waiter>>,
+    /// Chunk CID → manifests (CIDs) addressed here still waiting for it.
+    waiting: BTreeMap<Vec<u8>, Vec<Vec<u8>>>,
     /// Manifest CID → how many of its distinct chunks are still missing
     /// (so each arrival costs O(1), not a check of the whole file).
     missing: BTreeMap<Vec<u8>, usize>,

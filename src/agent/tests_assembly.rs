@@ -1,9 +1,7 @@
 //! Sans-IO tests of reassembly bookkeeping: a file whose manifest arrives
 //! before its chunks is assembled exactly once, when its last missing chunk
 //! arrives, with each arrival counted rather than the file re-checked; a
-//! file whose write failed is asked for again after a delay; chunks that
-//! arrive after their manifest are offered for staging at their offsets;
-//! manifests go out before chunks.
+//! file whose write failed is asked for again after a delay.
 
 use super::tests::{Net, T0, agent, data, submit};
 use super::*;
@@ -59,95 +57,6 @@ fn a_manifest_that_arrives_first_is_assembled_once_after_its_last_chunk() {
     submit(&mut a, T0, chunks.collect());
     nodes(&mut a, &mut c, &mut net, 3);
     assert_eq!(assembled(&net), vec![m.clone()], "assembled once, complete");
-}
-
-/// The `PrefillChunk` actions seen: (offsets, bytes), in order.
-fn prefills(net: &Net, m: &Manifest) -> Vec<(Vec<u64>, Vec<u8>)> {
-    let cid = m.cid().to_bytes();
-    net.delivered
-        .iter()
-        .filter_map(|a| match a {
-            Action::PrefillChunk {
-                manifest_cid,
-                offsets,
-                bytes,
-            } if *manifest_cid == cid => Some((offsets.clone(), bytes.to_vec())),
-            _ => None,
-        })
-        .collect()
-}
-
-#[test]
-fn chunks_after_their_manifest_are_offered_for_staging_at_every_offset() {
-    let (mut a, mut c) = (agent("a"), agent("c"));
-    // 5 chunks (the last one short), chunks 1 and 3 equal.
-    let mut content: Vec<u8> = (0..4 * 1024 + 100u32)
-        .map(|i| (i * 7 % 253) as u8)
-        .collect();
-    let (first, rest) = content.split_at_mut(3 * 1024);
-    rest[..1024].copy_from_slice(&first[1024..2048]);
-    let (chunks, manifest, m) = file_items(&content);
-    assert_eq!(m.chunks[1], m.chunks[3]);
-    let mut chunks = chunks.into_iter();
-    let mut net = Net::new();
-    // Chunk 0 comes before the manifest: it is never offered (reassembly
-    // reads it from the store).
-    submit(&mut a, T0, vec![chunks.next().unwrap()]);
-    net.contact(DtnTime(T0.0 + 1), &mut [&mut a, &mut c], 0, 1, None);
-    net.down(DtnTime(T0.0 + 1), &mut [&mut a, &mut c], 0, 1);
-    submit(&mut a, T0, vec![manifest]);
-    net.contact(DtnTime(T0.0 + 2), &mut [&mut a, &mut c], 0, 1, None);
-    net.down(DtnTime(T0.0 + 2), &mut [&mut a, &mut c], 0, 1);
-    assert!(prefills(&net, &m).is_empty());
-    submit(&mut a, T0, chunks.collect());
-    net.contact(DtnTime(T0.0 + 3), &mut [&mut a, &mut c], 0, 1, None);
-    let mut seen = prefills(&net, &m);
-    seen.sort();
-    let at = |o: usize, n: usize| content[o..o + n].to_vec();
-    let expected = vec![
-        (vec![1024, 3072], at(1024, 1024)),
-        (vec![2048], at(2048, 1024)),
-        (vec![4096], at(4096, 100)),
-    ];
-    assert_eq!(seen, expected);
-    assert_eq!(assembled(&net), vec![m], "then assembled once");
-}
-
-#[test]
-fn a_manifest_is_transmitted_before_the_chunks_of_its_file() {
-    let (mut a, c) = (agent("a"), agent("c"));
-    let content: Vec<u8> = (0..6 * 1024u32).map(|i| (i % 241) as u8).collect();
-    let (chunks, manifest, m) = file_items(&content);
-    // Stored as `spore send` stores them: the chunks, then the manifest.
-    let mut items = chunks;
-    items.push(manifest);
-    submit(&mut a, T0, items);
-    let peer = c.node_id().clone();
-    let up = Event::ContactUp {
-        peer: peer.clone(),
-        addr: None,
-        rtt_us: 1000,
-    };
-    a.handle(DtnTime(T0.0 + 1), up).unwrap();
-    let summary = Event::PeerSummary {
-        peer,
-        held: Vec::new(),
-        from_you: Vec::new(),
-        advert: Default::default(),
-    };
-    let acts = a.handle(DtnTime(T0.0 + 1), summary).unwrap();
-    let limits = DecodeLimits::default();
-    let sent: Vec<crate::bundle::Bundle> = acts
-        .iter()
-        .filter_map(|x| match x {
-            Action::Transmit { bytes, .. } => {
-                Some(crate::bundle::codec::decode(bytes, &limits).unwrap())
-            }
-            _ => None,
-        })
-        .collect();
-    assert_eq!(sent.len(), 7, "6 chunks and the manifest");
-    assert_eq!(sent[0].payload().unwrap().as_ref(), m.encode().as_slice());
 }
 
 #[test]

@@ -5,7 +5,7 @@ use super::name::numbered_name;
 use super::{ContentError, Manifest, verify_chunk};
 use ::cid::Cid;
 use bytes::Bytes;
-use std::collections::BTreeSet;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use tempfile::NamedTempFile;
 
@@ -57,30 +57,24 @@ pub fn write_file_atomically<E: std::fmt::Display>(
     dir: &Path,
     manifest: &Manifest,
     check: ChunkCheck,
-    chunk: impl FnMut(&Cid) -> Result<Bytes, E>,
-) -> Result<PathBuf, ContentError> {
-    write_staged_file_atomically(dir, manifest, check, None, chunk)
-}
-
-/// As [`write_file_atomically`], starting from `staged`: the chunks already
-/// written there are not asked for again. A staged file that is not in
-/// `dir` is dropped (deleted) and the whole file is written.
-///
-/// # Errors
-/// As [`write_file_atomically`]; on error the staged file is removed too.
-pub fn write_staged_file_atomically<E: std::fmt::Display>(
-    dir: &Path,
-    manifest: &Manifest,
-    check: ChunkCheck,
-    staged: Option<Staged>,
-    chunk: impl FnMut(&Cid) -> Result<Bytes, E>,
+    mut chunk: impl FnMut(&Cid) -> Result<Bytes, E>,
 ) -> Result<PathBuf, ContentError> {
     // The entry limit protects decoders; a manifest in hand is checked for
     // everything else.
     manifest.validate(usize::MAX)?;
     std::fs::create_dir_all(dir).map_err(io("create dir"))?;
-    let (tmp, written) = Staged::take_or_create(staged, dir).map_err(io("create temp file"))?;
-    fill_chunks(tmp.as_file(), manifest, check, &written, chunk)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(TEMP_FILE_PREFIX)
+        .tempfile_in(dir)
+        .map_err(io("create temp file"))?;
+    for (index, cid) in (0u64..).zip(&manifest.chunks) {
+        let data = chunk(cid).map_err(|e| ContentError::ChunkUnavailable {
+            cid: Box::new(*cid),
+            reason: e.to_string(),
+        })?;
+        check_chunk(manifest, index, cid, &data, check)?;
+        tmp.write_all(&data).map_err(io("write"))?;
+    }
     tmp.as_file().sync_all().map_err(io("fsync file"))?;
     let path = persist_noclobber(tmp, dir, &manifest.name)?;
     if let Err(e) = sync_dir(dir) {
@@ -90,122 +84,6 @@ pub fn write_staged_file_atomically<E: std::fmt::Display>(
         return Err(e);
     }
     Ok(path)
-}
-
-/// A file of a manifest partly written ahead of reassembly, as its chunks
-/// arrive: a temporary file (`.spore-partial-*`, removed when dropped) in
-/// the directory the file will be moved into, and the offsets whose chunk
-/// is written.
-#[derive(Debug)]
-pub struct Staged {
-    file: NamedTempFile,
-    written: BTreeSet<u64>,
-}
-
-impl Staged {
-    /// Creates an empty staged file in `dir` (which must exist).
-    ///
-    /// # Errors
-    /// The file cannot be created.
-    pub fn create_in(dir: &Path) -> std::io::Result<Staged> {
-        let file = tempfile::Builder::new()
-            .prefix(TEMP_FILE_PREFIX)
-            .tempfile_in(dir)?;
-        Ok(Staged {
-            file,
-            written: BTreeSet::new(),
-        })
-    }
-
-    /// Writes `bytes` at each of `offsets` (bytes from the start), not
-    /// synced. The caller vouches that `bytes` is the manifest's chunk at
-    /// those offsets (checked against its CID and length).
-    ///
-    /// # Errors
-    /// The write fails; the offsets are then not marked written.
-    pub fn write_at(&mut self, offsets: &[u64], bytes: &[u8]) -> std::io::Result<()> {
-        for &offset in offsets {
-            if !self.written.contains(&offset) {
-                write_all_at(self.file.as_file(), bytes, offset)?;
-                self.written.insert(offset);
-            }
-        }
-        Ok(())
-    }
-
-    /// The directory the staged file is in.
-    pub fn dir(&self) -> Option<&Path> {
-        self.file.path().parent()
-    }
-
-    /// How many chunks (offsets) are written.
-    pub fn chunks_written(&self) -> usize {
-        self.written.len()
-    }
-
-    /// `staged`'s file and written offsets if it is in `dir`; else a new
-    /// empty temporary file in `dir`.
-    pub(crate) fn take_or_create(
-        staged: Option<Staged>,
-        dir: &Path,
-    ) -> std::io::Result<(NamedTempFile, BTreeSet<u64>)> {
-        match staged {
-            Some(s) if s.dir() == Some(dir) => Ok((s.file, s.written)),
-            _ => Staged::create_in(dir).map(|s| (s.file, s.written)),
-        }
-    }
-}
-
-/// Writes every chunk of `manifest` whose offset is not in `written` into
-/// `out` at its offset, asking `chunk` for it and checking it against its
-/// expected length and, with [`ChunkCheck::Hash`], its CID; then checks
-/// that `out` is exactly `manifest.size` bytes long.
-///
-/// # Errors
-/// [`ContentError::ChunkUnavailable`], [`ContentError::CidMismatch`],
-/// [`ContentError::ChunkLength`], or [`ContentError::Write`] (also for a
-/// file whose length differs from the manifest's size).
-pub(crate) fn fill_chunks<E: std::fmt::Display>(
-    out: &std::fs::File,
-    manifest: &Manifest,
-    check: ChunkCheck,
-    written: &BTreeSet<u64>,
-    mut chunk: impl FnMut(&Cid) -> Result<Bytes, E>,
-) -> Result<(), ContentError> {
-    let step = u64::from(manifest.chunk_size);
-    for (index, cid) in (0u64..).zip(&manifest.chunks) {
-        let offset = index.saturating_mul(step);
-        if written.contains(&offset) {
-            continue;
-        }
-        let data = chunk(cid).map_err(|e| ContentError::ChunkUnavailable {
-            cid: Box::new(*cid),
-            reason: e.to_string(),
-        })?;
-        check_chunk(manifest, index, cid, &data, check)?;
-        write_all_at(out, &data, offset).map_err(io("write"))?;
-    }
-    let len = out.metadata().map_err(io("stat"))?.len();
-    if len != manifest.size {
-        let e = std::io::Error::other(format!(
-            "file is {len} bytes, manifest says {}",
-            manifest.size
-        ));
-        return Err(io("length check")(e));
-    }
-    Ok(())
-}
-
-#[cfg(unix)]
-fn write_all_at(f: &std::fs::File, bytes: &[u8], offset: u64) -> std::io::Result<()> {
-    std::os::unix::fs::FileExt::write_all_at(f, bytes, offset)
-}
-
-#[cfg(not(unix))]
-fn write_all_at(mut f: &std::fs::File, bytes: &[u8], offset: u64) -> std::io::Result<()> {
-    use std::io::{Seek, SeekFrom, Write};
-    f.seek(SeekFrom::Start(offset))?;
-    f.write_all(bytes)
 }
 
 /// Checks one chunk's length and CID against the manifest.

@@ -32,9 +32,7 @@ pub mod manifest;
 pub mod name;
 pub mod pack;
 
-pub use assemble::{
-    ChunkCheck, MAX_NAME_ATTEMPTS, Staged, write_file_atomically, write_staged_file_atomically,
-};
+pub use assemble::{ChunkCheck, MAX_NAME_ATTEMPTS, write_file_atomically};
 pub use chunker::{Chunk, Chunker, check_chunk_size};
 pub use cid::{
     Cid, check_supported, chunk_cid, cid_from_bytes, cid_from_str, parse_cid, verify_chunk,

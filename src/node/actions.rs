@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
-use tracing::{debug, error, info, warn};
+use tracing::{error, info, warn};
 
 /// Most received bundles merged into one group commit.
 const MAX_GROUP: usize = 64;
@@ -180,11 +180,6 @@ pub(crate) async fn dispatch(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceive
                 send_control(&shared, &peer, ControlMessage::Custody { record });
             }
             Action::Submitted { ticket, result } => shared.submits.close(ticket, result),
-            Action::PrefillChunk {
-                manifest_cid,
-                offsets,
-                bytes,
-            } => shared.stager.write(manifest_cid, offsets, bytes),
             Action::AssembleFile {
                 manifest_cid,
                 manifest,
@@ -242,21 +237,15 @@ fn sanitize(s: &str) -> String {
 /// Writes a complete file to the inbox (or finds it already written by an
 /// earlier run that crashed before recording it) and tells the agent.
 fn assemble(shared: &Arc<Shared>, manifest_cid: Vec<u8>, manifest: &Manifest) {
-    // Written as the chunks came (staging.rs), after every write queued
-    // before this action.
-    let mut staged = shared.stager.take(&manifest_cid);
-    let staged_chunks = staged.as_ref().map_or(0, content::Staged::chunks_written);
-    debug!(file = %manifest.name, staged_chunks, chunks = manifest.chunks.len(), "assembling");
-    if super::sync::assemble_folder(shared, &manifest_cid, &mut staged) {
+    if super::sync::assemble_folder(shared, &manifest_cid) {
         return;
     }
     let result = match already_written(&shared.inbox, manifest) {
         Some(p) => Ok(p),
-        None => content::write_staged_file_atomically(
+        None => content::write_file_atomically(
             &shared.inbox,
             manifest,
             content::ChunkCheck::LengthOnly,
-            staged,
             |cid: &content::Cid| match shared.store.chunk(&cid.to_bytes()) {
                 Ok(Some(d)) => Ok(bytes::Bytes::from(d)),
                 Ok(None) => Err(format!("chunk {cid} missing from the store")),

@@ -36,7 +36,6 @@ pub mod peer_uid;
 mod pex;
 pub mod proto;
 mod realtime;
-mod staging;
 mod sync;
 mod sync_pack;
 mod sync_recv;
@@ -223,8 +222,6 @@ pub(crate) enum Command {
 pub(crate) struct Shared {
     pub cmd: mpsc::Sender<Command>,
     pub store: Arc<Store>,
-    /// Writes incoming files as their chunks arrive (staging.rs).
-    pub stager: staging::Stager,
     pub node_id: Eid,
     /// The routing policy (reported by the status and routes APIs).
     pub router: Policy,
@@ -383,17 +380,9 @@ pub async fn run(
         .name("spore-agent".into())
         .spawn(move || actions::agent_loop(agent, cmd_rx, act_tx))
         .context("cannot start the agent thread")?;
-    let sync_node = Arc::new(sync_node);
-    let stager = staging::Stager::start(staging::Places {
-        store: store.clone(),
-        inbox: inbox.clone(),
-        sync: sync_node.clone(),
-    })
-    .context("cannot start the staging thread")?;
     let shared = Arc::new(Shared {
         cmd: cmd_tx,
         store,
-        stager,
         node_id: node_id.clone(),
         router,
         data_dir: cfg.data_dir.clone(),
@@ -413,7 +402,7 @@ pub async fn run(
         guards: limits::PeerGuards::new(&cfg.limits),
         discovery: discovery::Discovery::new(cfg.discovery.clone(), identity.fingerprint()),
         trust,
-        sync: sync_node,
+        sync: Arc::new(sync_node),
         bandwidth: bandwidth::Bandwidth::load(&cfg.data_dir),
         metered: metered::Metered::load(&cfg.data_dir, &cfg.metered_peers),
         assets: asset_advert::Assets::new(cfg.assets.clone()),

@@ -400,11 +400,7 @@ fn wait(rx: Answer) -> anyhow::Result<()> {
 
 /// Writes a received folder file (called for `AssembleFile`). Returns
 /// false if the manifest has no folder keys (an ordinary inbox file).
-pub(crate) fn assemble_folder(
-    shared: &Arc<Shared>,
-    manifest_cid: &[u8],
-    staged: &mut Option<content::Staged>,
-) -> bool {
+pub(crate) fn assemble_folder(shared: &Arc<Shared>, manifest_cid: &[u8]) -> bool {
     let Ok(Some(f)) = shared.store.file(manifest_cid) else {
         return false;
     };
@@ -433,7 +429,6 @@ pub(crate) fn assemble_folder(
         now_ms(),
         &shared.sync.state,
         content::ChunkCheck::LengthOnly,
-        staged.take(),
         chunk,
     );
     let path = match r {

@@ -5,9 +5,12 @@
 use super::scan::FileStat;
 use super::state::{ReceivedFile, SyncState, key};
 use super::{SyncError, conflict_name};
-use crate::content::assemble::{TEMP_FILE_PREFIX, fill_chunks};
-use crate::content::{ChunkCheck, Cid, FolderEntry, Manifest, Staged, sanitize_relative_path};
+use crate::content::assemble::TEMP_FILE_PREFIX;
+use crate::content::{
+    ChunkCheck, Cid, FolderEntry, Manifest, sanitize_relative_path, verify_chunk,
+};
 use bytes::Bytes;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// What [`apply`] did.
@@ -30,9 +33,7 @@ pub enum Applied {
 /// through `chunk` and checking each as `check` says (`LengthOnly` for
 /// chunks from the node's store, checked against their CIDs when they
 /// arrived). `source` is the manifest bundle's source node ID, `now_ms`
-/// the time for conflict names. `staged` holds the chunks written as they
-/// arrived, if any ([`Staged`]): they are not read again; it is used only
-/// if it lies in the file's directory (else it is deleted).
+/// the time for conflict names.
 ///
 /// # Errors
 /// [`SyncError::Refused`] for a hostile path or a symlink/non-directory in
@@ -48,7 +49,6 @@ pub fn apply<E: std::fmt::Display>(
     now_ms: u64,
     state: &SyncState,
     check: ChunkCheck,
-    staged: Option<Staged>,
     chunk: impl FnMut(&Cid) -> Result<Bytes, E>,
 ) -> Result<Applied, SyncError> {
     let p = prepare(root, manifest, entry, source, now_ms, state)?;
@@ -70,7 +70,7 @@ pub fn apply<E: std::fmt::Display>(
             if let Some(c) = &conflict {
                 std::fs::rename(&p.target, c).map_err(SyncError::io("rename", &p.target))?;
             }
-            let stat = write_verified(&p.parent, &p.target, manifest, check, staged, chunk)?;
+            let stat = write_verified(&p.parent, &p.target, manifest, check, chunk)?;
             state.put_received(&p.key, &received(entry, Some(stat), manifest))?;
             Ok(match conflict {
                 Some(c) => Applied::WrittenWithConflict(p.target, c),
@@ -124,7 +124,17 @@ pub(crate) fn prepare(
     now_ms: u64,
     state: &SyncState,
 ) -> Result<Prepared, SyncError> {
-    let dirs = validated_dirs(manifest, entry)?;
+    let refused = |reason: String| SyncError::Refused {
+        path: entry.path.clone(),
+        reason,
+    };
+    entry
+        .validate(&manifest.name, manifest.size, manifest.chunks.len() as u64)
+        .map_err(|e| refused(e.to_string()))?;
+    manifest
+        .validate(usize::MAX)
+        .map_err(|e| refused(e.to_string()))?;
+    let parts = sanitize_relative_path(&entry.path).map_err(|e| refused(e.to_string()))?;
     let key = key(&[source, &entry.folder, &entry.path]);
     let prev = state.received(&key)?;
     if prev.as_ref().is_some_and(|p| p.fversion >= entry.fversion) {
@@ -137,7 +147,16 @@ pub(crate) fn prepare(
             step: Step::Stale,
         });
     }
-    let parent = open_file_dir(root, entry, &dirs)?;
+    std::fs::create_dir_all(root).map_err(SyncError::io("create dir", root))?;
+    let dirs = [
+        std::slice::from_ref(&entry.folder),
+        &parts[..parts.len() - 1],
+    ]
+    .concat();
+    let parent = open_parent(root, &dirs).map_err(|e| match e {
+        SyncError::Refused { reason, .. } => refused(reason),
+        other => other,
+    })?;
     let target = parent.join(&manifest.name);
     let mut p = Prepared {
         key,
@@ -148,12 +167,7 @@ pub(crate) fn prepare(
     };
     p.current = match std::fs::symlink_metadata(&p.target) {
         Ok(m) if m.is_file() => Some(FileStat::of(&m)),
-        Ok(_) => {
-            return Err(SyncError::Refused {
-                path: entry.path.clone(),
-                reason: "a symlink or directory is in the way".into(),
-            });
-        }
+        Ok(_) => return Err(refused("a symlink or directory is in the way".into())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(SyncError::io("stat", &p.target)(e)),
     };
@@ -170,58 +184,6 @@ pub(crate) fn prepare(
         (false, false) => Step::Write { conflict: None },
     };
     Ok(p)
-}
-
-/// The directory a received folder file goes in, under `root` (created as
-/// needed, no symlink followed): the checks and directories of [`prepare`],
-/// without its version and local-change decisions. Used to stage a file
-/// beside its final place while its chunks arrive.
-///
-/// # Errors
-/// As [`prepare`]: [`SyncError::Refused`] for a hostile entry or path, or a
-/// symlink or file in the way; [`SyncError::Io`].
-pub(crate) fn file_dir(
-    root: &Path,
-    manifest: &Manifest,
-    entry: &FolderEntry,
-) -> Result<PathBuf, SyncError> {
-    let dirs = validated_dirs(manifest, entry)?;
-    open_file_dir(root, entry, &dirs)
-}
-
-/// Checks `entry` and `manifest` (path rules, sizes, CIDs) and returns the
-/// directories of the file's path under the accept root: the folder, then
-/// the path's directories.
-fn validated_dirs(manifest: &Manifest, entry: &FolderEntry) -> Result<Vec<String>, SyncError> {
-    let refused = |reason: String| SyncError::Refused {
-        path: entry.path.clone(),
-        reason,
-    };
-    entry
-        .validate(&manifest.name, manifest.size, manifest.chunks.len() as u64)
-        .map_err(|e| refused(e.to_string()))?;
-    manifest
-        .validate(usize::MAX)
-        .map_err(|e| refused(e.to_string()))?;
-    let parts = sanitize_relative_path(&entry.path).map_err(|e| refused(e.to_string()))?;
-    Ok([
-        std::slice::from_ref(&entry.folder),
-        &parts[..parts.len() - 1],
-    ]
-    .concat())
-}
-
-/// Creates `root` and walks `dirs` under it ([`open_parent`]); a refusal
-/// names the entry's path.
-fn open_file_dir(root: &Path, entry: &FolderEntry, dirs: &[String]) -> Result<PathBuf, SyncError> {
-    std::fs::create_dir_all(root).map_err(SyncError::io("create dir", root))?;
-    open_parent(root, dirs).map_err(|e| match e {
-        SyncError::Refused { reason, .. } => SyncError::Refused {
-            path: entry.path.clone(),
-            reason,
-        },
-        other => other,
-    })
 }
 
 /// The `received-0` row for a version written (or deleted) here.
@@ -268,21 +230,42 @@ pub(crate) fn open_parent(root: &Path, parts: &[String]) -> Result<PathBuf, Sync
     Ok(cur)
 }
 
-/// Writes the verified content into a temporary file in `dir` (starting
-/// from `staged` if it is there: its chunks are not asked for again),
-/// fsyncs it, renames it over `target` and fsyncs `dir`; returns the final
-/// stat.
+/// Writes the verified content into a temporary file in `dir`, fsyncs it,
+/// renames it over `target` and fsyncs `dir`; returns the final stat.
 fn write_verified<E: std::fmt::Display>(
     dir: &Path,
     target: &Path,
     manifest: &Manifest,
     check: ChunkCheck,
-    staged: Option<Staged>,
-    chunk: impl FnMut(&Cid) -> Result<Bytes, E>,
+    mut chunk: impl FnMut(&Cid) -> Result<Bytes, E>,
 ) -> Result<FileStat, SyncError> {
     let io = |op| SyncError::io(op, target);
-    let (tmp, written) = Staged::take_or_create(staged, dir).map_err(io("create temp file in"))?;
-    fill_chunks(tmp.as_file(), manifest, check, &written, chunk)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(TEMP_FILE_PREFIX)
+        .tempfile_in(dir)
+        .map_err(io("create temp file in"))?;
+    // Chunks are written as they are (no buffer copy): most are whole
+    // chunk-size pieces.
+    let out = tmp.as_file_mut();
+    for (index, cid) in (0u64..).zip(&manifest.chunks) {
+        let data = chunk(cid).map_err(|e| crate::content::ContentError::ChunkUnavailable {
+            cid: Box::new(*cid),
+            reason: e.to_string(),
+        })?;
+        let expected_bytes = manifest.chunk_len_bytes(index).unwrap_or(0);
+        if data.len() as u64 != expected_bytes {
+            return Err(crate::content::ContentError::ChunkLength {
+                index,
+                expected_bytes,
+                actual_bytes: data.len() as u64,
+            }
+            .into());
+        }
+        if check == ChunkCheck::Hash {
+            verify_chunk(cid, &data)?;
+        }
+        out.write_all(&data).map_err(io("write"))?;
+    }
     tmp.as_file().sync_all().map_err(io("fsync"))?;
     let file = tmp.persist(target).map_err(|e| io("rename")(e.error))?;
     let stat = FileStat::of(&file.metadata().map_err(io("stat"))?);
@@ -377,7 +360,6 @@ mod tests {
             99,
             &fx.state,
             ChunkCheck::Hash,
-            None,
             |c: &Cid| chunks.get(c).cloned().ok_or("missing"),
         )
     }
@@ -422,7 +404,6 @@ mod tests {
                 99,
                 &fx.state,
                 ChunkCheck::Hash,
-                None,
                 none,
             )
             .unwrap();
@@ -443,7 +424,6 @@ mod tests {
             1,
             &fx.state,
             ChunkCheck::Hash,
-            None,
             wrong,
         );
         assert!(matches!(r, Err(SyncError::Content(_))), "{r:?}");
