@@ -216,11 +216,10 @@ impl Agent {
             }
             Ok(direct.len() < room)
         })?;
-        // Priority (spec/routing.md §7): direct first; manifests before
-        // the rest; then nearest deadline, then fewest copies.
-        let later = |r: &RecordHead| r.kind != PayloadKind::Manifest;
-        direct.sort_by_key(|(_, r, _)| (later(r), r.expiry_ms));
-        relay.sort_by_key(|(_, r, _)| (later(r), r.expiry_ms, r.copies));
+        // Priority (spec/routing.md §7): direct first; then nearest
+        // deadline, then fewest copies.
+        direct.sort_by_key(|(_, r, _)| r.expiry_ms);
+        relay.sort_by_key(|(_, r, _)| (r.expiry_ms, r.copies));
         let cgr = self.router.policy() == Policy::Cgr;
         for (key, head, give) in direct.into_iter().chain(relay).take(room) {
             // Bytes bound: always let one bundle go on an empty window.

@@ -19,7 +19,7 @@
 //! delivered bundle (key and previous hop), per (bundle, peer) forwarding and
 //! per expiry entry, i.e. about 100–200 bytes per bundle in those tables.
 
-use super::records::{PayloadKind, RecordHead};
+use super::records::RecordHead;
 use super::tables::{BUNDLES, DELIVERED, EXPIRY, FORWARDED, HELD};
 use super::{StoreError, db, uncbor};
 use crate::bundle::Eid;
@@ -53,9 +53,6 @@ pub(super) struct Index {
     /// `held-0` keys, with the head of their record (`None`: no record, a
     /// dangling entry that [`super::check`] reports).
     pub held: BTreeMap<Vec<u8>, Option<RecordHead>>,
-    /// The keys in `held` whose record is a manifest: offered before the
-    /// others ([`super::Store::scan_owed`]).
-    pub held_manifests: BTreeSet<Vec<u8>>,
     /// `delivered-0` keys with the previous hop of their record.
     pub delivered: BTreeMap<Vec<u8>, Option<Eid>>,
     /// `forwarded-0` as bundle key → peer node IDs.
@@ -84,7 +81,7 @@ impl Index {
                 Some(v) => Some(uncbor::<RecordHead>("bundles-0", v.value())?),
                 None => None,
             };
-            ix.hold(key, head);
+            ix.held.insert(key, head);
         }
         for row in r.open_table(DELIVERED).map_err(db)?.iter().map_err(db)? {
             let key = row.map_err(db)?.0.value().to_vec();
@@ -105,19 +102,6 @@ impl Index {
             ix.expiry.insert((ms, key.to_vec()));
         }
         Ok(ix)
-    }
-
-    /// Adds (or replaces) a held entry.
-    fn hold(&mut self, key: Vec<u8>, head: Option<RecordHead>) {
-        if head
-            .as_ref()
-            .is_some_and(|h| h.kind == PayloadKind::Manifest)
-        {
-            self.held_manifests.insert(key.clone());
-        } else {
-            self.held_manifests.remove(&key);
-        }
-        self.held.insert(key, head);
     }
 
     fn add_forwarded(&mut self, peer: Box<str>, key: Vec<u8>) {
@@ -144,9 +128,8 @@ impl Index {
                         from.clone_from(&head.received_from);
                     }
                     if head.state.is_held() {
-                        self.hold(key, Some(head));
+                        self.held.insert(key, Some(head));
                     } else {
-                        self.held_manifests.remove(&key);
                         self.held.remove(&key);
                     }
                 }
@@ -278,57 +261,11 @@ mod tests {
                     (k.clone(), ps)
                 })
                 .collect();
-            format!(
-                "{:?} {:?} {:?} {:?} {:?}",
-                ix.held, ix.held_manifests, ix.delivered, fwd, ix.expiry
-            )
+            format!("{:?} {:?} {:?} {:?}", ix.held, ix.delivered, fwd, ix.expiry)
         };
         let live = show(&s.index().unwrap());
         let rebuilt = show(&Index::build(&s.read().unwrap()).unwrap());
         (live, rebuilt)
-    }
-
-    /// Held manifests are offered first, whatever their key; one that is no
-    /// longer held leaves the set; a rebuilt index agrees (also after a
-    /// re-open of the file).
-    #[test]
-    fn scan_owed_offers_held_manifests_first() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("store.redb");
-        let s = Store::open(&path).unwrap();
-        let recs: Vec<BundleRecord> = (1..=4)
-            .map(|seq| {
-                let mut r = record(seq, "dtn://a/", BundleState::Stored);
-                if seq >= 3 {
-                    r.kind = PayloadKind::Manifest;
-                }
-                r
-            })
-            .collect();
-        let mut t = s.write().unwrap();
-        recs.iter().for_each(|r| t.put_record(r).unwrap());
-        t.commit().unwrap();
-        let owed = |s: &Store| {
-            let mut keys = Vec::new();
-            s.scan_owed::<StoreError>("dtn://c/", 10, |k, _| {
-                keys.push(k.to_vec());
-                Ok(true)
-            })
-            .unwrap();
-            keys
-        };
-        let key = |i: usize| recs[i].id.to_key();
-        assert_eq!(owed(&s), vec![key(2), key(3), key(0), key(1)]);
-        let mut gone = recs[2].clone();
-        gone.state = BundleState::CustodyTransferred;
-        let mut t = s.write().unwrap();
-        t.put_record(&gone).unwrap();
-        t.commit().unwrap();
-        assert_eq!(owed(&s), vec![key(3), key(0), key(1)]);
-        let (live, rebuilt) = live_and_rebuilt(&s);
-        assert_eq!(live, rebuilt);
-        drop(s);
-        assert_eq!(owed(&Store::open(&path).unwrap()), vec![key(3), key(0), key(1)]);
     }
 
     #[test]

@@ -452,14 +452,11 @@ impl Store {
         Ok((keys, from_peer))
     }
 
-    /// Walks held bundles not yet given to `peer`, manifests first, then
-    /// the others in key order, calling `visit(key, record)` until it
-    /// returns `Ok(false)` or `max_scan` held entries were looked at. A
-    /// manifest goes first because it is small and lets the receiver of
-    /// its file place each chunk as it comes (spec/routing.md §7). Reads
-    /// the in-memory index (no read transaction, no decoding); `visit`
-    /// runs with the index locked for reading, so it must not use the
-    /// store.
+    /// Walks held bundles not yet given to `peer`, in key order, calling
+    /// `visit(key, record)` until it returns `Ok(false)` or `max_scan` held
+    /// entries were looked at. Reads the in-memory index (no read
+    /// transaction, no decoding); `visit` runs with the index locked for
+    /// reading, so it must not use the store.
     ///
     /// # Errors
     /// [`StoreError`] on engine failure or a corrupt record, or `visit`'s error.
@@ -470,15 +467,7 @@ impl Store {
         mut visit: impl FnMut(&[u8], &RecordHead) -> Result<bool, E>,
     ) -> Result<(), E> {
         let ix = self.index()?;
-        let manifests = ix
-            .held_manifests
-            .iter()
-            .filter_map(|k| ix.held.get_key_value(k));
-        let others = ix
-            .held
-            .iter()
-            .filter(|(k, _)| !ix.held_manifests.contains(*k));
-        for (key, head) in manifests.chain(others).take(max_scan) {
+        for (key, head) in ix.held.iter().take(max_scan) {
             let Some(head) = head else { continue };
             if ix.was_forwarded(peer, key) {
                 continue;

@@ -137,13 +137,6 @@ pub struct RecordHead {
     /// Copies held here.
     #[serde(default = "one_copy")]
     pub copies: u32,
-    /// What the payload is (`plain` for records written before this field).
-    #[serde(default = "plain")]
-    pub kind: PayloadKind,
-}
-
-fn plain() -> PayloadKind {
-    PayloadKind::Plain
 }
 
 impl From<&BundleRecord> for RecordHead {
@@ -155,7 +148,6 @@ impl From<&BundleRecord> for RecordHead {
             expiry_ms: r.expiry_ms,
             size_bytes: r.size_bytes,
             copies: r.copies,
-            kind: r.kind,
         }
     }
 }
