@@ -4,14 +4,14 @@
 //! |---|---|---|---|
 //! | POST | /api/v1/jobs | `?service=S&to=EID&class=batch&deadline_ms=T&lifetime_ms=L&stream=B&input_cids=CID,CID&result_to=EID`, body = input bytes (empty with `input_cids`) | batch: `{job, to}`; realtime: the result (as `jobs/result`) plus `round_trip_ms`, `failed_peers`; 503 naming each candidate when none is eligible; realtime with `stream=true`: the raw output as it comes (`api/stream.rs`) |
 //! | POST | /api/v1/inference/request | `{service, input?, input_cids?: [CID], class?, to?, result_to?, stream?}` (input as text; or `?stream=true`) | batch: `{job, to}`; realtime: as `/api/v1/jobs` |
+//! | GET | /api/v1/jobs/status | `?id=JOB` | `{job, state, ...}` |
+//! | GET | /api/v1/jobs/result | `?id=JOB` | `{job, executor, ok, kind?, detail?, output_hex, run_ms}` |
 //!
 //! `input_cids` names content already sent to the executing node (`spore
 //! send`): manifest CIDs (a whole file) or chunk CIDs, in text form; the
 //! input is their bytes in order (spec/jobs.md §2). `result_to` is where
 //! the result bundle goes (batch only); a node ID `dtn://b/` means
 //! `dtn://b/job-results`. Bad values are 400 with a one-line reason.
-//! | GET | /api/v1/jobs/status | `?id=JOB` | `{job, state, ...}` |
-//! | GET | /api/v1/jobs/result | `?id=JOB` | `{job, executor, ok, kind?, detail?, output_hex, run_ms}` |
 
 use super::{ApiError, Ctx, bad, internal, submit_blocking};
 use crate::agent::Submission;
