@@ -12,14 +12,19 @@
 # 4 x SIZE_MIB (source, A's store, C's store, C's copy); check `df -h`.
 #
 # Usage: scripts/sync-memory.sh SIZE_MIB...     (e.g. 256 1024 4096)
-# Uses the release build ($CARGO_TARGET_DIR or target/); logs and data in
+# Uses the release build ($CARGO_TARGET_DIR or target/), or the binary in
+# $SPORE_BIN if set (not rebuilt: to compare builds); logs and data in
 # $MEM_DIR (default: a new directory under /tmp; removed at the end).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [[ $# -ge 1 ]] || { echo "usage: $0 SIZE_MIB..." >&2; exit 2; }
 T="${CARGO_TARGET_DIR:-target}"
-timeout 3600 cargo build --release --bin spore 2>&1 | tail -n 1
-S="$T/release/spore"
+if [[ -n "${SPORE_BIN:-}" ]]; then
+  S="$SPORE_BIN" # a prebuilt binary, to compare builds (not rebuilt)
+else
+  timeout 3600 cargo build --release --bin spore 2>&1 | tail -n 1
+  S="$T/release/spore"
+fi
 MEM_DIR="${MEM_DIR:-$(mktemp -d /tmp/spore-sync-mem.XXXXXX)}"
 echo "data: $MEM_DIR (release build $S)"
 
