@@ -69,8 +69,8 @@ pub struct Prechecked {
 impl Prechecked {
     /// Decodes `bytes` under `limits` and, if that worked, checks the
     /// payload against the content block's CID.
-    pub(super) fn check(bytes: &[u8], limits: &codec::DecodeLimits) -> Prechecked {
-        let bundle = codec::decode(bytes, limits);
+    pub(super) fn check(bytes: &Bytes, limits: &codec::DecodeLimits) -> Prechecked {
+        let bundle = codec::decode_shared(bytes, limits);
         let content = bundle.as_ref().ok().map(check_content);
         Prechecked { bundle, content }
     }
@@ -170,7 +170,10 @@ impl Agent {
             self.count("received_total");
             let (decoded, content) = match r.pre {
                 Some(p) => (p.bundle, p.content),
-                None => (codec::decode(&r.bytes, &self.cfg.decode_limits), None),
+                None => (
+                    codec::decode_shared(&r.bytes, &self.cfg.decode_limits),
+                    None,
+                ),
             };
             let bundle = match decoded {
                 Ok(b) => b,
@@ -288,7 +291,7 @@ impl Agent {
     ) -> Result<(Bundle, Bytes, Option<ContentCheck>), String> {
         match item {
             Submission::Encoded(bytes) | Submission::JobResult { bundle: bytes, .. } => {
-                let b = codec::decode(&bytes, &self.cfg.decode_limits)
+                let b = codec::decode_shared(&bytes, &self.cfg.decode_limits)
                     .map_err(|e| format!("invalid bundle: {e}"))?;
                 Ok((b, bytes, None))
             }

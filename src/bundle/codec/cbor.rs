@@ -2,8 +2,11 @@
 //!
 //! Writing is done by hand so that every head has its shortest form
 //! (RFC 8949 §4.2.1 "preferred serialization", required by RFC 9171 §4.1).
-//! Reading goes through `serde_cbor` one data item at a time; the item is
-//! then converted to [`Item`], so no other module depends on `serde_cbor`.
+//! Reading takes one data item at a time: the subset well-formed bundles
+//! use is read directly (see `fast`, which slices byte strings out of the
+//! input without copying); anything else, and every error, goes through
+//! `serde_cbor`, and the item is converted to [`Item`], so no other module
+//! depends on `serde_cbor`.
 
 use super::DecodeError;
 use bytes::Bytes;
@@ -133,6 +136,28 @@ impl From<serde_cbor::Value> for Item {
 /// [`DecodeError::BadCbor`] (with the absolute offset) for anything else
 /// `serde_cbor` refuses (bad heads, invalid UTF-8, nesting deeper than 128).
 pub(crate) fn read_item(bytes: &[u8], pos: usize) -> Result<(Item, usize), DecodeError> {
+    read_item_in(bytes, None, pos)
+}
+
+/// As [`read_item`]; when `src` is given (it must hold exactly `bytes`),
+/// byte strings in the item are slices of it rather than copies.
+///
+/// # Errors
+/// As [`read_item`].
+pub(crate) fn read_item_in(
+    bytes: &[u8],
+    src: Option<&Bytes>,
+    pos: usize,
+) -> Result<(Item, usize), DecodeError> {
+    match super::fast::read(bytes, src, pos) {
+        Some(found) => Ok(found),
+        None => read_item_serde(bytes, pos),
+    }
+}
+
+/// [`read_item`] through `serde_cbor`: the reference reader, and the one
+/// that words every error.
+pub(super) fn read_item_serde(bytes: &[u8], pos: usize) -> Result<(Item, usize), DecodeError> {
     let rest = bytes.get(pos..).ok_or(DecodeError::Truncated)?;
     if rest.is_empty() {
         return Err(DecodeError::Truncated);

@@ -1,12 +1,13 @@
 //! [`decode`]: bytes to [`Bundle`], with CRC and semantic checks.
 
-use super::cbor::{Item, read_item};
+use super::cbor::{Item, read_item_in};
 use super::{DecodeError, DecodeLimits, eid_from_item};
 use crate::bundle::crc::{crc16_x25_zeroed_tail, crc32c_zeroed_tail};
 use crate::bundle::{
     BlockFlags, Bundle, BundleFlags, CanonicalBlock, CrcType, CreationTimestamp, DtnTime, Eid,
     PrimaryBlock, block_type,
 };
+use bytes::Bytes;
 use std::collections::HashSet;
 
 /// Where a CRC failure or malformed CRC field is reported.
@@ -43,6 +44,23 @@ impl Site {
 /// # Errors
 /// A [`DecodeError`] naming the first problem found; never panics.
 pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<Bundle, DecodeError> {
+    decode_in(bytes, None, limits)
+}
+
+/// As [`decode`], without copying: every block's data (the payload
+/// included) is a slice of `bytes`, which it keeps alive.
+///
+/// # Errors
+/// As [`decode`].
+pub fn decode_shared(bytes: &Bytes, limits: &DecodeLimits) -> Result<Bundle, DecodeError> {
+    decode_in(bytes, Some(bytes), limits)
+}
+
+fn decode_in(
+    bytes: &[u8],
+    src: Option<&Bytes>,
+    limits: &DecodeLimits,
+) -> Result<Bundle, DecodeError> {
     if bytes.len() > limits.max_bundle_bytes {
         return Err(DecodeError::Oversize {
             len: bytes.len(),
@@ -54,7 +72,7 @@ pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<Bundle, DecodeError
         Some(0x9f) => {}
         Some(_) => return Err(DecodeError::NotIndefiniteArray),
     }
-    let (item, mut pos) = read_item(bytes, 1)?;
+    let (item, mut pos) = read_item_in(bytes, src, 1)?;
     check_crc(&bytes[1..pos], &item, Site::Primary)?;
     let primary = parse_primary(&item)?;
     let mut blocks = Vec::new();
@@ -70,7 +88,7 @@ pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<Bundle, DecodeError
                 max: limits.max_blocks,
             });
         }
-        let (item, end) = read_item(bytes, pos)?;
+        let (item, end) = read_item_in(bytes, src, pos)?;
         let block = parse_canonical(&item, blocks.len())?;
         let site = Site::Block {
             number: block.number,

@@ -22,9 +22,10 @@
 mod cbor;
 mod decode;
 mod error;
+mod fast;
 
 pub(crate) use cbor::{Item, put_array, put_bool, put_bytes, put_uint, read_exact};
-pub use decode::decode;
+pub use decode::{decode, decode_shared};
 pub use error::DecodeError;
 
 use super::crc::{crc16_x25, crc32c};

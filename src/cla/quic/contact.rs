@@ -315,10 +315,10 @@ impl IncomingBundle {
         let Some(stream) = self.stream.as_mut() else {
             return Err(ClaError::Closed);
         };
-        match stream.read_to_end(limit).await {
+        match read_ordered(stream, limit).await {
             Ok(data) => {
                 self.stream = None;
-                Ok(Bytes::from(data))
+                Ok(data)
             }
             Err(quinn::ReadToEndError::TooLong) => {
                 let _ = stream.stop(code(codes::BUNDLE_TOO_LARGE));
@@ -331,6 +331,32 @@ impl IncomingBundle {
             }
         }
     }
+}
+
+/// Reads a stream to its end, at most `limit` bytes, in order.
+///
+/// Like quinn's `read_to_end`, but the chunks are copied once into a
+/// buffer of exactly their total size (not zero-filled first), and a
+/// stream that arrived as one chunk is returned without any copy.
+async fn read_ordered(
+    stream: &mut RecvStream,
+    limit: usize,
+) -> Result<Bytes, quinn::ReadToEndError> {
+    let mut chunks: Vec<Bytes> = Vec::new();
+    let mut total = 0usize;
+    while let Some(chunk) = stream.read_chunk(usize::MAX, true).await? {
+        total += chunk.bytes.len();
+        if total > limit {
+            return Err(quinn::ReadToEndError::TooLong);
+        }
+        chunks.push(chunk.bytes);
+    }
+    if chunks.len() == 1 {
+        return Ok(chunks.swap_remove(0));
+    }
+    let mut out = Vec::with_capacity(total);
+    chunks.iter().for_each(|c| out.extend_from_slice(c));
+    Ok(Bytes::from(out))
 }
 
 impl Drop for IncomingBundle {
