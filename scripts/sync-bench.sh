@@ -17,7 +17,8 @@
 # file, as before packs), for a before/after in the same run.
 # Profile: the test/dev profile (dependencies optimized), or the release
 # build with SPORE_BENCH_RELEASE=1. Logs stay in $BENCH_DIR (default: a new
-# directory under /tmp).
+# directory under /tmp). SPORE_BIN runs that node binary instead of the
+# built one (to compare builds; the raw quinn example is still built).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIG_MIB="${1:-1024}"
@@ -29,7 +30,7 @@ if [[ "${SPORE_BENCH_RELEASE:-0}" == 1 ]]; then PROFILE=release; FLAGS=(--releas
 BENCH_DIR="${BENCH_DIR:-$(mktemp -d /tmp/spore-sync-bench.XXXXXX)}"
 echo "logs: $BENCH_DIR (profile $PROFILE)"
 timeout 1800 cargo build "${FLAGS[@]}" --bin spore --example quic_throughput 2>&1 | tail -n 1
-S="$T/$PROFILE/spore"
+S="${SPORE_BIN:-$T/$PROFILE/spore}"
 
 if [[ "$BIG_MIB" != 0 ]]; then
   echo "== raw quinn, $BIG_MIB MiB"

@@ -199,6 +199,7 @@ fn cmd_run(a: &RunArgs) -> Result<()> {
         lifetime_s: a.lifetime,
         seed: a.seed,
         workload,
+        profile: a.profile,
     };
     eprintln!("spore-sim: seed {}", a.seed);
     let r = run::run(&tr, &params)?;

@@ -35,6 +35,9 @@ pub struct RunParams {
     pub seed: u64,
     /// Messages of a workload file instead of generated ones.
     pub workload: Option<Vec<MessageEvent>>,
+    /// Time every agent call (for [`RunResult::profile`]; costs two clock
+    /// reads per call, so off by default).
+    pub profile: bool,
 }
 
 /// The results of a run.
@@ -44,7 +47,7 @@ pub struct RunResult {
     pub report: Report,
     /// Plot data.
     pub series: Series,
-    /// Time per agent call kind.
+    /// Time per agent call kind (empty unless [`RunParams::profile`]).
     pub profile: Profile,
     /// Agent calls made.
     pub agent_calls: u64,
@@ -66,6 +69,7 @@ impl RunParams {
             lifetime_s: None,
             seed: 1,
             workload: None,
+            profile: false,
         }
     }
 }
@@ -138,6 +142,7 @@ pub fn run(trace: &Trace, p: &RunParams) -> Result<RunResult, SimError> {
         sample_us: (end_us / 100).max(1_000_000),
         end_us,
         contact_plan: plan,
+        profile: p.profile,
     };
     let out = World::new(cfg, nodes, &trace.events, &msgs)?.run()?;
     let oracle = Oracle::new(&trace.contacts(p.delay_ms * 1000), nodes, end_us);

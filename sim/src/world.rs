@@ -62,6 +62,8 @@ pub struct SimConfig {
     pub end_us: u64,
     /// Contact plan given to every agent (for `cgr`).
     pub contact_plan: Option<Arc<ContactPlan>>,
+    /// Time every agent call into [`Outcome::profile`].
+    pub profile: bool,
 }
 
 /// Why a run stopped early.
@@ -397,19 +399,25 @@ impl<'a> World<'a> {
     /// out its actions.
     fn handle(&mut self, node: u32, ev: Event) -> Result<(), SimError> {
         let now = DtnTime(EPOCH_MS + self.now_us / 1000);
-        let kind = crate::profile::kind(&ev);
-        let t0 = Instant::now();
+        let timed = self
+            .cfg
+            .profile
+            .then(|| (crate::profile::kind(&ev), Instant::now()));
         let acts = self.agents[node as usize]
             .handle(now, ev)
             .map_err(|source| self.agent_error(node, source))?;
-        self.out.profile.add(kind, t0.elapsed());
+        if let Some((kind, t0)) = timed {
+            self.out.profile.add(kind, t0.elapsed());
+        }
         self.out.agent_calls += 1;
         for a in acts {
             self.carry(node, a);
         }
-        let t1 = Instant::now();
+        let t1 = self.cfg.profile.then(Instant::now);
         self.schedule_tick(node)?;
-        self.out.profile.add("next_wakeup", t1.elapsed());
+        if let Some(t1) = t1 {
+            self.out.profile.add("next_wakeup", t1.elapsed());
+        }
         Ok(())
     }
 
