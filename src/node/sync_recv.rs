@@ -33,6 +33,28 @@ struct Seen {
     /// Incomplete folder manifests already tried, with the stat of their
     /// local copy then (`None`: no copy): tried again only when it changes.
     tried: HashMap<Vec<u8>, Option<FileStat>>,
+    /// What each incomplete destination manifest says, decoded once (a
+    /// 4 GiB file's manifest lists 16 384 chunks): its folder entry and
+    /// chunk size, `None` if it is not a live folder file.
+    entries: HashMap<Vec<u8>, Option<Entry>>,
+}
+
+/// The parts of a folder manifest the delta look needs.
+struct Entry {
+    folder: content::FolderEntry,
+    chunk_size: u32,
+}
+
+impl Entry {
+    fn of(f: &FileRecord) -> Option<Entry> {
+        match content::Manifest::decode_with_folder(&f.manifest, usize::MAX) {
+            Ok((m, Some(folder))) if !folder.deleted => Some(Entry {
+                folder,
+                chunk_size: m.chunk_size,
+            }),
+            _ => None,
+        }
+    }
 }
 /// Runs until the node stops.
 pub(crate) async fn run(shared: Arc<Shared>) {
@@ -67,12 +89,20 @@ fn supply_once(shared: &Shared, seen: &mut Seen) {
     };
     let mut batch = Batcher::new(shared);
     let mut still: HashMap<Vec<u8>, Option<FileStat>> = HashMap::new();
+    let mut entries = HashMap::new();
     for f in files {
         if f.role != FileRole::Destination || f.path.is_some() {
             continue;
         }
+        let entry = seen
+            .entries
+            .remove(&f.manifest_cid)
+            .unwrap_or_else(|| Entry::of(&f));
+        let Some(entry) = entries.entry(f.manifest_cid.clone()).or_insert(entry) else {
+            continue;
+        };
         let prev = seen.tried.get(&f.manifest_cid).copied();
-        match supply_file(shared, &f, prev, &mut batch) {
+        match supply_file(shared, &f, entry, prev, &mut batch) {
             Ok(Attempt::Complete) => {}
             Ok(Attempt::Tried { copy, supplied }) => {
                 if supplied > 0 {
@@ -84,6 +114,7 @@ fn supply_once(shared: &Shared, seen: &mut Seen) {
         }
     }
     seen.tried = still;
+    seen.entries = entries;
     if let Err(e) = batch.finish() {
         warn!(error = %e, "cannot store chunks from local copies");
     }
@@ -91,7 +122,7 @@ fn supply_once(shared: &Shared, seen: &mut Seen) {
 
 /// What [`supply_file`] found.
 enum Attempt {
-    /// Not a folder manifest, a tombstone, or no chunk missing.
+    /// No chunk missing.
     Complete,
     /// Chunks are missing; the local copy's stat (`None`: none) and how
     /// many chunks were taken from it.
@@ -101,34 +132,24 @@ enum Attempt {
     },
 }
 
-/// Submits the missing chunks of `f` found in the local copy, unless that
-/// copy still has the stat `prev` of the previous attempt.
+/// Submits the missing chunks of `f` (a live folder file, `entry`) found
+/// in the local copy, unless there is no copy or it still has the stat
+/// `prev` of the previous attempt. Which chunks are missing is looked up
+/// only then: with no new copy to read, a look costs a few system calls,
+/// however many chunks the file has.
 fn supply_file(
     shared: &Shared,
     f: &FileRecord,
+    entry: &Entry,
     prev: Option<Option<FileStat>>,
     batch: &mut Batcher<'_>,
 ) -> anyhow::Result<Attempt> {
-    let Ok((manifest, Some(entry))) =
-        content::Manifest::decode_with_folder(&f.manifest, usize::MAX)
-    else {
-        return Ok(Attempt::Complete);
-    };
-    let mut missing = HashSet::new();
-    for cid in &f.chunks {
-        if !shared.store.inbox_has(cid)? {
-            missing.insert(cid.clone());
-        }
-    }
-    if missing.is_empty() || entry.deleted {
-        return Ok(Attempt::Complete);
-    }
     let source = f.manifest_bundle.source.to_string();
     let root = shared
         .sync
         .accept_dir(&source)
         .unwrap_or_else(|| shared.inbox.clone());
-    let local = local_copy(&root, &entry.folder, &entry.path);
+    let local = local_copy(&root, &entry.folder.folder, &entry.folder.path);
     let copy = match &local {
         Some(p) => Some(FileStat::of(&std::fs::metadata(p)?)),
         None => None,
@@ -136,8 +157,17 @@ fn supply_file(
     let (Some(local), false) = (local, prev == Some(copy)) else {
         return Ok(Attempt::Tried { copy, supplied: 0 });
     };
+    let mut missing = HashSet::new();
+    for cid in &f.chunks {
+        if !shared.store.inbox_has(cid)? {
+            missing.insert(cid.clone());
+        }
+    }
+    if missing.is_empty() {
+        return Ok(Attempt::Complete);
+    }
     let mut n = 0;
-    for chunk in Chunker::new(std::fs::File::open(&local)?, manifest.chunk_size)? {
+    for chunk in Chunker::new(std::fs::File::open(&local)?, entry.chunk_size)? {
         let chunk = chunk?;
         // The chunker computed the CID from the bytes: a match is verified.
         if missing.remove(&chunk.cid.to_bytes()) {
