@@ -15,6 +15,8 @@
 # Uses the release build ($CARGO_TARGET_DIR or target/), or the binary in
 # $SPORE_BIN if set (not rebuilt: to compare builds); logs and data in
 # $MEM_DIR (default: a new directory under /tmp; removed at the end).
+# With MEM_SMAPS_DIR set, both nodes' /proc/PID/smaps (every mapping's
+# RSS) are copied there once each file is synced.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [[ $# -ge 1 ]] || { echo "usage: $0 SIZE_MIB..." >&2; exit 2; }
@@ -68,6 +70,11 @@ run_size() { # SIZE_MIB
   local a_pid c_pid a_hwm c_hwm rate same
   a_pid=$(json "$d/a/api.json" pid); c_pid=$(json "$d/c/api.json" pid)
   a_hwm=$(hwm_mib "$a_pid"); c_hwm=$(hwm_mib "$c_pid")
+  if [[ -n "${MEM_SMAPS_DIR:-}" ]]; then # where the memory is, per mapping
+    mkdir -p "$MEM_SMAPS_DIR"
+    cp "/proc/$a_pid/smaps" "$MEM_SMAPS_DIR/smaps-$mib-a.txt"
+    cp "/proc/$c_pid/smaps" "$MEM_SMAPS_DIR/smaps-$mib-c.txt"
+  fi
   rate=$(echo "($mib * 1048576) / ($t1 - $t0) / 1000000" | bc -l | cut -c1-6)
   if cmp -s "$d/src/big.bin" "$out"; then same=identical; else same=DIFFERENT; fi
   rows+=("$(printf '%8s | %14s | %14s | %7s | %s' "$mib" "$a_hwm" "$c_hwm" "$rate" "$same")")

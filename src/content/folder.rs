@@ -135,6 +135,34 @@ mod tests {
     }
 
     #[test]
+    fn peek_folder_reads_the_folder_keys_and_chunk_size_without_the_chunks() {
+        use crate::content::manifest::peek_folder;
+        let m = manifest("b.txt", &[2u8; 5000]);
+        let e = FolderEntry {
+            folder: "photos".into(),
+            path: "a/b.txt".into(),
+            fversion: 3,
+            deleted: false,
+        };
+        let bytes = m.encode_with(Some(&e));
+        assert_eq!(peek_folder(&bytes).unwrap(), Some((e.clone(), 1024)));
+        assert_eq!(peek_folder(&m.encode()).unwrap(), None);
+        // Truncated inside the chunk list, or a chunk that is not a CID link.
+        assert!(peek_folder(&bytes[..bytes.len() / 2]).is_err());
+        let mut bad = bytes.clone();
+        let at = bad
+            .windows(2)
+            .position(|w| w == [0xd8, 0x2a])
+            .expect("a tag-42 head");
+        bad[at] = 0x18; // an unsigned integer where a CID link belongs
+        assert_eq!(
+            Manifest::decode_with_folder(&bytes, 100).unwrap().1,
+            Some(e)
+        );
+        assert!(peek_folder(&bad).is_err());
+    }
+
+    #[test]
     fn hostile_folder_manifests_do_not_decode() {
         let m = manifest("x", b"abc");
         for path in ["../../etc/x", "/etc/x", "a/../x", "y"] {

@@ -313,6 +313,8 @@ struct Fields {
     deleted: Option<u64>,
     /// Byte range of the `pack` value's content in the input.
     pack: Option<(usize, usize)>,
+    /// Step over the chunk list instead of building it ([`peek_folder`]).
+    skip_chunks: bool,
 }
 
 impl Fields {
@@ -326,6 +328,7 @@ impl Fields {
         match key {
             KEY_NAME => self.name = Some(r.text()?.to_owned()),
             KEY_SIZE => self.size = Some(r.uint()?),
+            KEY_CHUNKS if self.skip_chunks => skip_chunks(r)?,
             KEY_CHUNKS => self.chunks = Some(read_chunks(r, max_entries)?),
             KEY_VERSION => self.version = Some(r.uint()?),
             KEY_MTIME => self.mtime_ms = Some(r.uint()?),
@@ -396,6 +399,52 @@ fn read_chunks(r: &mut Reader<'_>, max_entries: usize) -> Result<Vec<Cid>, Conte
         chunks.push(r.cid()?);
     }
     Ok(chunks)
+}
+
+/// Steps over the chunk array: each item must still be a tag-42 byte
+/// string, but no CID is parsed or kept.
+fn skip_chunks(r: &mut Reader<'_>) -> Result<(), ContentError> {
+    let count = r.expect(MAJOR_ARRAY, "expected an array of CIDs")?;
+    for _ in 0..count {
+        r.expect(cbor::MAJOR_TAG, "expected tag 42 (CID)")?;
+        r.byte_span()?;
+    }
+    Ok(())
+}
+
+/// The folder keys (spec/sync.md) and chunk size of an encoded manifest,
+/// read without building its chunk list: for a manifest that was decoded
+/// and validated when it arrived, where a 4 GiB file's 16 384 CIDs would
+/// only be allocated to be dropped. `None`: no folder keys (a plain file).
+///
+/// # Errors
+/// [`ContentError::MalformedManifest`] if the map cannot be read or the
+/// folder keys are incomplete; [`ContentError::InvalidChunkSize`].
+pub(crate) fn peek_folder(bytes: &[u8]) -> Result<Option<(FolderEntry, u32)>, ContentError> {
+    let mut r = Reader::new(bytes);
+    let entries = r.expect(MAJOR_MAP, "expected a map")?;
+    if entries > 11 {
+        return Err(r.err("too many map entries"));
+    }
+    let mut fields = Fields {
+        skip_chunks: true,
+        ..Fields::default()
+    };
+    for _ in 0..entries {
+        let key_at = r.pos();
+        let key = r.text()?;
+        if key == KEY_PACK {
+            r.byte_span()?;
+            continue;
+        }
+        fields.read_value(key, key_at, &mut r, usize::MAX)?;
+    }
+    let folder = fields.folder_entry()?;
+    let chunk_size = fields
+        .chunk_size
+        .ok_or(malformed(0, "missing `chunk_size`"))?;
+    let chunk_size = check_chunk_size(chunk_size)?;
+    Ok(folder.map(|f| (f, chunk_size)))
 }
 
 /// Builds a [`Manifest`] while a file is chunked, so a sender reads the

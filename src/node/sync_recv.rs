@@ -10,7 +10,7 @@ use super::Shared;
 use super::sync::Batcher;
 use crate::agent::Submission;
 use crate::content::{self, Chunker, sanitize_relative_path};
-use crate::store::records::{FileRecord, FileRole};
+use crate::store::records::{FileHead, FileRole};
 use crate::sync::scan::FileStat;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -46,12 +46,11 @@ struct Entry {
 }
 
 impl Entry {
-    fn of(f: &FileRecord) -> Option<Entry> {
-        match content::Manifest::decode_with_folder(&f.manifest, usize::MAX) {
-            Ok((m, Some(folder))) if !folder.deleted => Some(Entry {
-                folder,
-                chunk_size: m.chunk_size,
-            }),
+    /// Read without building the chunk list (the manifest was validated
+    /// when it arrived).
+    fn of(f: &FileHead) -> Option<Entry> {
+        match content::manifest::peek_folder(&f.manifest) {
+            Ok(Some((folder, chunk_size))) if !folder.deleted => Some(Entry { folder, chunk_size }),
             _ => None,
         }
     }
@@ -84,7 +83,7 @@ fn supply_once(shared: &Shared, seen: &mut Seen) {
     }
     seen.delivered = Some(st.delivered);
     seen.looked = Some(Instant::now());
-    let Ok(files) = shared.store.files() else {
+    let Ok(files) = shared.store.file_heads() else {
         return;
     };
     let mut batch = Batcher::new(shared);
@@ -106,11 +105,11 @@ fn supply_once(shared: &Shared, seen: &mut Seen) {
             Ok(Attempt::Complete) => {}
             Ok(Attempt::Tried { copy, supplied }) => {
                 if supplied > 0 {
-                    info!(file = %f.name, chunks = supplied, "chunks taken from the local copy");
+                    info!(file = %entry.folder.path, chunks = supplied, "chunks taken from the local copy");
                 }
                 still.insert(f.manifest_cid.clone(), copy);
             }
-            Err(e) => warn!(file = %f.name, error = %e, "cannot read the local copy"),
+            Err(e) => warn!(file = %entry.folder.path, error = %e, "cannot read the local copy"),
         }
     }
     seen.tried = still;
@@ -139,7 +138,7 @@ enum Attempt {
 /// however many chunks the file has.
 fn supply_file(
     shared: &Shared,
-    f: &FileRecord,
+    f: &FileHead,
     entry: &Entry,
     prev: Option<Option<FileStat>>,
     batch: &mut Batcher<'_>,
@@ -157,8 +156,11 @@ fn supply_file(
     let (Some(local), false) = (local, prev == Some(copy)) else {
         return Ok(Attempt::Tried { copy, supplied: 0 });
     };
+    let Some(record) = shared.store.file(&f.manifest_cid)? else {
+        return Ok(Attempt::Complete);
+    };
     let mut missing = HashSet::new();
-    for cid in &f.chunks {
+    for cid in &record.chunks {
         if !shared.store.inbox_has(cid)? {
             missing.insert(cid.clone());
         }

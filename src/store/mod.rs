@@ -604,6 +604,20 @@ impl Store {
         Ok(out)
     }
 
+    /// Every file record without its chunk list (see
+    /// [`records::FileHead`]), in manifest CID order.
+    ///
+    /// # Errors
+    /// [`StoreError`] on engine failure or a corrupt record.
+    pub fn file_heads(&self) -> Result<Vec<records::FileHead>, StoreError> {
+        let t = self.read()?.open_table(FILES).map_err(db)?;
+        let mut out = Vec::new();
+        for row in t.iter().map_err(db)? {
+            out.push(uncbor("files-0", row.map_err(db)?.1.value())?);
+        }
+        Ok(out)
+    }
+
     /// The file record of manifest `cid`.
     ///
     /// # Errors

@@ -221,6 +221,26 @@ pub struct FileRecord {
     pub manifest: Vec<u8>,
 }
 
+/// A [`FileRecord`] without its chunk list (read from the same rows; the
+/// `chunks` field is stepped over, not allocated): for loops that look at
+/// every file often and need a file's chunks only now and then.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct FileHead {
+    /// Manifest CID bytes.
+    pub manifest_cid: Vec<u8>,
+    /// The manifest bundle's ID.
+    pub manifest_bundle: BundleId,
+    /// Role here.
+    pub role: FileRole,
+    /// Destination EID.
+    pub destination: Eid,
+    /// Where the file was written (destination only), once complete.
+    pub path: Option<String>,
+    /// The manifest's encoding (see [`FileRecord::manifest`]).
+    #[serde(with = "serde_bytes")]
+    pub manifest: Vec<u8>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
