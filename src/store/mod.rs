@@ -583,12 +583,7 @@ impl Store {
     /// # Errors
     /// [`StoreError`] on engine failure or a corrupt record.
     pub fn peers(&self) -> Result<Vec<PeerRecord>, StoreError> {
-        let t = self.read()?.open_table(PEERS).map_err(db)?;
-        let mut out = Vec::new();
-        for row in t.iter().map_err(db)? {
-            out.push(uncbor("peers-0", row.map_err(db)?.1.value())?);
-        }
-        Ok(out)
+        all_cbor(&self.read()?.open_table(PEERS).map_err(db)?, "peers-0")
     }
 
     /// All file records.
@@ -596,12 +591,7 @@ impl Store {
     /// # Errors
     /// [`StoreError`] on engine failure or a corrupt record.
     pub fn files(&self) -> Result<Vec<FileRecord>, StoreError> {
-        let t = self.read()?.open_table(FILES).map_err(db)?;
-        let mut out = Vec::new();
-        for row in t.iter().map_err(db)? {
-            out.push(uncbor("files-0", row.map_err(db)?.1.value())?);
-        }
-        Ok(out)
+        all_cbor(&self.read()?.open_table(FILES).map_err(db)?, "files-0")
     }
 
     /// Every file record without its chunk list (see
@@ -610,12 +600,7 @@ impl Store {
     /// # Errors
     /// [`StoreError`] on engine failure or a corrupt record.
     pub fn file_heads(&self) -> Result<Vec<records::FileHead>, StoreError> {
-        let t = self.read()?.open_table(FILES).map_err(db)?;
-        let mut out = Vec::new();
-        for row in t.iter().map_err(db)? {
-            out.push(uncbor("files-0", row.map_err(db)?.1.value())?);
-        }
-        Ok(out)
+        all_cbor(&self.read()?.open_table(FILES).map_err(db)?, "files-0")
     }
 
     /// The file record of manifest `cid`.
@@ -750,6 +735,18 @@ pub fn blobs_dir(path: &Path) -> std::path::PathBuf {
 
 fn be_u64(b: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(b.try_into().ok()?))
+}
+
+/// Every value of table `t` (named `name` in errors), decoded, in key order.
+fn all_cbor<K: redb::Key + 'static, T: serde::de::DeserializeOwned>(
+    t: &impl ReadableTable<K, &'static [u8]>,
+    name: &'static str,
+) -> Result<Vec<T>, StoreError> {
+    let mut out = Vec::new();
+    for row in t.iter().map_err(db)? {
+        out.push(uncbor(name, row.map_err(db)?.1.value())?);
+    }
+    Ok(out)
 }
 
 fn get_cbor<T: serde::de::DeserializeOwned>(
