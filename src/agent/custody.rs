@@ -40,7 +40,7 @@ impl Agent {
             // Copies we keep: none once the destination has it; else all
             // but those handed over; a signal we no longer track counts as
             // handing over every finite copy.
-            let at_destination = rec.destination.node_id() == from;
+            let at_destination = rec.destination.is_on_node(&from);
             let keep = match (rec.copies, flight) {
                 _ if at_destination => 0, // delivered: no copy is needed any more
                 (COPIES_UNLIMITED, _) => COPIES_UNLIMITED,

@@ -282,7 +282,7 @@ impl Agent {
     ) -> Decision {
         if rec.size_bytes > self.cfg.metered_bulk_bytes
             && !self.metered.is_empty()
-            && self.metered.contains(&peer.node_id())
+            && self.metered.contains(&*peer.as_node_id())
         {
             return Decision::Hold(HoldReason::Metered);
         }
@@ -299,7 +299,7 @@ impl Agent {
             peer_has_it: contact.is_some_and(|c| c.peer_holds.contains(key)),
             refused_by_peer: contact
                 .is_some_and(|c| c.refused.contains(key) || c.depleted.contains(key)),
-            destination_in_contact: self.contacts.contains_key(&rec.destination.node_id()),
+            destination_in_contact: self.contacts.contains_key(&*rec.destination.as_node_id()),
             copies: rec.copies,
             size_bytes: rec.size_bytes,
             expiry_ms: rec.expiry_ms,

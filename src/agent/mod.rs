@@ -423,6 +423,12 @@ pub struct Agent {
     store_errors: u64,
     /// Peers (node IDs) whose link is metered: bulk bundles wait.
     metered: std::collections::BTreeSet<Eid>,
+    /// The peer table as last committed (only the agent writes it), so a
+    /// commit updates a record without reading and decoding it first.
+    peer_records: BTreeMap<Eid, crate::store::records::PeerRecord>,
+    /// `next_seq` and `held_bytes` as last committed: a commit that did
+    /// not change them does not write them again.
+    meta_committed: (u64, u64),
 }
 
 impl Agent {
@@ -447,12 +453,14 @@ impl Agent {
                 tracing::warn!("{e}; starting with an empty PRoPHET table");
             }
         }
+        let mut peer_records = BTreeMap::new();
         for p in store.peers()? {
             let Ok(eid) = p.node_id.parse::<Eid>() else {
                 continue;
             };
             let est = p.estimate.clone().unwrap_or_else(|| legacy_estimate(&p));
             router.seed_peer(&eid, est);
+            peer_records.insert(eid, p);
         }
         let mut agent = Agent {
             usage: quota::load_usage(&store)?,
@@ -475,6 +483,8 @@ impl Agent {
             peer_tally: BTreeMap::new(),
             store_errors: 0,
             metered: Default::default(),
+            peer_records,
+            meta_committed: (next_seq, held_bytes),
         };
         agent.load_waiting()?;
         agent.load_pending_jobs()?;
@@ -587,27 +597,44 @@ impl Agent {
     /// Commits `txn` durably with the agent's pending bookkeeping: sequence
     /// counter, held bytes, counters and per-peer totals.
     fn commit(&mut self, mut txn: crate::store::Txn) -> Result<(), AgentError> {
-        txn.set_meta_u64("next_seq", self.next_seq)?;
-        txn.set_meta_u64("held_bytes", self.held_bytes)?;
+        let meta = (self.next_seq, self.held_bytes);
+        if meta != self.meta_committed {
+            txn.set_meta_u64("next_seq", meta.0)?;
+            txn.set_meta_u64("held_bytes", meta.1)?;
+        }
         if let Some(table) = self.router.take_prophet_table() {
             txn.set_meta_bytes(PROPHET_META_KEY, &table)?;
         }
         for (name, n) in std::mem::take(&mut self.tally) {
             txn.bump(&name, n)?;
         }
+        let written = self.write_peers(&mut txn)?;
+        txn.commit()?;
+        self.meta_committed = meta;
+        self.peer_records.extend(written);
+        Ok(())
+    }
+
+    /// Writes the records of peers whose estimate, address or totals
+    /// changed since the last commit; returns them for the cache.
+    fn write_peers(
+        &mut self,
+        txn: &mut crate::store::Txn,
+    ) -> Result<Vec<(Eid, crate::store::records::PeerRecord)>, AgentError> {
         let tally = std::mem::take(&mut self.peer_tally);
         let mut touched: BTreeMap<Eid, Option<String>> = std::mem::take(&mut self.dirty_peers);
         for peer in tally.keys() {
             touched.entry(peer.clone()).or_default();
         }
+        let mut written = Vec::with_capacity(touched.len());
         for (peer, addr) in touched {
-            let name = peer.to_string();
-            let mut p = txn
-                .peer(&name)?
-                .unwrap_or_else(|| crate::store::records::PeerRecord {
-                    node_id: name.clone(),
+            let mut p = match self.peer_records.get(&peer) {
+                Some(p) => p.clone(),
+                None => crate::store::records::PeerRecord {
+                    node_id: peer.to_string(),
                     ..Default::default()
-                });
+                },
+            };
             let (sent, received) = tally.get(&peer).copied().unwrap_or_default();
             p.bundles_sent += sent;
             p.bundles_received += received;
@@ -622,9 +649,9 @@ impl Agent {
                 p.estimate = Some(est.clone());
             }
             txn.put_peer(&p)?;
+            written.push((peer, p));
         }
-        txn.commit()?;
-        Ok(())
+        Ok(written)
     }
 
     /// Writes changed peer estimates if any are pending and the last
@@ -670,5 +697,7 @@ fn legacy_estimate(p: &crate::store::records::PeerRecord) -> crate::routing::Pee
 mod tests;
 #[cfg(test)]
 mod tests_assembly;
+#[cfg(test)]
+mod tests_commit;
 #[cfg(test)]
 mod tests_retention;

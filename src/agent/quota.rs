@@ -71,10 +71,16 @@ impl Agent {
 
     fn reload_totals(&mut self) -> Result<(), AgentError> {
         self.held_bytes = self.store.meta_u64("held_bytes")?.unwrap_or(0);
-        self.next_seq = self
-            .next_seq
-            .max(self.store.meta_u64("next_seq")?.unwrap_or(0));
+        let stored_seq = self.store.meta_u64("next_seq")?.unwrap_or(0);
+        self.next_seq = self.next_seq.max(stored_seq);
+        self.meta_committed = (stored_seq, self.held_bytes);
         self.usage = load_usage(&self.store)?;
+        self.peer_records = self
+            .store
+            .peers()?
+            .into_iter()
+            .filter_map(|p| Some((p.node_id.parse::<Eid>().ok()?, p)))
+            .collect();
         Ok(())
     }
 }

@@ -102,6 +102,16 @@ impl Eid {
         }
     }
 
+    /// [`Eid::node_id`] without a copy when this EID already is a node ID
+    /// (`dtn:none` too): for map look-ups on hot paths.
+    pub fn as_node_id(&self) -> std::borrow::Cow<'_, Eid> {
+        if self.is_none() || self.is_node_id() {
+            std::borrow::Cow::Borrowed(self)
+        } else {
+            std::borrow::Cow::Owned(self.node_id())
+        }
+    }
+
     /// True if this EID is a node ID (`dtn://node/` or `ipn:N.0`).
     pub fn is_node_id(&self) -> bool {
         match self {
@@ -118,7 +128,11 @@ impl Eid {
 
     /// True if this endpoint lives on the node `node_id` (same node part).
     pub fn is_on_node(&self, node_id: &Eid) -> bool {
-        !self.is_none() && self.node_id() == node_id.node_id()
+        match (self, node_id) {
+            (Eid::Dtn { node: a, .. }, Eid::Dtn { node: b, .. }) => a == b,
+            (Eid::Ipn { node: a, .. }, Eid::Ipn { node: b, .. }) => a == b,
+            _ => false,
+        }
     }
 
     /// The service part: the demux of a `dtn` EID, the decimal service number
@@ -277,5 +291,20 @@ mod tests {
         let i: Eid = "ipn:5.7".parse().unwrap();
         assert_eq!(i.node_id().to_string(), "ipn:5.0");
         assert!(!Eid::DtnNone.is_on_node(&Eid::DtnNone));
+        assert!(e.is_on_node(&"dtn://c/other".parse().unwrap()));
+        assert!(!e.is_on_node(&"dtn://cc/".parse().unwrap()));
+        assert!(!e.is_on_node(&"ipn:5.0".parse().unwrap()));
+        assert!(i.is_on_node(&"ipn:5.3".parse().unwrap()));
+        assert!(!i.is_on_node(&"ipn:6.7".parse().unwrap()));
+        for s in [
+            "dtn://c/files",
+            "dtn://c/",
+            "ipn:5.7",
+            "ipn:5.0",
+            "dtn:none",
+        ] {
+            let x: Eid = s.parse().unwrap();
+            assert_eq!(*x.as_node_id(), x.node_id(), "{s}");
+        }
     }
 }

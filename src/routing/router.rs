@@ -10,7 +10,7 @@ use super::{
 };
 use crate::bundle::Eid;
 use serde::{Deserialize, Serialize};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -67,8 +67,9 @@ pub struct Router {
     names: Names,
     peers: BTreeMap<Eid, PeerEstimate>,
     /// Mean MEED wait over peers with a gap history, ms: the prior for
-    /// peers met only once (recomputed when a contact ends).
-    prior_wait_ms: Option<f64>,
+    /// peers met only once. `None` inside: to be recomputed (a contact
+    /// ended since), done at the next use rather than at every contact end.
+    prior_wait_ms: Cell<Option<Option<f64>>>,
     /// Per peer (by interned ID): its advertised delays, (node, ms), sorted
     /// by node; empty for nodes that never advertised.
     delays: Vec<Vec<(u32, f64)>>,
@@ -122,7 +123,7 @@ impl Router {
             names: Names::default(),
             peers: BTreeMap::new(),
             delays: Vec::new(),
-            prior_wait_ms: None,
+            prior_wait_ms: Cell::new(Some(None)),
             prophet,
             cgr: None,
         }
@@ -197,8 +198,19 @@ impl Router {
 
     /// The contact with `peer` ended at `now_ms`.
     pub fn contact_down(&mut self, now_ms: u64, peer: &Eid) {
-        if let Some(p) = self.peers.get_mut(&peer.node_id()) {
+        if let Some(p) = self.peers.get_mut(&*peer.as_node_id()) {
             p.contact_down(now_ms);
+        }
+        self.prior_wait_ms.set(None);
+    }
+
+    /// The prior (spec/routing.md §3): the mean MEED wait over peers with
+    /// a gap history, ms; recomputed at its first use after a contact
+    /// ended (not at every contact end: most ends are never followed by a
+    /// decision that needs it before the next one).
+    fn prior_wait_ms(&self) -> Option<f64> {
+        if let Some(prior) = self.prior_wait_ms.get() {
+            return prior;
         }
         // One pass, no allocation; same order and start as `Iterator::sum`.
         let (n, sum) = self
@@ -206,12 +218,14 @@ impl Router {
             .values()
             .filter_map(|p| p.meed_wait_ms())
             .fold((0usize, -0.0f64), |(n, sum), w| (n + 1, sum + w));
-        self.prior_wait_ms = (n > 0).then(|| sum / n as f64);
+        let prior = (n > 0).then(|| sum / n as f64);
+        self.prior_wait_ms.set(Some(prior));
+        prior
     }
 
     /// A new RTT sample for `peer`, µs.
     pub fn rtt_sample(&mut self, peer: &Eid, rtt_us: u64) {
-        if let Some(p) = self.peers.get_mut(&peer.node_id()) {
+        if let Some(p) = self.peers.get_mut(&*peer.as_node_id()) {
             p.rtt.sample(rtt_us);
         }
     }
@@ -225,12 +239,12 @@ impl Router {
 
     /// Expected wait for a peer (spec/routing.md §3), with the prior.
     fn wait_ms(&self, est: &PeerEstimate, now_ms: u64) -> Option<f64> {
-        est.expected_wait_with_prior_ms(now_ms, self.prior_wait_ms)
+        est.expected_wait_with_prior_ms(now_ms, self.prior_wait_ms())
     }
 
     /// The estimate for `peer`, if it was ever met.
     pub fn estimate(&self, peer: &Eid) -> Option<&PeerEstimate> {
-        self.peers.get(&peer.node_id())
+        self.peers.get(&*peer.as_node_id())
     }
 
     /// Every peer's estimate, by node ID.
@@ -306,8 +320,8 @@ impl Router {
     /// [`Router::delay_to`] without the routes through `exclude` (what this
     /// node could do without that peer).
     pub fn delay_excluding(&self, now_ms: u64, dest: &Eid, exclude: Option<&Eid>) -> Option<f64> {
-        let dest = dest.node_id();
-        if dest == self.me {
+        let dest = dest.as_node_id();
+        if *dest == self.me {
             return Some(0.0);
         }
         let mut best = self.peers.get(&dest).and_then(|p| self.wait_ms(p, now_ms));
@@ -352,7 +366,7 @@ impl Router {
             .as_ref()
             .map_or_else(Vec::new, |p| p.table.advert(MAX_ADVERT_ENTRIES));
         let delay_ms = if matches!(self.policy, Policy::Spore { .. }) {
-            let skip = to.and_then(|t| self.names.get(&t.node_id()));
+            let skip = to.and_then(|t| self.names.get(&t.as_node_id()));
             self.delay_advert(now_ms, skip)
         } else {
             Vec::new()
@@ -432,11 +446,11 @@ impl Router {
         let Some(p) = &self.prophet else {
             return Decision::Hold(HoldReason::NotBetter);
         };
-        let dest = c.destination.node_id();
+        let dest = c.destination.as_node_id();
         let mine = p.table.predictability(&dest);
         let theirs = p
             .peers
-            .get(&c.peer.node_id())
+            .get(&*c.peer.as_node_id())
             .and_then(|t| t.get(&dest))
             .copied()
             .unwrap_or(0.0);
@@ -519,9 +533,9 @@ impl Router {
     /// copies·ours/(ours + theirs) (rounded, at least 1): half when equal,
     /// nearly all when the peer is much closer, all of a single copy.
     fn decide_spore(&self, now_ms: u64, c: &Candidate<'_>) -> Decision {
-        let dest = c.destination.node_id();
+        let dest = c.destination.as_node_id();
         let theirs = self.advertised_delay(c.peer, &dest);
-        let ours = self.delay_excluding(now_ms, &dest, Some(&c.peer.node_id()));
+        let ours = self.delay_excluding(now_ms, &dest, Some(&c.peer.as_node_id()));
         let give = match (theirs, ours) {
             // Nobody knows a way: the source hands its bundle to the first
             // peer it meets (a data mule); relays wait for information.
@@ -535,8 +549,8 @@ impl Router {
 
     /// `peer`'s advertised delay to `dest`, ms.
     pub fn advertised_delay(&self, peer: &Eid, dest: &Eid) -> Option<f64> {
-        let p = self.names.get(&peer.node_id())?;
-        let d = self.names.get(&dest.node_id())?;
+        let p = self.names.get(&peer.as_node_id())?;
+        let d = self.names.get(&dest.as_node_id())?;
         let table = self.delays.get(p as usize)?;
         table
             .binary_search_by_key(&d, |e| e.0)
