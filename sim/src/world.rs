@@ -45,6 +45,10 @@ const CLASS_NORMAL: u8 = 0;
 /// Links going down run last at their time.
 const CLASS_DOWN: u8 = 1;
 
+/// Most bundles handed to an agent in one `Received` event (the agent's
+/// default window per contact).
+const MAX_ARRIVAL_BATCH: usize = 128;
+
 /// Settings of one run.
 #[derive(Clone, Debug)]
 pub struct SimConfig {
@@ -312,7 +316,10 @@ impl<'a> World<'a> {
                 self.create(i)?;
             }
             Ev::Agent(node, ev) => self.handle(node, ev)?,
-            Ev::Arrive(to, from, p) => self.arrive(to, from, p)?,
+            Ev::Arrive(to, from, p) => {
+                let batch = self.arrivals_with(to, from, p);
+                self.arrive(to, from, batch)?
+            }
             Ev::TxDone {
                 from,
                 to,
@@ -387,12 +394,43 @@ impl<'a> World<'a> {
         self.handle(m.from, ev)
     }
 
-    fn arrive(&mut self, to: u32, from: u32, p: Pending) -> Result<(), SimError> {
-        if let Some(msg) = p.msg {
-            self.hops_at.entry((to, msg)).or_insert(p.hops);
+    /// `first` and the bundles queued right behind it that arrive at `to`
+    /// from `from` at the same time: the node's convergence layer hands
+    /// bundles that arrive together to the agent as one batch (one commit,
+    /// one custody signal), and so does the simulator. Each still counts
+    /// as an event.
+    fn arrivals_with(&mut self, to: u32, from: u32, first: Pending) -> Vec<Pending> {
+        let mut batch = vec![first];
+        while batch.len() < MAX_ARRIVAL_BATCH {
+            let same = self.heap.peek().is_some_and(|next| {
+                next.key.0.0 == self.now_us
+                    && matches!(next.ev, Ev::Arrive(t, f, _) if t == to && f == from)
+            });
+            if !same {
+                break;
+            }
+            if let Some(Item {
+                ev: Ev::Arrive(_, _, p),
+                ..
+            }) = self.heap.pop()
+            {
+                self.out.events += 1;
+                batch.push(p);
+            }
         }
-        let r = Received::new(self.eids[from as usize].clone(), p.bytes);
-        self.handle(to, Event::Received(vec![r]))
+        batch
+    }
+
+    fn arrive(&mut self, to: u32, from: u32, batch: Vec<Pending>) -> Result<(), SimError> {
+        let sender = &self.eids[from as usize];
+        let mut items = Vec::with_capacity(batch.len());
+        for p in batch {
+            if let Some(msg) = p.msg {
+                self.hops_at.entry((to, msg)).or_insert(p.hops);
+            }
+            items.push(Received::new(sender.clone(), p.bytes));
+        }
+        self.handle(to, Event::Received(items))
     }
 
     /// Hands `ev` to node `node`'s agent at the current time and carries
