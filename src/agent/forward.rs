@@ -23,7 +23,11 @@ impl Agent {
         rtt_us: u64,
         out: &mut Vec<Action>,
     ) -> Result<(), AgentError> {
-        let peer = peer.node_id();
+        let peer = if peer.is_node_id() {
+            peer
+        } else {
+            peer.node_id()
+        };
         self.router.contact_up(now.0, &peer, rtt_us);
         // A new connection replaces any earlier one with this peer (it
         // restarted, or the link came back before the old one timed out):
@@ -175,6 +179,9 @@ impl Agent {
             return Ok(());
         }
         self.fill_needed = false;
+        if self.store.holds_nothing()? {
+            return Ok(());
+        }
         let peers: Vec<Eid> = self
             .contacts
             .iter()

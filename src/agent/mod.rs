@@ -32,7 +32,7 @@ use crate::store::{Store, StoreError};
 use bytes::Bytes;
 use inflight::InFlightSet;
 pub use ingest::Prechecked;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 /// Agent settings; every limit has a default (see [`AgentConfig::new`]).
@@ -392,8 +392,10 @@ pub struct Agent {
     contacts: BTreeMap<Eid, ContactState>,
     in_flight: InFlightSet,
     router: Router,
-    /// Peers whose estimate (and address, if `Some`) changed since the last commit.
-    dirty_peers: BTreeMap<Eid, Option<String>>,
+    /// Peers whose estimate (and address, if `Some`) changed since the last
+    /// commit. Hashed: between commits it may name every peer met, and a
+    /// look-up must not compare node IDs one by one.
+    dirty_peers: HashMap<Eid, Option<String>>,
     /// When peer estimates were last written by a tick, DTN ms.
     peers_flushed_ms: u64,
     next_seq: u64,
@@ -469,7 +471,7 @@ impl Agent {
             contacts: BTreeMap::new(),
             in_flight: InFlightSet::default(),
             router,
-            dirty_peers: BTreeMap::new(),
+            dirty_peers: HashMap::new(),
             peers_flushed_ms: 0,
             next_seq,
             waiting: BTreeMap::new(),
@@ -622,7 +624,9 @@ impl Agent {
         txn: &mut crate::store::Txn,
     ) -> Result<Vec<(Eid, crate::store::records::PeerRecord)>, AgentError> {
         let tally = std::mem::take(&mut self.peer_tally);
-        let mut touched: BTreeMap<Eid, Option<String>> = std::mem::take(&mut self.dirty_peers);
+        // Written in node ID order (the store's key order).
+        let mut touched: BTreeMap<Eid, Option<String>> =
+            std::mem::take(&mut self.dirty_peers).into_iter().collect();
         for peer in tally.keys() {
             touched.entry(peer.clone()).or_default();
         }

@@ -41,6 +41,8 @@ struct Names {
 }
 
 impl Names {
+    /// The ID of `node`, interning it if there is room (at most
+    /// [`MAX_KNOWN_NODES`] names learnt from advertisements).
     fn id(&mut self, node: &Eid) -> Option<u32> {
         if let Some(&i) = self.ids.get(node) {
             return Some(i);
@@ -48,10 +50,24 @@ impl Names {
         if self.names.len() >= MAX_KNOWN_NODES {
             return None;
         }
+        Some(self.intern(node))
+    }
+
+    /// The ID of `node`, interned even past [`MAX_KNOWN_NODES`]: for peers
+    /// met in a contact or restored from the store, whose number is bounded
+    /// by connections and the peer table, not by what adverts name.
+    fn id_always(&mut self, node: &Eid) -> u32 {
+        match self.ids.get(node) {
+            Some(&i) => i,
+            None => self.intern(node),
+        }
+    }
+
+    fn intern(&mut self, node: &Eid) -> u32 {
         let i = self.names.len() as u32;
         self.ids.insert(node.clone(), i);
         self.names.push(node.clone());
-        Some(i)
+        i
     }
 
     fn get(&self, node: &Eid) -> Option<u32> {
@@ -65,10 +81,13 @@ pub struct Router {
     me: Eid,
     policy: Policy,
     names: Names,
-    peers: BTreeMap<Eid, PeerEstimate>,
+    /// Estimates by interned peer ID (integer keys: a look-up compares
+    /// no strings).
+    peers: BTreeMap<u32, PeerEstimate>,
     /// Mean MEED wait over peers with a gap history, ms: the prior for
     /// peers met only once. `None` inside: to be recomputed (a contact
-    /// ended since), done at the next use rather than at every contact end.
+    /// started or ended since), done at the next use rather than at every
+    /// contact change.
     prior_wait_ms: Cell<Option<Option<f64>>>,
     /// Per peer (by interned ID): its advertised delays, (node, ms), sorted
     /// by node; empty for nodes that never advertised.
@@ -179,35 +198,36 @@ impl Router {
     /// Restores a persisted estimate for `peer` (start-up).
     pub fn seed_peer(&mut self, peer: &Eid, mut est: PeerEstimate) {
         est.in_contact = false; // a contact never survives a restart
-        self.peers.insert(peer.node_id(), est);
+        let id = self.names.id_always(&peer.as_node_id());
+        self.peers.insert(id, est);
+        self.prior_wait_ms.set(None);
     }
 
     /// A contact with `peer` started at `now_ms`; `rtt_us` is the CLA's RTT.
     pub fn contact_up(&mut self, now_ms: u64, peer: &Eid, rtt_us: u64) {
-        let peer = peer.node_id();
-        self.names.id(&peer);
+        let peer = peer.as_node_id();
+        let id = self.names.id_always(&peer);
         if let Some(p) = &mut self.prophet {
             p.table.encounter(now_ms, &peer);
             p.changed = true;
         }
-        self.peers
-            .entry(peer)
-            .or_default()
-            .contact_up(now_ms, rtt_us);
+        self.peers.entry(id).or_default().contact_up(now_ms, rtt_us);
+        self.prior_wait_ms.set(None);
     }
 
     /// The contact with `peer` ended at `now_ms`.
     pub fn contact_down(&mut self, now_ms: u64, peer: &Eid) {
-        if let Some(p) = self.peers.get_mut(&*peer.as_node_id()) {
+        if let Some(p) = self.peer_mut(peer) {
             p.contact_down(now_ms);
         }
         self.prior_wait_ms.set(None);
     }
 
     /// The prior (spec/routing.md §3): the mean MEED wait over peers with
-    /// a gap history, ms; recomputed at its first use after a contact
-    /// ended (not at every contact end: most ends are never followed by a
-    /// decision that needs it before the next one).
+    /// a gap history, ms, over the current estimates; recomputed at its
+    /// first use after a contact started or ended (not at every change:
+    /// most are never followed by a decision that needs it before the
+    /// next one).
     fn prior_wait_ms(&self) -> Option<f64> {
         if let Some(prior) = self.prior_wait_ms.get() {
             return prior;
@@ -225,14 +245,15 @@ impl Router {
 
     /// A new RTT sample for `peer`, µs.
     pub fn rtt_sample(&mut self, peer: &Eid, rtt_us: u64) {
-        if let Some(p) = self.peers.get_mut(&*peer.as_node_id()) {
+        if let Some(p) = self.peer_mut(peer) {
             p.rtt.sample(rtt_us);
         }
     }
 
     /// Adds bundle bytes moved to (`sent`) and from (`received`) `peer`.
     pub fn moved(&mut self, peer: &Eid, sent: u64, received: u64) {
-        let p = self.peers.entry(peer.node_id()).or_default();
+        let id = self.names.id_always(&peer.as_node_id());
+        let p = self.peers.entry(id).or_default();
         p.bytes_sent = p.bytes_sent.saturating_add(sent);
         p.bytes_received = p.bytes_received.saturating_add(received);
     }
@@ -244,12 +265,21 @@ impl Router {
 
     /// The estimate for `peer`, if it was ever met.
     pub fn estimate(&self, peer: &Eid) -> Option<&PeerEstimate> {
-        self.peers.get(&*peer.as_node_id())
+        let id = self.names.get(&peer.as_node_id())?;
+        self.peers.get(&id)
     }
 
-    /// Every peer's estimate, by node ID.
+    fn peer_mut(&mut self, peer: &Eid) -> Option<&mut PeerEstimate> {
+        let id = self.names.get(&peer.as_node_id())?;
+        self.peers.get_mut(&id)
+    }
+
+    /// Every peer's estimate, by node ID, in the order the peers were
+    /// first met.
     pub fn estimates(&self) -> impl Iterator<Item = (&Eid, &PeerEstimate)> {
-        self.peers.iter()
+        self.peers
+            .iter()
+            .map(|(&id, est)| (&self.names.names[id as usize], est))
     }
 
     /// Copies a bundle starts with here: 1 for direct and CGR (single
@@ -280,14 +310,26 @@ impl Router {
     /// Records `peer`'s advertisement received at `now_ms`. Entries beyond
     /// [`MAX_ADVERT_ENTRIES`] are ignored.
     pub fn peer_advert(&mut self, now_ms: u64, peer: &Eid, advert: &Advert) {
-        let peer = peer.node_id();
+        let peer = peer.as_node_id();
         if let Some(p) = &mut self.prophet {
             let list =
                 &advert.predictability[..advert.predictability.len().min(MAX_ADVERT_ENTRIES)];
             p.table.transitive(now_ms, &peer, list);
             p.changed = true;
             let table = list.iter().map(|(n, v)| (n.node_id(), *v)).collect();
-            p.peers.insert(peer.clone(), table);
+            p.peers.insert(peer.clone().into_owned(), table);
+        }
+        if advert.delay_ms.is_empty() {
+            // Nothing advertised (the common case under every policy but
+            // spore's): forget what the peer said before, if anything.
+            if let Some(t) = self
+                .names
+                .get(&peer)
+                .and_then(|p| self.delays.get_mut(p as usize))
+            {
+                t.clear();
+            }
+            return;
         }
         let Some(p) = self.names.id(&peer) else {
             return;
@@ -324,19 +366,14 @@ impl Router {
         if *dest == self.me {
             return Some(0.0);
         }
-        let mut best = self.peers.get(&dest).and_then(|p| self.wait_ms(p, now_ms));
-        let Some(d) = self.names.get(&dest) else {
-            return best;
-        };
-        for (peer, est) in &self.peers {
-            if Some(peer) == exclude {
+        let d = self.names.get(&dest)?;
+        let mut best = self.peers.get(&d).and_then(|p| self.wait_ms(p, now_ms));
+        let exclude = exclude.and_then(|e| self.names.get(e));
+        for (&p, est) in &self.peers {
+            if Some(p) == exclude {
                 continue;
             }
-            let Some(table) = self
-                .names
-                .get(peer)
-                .and_then(|p| self.delays.get(p as usize))
-            else {
+            let Some(table) = self.delays.get(p as usize) else {
                 continue;
             };
             let (Ok(i), Some(w)) = (
@@ -387,11 +424,8 @@ impl Router {
         let n = self.names.names.len();
         let me = self.names.get(&self.me);
         let mut best = vec![f64::INFINITY; n];
-        for (peer, est) in &self.peers {
+        for (&p, est) in &self.peers {
             let Some(w) = self.wait_ms(est, now_ms) else {
-                continue;
-            };
-            let Some(p) = self.names.get(peer) else {
                 continue;
             };
             if Some(p) == skip {

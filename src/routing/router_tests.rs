@@ -196,6 +196,85 @@ mod basics {
         );
         assert!(r.advert(0).delay_ms.len() <= MAX_ADVERT_ENTRIES);
     }
+
+    #[test]
+    fn the_prior_always_follows_the_current_estimates() {
+        let mut r = Router::new(eid("dtn://a/"), Policy::default());
+        let (b, c) = (eid("dtn://b/"), eid("dtn://c/"));
+        let fresh = |r: &Router| {
+            let w: Vec<f64> = r
+                .estimates()
+                .filter_map(|(_, e)| e.meed_wait_ms())
+                .collect();
+            (!w.is_empty()).then(|| w.iter().sum::<f64>() / w.len() as f64)
+        };
+        let mut t = 0;
+        for (k, gap) in [1_000u64, 5_000, 20_000, 3_000, 60_000]
+            .into_iter()
+            .enumerate()
+        {
+            let peer = if k % 2 == 0 { &b } else { &c };
+            t += gap;
+            r.contact_up(t, peer, 1000);
+            assert_eq!(r.prior_wait_ms(), fresh(&r), "after contact up {k}");
+            t += 500;
+            r.contact_down(t, peer);
+            assert_eq!(r.prior_wait_ms(), fresh(&r), "after contact down {k}");
+        }
+        assert!(r.prior_wait_ms().is_some());
+    }
+
+    #[test]
+    fn an_empty_advert_replaces_the_peers_earlier_delays() {
+        let mut r = Router::new(eid("dtn://a/"), Policy::default());
+        let (p, d) = (eid("dtn://p/"), eid("dtn://d/"));
+        r.contact_up(0, &p, 1000);
+        let one = Advert {
+            delay_ms: vec![(d.clone(), 700)],
+            predictability: vec![],
+        };
+        r.peer_advert(0, &p, &one);
+        assert_eq!(r.advertised_delay(&p, &d), Some(700.0));
+        r.peer_advert(10, &p, &Advert::default());
+        assert_eq!(r.advertised_delay(&p, &d), None);
+    }
+
+    #[test]
+    fn peers_met_get_estimates_after_adverts_filled_the_name_table() {
+        let mut r = Router::new(eid("dtn://a/"), Policy::default());
+        let per_peer = MAX_ADVERT_ENTRIES as u64;
+        let mut k = 0u64;
+        let mut advertiser = 0;
+        while r.names.names.len() < MAX_KNOWN_NODES {
+            let peer = eid(&format!("dtn://adv{advertiser}/"));
+            advertiser += 1;
+            r.contact_up(0, &peer, 1000);
+            let advert = Advert {
+                delay_ms: (k..k + per_peer)
+                    .map(|i| (eid(&format!("dtn://n{i}/")), i))
+                    .collect(),
+                predictability: vec![],
+            };
+            k += per_peer;
+            r.peer_advert(0, &peer, &advert);
+        }
+        // Names from adverts stop at the limit...
+        let late = eid("dtn://late-name/");
+        let advert = Advert {
+            delay_ms: vec![(late.clone(), 5)],
+            predictability: vec![],
+        };
+        r.peer_advert(0, &eid("dtn://adv0/"), &advert);
+        assert!(r.names.get(&late).is_none());
+        // ...but a peer actually met still gets its estimate.
+        let newcomer = eid("dtn://newcomer/");
+        r.contact_up(100, &newcomer, 3000);
+        r.contact_down(200, &newcomer);
+        let est = r.estimate(&newcomer).expect("estimate for a peer met");
+        assert_eq!((est.contacts, est.rtt.srtt_us), (1, 3000));
+        assert_eq!(est.last_end_ms, Some(200));
+        assert!(r.estimates().any(|(p, _)| p == &newcomer));
+    }
 }
 
 mod policies {

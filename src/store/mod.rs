@@ -288,6 +288,15 @@ impl Store {
         self.index.get(|| self.read())
     }
 
+    /// True if no bundle is held here (from memory): nothing to offer to
+    /// any peer.
+    ///
+    /// # Errors
+    /// [`StoreError`] if the index must be rebuilt and that fails.
+    pub fn holds_nothing(&self) -> Result<bool, StoreError> {
+        Ok(self.index()?.held.is_empty())
+    }
+
     /// The head of held bundle `key` (from memory), or `None` if it is not
     /// held here.
     ///
