@@ -48,6 +48,9 @@ impl Agent {
                 (_, None) => 0,
             };
             if transferred && keep == 0 {
+                if let Some(c) = self.contacts.get_mut(&from) {
+                    c.handed_over.insert(key.clone());
+                }
                 self.transfer(
                     &mut txn, now, &key, &mut rec, &from, sent, &signal, &mut after,
                 )?;
@@ -64,7 +67,7 @@ impl Agent {
                 }
                 rec.log(
                     now,
-                    format!("custody refused by {from}: {:?}", signal.reason),
+                    format!("custody refused by {from}: {}", signal.reason.describe()),
                 );
                 txn.put_record(&rec)?;
                 self.count("custody_refused_by_peer");

@@ -306,6 +306,7 @@ impl Agent {
             peer_has_it: contact.is_some_and(|c| c.peer_holds.contains(key)),
             refused_by_peer: contact
                 .is_some_and(|c| c.refused.contains(key) || c.depleted.contains(key)),
+            handed_over_in_contact: contact.is_some_and(|c| c.handed_over.contains(key)),
             destination_in_contact: self.contacts.contains_key(&*rec.destination.as_node_id()),
             copies: rec.copies,
             size_bytes: rec.size_bytes,

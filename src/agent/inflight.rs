@@ -67,6 +67,17 @@ impl InFlightSet {
         }
     }
 
+    /// The most copies of bundle `key` handed over by one transmission in
+    /// flight; 0 if none is.
+    pub fn max_give(&self, key: &[u8]) -> u32 {
+        self.map
+            .range((key.to_vec(), Eid::DtnNone)..)
+            .take_while(|((k, _), _)| k.as_slice() == key)
+            .map(|(_, f)| f.give)
+            .max()
+            .unwrap_or(0)
+    }
+
     /// True if bundle `key` is in flight to any peer.
     pub fn any(&self, key: &[u8]) -> bool {
         self.map

@@ -8,6 +8,7 @@ use crate::bundle::admin::{
 use crate::bundle::codec::{self, process_unknown_blocks};
 use crate::bundle::{Bundle, BundleId, DtnTime, Eid};
 use crate::content::{self, DAG_CBOR_CODEC, Manifest, RAW_CODEC};
+use crate::routing::COPIES_UNLIMITED;
 use crate::store::Txn;
 use crate::store::records::{
     BundleRecord, BundleState, FileRecord, FileRole, MAX_HISTORY, PayloadKind,
@@ -23,6 +24,10 @@ const INVALID: CustodyReason = CustodyReason::Other(8);
 /// Custody refusal reason for a bundle addressed to `dtn:none`: code 5,
 /// "destination endpoint ID unintelligible".
 const NO_DESTINATION: CustodyReason = CustodyReason::Other(5);
+/// Custody refusal reason for a bundle held here whose custody is being
+/// handed on with every copy (spec/custody.md, "Loops"): code 0, "no
+/// additional information", with the disposition "refused".
+const IN_TRANSIT: CustodyReason = CustodyReason::Accepted;
 
 /// Why a bundle was not accepted.
 #[derive(Clone, Debug)]
@@ -402,8 +407,23 @@ impl Agent {
         // through earlier (custody moved on, or it was deleted) and comes
         // back is accepted again: answering "duplicate" would make the
         // sender release what may be the last copy.
-        let held = txn.record(&key)?.is_some_and(|r| r.state.is_held());
-        if held || txn.is_delivered(&key)? {
+        let held = txn.record(&key)?.filter(|r| r.state.is_held());
+        if let Some(rec) = held {
+            // Our copy is on its way out with every copy (a routing loop
+            // brought the bundle back first): "duplicate" would make the
+            // sender release it, and our own release follows when the
+            // peer's signal comes. Refused, the sender keeps it.
+            let give = self.in_flight.max_give(&key);
+            if give > 0 && rec.copies != COPIES_UNLIMITED && give >= rec.copies {
+                return Ok(Err(refusal(
+                    "in_transit",
+                    "held here but being handed on with every copy",
+                    IN_TRANSIT,
+                )));
+            }
+            return Ok(Ok(None));
+        }
+        if txn.is_delivered(&key)? {
             return Ok(Ok(None));
         }
         let unknown = process_unknown_blocks(bundle);

@@ -383,6 +383,11 @@ struct ContactState {
     /// (DTN ms in `depleted_at_ms`), when the peer may have room again.
     depleted: HashSet<Vec<u8>>,
     depleted_at_ms: u64,
+    /// Keys whose custody (every copy) the peer took during this contact.
+    /// Should such a bundle come back to us while the contact lasts (a
+    /// routing loop through other nodes), it is not offered to the peer
+    /// again before the next contact (spec/routing.md §1, rule 3).
+    handed_over: HashSet<Vec<u8>>,
 }
 
 /// The agent. One per node; owns the node's store.
@@ -703,5 +708,7 @@ mod tests;
 mod tests_assembly;
 #[cfg(test)]
 mod tests_commit;
+#[cfg(test)]
+mod tests_loops;
 #[cfg(test)]
 mod tests_retention;

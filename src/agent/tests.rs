@@ -49,6 +49,9 @@ pub(super) fn submit(a: &mut Agent, now: DtnTime, items: Vec<Submission>) -> Vec
 pub(super) struct Net {
     dropped_signals: usize,
     pub(super) delivered: Vec<Action>,
+    /// Carry actions oldest first (a signal overtakes the transmissions
+    /// its receiver sent on); newest first by default.
+    pub(super) fifo: bool,
 }
 
 impl Net {
@@ -56,10 +59,11 @@ impl Net {
         Net {
             dropped_signals: 0,
             delivered: Vec::new(),
+            fifo: false,
         }
     }
 
-    fn route(
+    pub(super) fn route(
         &mut self,
         now: DtnTime,
         nodes: &mut [&mut Agent],
@@ -69,7 +73,11 @@ impl Net {
     ) {
         let mut queue: Vec<(usize, Action)> = acts.into_iter().map(|a| (from, a)).collect();
         let mut steps = 0;
-        while let Some((src, act)) = queue.pop() {
+        while let Some((src, act)) = if self.fifo && !queue.is_empty() {
+            Some(queue.remove(0))
+        } else {
+            queue.pop()
+        } {
             steps += 1;
             assert!(steps < 100_000, "the exchange does not settle");
             let src_id = nodes[src].node_id().clone();

@@ -75,6 +75,24 @@ impl CustodyReason {
             c => CustodyReason::Other(c),
         }
     }
+
+    /// The reason as the RFC 5050 §6.1.4 table names it, with its code,
+    /// e.g. `"depleted storage (4)"`; for history lines and logs.
+    pub fn describe(self) -> String {
+        let name = match self.code() {
+            0 => "no additional information",
+            1 => "lifetime expired",
+            2 => "forwarded over unidirectional link",
+            3 => "redundant reception",
+            4 => "depleted storage",
+            5 => "destination endpoint ID unintelligible",
+            6 => "no known route to destination",
+            7 => "no timely contact",
+            8 => "block unintelligible",
+            _ => "unassigned",
+        };
+        format!("{name} ({})", self.code())
+    }
 }
 
 /// A custody signal: one decision about one or more bundles.

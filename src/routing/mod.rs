@@ -147,6 +147,9 @@ pub enum HoldReason {
     DestinationElsewhere,
     /// The peer refused it during this contact.
     RefusedByPeer,
+    /// The peer took custody of it earlier in this contact and it came
+    /// back since: offering it again would feed a routing loop.
+    HandedOverInContact,
     /// The policy only sends to the destination (direct delivery, or the
     /// wait phase of spray-and-wait with one copy left).
     WaitForDestination,
@@ -168,6 +171,7 @@ impl HoldReason {
             HoldReason::PeerHasIt => "peer_has_it",
             HoldReason::DestinationElsewhere => "destination_elsewhere",
             HoldReason::RefusedByPeer => "refused_by_peer",
+            HoldReason::HandedOverInContact => "handed_over_in_contact",
             HoldReason::WaitForDestination => "wait_for_destination",
             HoldReason::NotBetter => "not_better",
             HoldReason::NotOnRoute => "not_on_route",
@@ -189,6 +193,9 @@ pub struct Candidate<'a> {
     pub peer_has_it: bool,
     /// The peer refused it in this contact.
     pub refused_by_peer: bool,
+    /// The peer took custody of it earlier in this contact and it came
+    /// back to us since (a loop through other nodes).
+    pub handed_over_in_contact: bool,
     /// The destination node is in contact (maybe through this peer).
     pub destination_in_contact: bool,
     /// Copies this node holds ([`COPIES_UNLIMITED`] for unlimited).
@@ -202,19 +209,21 @@ pub struct Candidate<'a> {
 /// The rules every policy shares (spec/routing.md §1): `Some` decides,
 /// `None` leaves it to the policy.
 pub fn common_rules(c: &Candidate<'_>) -> Option<Decision> {
-    let dest_node = c.destination.node_id();
     if c.peer_has_it {
         return Some(Decision::Hold(HoldReason::PeerHasIt));
     }
     if c.refused_by_peer {
         return Some(Decision::Hold(HoldReason::RefusedByPeer));
     }
-    if dest_node == c.peer.node_id() {
+    if c.handed_over_in_contact {
+        return Some(Decision::Hold(HoldReason::HandedOverInContact));
+    }
+    // Node parts compared in place (no node ID copies: this runs for every
+    // held bundle and peer at each window fill).
+    if c.destination.is_on_node(c.peer) {
         return Some(Decision::Direct);
     }
-    if c.received_from
-        .is_some_and(|f| f.node_id() == c.peer.node_id())
-    {
+    if c.received_from.is_some_and(|f| f.is_on_node(c.peer)) {
         return Some(Decision::Hold(HoldReason::CameFromPeer));
     }
     if c.destination_in_contact {

@@ -10,7 +10,7 @@ use super::{
 };
 use crate::bundle::Eid;
 use serde::{Deserialize, Serialize};
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, RefCell, RefMut};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -92,6 +92,10 @@ pub struct Router {
     /// Per peer (by interned ID): its advertised delays, (node, ms), sorted
     /// by node; empty for nodes that never advertised.
     delays: Vec<Vec<(u32, f64)>>,
+    /// D(X) and "D(X) without peer P" for every node at one instant (§4),
+    /// built at the first use at a new time or after estimates or adverts
+    /// changed, then read by every decision and advert of that instant.
+    routes: RefCell<Option<DelayRoutes>>,
     /// PRoPHET state (policy `prophet` only).
     prophet: Option<Prophet>,
     /// Contact plan and its index (policy `cgr` only).
@@ -142,6 +146,7 @@ impl Router {
             names: Names::default(),
             peers: BTreeMap::new(),
             delays: Vec::new(),
+            routes: RefCell::new(None),
             prior_wait_ms: Cell::new(Some(None)),
             prophet,
             cgr: None,
@@ -201,6 +206,7 @@ impl Router {
         let id = self.names.id_always(&peer.as_node_id());
         self.peers.insert(id, est);
         self.prior_wait_ms.set(None);
+        *self.routes.get_mut() = None;
     }
 
     /// A contact with `peer` started at `now_ms`; `rtt_us` is the CLA's RTT.
@@ -213,6 +219,7 @@ impl Router {
         }
         self.peers.entry(id).or_default().contact_up(now_ms, rtt_us);
         self.prior_wait_ms.set(None);
+        *self.routes.get_mut() = None;
     }
 
     /// The contact with `peer` ended at `now_ms`.
@@ -221,6 +228,7 @@ impl Router {
             p.contact_down(now_ms);
         }
         self.prior_wait_ms.set(None);
+        *self.routes.get_mut() = None;
     }
 
     /// The prior (spec/routing.md §3): the mean MEED wait over peers with
@@ -247,6 +255,7 @@ impl Router {
     pub fn rtt_sample(&mut self, peer: &Eid, rtt_us: u64) {
         if let Some(p) = self.peer_mut(peer) {
             p.rtt.sample(rtt_us);
+            *self.routes.get_mut() = None;
         }
     }
 
@@ -311,6 +320,7 @@ impl Router {
     /// [`MAX_ADVERT_ENTRIES`] are ignored.
     pub fn peer_advert(&mut self, now_ms: u64, peer: &Eid, advert: &Advert) {
         let peer = peer.as_node_id();
+        *self.routes.get_mut() = None;
         if let Some(p) = &mut self.prophet {
             let list =
                 &advert.predictability[..advert.predictability.len().min(MAX_ADVERT_ENTRIES)];
@@ -367,25 +377,85 @@ impl Router {
             return Some(0.0);
         }
         let d = self.names.get(&dest)?;
-        let mut best = self.peers.get(&d).and_then(|p| self.wait_ms(p, now_ms));
-        let exclude = exclude.and_then(|e| self.names.get(e));
-        for (&p, est) in &self.peers {
-            if Some(p) == exclude {
-                continue;
+        let skip = exclude.and_then(|e| self.names.get(e));
+        let mut cached = self.routes_at(now_ms);
+        let r = cached.as_mut().expect("routes_at fills it");
+        let b = match r.by_node[d as usize] {
+            Some(b) => b,
+            None => {
+                let b = self.best_two(&r.waits, d);
+                r.by_node[d as usize] = Some(b);
+                b
             }
-            let Some(table) = self.delays.get(p as usize) else {
-                continue;
-            };
-            let (Ok(i), Some(w)) = (
-                table.binary_search_by_key(&d, |e| e.0),
-                self.wait_ms(est, now_ms),
-            ) else {
-                continue;
-            };
-            let via = w + table[i].1;
-            best = Some(best.map_or(via, |b: f64| b.min(via)));
+        };
+        b.without(skip)
+    }
+
+    /// The delay routes at `now_ms`: the cached ones if they are of that
+    /// instant and cover every known node, else new ones with the waits
+    /// computed and no node's routes yet.
+    fn routes_at(&self, now_ms: u64) -> RefMut<'_, Option<DelayRoutes>> {
+        let mut cached = self.routes.borrow_mut();
+        let n = self.names.names.len();
+        if !cached
+            .as_ref()
+            .is_some_and(|r| r.at_ms == now_ms && r.by_node.len() == n)
+        {
+            let waits = self
+                .peers
+                .iter()
+                .filter_map(|(&p, est)| Some((p, self.wait_ms(est, now_ms)?)))
+                .collect();
+            *cached = Some(DelayRoutes {
+                at_ms: now_ms,
+                waits,
+                by_node: vec![None; n],
+                complete: false,
+            });
         }
-        best
+        cached
+    }
+
+    /// The routes to node `d` (§4): the wait for `d` itself if it is a
+    /// peer, and wait(P) + A_P(d) for each peer P that advertised `d`; one
+    /// binary search per peer (a decision needs few destinations).
+    fn best_two(&self, waits: &[(u32, f64)], d: u32) -> BestTwo {
+        let mut b = BestTwo::NONE;
+        for &(p, w) in waits {
+            if p == d {
+                b.offer(w, p);
+            }
+            let table = self
+                .delays
+                .get(p as usize)
+                .map_or(&[][..], |t| t.as_slice());
+            if let Ok(i) = table.binary_search_by_key(&d, |e| e.0) {
+                b.offer(w + table[i].1, p);
+            }
+        }
+        b
+    }
+
+    /// Fills the routes to every node in one pass over the peers' adverts
+    /// (an advert names them all): the same offers, in the same order, as
+    /// [`Router::best_two`] node by node.
+    fn complete_routes(&self, r: &mut DelayRoutes) {
+        if r.complete {
+            return;
+        }
+        let mut all = vec![BestTwo::NONE; r.by_node.len()];
+        for &(p, w) in &r.waits {
+            all[p as usize].offer(w, p);
+            for &(d, ms) in self
+                .delays
+                .get(p as usize)
+                .map_or(&[][..], |t| t.as_slice())
+            {
+                all[d as usize].offer(w + ms, p);
+            }
+        }
+        r.by_node = all.into_iter().map(Some).collect();
+        r.complete = true;
     }
 
     /// What to advertise to peers at `now_ms`: this node's delay estimate
@@ -421,33 +491,21 @@ impl Router {
 
     /// Our delay estimate to every node we know, lowest first (§4).
     fn delay_advert(&self, now_ms: u64, skip: Option<u32>) -> Vec<(Eid, u64)> {
-        let n = self.names.names.len();
         let me = self.names.get(&self.me);
-        let mut best = vec![f64::INFINITY; n];
-        for (&p, est) in &self.peers {
-            let Some(w) = self.wait_ms(est, now_ms) else {
-                continue;
-            };
-            if Some(p) == skip {
-                continue;
-            }
-            let slot = &mut best[p as usize];
-            *slot = slot.min(w);
-            for &(d, ms) in self
-                .delays
-                .get(p as usize)
-                .map_or(&[][..], |t| t.as_slice())
-            {
-                let slot = &mut best[d as usize];
-                *slot = slot.min(w + ms);
-            }
-        }
-        let mut delay_ms: Vec<(Eid, u64)> = best
+        let mut cached = self.routes_at(now_ms);
+        let r = cached.as_mut().expect("routes_at fills it");
+        self.complete_routes(r);
+        let mut delay_ms: Vec<(Eid, u64)> = r
+            .by_node
             .iter()
             .enumerate()
-            .filter(|(i, d)| d.is_finite() && Some(*i as u32) != me)
-            .map(|(i, d)| (self.names.names[i].clone(), d.round() as u64))
+            .filter(|&(i, _)| Some(i as u32) != me)
+            .filter_map(|(i, b)| {
+                let d = b.as_ref()?.without(skip)?;
+                Some((self.names.names[i].clone(), d.round() as u64))
+            })
             .collect();
+        drop(cached);
         delay_ms.push((self.me.clone(), 0));
         delay_ms.sort_by_key(|e| e.1);
         delay_ms.truncate(MAX_ADVERT_ENTRIES);
@@ -590,6 +648,61 @@ impl Router {
             .binary_search_by_key(&d, |e| e.0)
             .ok()
             .map(|i| table[i].1)
+    }
+}
+
+/// The routes to all known nodes at one instant (spec/routing.md §4).
+#[derive(Debug)]
+struct DelayRoutes {
+    /// The time the waits were computed for, ms.
+    at_ms: u64,
+    /// (peer ID, expected wait ms) for every peer with a known wait.
+    waits: Vec<(u32, f64)>,
+    /// By interned node ID; `None` until a decision or advert needs it.
+    by_node: Vec<Option<BestTwo>>,
+    /// Every node's entry is filled.
+    complete: bool,
+}
+
+/// The lowest delay to one node, the peer that route goes through, and
+/// the lowest through any other peer: D(X), and D(X) without any one peer
+/// P (the split-horizon advert to P, and "ours" when deciding for P), in
+/// O(1) instead of a pass over every peer.
+#[derive(Copy, Clone, Debug)]
+struct BestTwo {
+    best: f64,
+    via: u32,
+    second: f64,
+}
+
+impl BestTwo {
+    const NONE: BestTwo = BestTwo {
+        best: f64::INFINITY,
+        via: u32::MAX,
+        second: f64::INFINITY,
+    };
+
+    /// Considers a route of `ms` through peer `via`.
+    fn offer(&mut self, ms: f64, via: u32) {
+        if ms < self.best {
+            if via != self.via {
+                self.second = self.best;
+            }
+            self.best = ms;
+            self.via = via;
+        } else if via != self.via && ms < self.second {
+            self.second = ms;
+        }
+    }
+
+    /// The lowest delay not through `skip`, ms; `None` if there is none.
+    fn without(&self, skip: Option<u32>) -> Option<f64> {
+        let d = if skip == Some(self.via) {
+            self.second
+        } else {
+            self.best
+        };
+        d.is_finite().then_some(d)
     }
 }
 

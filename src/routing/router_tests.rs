@@ -14,6 +14,7 @@ mod basics {
             peer,
             peer_has_it: false,
             refused_by_peer: false,
+            handed_over_in_contact: false,
             destination_in_contact: false,
             copies,
             size_bytes: 1000,
@@ -391,5 +392,108 @@ mod policies {
         // Sending to a peer off the route books nothing.
         r.sent(0, &cand(&c, &eid("dtn://x/"), 1));
         assert_eq!(r.cgr_route(0, &cand(&c, &b, 1)).unwrap().0.first_hop, c);
+    }
+}
+
+/// The delay routes of §4 (built once per instant, best and second best
+/// per node) against the definition computed from scratch.
+mod delay_routes {
+    use super::super::*;
+    use proptest::prelude::*;
+
+    fn node(i: u8) -> Eid {
+        format!("dtn://n{i}/").parse().unwrap()
+    }
+
+    /// D(dest) without routes through `skip`, straight from spec §4: the
+    /// wait for dest itself and wait(P) + A_P(dest) for every other peer.
+    fn by_definition(r: &Router, now: u64, dest: &Eid, skip: Option<&Eid>) -> Option<f64> {
+        if *dest == r.me {
+            return Some(0.0);
+        }
+        let mut best: Option<f64> = None;
+        for (peer, est) in r.estimates() {
+            if Some(peer) == skip {
+                continue;
+            }
+            let Some(w) = r.wait_ms(est, now) else {
+                continue;
+            };
+            let mut offer = |d: f64| best = Some(best.map_or(d, |b| b.min(d)));
+            if peer == dest {
+                offer(w);
+            }
+            if let Some(ms) = r.advertised_delay(peer, dest) {
+                offer(w + ms);
+            }
+        }
+        best
+    }
+
+    /// (peer, up at, down at or still up, rtt µs)
+    type Contact = (u8, u64, Option<u64>, u64);
+    /// (peer, entries (node, ms))
+    type Adv = (u8, Vec<(u8, u64)>);
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+        #[test]
+        fn routes_match_the_definition(
+            contacts in prop::collection::vec(
+                (1u8..7, 0u64..50_000, prop::option::of(0u64..20_000), 1u64..100_000),
+                0..16,
+            ),
+            adverts in prop::collection::vec(
+                (1u8..7, prop::collection::vec((0u8..9, 0u64..100_000), 0..9)),
+                0..8,
+            ),
+            now in 70_000u64..200_000,
+        ) {
+            let contacts: Vec<Contact> = contacts;
+            let adverts: Vec<Adv> = adverts;
+            let mut r = Router::new(node(0), Policy::Spore { copies: 4 });
+            let mut sorted = contacts.clone();
+            sorted.sort_by_key(|c| c.1);
+            for (p, up, down, rtt) in sorted {
+                r.contact_up(up, &node(p), rtt);
+                if let Some(d) = down {
+                    r.contact_down(up + d, &node(p));
+                }
+            }
+            // Every name known, then a first look caches the routes: the
+            // adverts below must invalidate them.
+            let all = Advert {
+                delay_ms: (0..9u8).map(|n| (node(n), 1_000_000)).collect(),
+                predictability: vec![],
+            };
+            r.peer_advert(now, &node(6), &all);
+            let _ = r.delay_to(now, &node(8));
+            let _ = r.advert(now);
+            for (p, entries) in &adverts {
+                let delay_ms = entries.iter().map(|&(n, ms)| (node(n), ms)).collect();
+                let advert = Advert { delay_ms, predictability: vec![] };
+                r.peer_advert(now, &node(*p), &advert);
+            }
+            for d in 0..9u8 {
+                for skip in std::iter::once(None).chain((1..7u8).map(Some)) {
+                    let skip = skip.map(node);
+                    let got = r.delay_excluding(now, &node(d), skip.as_ref());
+                    let want = by_definition(&r, now, &node(d), skip.as_ref());
+                    prop_assert_eq!(got, want, "dest n{} skip {:?}", d, skip);
+                }
+            }
+            for to in std::iter::once(None).chain((1..7u8).map(Some)) {
+                let to = to.map(node);
+                let advert = r.advert_for(now, to.as_ref()).delay_ms;
+                for (n, ms) in &advert {
+                    let want = by_definition(&r, now, n, to.as_ref()).map(|d| d.round() as u64);
+                    prop_assert_eq!(Some(*ms), want, "advert to {:?} for {}", to, n);
+                }
+                let named = (0..9u8)
+                    .filter(|&d| by_definition(&r, now, &node(d), to.as_ref()).is_some())
+                    .count();
+                prop_assert_eq!(advert.len(), named);
+            }
+        }
     }
 }

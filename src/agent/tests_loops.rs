@@ -1,0 +1,101 @@
+//! Sans-IO tests of routing loops. Stale delay adverts (spec/routing.md §4)
+//! can send a bundle round a ring of nodes that are all in contact. Two
+//! rules keep the bundle and end the loop, whichever arrives first at the
+//! node that started the round: the bundle itself (spec/custody.md,
+//! "Loops": refused while our copy is being handed on) or the custody
+//! signal (spec/routing.md §1 rule 3: not offered again in this contact to
+//! a peer that took custody of it).
+
+use super::tests::{Net, T0, agent_with, eid};
+use super::*;
+use crate::routing::Advert;
+use crate::store::records::BundleState;
+
+/// `to` learns that `from` reaches node z in 10 ms (and nothing else).
+fn advertise_z(now: DtnTime, to: &mut Agent, from: &str) {
+    let advert = Advert {
+        delay_ms: vec![(eid("dtn://z/"), 10)],
+        predictability: Vec::new(),
+    };
+    let peer = eid(from);
+    to.handle(now, Event::PeerAdvert { peer, advert }).unwrap();
+}
+
+/// Three spore nodes in contact with each other, each believing the next
+/// one (a → b → c → a) closer to z and knowing no route that avoids it;
+/// a bundle for z is submitted at a and the exchange runs until it settles
+/// (the test's [`Net`] panics if it never does). Returns the agents and
+/// the bundle's ID.
+fn ring(fifo: bool) -> ([Agent; 3], BundleId) {
+    let [mut a, mut b, mut c] = ["a", "b", "c"].map(|n| agent_with(n, "spore"));
+    let mut net = Net::new();
+    net.fifo = fifo;
+    let nodes = &mut [&mut a, &mut b, &mut c];
+    net.contact(T0, nodes, 0, 1, None);
+    net.contact(T0, nodes, 1, 2, None);
+    net.contact(T0, nodes, 2, 0, None);
+    advertise_z(T0, nodes[0], "dtn://b/");
+    advertise_z(T0, nodes[1], "dtn://c/");
+    advertise_z(T0, nodes[2], "dtn://a/");
+    let submit = Event::Submit {
+        ticket: 1,
+        items: vec![Submission::Data {
+            destination: eid("dtn://z/app"),
+            payload: Bytes::from_static(b"x"),
+            lifetime_ms: None,
+            flags: 0,
+            content_cid: None,
+        }],
+    };
+    let acts = nodes[0].handle(T0, submit).unwrap();
+    let id = acts
+        .iter()
+        .find_map(|a| match a {
+            Action::Submitted { result, .. } => Some(result.as_ref().unwrap()[0].clone()),
+            _ => None,
+        })
+        .unwrap();
+    net.route(T0, nodes, 0, acts, None);
+    ([a, b, c], id)
+}
+
+fn state(x: &Agent, id: &BundleId) -> BundleState {
+    x.store().record(&id.to_key()).unwrap().unwrap().state
+}
+
+fn handed_on(x: &Agent, id: &BundleId) -> usize {
+    let rec = x.store().record(&id.to_key()).unwrap().unwrap();
+    rec.history
+        .iter()
+        .filter(|e| e.event.starts_with("custody transferred"))
+        .count()
+}
+
+/// Found by the simulator (100 nodes, 700 messages, `spore` policy): b's
+/// signal reaches a before the bundle comes round, a released its copy and
+/// accepted the bundle again, and it went a → b → c → a → … at one
+/// instant without end. Now a keeps it after one round.
+#[test]
+fn a_bundle_that_comes_round_after_its_signal_is_kept_not_sent_round_again() {
+    let ([a, b, c], id) = ring(true);
+    let states = [&a, &b, &c].map(|x| state(x, &id));
+    use BundleState::{CustodyTransferred as Gone, Stored};
+    assert_eq!(states, [Stored, Gone, Gone], "one holder: a");
+    let rounds = [&a, &b, &c].map(|x| handed_on(x, &id));
+    assert_eq!(rounds, [1, 1, 1], "one round");
+}
+
+/// The other order: the bundle comes round to a while a's copy is still
+/// on its way to b. "Duplicate" would make c release, then b's signal
+/// made a release too: nobody held the bundle. Now a refuses it (in
+/// transit), c keeps it, and a releases when b's signal comes.
+#[test]
+fn a_bundle_that_comes_round_before_its_signal_is_refused_and_not_lost() {
+    let ([a, b, c], id) = ring(false);
+    let states = [&a, &b, &c].map(|x| state(x, &id));
+    use BundleState::{CustodyTransferred as Gone, Stored};
+    assert_eq!(states, [Gone, Gone, Stored], "one holder: c");
+    let counters = a.store().counters().unwrap();
+    let refused = counters.iter().find(|(k, _)| k == "refused_in_transit");
+    assert_eq!(refused.map(|(_, n)| *n), Some(1), "{counters:?}");
+}
