@@ -378,8 +378,7 @@ impl Router {
         }
         let d = self.names.get(&dest)?;
         let skip = exclude.and_then(|e| self.names.get(e));
-        let mut cached = self.routes_at(now_ms);
-        let r = cached.as_mut().expect("routes_at fills it");
+        let mut r = self.routes_at(now_ms);
         let b = match r.by_node[d as usize] {
             Some(b) => b,
             None => {
@@ -394,26 +393,39 @@ impl Router {
     /// The delay routes at `now_ms`: the cached ones if they are of that
     /// instant and cover every known node, else new ones with the waits
     /// computed and no node's routes yet.
-    fn routes_at(&self, now_ms: u64) -> RefMut<'_, Option<DelayRoutes>> {
+    fn routes_at(&self, now_ms: u64) -> RefMut<'_, DelayRoutes> {
         let mut cached = self.routes.borrow_mut();
         let n = self.names.names.len();
         if !cached
             .as_ref()
             .is_some_and(|r| r.at_ms == now_ms && r.by_node.len() == n)
         {
-            let waits = self
-                .peers
-                .iter()
-                .filter_map(|(&p, est)| Some((p, self.wait_ms(est, now_ms)?)))
-                .collect();
-            *cached = Some(DelayRoutes {
+            *cached = None;
+        }
+        RefMut::map(cached, |c| {
+            c.get_or_insert_with(|| DelayRoutes {
                 at_ms: now_ms,
-                waits,
+                waits: self
+                    .peers
+                    .iter()
+                    .filter_map(|(&p, est)| Some((p, self.wait_ms(est, now_ms)?)))
+                    .collect(),
                 by_node: vec![None; n],
                 complete: false,
-            });
-        }
-        cached
+            })
+        })
+    }
+
+    /// Peer `p`'s advertised delays, (node, ms) sorted by node.
+    fn table(&self, p: u32) -> &[(u32, f64)] {
+        self.delays.get(p as usize).map_or(&[], |t| t.as_slice())
+    }
+
+    /// Peer `p`'s advertised delay to node `d`, ms.
+    fn table_entry(&self, p: u32, d: u32) -> Option<f64> {
+        let table = self.table(p);
+        let i = table.binary_search_by_key(&d, |e| e.0).ok()?;
+        Some(table[i].1)
     }
 
     /// The routes to node `d` (§4): the wait for `d` itself if it is a
@@ -425,12 +437,8 @@ impl Router {
             if p == d {
                 b.offer(w, p);
             }
-            let table = self
-                .delays
-                .get(p as usize)
-                .map_or(&[][..], |t| t.as_slice());
-            if let Ok(i) = table.binary_search_by_key(&d, |e| e.0) {
-                b.offer(w + table[i].1, p);
+            if let Some(ms) = self.table_entry(p, d) {
+                b.offer(w + ms, p);
             }
         }
         b
@@ -446,11 +454,7 @@ impl Router {
         let mut all = vec![BestTwo::NONE; r.by_node.len()];
         for &(p, w) in &r.waits {
             all[p as usize].offer(w, p);
-            for &(d, ms) in self
-                .delays
-                .get(p as usize)
-                .map_or(&[][..], |t| t.as_slice())
-            {
+            for &(d, ms) in self.table(p) {
                 all[d as usize].offer(w + ms, p);
             }
         }
@@ -492,9 +496,8 @@ impl Router {
     /// Our delay estimate to every node we know, lowest first (§4).
     fn delay_advert(&self, now_ms: u64, skip: Option<u32>) -> Vec<(Eid, u64)> {
         let me = self.names.get(&self.me);
-        let mut cached = self.routes_at(now_ms);
-        let r = cached.as_mut().expect("routes_at fills it");
-        self.complete_routes(r);
+        let mut r = self.routes_at(now_ms);
+        self.complete_routes(&mut r);
         let mut delay_ms: Vec<(Eid, u64)> = r
             .by_node
             .iter()
@@ -505,7 +508,7 @@ impl Router {
                 Some((self.names.names[i].clone(), d.round() as u64))
             })
             .collect();
-        drop(cached);
+        drop(r);
         delay_ms.push((self.me.clone(), 0));
         delay_ms.sort_by_key(|e| e.1);
         delay_ms.truncate(MAX_ADVERT_ENTRIES);
@@ -643,11 +646,7 @@ impl Router {
     pub fn advertised_delay(&self, peer: &Eid, dest: &Eid) -> Option<f64> {
         let p = self.names.get(&peer.as_node_id())?;
         let d = self.names.get(&dest.as_node_id())?;
-        let table = self.delays.get(p as usize)?;
-        table
-            .binary_search_by_key(&d, |e| e.0)
-            .ok()
-            .map(|i| table[i].1)
+        self.table_entry(p, d)
     }
 }
 
