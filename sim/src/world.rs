@@ -87,6 +87,21 @@ pub enum SimError {
     /// A store could not be opened or read.
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    /// Virtual time stopped advancing: more events at one instant than the
+    /// run's messages and contacts can account for (e.g. a bundle handed
+    /// round a ring of nodes forever, spec/routing.md §1 rule 3).
+    #[error(
+        "no progress at t={time_s} s: {events} events at this one instant \
+         (limit {limit}); the nodes keep exchanging without end"
+    )]
+    NoProgress {
+        /// Virtual time, seconds.
+        time_s: f64,
+        /// Events handled at that instant.
+        events: u64,
+        /// The limit, [`World::instant_limit`].
+        limit: u64,
+    },
 }
 
 /// What a run measured, before the oracle and the summary.
@@ -282,6 +297,24 @@ impl<'a> World<'a> {
         }
     }
 
+    /// Most events one virtual instant may hold before the run is declared
+    /// stuck: generous (8 per bundle copy a node could hold, per node
+    /// pair, and per trace event at the trace's busiest instant), yet
+    /// finite, so a livelock ends the run with [`SimError::NoProgress`]
+    /// instead of hanging it.
+    pub fn instant_limit(&self) -> u64 {
+        let nodes = self.agents.len() as u64;
+        let msgs = self.messages.len() as u64;
+        let mut busiest = 0u64;
+        let mut run = 0u64;
+        for (i, e) in self.trace.iter().enumerate() {
+            let same = i > 0 && self.trace[i - 1].time_us == e.time_us;
+            run = if same { run + 1 } else { 1 };
+            busiest = busiest.max(run);
+        }
+        8 * (msgs.saturating_add(1) * nodes + nodes * nodes + busiest) + 10_000
+    }
+
     /// Runs until the queue is empty or past [`SimConfig::end_us`].
     ///
     /// # Errors
@@ -291,10 +324,24 @@ impl<'a> World<'a> {
         self.push_conn(0);
         self.push_create(0);
         self.push(0, CLASS_NORMAL, Ev::Sample);
+        let limit = self.instant_limit();
+        let mut at_instant = 0u64;
         while let Some(Item { key, ev }) = self.heap.pop() {
             let time_us = key.0.0;
             if time_us > self.cfg.end_us {
                 break;
+            }
+            at_instant = if time_us == self.now_us {
+                at_instant + 1
+            } else {
+                1
+            };
+            if at_instant > limit {
+                return Err(SimError::NoProgress {
+                    time_s: time_us as f64 / 1e6,
+                    events: at_instant,
+                    limit,
+                });
             }
             self.now_us = time_us;
             self.out.events += 1;
