@@ -305,13 +305,11 @@ impl<'a> World<'a> {
     pub fn instant_limit(&self) -> u64 {
         let nodes = self.agents.len() as u64;
         let msgs = self.messages.len() as u64;
-        let mut busiest = 0u64;
-        let mut run = 0u64;
-        for (i, e) in self.trace.iter().enumerate() {
-            let same = i > 0 && self.trace[i - 1].time_us == e.time_us;
-            run = if same { run + 1 } else { 1 };
-            busiest = busiest.max(run);
-        }
+        let busiest = (self.trace)
+            .chunk_by(|a, b| a.time_us == b.time_us)
+            .map(|same| same.len() as u64)
+            .max()
+            .unwrap_or(0);
         8 * (msgs.saturating_add(1) * nodes + nodes * nodes + busiest) + 10_000
     }
 

@@ -18,11 +18,13 @@
 //! campaign; `scripts/sim-chaos.sh` runs a long one in release. A failure
 //! prints the case's parameters, enough to run it again alone.
 
+mod common;
+
+use common::deterministic;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use spore::routing::Policy;
 use spore_sim::generator::{PoissonParams, RwpParams, format_events, poisson, rwp};
-use spore_sim::report::Report;
 use spore_sim::run::{RunParams, run};
 use spore_sim::trace::{Trace, parse_trace};
 
@@ -105,13 +107,6 @@ fn random_params(rng: &mut ChaCha8Rng, trace: &Trace) -> RunParams {
     };
     p.seed = rng.random::<u32>() as u64;
     p
-}
-
-/// The report without its wall-clock fields.
-fn deterministic(mut r: Report) -> String {
-    r.events_per_s = 0.0;
-    r.wall_s = 0.0;
-    serde_json::to_string(&r).unwrap()
 }
 
 fn check(case: u64, trace: &Trace, p: &RunParams, again: bool) -> Result<(), String> {

@@ -1,5 +1,8 @@
 //! Whole runs: determinism, the link model, hop counts, buffers.
 
+mod common;
+
+use common::deterministic;
 use spore::routing::Policy;
 use spore_sim::generator::{PoissonParams, format_events, poisson};
 use spore_sim::report::Report;
@@ -15,13 +18,6 @@ fn small_poisson(seed: u64) -> Trace {
         seed,
     });
     parse_trace(&format_events(&ev)).unwrap()
-}
-
-/// The report without its wall-clock fields.
-fn deterministic(mut r: Report) -> String {
-    r.events_per_s = 0.0;
-    r.wall_s = 0.0;
-    serde_json::to_string(&r).unwrap()
 }
 
 #[test]
