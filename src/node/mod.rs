@@ -334,79 +334,24 @@ pub async fn run(
     prepare_dir(&cfg.data_dir)?;
     let api_json = cfg.data_dir.join("api.json");
     let _ = std::fs::remove_file(&api_json);
-    let identity = Identity::load_or_create(&cfg.data_dir.join("identity.key"))
-        .context("cannot load or create the node identity")?;
-    let node_id = match &cfg.node_id {
-        Some(n) => n.node_id(),
-        None => Eid::dtn(&identity.fingerprint(), "")?,
-    };
-    let inbox = cfg
-        .inbox
-        .clone()
-        .unwrap_or_else(|| cfg.data_dir.join("inbox"));
-    remove_partial_files(&inbox);
-    let agent = open_agent(&cfg, &node_id)?;
-    let sync_node = sync::SyncNode::open(&cfg.data_dir, cfg.sync.clone())
-        .context("cannot open the folder sync state")?;
-    // Before the agent starts: its first actions may write files (and
-    // temporary files) into these directories.
-    for root in sync_node.accept_dirs() {
-        let n = crate::sync::receive::remove_partial_files(&root);
-        if n > 0 {
-            info!(dir = %root.display(), files = n, "removed partial files left by a crash");
-        }
-    }
-    let router = agent.router().policy();
-    let store = agent.store_handle();
-    let mut cla_cfg = cfg.cla.clone();
-    cla_cfg.max_bundle_bytes = cfg.limits.max_bundle_bytes;
+    let local = LocalState::open(&cfg)?;
+    let node_id = local.node_id.clone();
     let trust = Arc::new(trust::TrustState::open(
         &cfg.data_dir,
         &cfg.trust,
-        identity.public_key(),
+        local.identity.public_key(),
     )?);
+    let mut cla_cfg = cfg.cla.clone();
+    cla_cfg.max_bundle_bytes = cfg.limits.max_bundle_bytes;
     let cla = QuicCla::bind_with_trust(
         cfg.listen,
-        &identity,
+        &local.identity,
         &node_id.to_string(),
         cla_cfg,
         trust.clone(),
     )
     .with_context(|| format!("cannot listen for QUIC on {}", cfg.listen))?;
-    let decode_limits = agent.config().decode_limits.clone();
-    let (cmd_tx, cmd_rx) = mpsc::channel(4096);
-    let (act_tx, act_rx) = mpsc::unbounded_channel();
-    let agent_thread = std::thread::Builder::new()
-        .name("spore-agent".into())
-        .spawn(move || actions::agent_loop(agent, cmd_rx, act_tx))
-        .context("cannot start the agent thread")?;
-    let shared = Arc::new(Shared {
-        cmd: cmd_tx,
-        store,
-        node_id: node_id.clone(),
-        router,
-        data_dir: cfg.data_dir.clone(),
-        inbox,
-        chunk_size: cfg.chunk_size,
-        cla: cla.clone(),
-        contacts: contacts::Contacts::default(),
-        submits: actions::Tickets::default(),
-        bundle_read_deadline: cfg.bundle_read_deadline,
-        decode_limits,
-        stream_refusals: Default::default(),
-        jobs: job_runner::JobRunner::new(
-            cfg.jobs.clone(),
-            cfg.limits.jobs_per_s,
-            cfg.limits.jobs_burst,
-        ),
-        guards: limits::PeerGuards::new(&cfg.limits),
-        discovery: discovery::Discovery::new(cfg.discovery.clone(), identity.fingerprint()),
-        trust,
-        sync: Arc::new(sync_node),
-        bandwidth: bandwidth::Bandwidth::load(&cfg.data_dir),
-        metered: metered::Metered::load(&cfg.data_dir, &cfg.metered_peers),
-        assets: asset_advert::Assets::new(cfg.assets.clone()),
-    });
+    let (shared, act_rx, agent_thread) = start_agent(&cfg, local, trust, cla.clone())?;
     metered::announce(&shared).await;
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(actions::dispatch(shared.clone(), act_rx));
@@ -432,6 +377,109 @@ pub async fn run(
         error!("agent thread panicked");
     }
     Ok(())
+}
+
+/// What a node reads from its data dir before it talks to anyone: the
+/// identity, the agent over the opened store, the folder sync state and
+/// the inbox, with partial files of a crashed reassembly removed.
+struct LocalState {
+    identity: Identity,
+    node_id: Eid,
+    inbox: PathBuf,
+    agent: Agent,
+    sync_node: sync::SyncNode,
+}
+
+impl LocalState {
+    fn open(cfg: &NodeConfig) -> anyhow::Result<Self> {
+        let identity = Identity::load_or_create(&cfg.data_dir.join("identity.key"))
+            .context("cannot load or create the node identity")?;
+        let node_id = match &cfg.node_id {
+            Some(n) => n.node_id(),
+            None => Eid::dtn(&identity.fingerprint(), "")?,
+        };
+        let inbox = cfg
+            .inbox
+            .clone()
+            .unwrap_or_else(|| cfg.data_dir.join("inbox"));
+        remove_partial_files(&inbox);
+        let agent = open_agent(cfg, &node_id)?;
+        let sync_node = sync::SyncNode::open(&cfg.data_dir, cfg.sync.clone())
+            .context("cannot open the folder sync state")?;
+        // Before the agent starts: its first actions may write files (and
+        // temporary files) into these directories.
+        for root in sync_node.accept_dirs() {
+            let n = crate::sync::receive::remove_partial_files(&root);
+            if n > 0 {
+                info!(dir = %root.display(), files = n, "removed partial files left by a crash");
+            }
+        }
+        Ok(Self {
+            identity,
+            node_id,
+            inbox,
+            agent,
+            sync_node,
+        })
+    }
+}
+
+/// Starts the agent thread and builds the state the node's tasks share;
+/// returns it with the receiver of the agent's actions and the thread.
+fn start_agent(
+    cfg: &NodeConfig,
+    local: LocalState,
+    trust: Arc<trust::TrustState>,
+    cla: QuicCla,
+) -> anyhow::Result<(
+    Arc<Shared>,
+    mpsc::UnboundedReceiver<crate::agent::Action>,
+    std::thread::JoinHandle<()>,
+)> {
+    let LocalState {
+        identity,
+        node_id,
+        inbox,
+        agent,
+        sync_node,
+    } = local;
+    let router = agent.router().policy();
+    let store = agent.store_handle();
+    let decode_limits = agent.config().decode_limits.clone();
+    let (cmd_tx, cmd_rx) = mpsc::channel(4096);
+    let (act_tx, act_rx) = mpsc::unbounded_channel();
+    let agent_thread = std::thread::Builder::new()
+        .name("spore-agent".into())
+        .spawn(move || actions::agent_loop(agent, cmd_rx, act_tx))
+        .context("cannot start the agent thread")?;
+    let shared = Arc::new(Shared {
+        cmd: cmd_tx,
+        store,
+        node_id,
+        router,
+        data_dir: cfg.data_dir.clone(),
+        inbox,
+        chunk_size: cfg.chunk_size,
+        cla,
+        contacts: contacts::Contacts::default(),
+        submits: actions::Tickets::default(),
+        bundle_read_deadline: cfg.bundle_read_deadline,
+        decode_limits,
+        stream_refusals: Default::default(),
+        jobs: job_runner::JobRunner::new(
+            cfg.jobs.clone(),
+            cfg.limits.jobs_per_s,
+            cfg.limits.jobs_burst,
+        ),
+        guards: limits::PeerGuards::new(&cfg.limits),
+        discovery: discovery::Discovery::new(cfg.discovery.clone(), identity.fingerprint()),
+        trust,
+        sync: Arc::new(sync_node),
+        bandwidth: bandwidth::Bandwidth::load(&cfg.data_dir),
+        metered: metered::Metered::load(&cfg.data_dir, &cfg.metered_peers),
+        assets: asset_advert::Assets::new(cfg.assets.clone()),
+    });
+    Ok((shared, act_rx, agent_thread))
 }
 
 /// Opens the store and the agent over it, and logs what was found.
