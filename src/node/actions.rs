@@ -3,8 +3,10 @@
 use super::proto::ControlMessage;
 use super::{Command, Shared, dtn_now};
 use crate::agent::{Action, Agent, Event, Received};
+use crate::bundle::BundleId;
 use crate::bundle::admin::AdministrativeRecord;
 use crate::content::{self, Manifest};
+use bytes::Bytes;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -133,32 +135,7 @@ pub(crate) fn agent_loop(
 pub(crate) async fn dispatch(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Action>) {
     while let Some(a) = rx.recv().await {
         match a {
-            Action::Transmit { peer, id, bytes } => {
-                let Some(c) = shared.contacts.get(&peer) else {
-                    let ev = Event::TransmitFailed {
-                        peer,
-                        id,
-                        reason: "no contact".into(),
-                    };
-                    let _ = shared.cmd.send(Command::Event(ev)).await;
-                    continue;
-                };
-                let cmd = shared.cmd.clone();
-                let wait = shared.bandwidth.delay(&peer, bytes.len());
-                tokio::spawn(async move {
-                    if !wait.is_zero() {
-                        tokio::time::sleep(wait).await; // per-peer cap (bandwidth.rs)
-                    }
-                    if let Err(e) = c.send_bundle(bytes).await {
-                        let ev = Event::TransmitFailed {
-                            peer,
-                            id,
-                            reason: e.to_string(),
-                        };
-                        let _ = cmd.send(Command::Event(ev)).await;
-                    }
-                });
-            }
+            Action::Transmit { peer, id, bytes } => transmit(&shared, peer, id, bytes).await,
             Action::SendSummary {
                 peer,
                 held,
@@ -191,22 +168,56 @@ pub(crate) async fn dispatch(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceive
                 id,
                 service,
                 payload,
-            } => {
-                if super::job_runner::take_delivery(&shared, &id, &service, &payload) {
-                    continue;
-                }
-                let dir = shared.data_dir.join("delivered");
-                let name = format!("{}-{}", sanitize(&service), sanitize(&id.to_string()));
-                let r = std::fs::create_dir_all(&dir)
-                    .map_err(anyhow::Error::from)
-                    .and_then(|_| super::write_atomically(&dir.join(&name), &payload));
-                match r {
-                    Ok(()) => info!(bundle = %id, file = %name, "payload delivered"),
-                    Err(e) => {
-                        error!(bundle = %id, error = %e, "cannot write delivered payload (kept in the store until expiry)")
-                    }
-                }
-            }
+            } => deliver_payload(&shared, &id, &service, &payload),
+        }
+    }
+}
+
+/// Sends one bundle on the peer's contact in a task of its own (after the
+/// wait its bandwidth cap asks for); a failure goes back to the agent as
+/// `TransmitFailed`, as does a peer no longer in contact.
+async fn transmit(shared: &Arc<Shared>, peer: crate::bundle::Eid, id: BundleId, bytes: Bytes) {
+    let Some(c) = shared.contacts.get(&peer) else {
+        let ev = Event::TransmitFailed {
+            peer,
+            id,
+            reason: "no contact".into(),
+        };
+        let _ = shared.cmd.send(Command::Event(ev)).await;
+        return;
+    };
+    let cmd = shared.cmd.clone();
+    let wait = shared.bandwidth.delay(&peer, bytes.len());
+    tokio::spawn(async move {
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await; // per-peer cap (bandwidth.rs)
+        }
+        if let Err(e) = c.send_bundle(bytes).await {
+            let ev = Event::TransmitFailed {
+                peer,
+                id,
+                reason: e.to_string(),
+            };
+            let _ = cmd.send(Command::Event(ev)).await;
+        }
+    });
+}
+
+/// A bundle delivered to a local service that is neither a file nor a
+/// job: its payload is written to `<data-dir>/delivered/<service>-<id>`.
+fn deliver_payload(shared: &Arc<Shared>, id: &BundleId, service: &str, payload: &Bytes) {
+    if super::job_runner::take_delivery(shared, id, service, payload) {
+        return;
+    }
+    let dir = shared.data_dir.join("delivered");
+    let name = format!("{}-{}", sanitize(service), sanitize(&id.to_string()));
+    let r = std::fs::create_dir_all(&dir)
+        .map_err(anyhow::Error::from)
+        .and_then(|_| super::write_atomically(&dir.join(&name), payload));
+    match r {
+        Ok(()) => info!(bundle = %id, file = %name, "payload delivered"),
+        Err(e) => {
+            error!(bundle = %id, error = %e, "cannot write delivered payload (kept in the store until expiry)")
         }
     }
 }

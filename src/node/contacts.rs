@@ -387,72 +387,100 @@ async fn control_in(shared: Arc<Shared>, c: Contact, peer: Eid) {
                 return;
             }
         };
-        let ev = match msg {
-            ControlMessage::Summary {
-                held,
-                from_you,
-                advert,
-            } => Event::PeerSummary {
-                peer: peer.clone(),
-                held,
-                from_you,
-                advert,
-            },
-            ControlMessage::Advert { advert } => Event::PeerAdvert {
-                peer: peer.clone(),
-                advert,
-            },
-            ControlMessage::Capabilities { caps } => {
-                shared.jobs.peer_caps.set(peer.clone(), caps);
-                continue;
-            }
-            ControlMessage::JobRequest {
-                rid,
-                request,
-                parts,
-            } => {
-                super::realtime::serve(&shared, &c, peer.clone(), rid, request, parts);
-                continue;
-            }
-            ControlMessage::JobPart { rid, seq, bytes } => {
-                shared.jobs.realtime.part(rid, seq, bytes).await;
-                continue;
-            }
-            ControlMessage::JobReply { rid, result } => {
-                shared.jobs.realtime.complete(rid, result).await;
-                continue;
-            }
-            ControlMessage::Peers { peers } => {
-                super::pex::receive(&shared, &peer, c.remote_addr(), &peers);
-                continue;
-            }
-            ControlMessage::Assets { entries } => {
-                super::asset_advert::receive(&shared, &peer, entries).await;
-                continue;
-            }
-            ControlMessage::Custody { record } => match AdministrativeRecord::decode(&record) {
-                Ok(AdministrativeRecord::CustodySignal(signal)) => Event::CustodySignal {
-                    from: peer.clone(),
-                    signal,
-                },
-                Ok(_) | Err(_) => {
-                    warn!(peer = %peer, "control message is not a custody signal; ignored");
-                    continue;
-                }
-            },
-            // A Join on an admitted contact (open mode, or already trusted).
-            ControlMessage::Join { secret } => {
-                if !super::join::join_on_contact(&shared, &c, &secret).await {
+        match control_message(&shared, &c, &peer, msg).await {
+            Next::Agent(ev) => {
+                if shared.cmd.send(Command::Event(ev)).await.is_err() {
                     return;
                 }
-                continue;
             }
-            ControlMessage::JoinAccepted => continue,
-        };
-        if shared.cmd.send(Command::Event(ev)).await.is_err() {
-            return;
+            Next::Handled => {}
+            Next::Close => return,
         }
     }
+}
+
+/// What [`control_in`] does after one control message.
+enum Next {
+    /// Hand this event to the agent.
+    Agent(Event),
+    /// Dealt with here.
+    Handled,
+    /// Stop reading the control stream.
+    Close,
+}
+
+/// Turns one control message into an agent event, or handles it here
+/// (capabilities, jobs, peer exchange, asset adverts, joins).
+async fn control_message(
+    shared: &Arc<Shared>,
+    c: &Contact,
+    peer: &Eid,
+    msg: ControlMessage,
+) -> Next {
+    let ev = match msg {
+        ControlMessage::Summary {
+            held,
+            from_you,
+            advert,
+        } => Event::PeerSummary {
+            peer: peer.clone(),
+            held,
+            from_you,
+            advert,
+        },
+        ControlMessage::Advert { advert } => Event::PeerAdvert {
+            peer: peer.clone(),
+            advert,
+        },
+        ControlMessage::Capabilities { caps } => {
+            shared.jobs.peer_caps.set(peer.clone(), caps);
+            return Next::Handled;
+        }
+        ControlMessage::JobRequest {
+            rid,
+            request,
+            parts,
+        } => {
+            super::realtime::serve(shared, c, peer.clone(), rid, request, parts);
+            return Next::Handled;
+        }
+        ControlMessage::JobPart { rid, seq, bytes } => {
+            shared.jobs.realtime.part(rid, seq, bytes).await;
+            return Next::Handled;
+        }
+        ControlMessage::JobReply { rid, result } => {
+            shared.jobs.realtime.complete(rid, result).await;
+            return Next::Handled;
+        }
+        ControlMessage::Peers { peers } => {
+            super::pex::receive(shared, peer, c.remote_addr(), &peers);
+            return Next::Handled;
+        }
+        ControlMessage::Assets { entries } => {
+            super::asset_advert::receive(shared, peer, entries).await;
+            return Next::Handled;
+        }
+        ControlMessage::Custody { record } => match AdministrativeRecord::decode(&record) {
+            Ok(AdministrativeRecord::CustodySignal(signal)) => Event::CustodySignal {
+                from: peer.clone(),
+                signal,
+            },
+            Ok(_) | Err(_) => {
+                warn!(peer = %peer, "control message is not a custody signal; ignored");
+                return Next::Handled;
+            }
+        },
+        // A Join on an admitted contact (open mode, or already trusted).
+        ControlMessage::Join { secret } => {
+            return if super::join::join_on_contact(shared, c, &secret).await {
+                Next::Handled
+            } else {
+                Next::Close
+            };
+        }
+        ControlMessage::JoinAccepted => return Next::Handled,
+    };
+    Next::Agent(ev)
 }
 
 async fn rtt_samples(shared: Arc<Shared>, c: Contact, peer: Eid) {
