@@ -279,30 +279,6 @@ fn log_recovery(agent: &Agent) {
     }
 }
 
-/// Removes partial files left in the inbox by a crash during reassembly
-/// (their files are written again: the agent still has the chunks).
-fn remove_partial_files(inbox: &Path) {
-    let Ok(entries) = std::fs::read_dir(inbox) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let name = e.file_name();
-        if name
-            .to_string_lossy()
-            .starts_with(crate::content::assemble::TEMP_FILE_PREFIX)
-        {
-            match std::fs::remove_file(e.path()) {
-                Ok(()) => {
-                    info!(file = %e.path().display(), "removed a partial file left by a crash")
-                }
-                Err(err) => {
-                    tracing::warn!(file = %e.path().display(), error = %err, "cannot remove a partial file")
-                }
-            }
-        }
-    }
-}
-
 fn prepare_dir(dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create data dir {}", dir.display()))?;
@@ -402,13 +378,14 @@ impl LocalState {
             .inbox
             .clone()
             .unwrap_or_else(|| cfg.data_dir.join("inbox"));
-        remove_partial_files(&inbox);
         let agent = open_agent(cfg, &node_id)?;
         let sync_node = sync::SyncNode::open(&cfg.data_dir, cfg.sync.clone())
             .context("cannot open the folder sync state")?;
         // Before the agent starts: its first actions may write files (and
-        // temporary files) into these directories.
-        for root in sync_node.accept_dirs() {
+        // temporary files) into these directories. Their files are written
+        // again (the agent still has the chunks). The inbox is walked too:
+        // folder files without an accept dir land in its subfolders.
+        for root in std::iter::once(inbox.clone()).chain(sync_node.accept_dirs()) {
             let n = crate::sync::receive::remove_partial_files(&root);
             if n > 0 {
                 info!(dir = %root.display(), files = n, "removed partial files left by a crash");
