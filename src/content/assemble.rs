@@ -1,11 +1,12 @@
 //! Reassembly: writing a verified file from its manifest and chunks,
 //! atomically and without clobbering.
 
+use super::direct::DirectWriter;
 use super::name::numbered_name;
 use super::{ContentError, Manifest, verify_chunk};
 use ::cid::Cid;
 use bytes::Bytes;
-use std::io::Write;
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use tempfile::NamedTempFile;
 
@@ -57,24 +58,17 @@ pub fn write_file_atomically<E: std::fmt::Display>(
     dir: &Path,
     manifest: &Manifest,
     check: ChunkCheck,
-    mut chunk: impl FnMut(&Cid) -> Result<Bytes, E>,
+    chunk: impl FnMut(&Cid) -> Result<Bytes, E>,
 ) -> Result<PathBuf, ContentError> {
     // The entry limit protects decoders; a manifest in hand is checked for
     // everything else.
     manifest.validate(usize::MAX)?;
     std::fs::create_dir_all(dir).map_err(io("create dir"))?;
-    let mut tmp = tempfile::Builder::new()
+    let tmp = tempfile::Builder::new()
         .prefix(TEMP_FILE_PREFIX)
         .tempfile_in(dir)
         .map_err(io("create temp file"))?;
-    for (index, cid) in (0u64..).zip(&manifest.chunks) {
-        let data = chunk(cid).map_err(|e| ContentError::ChunkUnavailable {
-            cid: Box::new(*cid),
-            reason: e.to_string(),
-        })?;
-        check_chunk(manifest, index, cid, &data, check)?;
-        tmp.write_all(&data).map_err(io("write"))?;
-    }
+    write_chunks(tmp.as_file(), manifest, check, chunk)?;
     tmp.as_file().sync_all().map_err(io("fsync file"))?;
     let path = persist_noclobber(tmp, dir, &manifest.name)?;
     if let Err(e) = sync_dir(dir) {
@@ -84,6 +78,33 @@ pub fn write_file_atomically<E: std::fmt::Display>(
         return Err(e);
     }
     Ok(path)
+}
+
+/// Writes the chunks of `manifest` in order into `file` (new and empty),
+/// asking `chunk` for each and checking it as [`write_file_atomically`]
+/// does; past the page cache where the file system allows
+/// ([`DirectWriter`]). Does not fsync.
+///
+/// # Errors
+/// [`ContentError::ChunkUnavailable`], [`ContentError::CidMismatch`],
+/// [`ContentError::ChunkLength`], or [`ContentError::Write`] (op
+/// `"write"`).
+pub(crate) fn write_chunks<E: std::fmt::Display>(
+    file: &File,
+    manifest: &Manifest,
+    check: ChunkCheck,
+    mut chunk: impl FnMut(&Cid) -> Result<Bytes, E>,
+) -> Result<(), ContentError> {
+    let mut out = DirectWriter::new(file);
+    for (index, cid) in (0u64..).zip(&manifest.chunks) {
+        let data = chunk(cid).map_err(|e| ContentError::ChunkUnavailable {
+            cid: Box::new(*cid),
+            reason: e.to_string(),
+        })?;
+        check_chunk(manifest, index, cid, &data, check)?;
+        out.write(&data).map_err(io("write"))?;
+    }
+    out.finish().map_err(io("write"))
 }
 
 /// Checks one chunk's length and CID against the manifest.

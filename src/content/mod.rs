@@ -18,6 +18,7 @@
 //! - [`manifest`]: the manifest, its DAG-CBOR codec and builder.
 //! - [`name`]: file-name sanitization.
 //! - [`assemble`]: atomic, verified, no-clobber reassembly.
+//! - [`direct`]: writing received files past the page cache.
 //! - [`folder`]: the optional folder keys of a synced file's manifest
 //!   (`spec/sync.md`).
 //! - [`pack`]: many small files of a synced folder in one object.
@@ -26,6 +27,7 @@ pub mod assemble;
 mod cbor;
 pub mod chunker;
 pub mod cid;
+pub mod direct;
 mod error;
 pub mod folder;
 pub mod manifest;

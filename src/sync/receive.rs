@@ -5,12 +5,11 @@
 use super::scan::FileStat;
 use super::state::{ReceivedFile, SyncState, key};
 use super::{SyncError, conflict_name};
-use crate::content::assemble::TEMP_FILE_PREFIX;
+use crate::content::assemble::{TEMP_FILE_PREFIX, write_chunks};
 use crate::content::{
-    ChunkCheck, Cid, FolderEntry, Manifest, sanitize_relative_path, verify_chunk,
+    ChunkCheck, Cid, ContentError, FolderEntry, Manifest, sanitize_relative_path,
 };
 use bytes::Bytes;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// What [`apply`] did.
@@ -237,35 +236,17 @@ fn write_verified<E: std::fmt::Display>(
     target: &Path,
     manifest: &Manifest,
     check: ChunkCheck,
-    mut chunk: impl FnMut(&Cid) -> Result<Bytes, E>,
+    chunk: impl FnMut(&Cid) -> Result<Bytes, E>,
 ) -> Result<FileStat, SyncError> {
     let io = |op| SyncError::io(op, target);
-    let mut tmp = tempfile::Builder::new()
+    let tmp = tempfile::Builder::new()
         .prefix(TEMP_FILE_PREFIX)
         .tempfile_in(dir)
         .map_err(io("create temp file in"))?;
-    // Chunks are written as they are (no buffer copy): most are whole
-    // chunk-size pieces.
-    let out = tmp.as_file_mut();
-    for (index, cid) in (0u64..).zip(&manifest.chunks) {
-        let data = chunk(cid).map_err(|e| crate::content::ContentError::ChunkUnavailable {
-            cid: Box::new(*cid),
-            reason: e.to_string(),
-        })?;
-        let expected_bytes = manifest.chunk_len_bytes(index).unwrap_or(0);
-        if data.len() as u64 != expected_bytes {
-            return Err(crate::content::ContentError::ChunkLength {
-                index,
-                expected_bytes,
-                actual_bytes: data.len() as u64,
-            }
-            .into());
-        }
-        if check == ChunkCheck::Hash {
-            verify_chunk(cid, &data)?;
-        }
-        out.write_all(&data).map_err(io("write"))?;
-    }
+    write_chunks(tmp.as_file(), manifest, check, chunk).map_err(|e| match e {
+        ContentError::Write { op, source } => io(op)(source),
+        e => e.into(),
+    })?;
     tmp.as_file().sync_all().map_err(io("fsync"))?;
     let file = tmp.persist(target).map_err(|e| io("rename")(e.error))?;
     let stat = FileStat::of(&file.metadata().map_err(io("stat"))?);
