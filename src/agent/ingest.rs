@@ -426,47 +426,10 @@ impl Agent {
         if txn.is_delivered(&key)? {
             return Ok(Ok(None));
         }
-        let unknown = process_unknown_blocks(bundle);
-        if unknown.delete_bundle {
-            let mut r = refusal(
-                "unintelligible_block",
-                "an unknown block asks for deletion",
-                INVALID,
-            );
-            r.report = Some(ReasonCode::BlockUnintelligible);
-            return Ok(Err(r));
-        }
-        let expiry = match expiry_ms(bundle, now) {
+        let expiry = match check_bundle(bundle, now) {
             Ok(e) => e,
             Err(r) => return Ok(Err(r)),
         };
-        if expiry <= now.0 {
-            let mut r = refusal(
-                "expired",
-                format!("lifetime ended at DTN ms {expiry}"),
-                CustodyReason::Expired,
-            );
-            r.report = Some(ReasonCode::LifetimeExpired);
-            return Ok(Err(r));
-        }
-        if let Ok(Some(h)) = bundle.hop_count() {
-            if h.count > h.limit {
-                let mut r = refusal(
-                    "hop_limit",
-                    format!("hop count {} > limit {}", h.count, h.limit),
-                    INVALID,
-                );
-                r.report = Some(ReasonCode::HopLimitExceeded);
-                return Ok(Err(r));
-            }
-        }
-        if bundle.primary.destination.is_none() {
-            return Ok(Err(refusal(
-                "no_destination",
-                "addressed to dtn:none",
-                NO_DESTINATION,
-            )));
-        }
         let content = match content.unwrap_or_else(|| check_content(bundle)) {
             Ok(c) => c,
             Err(r) => return Ok(Err(r)),
@@ -754,6 +717,56 @@ impl Agent {
         }
         Ok(())
     }
+}
+
+/// The checks of an arriving bundle that need no store: unknown blocks
+/// asking for deletion (RFC 9171 §4.2.4), lifetime (§4.3.1, with the
+/// bundle age block of §4.4.2 when the creation time is 0), hop limit
+/// (§4.4.3) and a
+/// destination other than `dtn:none`. Returns the expiry, DTN ms.
+///
+/// # Errors
+/// The [`Refusal`] (with its status-report reason where RFC 9171 has one).
+fn check_bundle(bundle: &mut Bundle, now: DtnTime) -> Result<u64, Refusal> {
+    let unknown = process_unknown_blocks(bundle);
+    if unknown.delete_bundle {
+        let mut r = refusal(
+            "unintelligible_block",
+            "an unknown block asks for deletion",
+            INVALID,
+        );
+        r.report = Some(ReasonCode::BlockUnintelligible);
+        return Err(r);
+    }
+    let expiry = expiry_ms(bundle, now)?;
+    if expiry <= now.0 {
+        let mut r = refusal(
+            "expired",
+            format!("lifetime ended at DTN ms {expiry}"),
+            CustodyReason::Expired,
+        );
+        r.report = Some(ReasonCode::LifetimeExpired);
+        return Err(r);
+    }
+    if let Ok(Some(h)) = bundle.hop_count() {
+        if h.count > h.limit {
+            let mut r = refusal(
+                "hop_limit",
+                format!("hop count {} > limit {}", h.count, h.limit),
+                INVALID,
+            );
+            r.report = Some(ReasonCode::HopLimitExceeded);
+            return Err(r);
+        }
+    }
+    if bundle.primary.destination.is_none() {
+        return Err(refusal(
+            "no_destination",
+            "addressed to dtn:none",
+            NO_DESTINATION,
+        ));
+    }
+    Ok(expiry)
 }
 
 /// "delivered at 812345 ms; reason NoInformation" style text for a history line.
