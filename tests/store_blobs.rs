@@ -2,10 +2,12 @@
 //! (spec/store.md §Blob segments): read back, shared by reference count,
 //! the last release removes a sealed segment, bytes of an aborted
 //! transaction are never referenced, a restart removes segments without
-//! live chunks, `store check` counts blob chunks like inline ones, and a
-//! missing segment is a clear read error, not a panic.
+//! live chunks, `store check` counts blob chunks like inline ones, a
+//! missing segment is a clear read error, not a panic, and compaction
+//! copies only quiet segments (none still draining).
 
 use spore::store::blobs::{BLOB_MIN_BYTES, SEGMENT_MAX_BYTES};
+use spore::store::compact::COMPACT_QUIET_MS;
 use spore::store::{Store, blobs_dir, check};
 use std::path::Path;
 
@@ -126,7 +128,7 @@ fn a_mostly_dead_segment_is_compacted_into_the_active_one() {
     let path = tmp.path().join("store.redb");
     let dir = blobs_dir(&path);
     let store = Store::open(&path).unwrap();
-    assert_eq!(store.compact_blobs(u64::MAX).unwrap().segment, None);
+    assert_eq!(store.compact_blobs(u64::MAX, 0).unwrap().segment, None);
     let per = (SEGMENT_MAX_BYTES / 4) as usize;
     let chunks: Vec<_> = (1..=5).map(|s| chunk(s, per)).collect();
     let mut txn = store.write().unwrap();
@@ -143,16 +145,20 @@ fn a_mostly_dead_segment_is_compacted_into_the_active_one() {
     }
     txn.commit().unwrap();
     assert_eq!(segments(&dir), before, "segment 0 still holds chunk 2");
-    // Too little allowed to copy: nothing moves.
-    let none = store.compact_blobs(per as u64 - 1).unwrap();
-    assert_eq!(none.segment, None);
+    let t = 1_000_000;
+    let none = store.compact_blobs(u64::MAX, t).unwrap();
+    assert_eq!(none.segment, None, "released just now");
+    let none = store
+        .compact_blobs(u64::MAX, t + COMPACT_QUIET_MS - 1)
+        .unwrap();
+    assert_eq!(none.segment, None, "not quiet yet");
     let mut txn = store.write().unwrap();
     txn.chunk_ref(&chunks[1].0, &chunks[1].1).unwrap(); // a second reference
     txn.chunk_unref(&chunks[1].0).unwrap();
     txn.chunk_ref(&chunks[0].0, &chunks[0].1).unwrap(); // re-added: new bytes
     txn.chunk_unref(&chunks[0].0).unwrap();
     txn.commit().unwrap();
-    let done = store.compact_blobs(u64::MAX).unwrap();
+    let done = store.compact_blobs(u64::MAX, t + COMPACT_QUIET_MS).unwrap();
     assert_eq!(done.segment, Some(0), "{done:?}");
     assert_eq!((done.chunks, done.bytes), (1, per as u64));
     let after = segments(&dir);
@@ -168,7 +174,8 @@ fn a_mostly_dead_segment_is_compacted_into_the_active_one() {
             .all(|p| p.kind() == "orphan_chunk")
     );
     // Nothing released since: the next call does no work.
-    assert_eq!(store.compact_blobs(u64::MAX).unwrap().segment, None);
+    let none = store.compact_blobs(u64::MAX, t + 10 * COMPACT_QUIET_MS);
+    assert_eq!(none.unwrap().segment, None);
     drop(store);
     let store = Store::open(&path).unwrap();
     assert_eq!(
@@ -176,6 +183,72 @@ fn a_mostly_dead_segment_is_compacted_into_the_active_one() {
         chunks[1].1,
         "after a restart"
     );
+}
+
+#[test]
+fn a_segment_still_draining_is_not_compacted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("store.redb");
+    let dir = blobs_dir(&path);
+    let store = Store::open(&path).unwrap();
+    // Segment 0 holds chunks 0..8 (8 MiB each); chunk 8 starts segment 1.
+    let per = (SEGMENT_MAX_BYTES / 8) as usize;
+    let chunks: Vec<_> = (1..=9).map(|s| chunk(s, per)).collect();
+    let mut txn = store.write().unwrap();
+    for (cid, data) in &chunks {
+        txn.chunk_ref(cid, data).unwrap();
+    }
+    txn.commit().unwrap();
+    let release = |i: usize| {
+        let mut txn = store.write().unwrap();
+        txn.chunk_unref(&chunks[i].0).unwrap();
+        txn.commit().unwrap();
+    };
+    // Sent in the order written: five of eight gone, 5/8 dead.
+    (0..5).for_each(release);
+    let t = 1_000_000;
+    let half = COMPACT_QUIET_MS / 2;
+    assert_eq!(store.compact_blobs(u64::MAX, t).unwrap().segment, None);
+    release(5);
+    assert_eq!(
+        store.compact_blobs(u64::MAX, t + half).unwrap().segment,
+        None
+    );
+    let none = store.compact_blobs(u64::MAX, t + COMPACT_QUIET_MS).unwrap();
+    assert_eq!(none.segment, None, "last release only {half} ms ago");
+    // Quiet now, but two live chunks are more than the copy allows.
+    let none = store.compact_blobs(2 * per as u64 - 1, t + half + COMPACT_QUIET_MS);
+    assert_eq!(none.unwrap().segment, None);
+    let none = store.compact_blobs(u64::MAX, t + half + COMPACT_QUIET_MS + 1);
+    assert_eq!(none.unwrap().segment, None, "looked at; no release since");
+    // The drain ends: the segment goes whole, nothing copied.
+    release(6);
+    release(7);
+    assert_eq!(segments(&dir).len(), 1, "segment 0 deleted");
+    assert_eq!(
+        store
+            .compact_blobs(u64::MAX, t + 10 * half)
+            .unwrap()
+            .segment,
+        None
+    );
+
+    // A segment left from an earlier run is looked at at the first call.
+    let mut txn = store.write().unwrap();
+    for (cid, data) in &chunks[..8] {
+        txn.chunk_ref(cid, data).unwrap(); // segments 1 and 2
+    }
+    txn.commit().unwrap();
+    // Segment 1 now holds chunks 8 and 0..7; 6 of its 8 go.
+    (0..6).for_each(release);
+    drop(store);
+    let store = Store::open(&path).unwrap();
+    let done = store.compact_blobs(u64::MAX, 0).unwrap();
+    assert_eq!(done.segment, Some(1), "{done:?}");
+    assert_eq!((done.chunks, done.bytes), (2, 2 * per as u64));
+    for (cid, data) in chunks.iter().skip(6) {
+        assert_eq!(store.chunk(cid).unwrap().as_ref(), Some(data));
+    }
 }
 
 #[test]

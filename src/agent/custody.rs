@@ -163,7 +163,7 @@ impl Agent {
         self.retry_assembly(now, out)?;
         // At most one segment per tick; one with 32 MiB dead holds at most
         // 32 MiB live, so every such segment qualifies.
-        if let Err(e) = self.store.compact_blobs(32 << 20) {
+        if let Err(e) = self.store.compact_blobs(32 << 20, now.0) {
             warn!(error = %e, "blob segment compaction failed; tried again later");
         }
         let timeout = self.cfg.custody_timeout_ms;

@@ -49,11 +49,22 @@ pub(super) struct Blobs {
     /// Segments no longer appended to whose last bytes are not synced yet
     /// (the next [`Blobs::sync`] syncs them).
     unsynced: Mutex<Vec<Arc<File>>>,
-    /// A committed transaction released blob bytes since the last
-    /// [`Blobs::take_released`] (so compaction may have work).
-    released: std::sync::atomic::AtomicBool,
+    /// When bytes of each segment were last released, as far as
+    /// compaction has looked (see [`Blobs::quiet_segments`]).
+    releases: Mutex<Releases>,
     /// Read handles of segments, opened on first read.
     readers: Mutex<HashMap<u64, Arc<File>>>,
+}
+
+/// Releases of segment bytes, for compaction's quiet rule.
+#[derive(Debug, Default)]
+struct Releases {
+    /// Segments released by transactions committed since the last
+    /// [`Blobs::quiet_segments`].
+    pending: Vec<u64>,
+    /// Segment -> when its bytes were last released (ms, the caller's
+    /// clock); `None` for "long ago".
+    last_ms: HashMap<u64, Option<u64>>,
 }
 
 /// Where [`Blobs::append`] put the bytes.
@@ -109,7 +120,11 @@ impl Blobs {
             next_id: Mutex::new(max),
             active: Mutex::new(None),
             unsynced: Mutex::new(Vec::new()),
-            released: std::sync::atomic::AtomicBool::new(true),
+            releases: Mutex::new(Releases {
+                pending: Vec::new(),
+                // Each segment left from an earlier run is looked at once.
+                last_ms: live.keys().map(|&id| (id, None)).collect(),
+            }),
             readers: Mutex::new(HashMap::new()),
         };
         Ok((blobs, removed))
@@ -197,16 +212,42 @@ impl Blobs {
         Ok(())
     }
 
-    /// Notes that a committed transaction released blob bytes.
-    pub(super) fn mark_released(&self) {
-        self.released
-            .store(true, std::sync::atomic::Ordering::Relaxed);
+    /// Notes that a committed transaction released bytes of `segments`.
+    pub(super) fn mark_released(&self, segments: &[u64]) {
+        lock(&self.releases).pending.extend_from_slice(segments);
     }
 
-    /// True (once) if bytes were released since the last call.
-    pub(super) fn take_released(&self) -> bool {
-        self.released
-            .swap(false, std::sync::atomic::Ordering::Relaxed)
+    /// The segments whose last release is at least `quiet_ms` before
+    /// `now_ms` (a clock that went back counts as quiet), among those
+    /// released since they were last returned. Releases noted since the
+    /// last call are stamped `now_ms` first. Each returned segment is
+    /// forgotten until bytes of it are released again, except those the
+    /// caller [`Blobs::keep_quiet`]s.
+    pub(super) fn quiet_segments(&self, now_ms: u64, quiet_ms: u64) -> Vec<u64> {
+        let mut g = lock(&self.releases);
+        let Releases { pending, last_ms } = &mut *g;
+        for id in pending.drain(..) {
+            last_ms.insert(id, Some(now_ms));
+        }
+        let quiet = |t: Option<u64>| t.is_none_or(|t| now_ms < t || now_ms - t >= quiet_ms);
+        let out: Vec<u64> = last_ms
+            .iter()
+            .filter(|&(_, &t)| quiet(t))
+            .map(|(&id, _)| id)
+            .collect();
+        for id in &out {
+            last_ms.remove(id);
+        }
+        out
+    }
+
+    /// Puts `segments` (from [`Blobs::quiet_segments`], still worth
+    /// compacting) back, so the next call returns them again.
+    pub(super) fn keep_quiet(&self, segments: &[u64]) {
+        let mut g = lock(&self.releases);
+        for &id in segments {
+            g.last_ms.entry(id).or_insert(None);
+        }
     }
 
     /// Reads `len` bytes at `offset` of segment `id`.

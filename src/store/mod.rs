@@ -274,7 +274,7 @@ impl Store {
             ops: Vec::new(),
             blobs: self.blobs.clone(),
             dead_segments: Vec::new(),
-            released_blobs: false,
+            released_segments: Vec::new(),
             record_retention_ms: self
                 .record_retention_ms
                 .load(std::sync::atomic::Ordering::Relaxed),

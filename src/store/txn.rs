@@ -26,8 +26,9 @@ pub struct Txn {
     pub(super) blobs: Option<Arc<Blobs>>,
     /// Segments left without live chunks: removed after the commit.
     pub(super) dead_segments: Vec<u64>,
-    /// This transaction released blob bytes (compaction may have work).
-    pub(super) released_blobs: bool,
+    /// Segments this transaction released bytes of (compaction may have
+    /// work once they are quiet).
+    pub(super) released_segments: Vec<u64>,
     /// How long after its expiry a finished record is kept, ms (0: for ever).
     pub(super) record_retention_ms: u64,
     /// The store's forget-time hints, lowered by every insert.
@@ -47,7 +48,7 @@ impl Txn {
             ops,
             blobs,
             dead_segments,
-            released_blobs,
+            released_segments,
             ..
         } = self;
         // Bytes first: the commit may reference them.
@@ -59,8 +60,8 @@ impl Txn {
                 index.apply(ops);
                 if let Some(b) = &blobs {
                     dead_segments.into_iter().for_each(|s| b.delete(s));
-                    if released_blobs {
-                        b.mark_released();
+                    if !released_segments.is_empty() {
+                        b.mark_released(&released_segments);
                     }
                 }
                 Ok(())
@@ -208,8 +209,8 @@ impl Txn {
         let cur = t.get(id).map_err(db)?.map_or(0, |g| g.value());
         let live = cur.saturating_add_signed(delta);
         let active = self.blobs.as_ref().and_then(|b| b.active_id());
-        if delta < 0 {
-            self.released_blobs = true;
+        if delta < 0 && !self.released_segments.contains(&id) {
+            self.released_segments.push(id);
         }
         if live == 0 && active != Some(id) {
             t.remove(id).map_err(db)?;
