@@ -12,7 +12,7 @@ use bytes::Bytes;
 use common::raw_peer::{RawSession, frame, hello, read_frame};
 use spore::bundle::admin::{AdministrativeRecord, CustodyReason, CustodySignal};
 use spore::bundle::blocks::CustodyBlock;
-use spore::bundle::{Bundle, BundleId, CreationTimestamp, DtnTime, Eid, codec};
+use spore::bundle::{Bundle, CreationTimestamp, DtnTime, Eid, codec};
 use spore::harness::{NodeProcess, wait_for};
 use spore::node::proto::ControlMessage;
 use std::time::{Duration, Instant};
@@ -65,10 +65,14 @@ impl Raw {
         s.reset(quinn::VarInt::from_u32(0x77)).unwrap();
     }
 
-    /// Custody signals until one names `until`.
-    async fn signals_until(&mut self, until: &BundleId) -> Vec<CustodySignal> {
-        let mut out = Vec::new();
-        loop {
+    /// Reads custody signals into `out` until `done(out)` holds. Streams
+    /// are read concurrently, so signals may come in any order.
+    async fn signals_until(
+        &mut self,
+        out: &mut Vec<CustodySignal>,
+        done: impl Fn(&[CustodySignal]) -> bool,
+    ) {
+        while !done(out) {
             let body = tokio::time::timeout(Duration::from_secs(15), read_frame(&mut self.ctl_rx))
                 .await
                 .expect("custody signal in time");
@@ -76,11 +80,7 @@ impl Raw {
                 if let Ok(AdministrativeRecord::CustodySignal(s)) =
                     AdministrativeRecord::decode(&record)
                 {
-                    let done = s.bundles.contains(until);
                     out.push(s);
-                    if done {
-                        return out;
-                    }
                 }
             }
         }
@@ -174,12 +174,24 @@ async fn barrage(addr: std::net::SocketAddr) -> Vec<CustodySignal> {
     // The good bundle, then the same ID with another payload.
     m.send(&good).await;
     let good_id = fresh(now, 1, "dtn://c/app", b"").id();
-    let sigs_first = m.signals_until(&good_id).await;
+    let names = |g: &CustodySignal, reason| g.reason == reason && g.bundles.contains(&good_id);
+    let mut sigs = Vec::new();
+    m.signals_until(&mut sigs, |v| {
+        v.iter().any(|g| names(g, CustodyReason::Accepted))
+    })
+    .await;
     let mut twin = codec::decode(&good, &Default::default()).unwrap();
     twin.set_payload(Bytes::from_static(b"second, different payload"));
     m.send(&codec::encode(&twin)).await;
-    let mut sigs = sigs_first;
-    sigs.extend(m.signals_until(&good_id).await);
+    // The twin's answer, and the two refusals (whose streams may finish
+    // after the good bundle's).
+    let refused = |v: &[CustodySignal], r| v.iter().any(|g| !g.accepted && g.reason == r);
+    m.signals_until(&mut sigs, |v| {
+        v.iter().any(|g| names(g, CustodyReason::Duplicate))
+            && refused(v, CustodyReason::Expired)
+            && refused(v, CustodyReason::Other(5))
+    })
+    .await;
     let abandoned = trickle.await.unwrap();
     assert!(
         abandoned.is_some_and(|t| t < Duration::from_secs(6)),

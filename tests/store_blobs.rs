@@ -4,7 +4,8 @@
 //! transaction are never referenced, a restart removes segments without
 //! live chunks, `store check` counts blob chunks like inline ones, a
 //! missing segment is a clear read error, not a panic, and compaction
-//! copies only quiet segments (none still draining).
+//! copies only quiet segments (none still draining), and a segment emptied
+//! by a lazy commit is deleted only after a durable one.
 
 use spore::store::blobs::{BLOB_MIN_BYTES, SEGMENT_MAX_BYTES};
 use spore::store::compact::COMPACT_QUIET_MS;
@@ -249,6 +250,35 @@ fn a_segment_still_draining_is_not_compacted() {
     for (cid, data) in chunks.iter().skip(6) {
         assert_eq!(store.chunk(cid).unwrap().as_ref(), Some(data));
     }
+}
+
+#[test]
+fn a_segment_emptied_by_a_lazy_commit_goes_after_a_durable_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("store.redb");
+    let dir = blobs_dir(&path);
+    let store = Store::open(&path).unwrap();
+    // Chunks 0 and 1 fill segment 0; chunk 2 starts segment 1.
+    let per = (SEGMENT_MAX_BYTES / 2) as usize;
+    let chunks: Vec<_> = (1..=3).map(|s| chunk(s, per)).collect();
+    let mut txn = store.write().unwrap();
+    for (cid, data) in &chunks {
+        txn.chunk_ref(cid, data).unwrap();
+    }
+    txn.commit().unwrap();
+    let mut txn = store.write_lazy().unwrap();
+    txn.chunk_unref(&chunks[0].0).unwrap();
+    txn.chunk_unref(&chunks[1].0).unwrap();
+    txn.commit().unwrap();
+    assert_eq!(store.chunk(&chunks[0].0).unwrap(), None, "released");
+    assert_eq!(
+        segments(&dir).len(),
+        2,
+        "a crash may undo the release: segment 0 stays"
+    );
+    store.write().unwrap().commit().unwrap();
+    assert_eq!(segments(&dir).len(), 1, "deleted after the durable commit");
+    assert_eq!(store.chunk(&chunks[2].0).unwrap().unwrap(), chunks[2].1);
 }
 
 #[test]

@@ -25,7 +25,9 @@ impl Agent {
     ) -> Result<(), AgentError> {
         let from = from.node_id();
         let transferred = signal.accepted || matches!(signal.reason, CustodyReason::Duplicate);
-        let mut txn = self.store.write()?;
+        // Lost in a crash, this transaction is redone: the bundles are
+        // offered again and the peer answers "duplicate" (spec/custody.md).
+        let mut txn = self.store.write_lazy()?;
         let mut after = AfterCommit::default();
         for id in &signal.bundles {
             let key = id.to_key();

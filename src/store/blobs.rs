@@ -52,6 +52,9 @@ pub(super) struct Blobs {
     /// When bytes of each segment were last released, as far as
     /// compaction has looked (see [`Blobs::quiet_segments`]).
     releases: Mutex<Releases>,
+    /// Segments emptied by lazy commits, deleted after the next durable
+    /// one ([`Blobs::delete_now_durable`]).
+    deferred: Mutex<Vec<u64>>,
     /// Read handles of segments, opened on first read.
     readers: Mutex<HashMap<u64, Arc<File>>>,
 }
@@ -125,6 +128,7 @@ impl Blobs {
                 // Each segment left from an earlier run is looked at once.
                 last_ms: live.keys().map(|&id| (id, None)).collect(),
             }),
+            deferred: Mutex::new(Vec::new()),
             readers: Mutex::new(HashMap::new()),
         };
         Ok((blobs, removed))
@@ -271,6 +275,21 @@ impl Blobs {
         let mut buf = vec![0; len];
         file.read_exact_at(&mut buf, offset)?;
         Ok(buf)
+    }
+
+    /// Notes segments emptied by a commit that a crash may undo (a lazy
+    /// one): they are deleted after the next durable commit.
+    pub(super) fn delete_after_durable(&self, ids: Vec<u64>) {
+        lock(&self.deferred).extend(ids);
+    }
+
+    /// After a durable commit: deletes the segments it emptied and those
+    /// emptied by lazy commits before it.
+    pub(super) fn delete_now_durable(&self, ids: Vec<u64>) {
+        let earlier = std::mem::take(&mut *lock(&self.deferred));
+        for id in earlier.into_iter().chain(ids) {
+            self.delete(id);
+        }
     }
 
     /// Removes segment `id` (its last live chunk was released by a

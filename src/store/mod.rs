@@ -86,6 +86,8 @@ pub struct Store {
     /// is durable so redb can reuse freed pages).
     ephemeral: bool,
     commits: std::sync::atomic::AtomicU64,
+    /// Transactions started by [`Store::write_lazy`].
+    lazy_commits: std::sync::atomic::AtomicU64,
     /// In-memory index of held, delivered, forwarded and expiring bundles,
     /// kept in step with every commit (see `index.rs`).
     index: Arc<index::IndexCell>,
@@ -112,6 +114,12 @@ pub(crate) struct ForgetHints {
 /// `scripts/sim-bench.sh`: 16 → 39 k events/s, 64 → 45–46 k, 256 → 47–50 k,
 /// 1024 → 48–51 k (and 24 MiB less peak RSS than 64), 4096 → 50–52 k.
 const EPHEMERAL_DURABLE_EVERY: u64 = 1024;
+
+/// One [`Store::write_lazy`] transaction in this many commits durably
+/// anyway, so that lazy commits do not pile up (redb reuses the pages they
+/// free only after a durable commit, and emptied blob segments wait for
+/// one).
+pub const LAZY_DURABLE_EVERY: u64 = 32;
 
 /// Counts shown by `spore status` and used by tests.
 #[derive(Clone, Debug, Default, serde::Serialize)]
@@ -234,6 +242,7 @@ impl Store {
             path: None,
             ephemeral: false,
             commits: Default::default(),
+            lazy_commits: Default::default(),
             index: Arc::new(index::IndexCell::new_stale()),
             blobs: None,
             record_retention_ms: Default::default(),
@@ -275,11 +284,34 @@ impl Store {
             blobs: self.blobs.clone(),
             dead_segments: Vec::new(),
             released_segments: Vec::new(),
+            lazy: false,
             record_retention_ms: self
                 .record_retention_ms
                 .load(std::sync::atomic::Ordering::Relaxed),
             hints: self.hints.clone(),
         })
+    }
+
+    /// Starts a write transaction whose commit may be lost in a crash:
+    /// for changes that are safe to redo, such as releasing a bundle whose
+    /// custody another node accepted (after a crash the bundle is offered
+    /// again, the peer answers "duplicate" and it is released again). Its
+    /// commit skips the fsyncs of a durable one; the next durable commit
+    /// of any transaction makes it durable, and every
+    /// [`LAZY_DURABLE_EVERY`]th lazy transaction is durable itself. Blob
+    /// segments it empties are deleted only after a durable commit, so
+    /// the state a crash returns to never references a deleted segment.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] on engine failure.
+    pub fn write_lazy(&self) -> Result<Txn, StoreError> {
+        let mut t = self.write()?;
+        let n = self.lazy_commits.fetch_add(1, Ordering::Relaxed) + 1;
+        if !self.ephemeral && n % LAZY_DURABLE_EVERY != 0 {
+            t.w.set_durability(Durability::None).map_err(db)?;
+            t.lazy = true;
+        }
+        Ok(t)
     }
 
     fn read(&self) -> Result<redb::ReadTransaction, StoreError> {

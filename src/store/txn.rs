@@ -26,6 +26,9 @@ pub struct Txn {
     pub(super) blobs: Option<Arc<Blobs>>,
     /// Segments left without live chunks: removed after the commit.
     pub(super) dead_segments: Vec<u64>,
+    /// Started by [`super::Store::write_lazy`] and not made durable: the
+    /// commit may be lost in a crash.
+    pub(super) lazy: bool,
     /// Segments this transaction released bytes of (compaction may have
     /// work once they are quiet).
     pub(super) released_segments: Vec<u64>,
@@ -36,7 +39,9 @@ pub struct Txn {
 }
 
 impl Txn {
-    /// Commits durably (fsync before return).
+    /// Commits durably (fsync before return), unless the transaction came
+    /// from [`super::Store::write_lazy`] (then it becomes durable with the
+    /// next durable commit).
     ///
     /// # Errors
     /// [`StoreError::Db`] if the commit fails; then nothing of this
@@ -49,6 +54,7 @@ impl Txn {
             blobs,
             dead_segments,
             released_segments,
+            lazy,
             ..
         } = self;
         // Bytes first: the commit may reference them.
@@ -59,7 +65,11 @@ impl Txn {
             Ok(()) => {
                 index.apply(ops);
                 if let Some(b) = &blobs {
-                    dead_segments.into_iter().for_each(|s| b.delete(s));
+                    if lazy {
+                        b.delete_after_durable(dead_segments);
+                    } else {
+                        b.delete_now_durable(dead_segments);
+                    }
                     if !released_segments.is_empty() {
                         b.mark_released(&released_segments);
                     }
