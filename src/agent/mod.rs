@@ -586,6 +586,34 @@ impl Agent {
             .map(DtnTime))
     }
 
+    /// When the node should next send [`Event::Tick`] (DTN time, ms):
+    /// [`Agent::next_wakeup`] and the housekeeping a tick also does
+    /// (start-up actions, refusals for lack of room forgotten after the
+    /// custody timeout, peer estimates written every [`PEER_FLUSH_MS`],
+    /// delivered IDs and finished records forgotten, blob compaction).
+    /// `None`: nothing is pending, and a node need not wake until the next
+    /// event. The simulator schedules ticks from `next_wakeup` only.
+    ///
+    /// # Errors
+    /// [`AgentError::Store`] if the expiry index cannot be read.
+    pub fn next_tick(&self) -> Result<Option<DtnTime>, AgentError> {
+        let timeout = self.cfg.custody_timeout_ms;
+        let peers_dirty = !self.dirty_peers.is_empty() || !self.peer_tally.is_empty();
+        let depleted = self
+            .contacts
+            .values()
+            .filter(|c| !c.depleted.is_empty())
+            .map(|c| c.depleted_at_ms.saturating_add(timeout));
+        let due = [
+            self.next_wakeup()?.map(|t| t.0),
+            (!self.startup.is_empty()).then_some(0),
+            peers_dirty.then(|| self.peers_flushed_ms.saturating_add(PEER_FLUSH_MS)),
+            self.store.next_forget_ms(),
+            self.store.next_compaction_ms(),
+        ];
+        Ok(due.into_iter().flatten().chain(depleted).min().map(DtnTime))
+    }
+
     /// The router: policy, per-peer estimates, advertisements.
     pub fn router(&self) -> &Router {
         &self.router

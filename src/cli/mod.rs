@@ -277,8 +277,10 @@ pub(crate) struct NodeArgs {
     chunk_size: Option<u32>,
     #[command(flatten)]
     limits: LimitArgs,
-    /// Period of the timer that expires bundles and checks custody timeouts
-    /// [default: 250ms].
+    /// Shortest time between two runs of the timer that expires bundles and
+    /// checks custody timeouts [default: 250ms]. The timer runs only when
+    /// something is due (an expiry, a custody timeout, housekeeping); an
+    /// idle node does not wake.
     #[arg(long, value_parser = humantime::parse_duration)]
     tick: Option<Duration>,
     /// Routing policy: direct, epidemic, spray-and-wait[:L], prophet,

@@ -58,6 +58,7 @@ pub(crate) fn agent_loop(
     mut agent: Agent,
     mut rx: mpsc::Receiver<Command>,
     tx: mpsc::UnboundedSender<Action>,
+    ticks: &super::ticker::TickSchedule,
 ) {
     let mut pending: Option<Command> = None;
     loop {
@@ -69,22 +70,8 @@ pub(crate) fn agent_loop(
             },
         };
         let ev = match cmd {
-            Command::Event(Event::Received(mut items)) => {
-                let mut bytes: usize = items.iter().map(|r| r.bytes.len()).sum();
-                while items.len() < MAX_GROUP && bytes < MAX_GROUP_BYTES {
-                    match rx.try_recv() {
-                        Ok(Command::Event(Event::Received(more))) => {
-                            bytes += more.iter().map(|r| r.bytes.len()).sum::<usize>();
-                            items.extend(more);
-                        }
-                        Ok(other) => {
-                            pending = Some(other);
-                            break;
-                        }
-                        Err(_) => break,
-                    }
-                }
-                Event::Received(items)
+            Command::Event(Event::Received(items)) => {
+                Event::Received(group_received(items, &mut rx, &mut pending))
             }
             Command::Event(ev) => ev,
             Command::Status {
@@ -128,7 +115,34 @@ pub(crate) fn agent_loop(
                 agent.recover_from_store_error();
             }
         }
+        // A store error: tick soon, the tick retries what is due.
+        ticks.publish(agent.next_tick().unwrap_or(Some(crate::bundle::DtnTime(0))));
     }
+}
+
+/// `items` plus the received bundles queued behind them, up to
+/// [`MAX_GROUP`] bundles or [`MAX_GROUP_BYTES`] (one group commit); the
+/// first other command taken from the queue goes to `pending`.
+fn group_received(
+    mut items: Vec<crate::agent::Received>,
+    rx: &mut mpsc::Receiver<Command>,
+    pending: &mut Option<Command>,
+) -> Vec<crate::agent::Received> {
+    let mut bytes: usize = items.iter().map(|r| r.bytes.len()).sum();
+    while items.len() < MAX_GROUP && bytes < MAX_GROUP_BYTES {
+        match rx.try_recv() {
+            Ok(Command::Event(Event::Received(more))) => {
+                bytes += more.iter().map(|r| r.bytes.len()).sum::<usize>();
+                items.extend(more);
+            }
+            Ok(other) => {
+                *pending = Some(other);
+                break;
+            }
+            Err(_) => break,
+        }
+    }
+    items
 }
 
 /// Carries out actions as they come.

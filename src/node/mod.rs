@@ -39,6 +39,7 @@ mod realtime;
 mod sync;
 mod sync_pack;
 mod sync_recv;
+mod ticker;
 pub mod trust;
 mod trust_api;
 
@@ -220,6 +221,8 @@ pub(crate) enum Command {
 
 /// Shared handles of a running node.
 pub(crate) struct Shared {
+    /// When the agent next needs a tick (`ticker.rs`).
+    pub ticks: Arc<ticker::TickSchedule>,
     pub cmd: mpsc::Sender<Command>,
     pub store: Arc<Store>,
     pub node_id: Eid,
@@ -332,7 +335,7 @@ pub async fn run(
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(actions::dispatch(shared.clone(), act_rx));
     tasks.spawn(contacts::listen(shared.clone()));
-    tasks.spawn(ticker(shared.clone(), cfg.tick));
+    tasks.spawn(ticker::run(shared.clone(), cfg.tick));
     tasks.spawn(sync::run(shared.clone()));
     tasks.spawn(sync_recv::run(shared.clone()));
     tasks.spawn(asset_advert::run(shared.clone()));
@@ -425,11 +428,14 @@ fn start_agent(
     let decode_limits = agent.config().decode_limits.clone();
     let (cmd_tx, cmd_rx) = mpsc::channel(4096);
     let (act_tx, act_rx) = mpsc::unbounded_channel();
+    let ticks = Arc::new(ticker::TickSchedule::new());
+    let agent_ticks = ticks.clone();
     let agent_thread = std::thread::Builder::new()
         .name("spore-agent".into())
-        .spawn(move || actions::agent_loop(agent, cmd_rx, act_tx))
+        .spawn(move || actions::agent_loop(agent, cmd_rx, act_tx, &agent_ticks))
         .context("cannot start the agent thread")?;
     let shared = Arc::new(Shared {
+        ticks,
         cmd: cmd_tx,
         store,
         node_id,
@@ -498,16 +504,6 @@ async fn start_api(
         quic: shared.cla.local_addr()?.to_string(),
         pid: std::process::id(),
     })
-}
-
-async fn ticker(shared: Arc<Shared>, period: Duration) {
-    let mut iv = tokio::time::interval(period);
-    loop {
-        iv.tick().await;
-        if shared.cmd.send(Command::Event(Event::Tick)).await.is_err() {
-            return;
-        }
-    }
 }
 
 /// Writes `bytes` to `path` via a temporary file, fsync and rename.

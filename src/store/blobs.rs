@@ -180,6 +180,9 @@ impl Blobs {
         if old.dirty {
             lock(&self.unsynced).push(old.file.clone());
         }
+        // Bytes released while it was active may now make it worth
+        // compacting: looked at once it is quiet.
+        lock(&self.releases).pending.push(old.id);
     }
 
     fn create(&self) -> std::io::Result<Active> {
@@ -243,6 +246,19 @@ impl Blobs {
             last_ms.remove(id);
         }
         out
+    }
+
+    /// When [`Blobs::quiet_segments`] may next return a segment (ms on the
+    /// caller's clock; 0: at the next call), `None` if no segment waits.
+    pub(super) fn next_quiet_ms(&self, quiet_ms: u64) -> Option<u64> {
+        let g = lock(&self.releases);
+        if !g.pending.is_empty() {
+            return Some(0); // to be stamped
+        }
+        g.last_ms
+            .values()
+            .map(|t| t.map_or(0, |t| t.saturating_add(quiet_ms)))
+            .min()
     }
 
     /// Puts `segments` (from [`Blobs::quiet_segments`], still worth

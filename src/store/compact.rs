@@ -76,9 +76,9 @@ impl Store {
     }
 
     /// Among the `quiet` segments, the one to compact (fewest live bytes
-    /// of those that qualify) and the ones to look at again next time: the
-    /// other qualifying ones, and the active segment (it may qualify once
-    /// sealed).
+    /// of those that qualify) and the other qualifying ones (looked at
+    /// again next time). The active segment is left out; it is looked at
+    /// again once sealed.
     fn pick_segment(
         &self,
         blobs: &super::blobs::Blobs,
@@ -95,7 +95,6 @@ impl Store {
                 continue; // already deleted
             };
             if Some(id) == active {
-                again.push(id);
                 continue;
             }
             let dead = blobs.segment_len(id).unwrap_or(0).saturating_sub(live);
@@ -108,6 +107,13 @@ impl Store {
         let first = ids.next();
         again.extend(ids);
         Ok((first, again))
+    }
+
+    /// When [`Store::compact_blobs`] may next find a quiet segment (ms on
+    /// its clock; 0: at the next call), `None` if no segment waits (then
+    /// only a release or a sealed segment brings work).
+    pub fn next_compaction_ms(&self) -> Option<u64> {
+        self.blobs.as_ref()?.next_quiet_ms(COMPACT_QUIET_MS)
     }
 
     /// Copies the live chunks of `segment` to the active segment in one
