@@ -44,10 +44,12 @@ impl TickSchedule {
     }
 
     /// Records the agent's next tick time (`None`: nothing pending) and
-    /// wakes the ticker if it changed.
+    /// wakes the ticker only if it moved earlier: a later time is seen when
+    /// the ticker wakes for the earlier one, so the busy agent (a new time
+    /// after nearly every event) does not wake the ticker each time.
     pub(crate) fn publish(&self, due: Option<DtnTime>) {
         let v = due.map_or(NONE, |d| d.0);
-        if self.due_ms.swap(v, Ordering::Relaxed) != v {
+        if v < self.due_ms.swap(v, Ordering::Relaxed) {
             self.changed.notify_one();
         }
     }
@@ -74,6 +76,9 @@ pub(crate) async fn run(shared: Arc<Shared>, period: Duration) {
         let at = (tokio::time::Instant::now() + wait).max(earliest);
         tokio::select! {
             () = tokio::time::sleep_until(at) => {
+                if s.due().is_none_or(|d| d.0 > dtn_now().0) {
+                    continue; // moved later (or away) meanwhile
+                }
                 earliest = tokio::time::Instant::now() + period;
                 if shared.cmd.send(Command::Event(Event::Tick)).await.is_err() {
                     return;
