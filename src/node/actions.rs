@@ -52,13 +52,22 @@ impl Tickets {
     }
 }
 
+/// What the agent thread tells the node's timers and watchers after each
+/// command.
+pub(crate) struct AgentSignals {
+    /// When the agent next needs a tick.
+    pub ticks: Arc<super::ticker::TickSchedule>,
+    /// The store's write count, for the loops that watch the store.
+    pub changes: Arc<super::changes::StoreChanges>,
+}
+
 /// The agent thread: takes commands in order, merges bundles that arrived
 /// together into one event (group commit), and passes actions on.
 pub(crate) fn agent_loop(
     mut agent: Agent,
     mut rx: mpsc::Receiver<Command>,
     tx: mpsc::UnboundedSender<Action>,
-    ticks: &super::ticker::TickSchedule,
+    signals: &AgentSignals,
 ) {
     let mut pending: Option<Command> = None;
     loop {
@@ -97,6 +106,7 @@ pub(crate) fn agent_loop(
             }
             Command::Write(job) => {
                 job(agent.store());
+                signals.changes.publish(agent.store());
                 continue;
             }
             Command::Shutdown => return,
@@ -115,8 +125,10 @@ pub(crate) fn agent_loop(
                 agent.recover_from_store_error();
             }
         }
+        signals.changes.publish(agent.store());
         // A store error: tick soon, the tick retries what is due.
-        ticks.publish(agent.next_tick().unwrap_or(Some(crate::bundle::DtnTime(0))));
+        let next = agent.next_tick().unwrap_or(Some(crate::bundle::DtnTime(0)));
+        signals.ticks.publish(next);
     }
 }
 

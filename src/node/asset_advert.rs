@@ -45,9 +45,9 @@ pub struct AssetConfig {
     /// Most rows kept in the store table `assets-0` (default 65 536); the
     /// oldest are evicted.
     pub max_rows: u64,
-    /// How often the node checks whether it holds new files to advertise,
-    /// ms (default 2000). Only a check: nothing is sent unless something
-    /// new is there.
+    /// Least time between two checks whether the node holds new files to
+    /// advertise, ms (default 2000). A check runs only after the store
+    /// changed, and sends nothing unless something new is there.
     pub check_ms: u64,
 }
 
@@ -310,19 +310,29 @@ fn merge(
     }
 }
 
-/// Background task: every `check_ms`, looks whether files completed here
-/// (cheap: the store's record count and `files_delivered` counter) or new
-/// holders were learned, and if so sends a fresh advert to every contact.
+/// Background task: when the store changed (at most once per `check_ms`),
+/// looks whether files completed here (cheap: the store's record count and
+/// `files_delivered` counter) or new holders were learned, and if so sends
+/// a fresh advert to every contact. Sleeps while the store does not change.
 pub(crate) async fn run(shared: Arc<Shared>) {
     if !shared.assets.cfg.adverts {
         return;
     }
-    let mut iv = tokio::time::interval(Duration::from_millis(shared.assets.cfg.check_ms.max(100)));
+    let gap = Duration::from_millis(shared.assets.cfg.check_ms.max(100));
+    let mut changes = shared.changes.subscribe();
     let mut last_fp: Option<(u64, u64)> = None;
     let mut own: BTreeSet<Vec<u8>> = BTreeSet::new();
     let mut sent_gen = 0u64;
+    let mut last: Option<tokio::time::Instant> = None;
     loop {
-        iv.tick().await;
+        if let Some(t) = last {
+            if changes.changed().await.is_err() {
+                return;
+            }
+            tokio::time::sleep_until(t + gap).await;
+        }
+        changes.borrow_and_update();
+        last = Some(tokio::time::Instant::now());
         let s2 = shared.clone();
         let Ok(fp) = tokio::task::spawn_blocking(move || fingerprint(&s2)).await else {
             return;

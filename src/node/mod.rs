@@ -19,6 +19,7 @@ pub mod asset_advert;
 mod bandwidth;
 pub mod beacon;
 mod caps;
+mod changes;
 pub mod config;
 mod contacts;
 pub mod discovery;
@@ -223,6 +224,8 @@ pub(crate) enum Command {
 pub(crate) struct Shared {
     /// When the agent next needs a tick (`ticker.rs`).
     pub ticks: Arc<ticker::TickSchedule>,
+    /// Wakes the loops that watch the store (`changes.rs`).
+    pub changes: Arc<changes::StoreChanges>,
     pub cmd: mpsc::Sender<Command>,
     pub store: Arc<Store>,
     pub node_id: Eid,
@@ -429,13 +432,18 @@ fn start_agent(
     let (cmd_tx, cmd_rx) = mpsc::channel(4096);
     let (act_tx, act_rx) = mpsc::unbounded_channel();
     let ticks = Arc::new(ticker::TickSchedule::new());
-    let agent_ticks = ticks.clone();
+    let changes = Arc::new(changes::StoreChanges::new());
+    let signals = actions::AgentSignals {
+        ticks: ticks.clone(),
+        changes: changes.clone(),
+    };
     let agent_thread = std::thread::Builder::new()
         .name("spore-agent".into())
-        .spawn(move || actions::agent_loop(agent, cmd_rx, act_tx, &agent_ticks))
+        .spawn(move || actions::agent_loop(agent, cmd_rx, act_tx, &signals))
         .context("cannot start the agent thread")?;
     let shared = Arc::new(Shared {
         ticks,
+        changes,
         cmd: cmd_tx,
         store,
         node_id,

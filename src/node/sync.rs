@@ -87,7 +87,11 @@ fn now_ms() -> u64 {
 pub(crate) async fn run(shared: Arc<Shared>) {
     let sync = shared.sync.clone();
     let wake = sync.clone();
-    let mut watcher = match notify::recommended_watcher(move |_res| wake.refresh()) {
+    let mut watcher = match notify::recommended_watcher(move |res| {
+        if is_change(&res) {
+            wake.refresh();
+        }
+    }) {
         Ok(w) => Some(w),
         Err(e) => {
             warn!(error = %e, "no file-system watcher; relying on the periodic rescan");
@@ -124,6 +128,23 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             .await
             .unwrap_or(false);
         next = if unsettled { settle } else { rescan };
+    }
+}
+
+/// True if a watcher event may mean a file changed. Reads do not: the
+/// scan itself opens and lists the folder, and inotify reports that
+/// (`IN_OPEN`, `IN_CLOSE_NOWRITE`), so waking on it would rescan an idle
+/// folder every settle period forever. A closed writer does; a watcher
+/// error is taken as a change (the scan finds out).
+fn is_change(res: &notify::Result<notify::Event>) -> bool {
+    use notify::event::{AccessKind, AccessMode, EventKind};
+    match res {
+        Ok(ev) => match ev.kind {
+            EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+            EventKind::Access(_) => false,
+            _ => true,
+        },
+        Err(_) => true,
     }
 }
 

@@ -18,8 +18,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::{info, warn};
 
-/// How often the store's delivered count is compared (a cheap read).
-const POLL: Duration = Duration::from_secs(1);
+/// Least time between two looks at the store's delivered count: a busy
+/// node changes its store after nearly every event.
+const MIN_GAP: Duration = Duration::from_secs(1);
 /// How often manifests still missing chunks are looked at again even if
 /// nothing was delivered (their local copy may have appeared meanwhile).
 const RETRY: Duration = Duration::from_secs(5);
@@ -55,11 +56,27 @@ impl Entry {
         }
     }
 }
-/// Runs until the node stops.
+
+/// Runs until the node stops. Looks when the store changed (at most once
+/// per [`MIN_GAP`]), and every [`RETRY`] while some manifest waits for
+/// chunks; sleeps otherwise.
 pub(crate) async fn run(shared: Arc<Shared>) {
+    let mut changes = shared.changes.subscribe();
     let mut seen = Seen::default();
+    let mut last = tokio::time::Instant::now();
+    let mut first = true; // at once: manifests left waiting by the last run
     loop {
-        tokio::time::sleep(POLL).await;
+        if !first {
+            let waiting = !seen.tried.is_empty();
+            tokio::select! {
+                r = changes.changed() => if r.is_err() { return },
+                () = tokio::time::sleep(RETRY), if waiting => {}
+            }
+        }
+        first = false;
+        tokio::time::sleep_until(last + MIN_GAP).await;
+        changes.borrow_and_update();
+        last = tokio::time::Instant::now();
         let s = shared.clone();
         match tokio::task::spawn_blocking(move || {
             supply_once(&s, &mut seen);

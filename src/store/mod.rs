@@ -263,6 +263,13 @@ impl Store {
         Ok(store)
     }
 
+    /// Write transactions started so far on this handle (of any kind,
+    /// committed or not): a change counter for those who watch the store,
+    /// not a count of changes.
+    pub fn write_count(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
+    }
+
     /// Starts a write transaction (one at a time; callers serialize).
     ///
     /// # Errors

@@ -115,6 +115,9 @@ impl SyncState {
 
     /// Writes `items` (table is `sent-0`, key, value) in one transaction.
     fn commit_all(&self, items: &[(bool, String, Vec<u8>)]) -> Result<(), SyncError> {
+        if items.is_empty() {
+            return Ok(()); // no empty commit (and its fsync) on a scan that found nothing
+        }
         let txn = self.db.begin_write().map_err(db_err)?;
         {
             let mut sent = txn.open_table(SENT).map_err(db_err)?;
