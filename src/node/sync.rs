@@ -647,3 +647,39 @@ fn measured_rate(sync: &SyncNode, handed_bytes: u64) -> Option<f64> {
     *last = Some((now, handed_bytes));
     rate
 }
+
+#[cfg(test)]
+mod tests {
+    use super::is_change;
+    use notify::event::{
+        AccessKind, AccessMode, CreateKind, EventKind, ModifyKind, RemoveKind, RenameMode,
+    };
+
+    fn event(kind: EventKind) -> notify::Result<notify::Event> {
+        Ok(notify::Event::new(kind).add_path("/data/out/f".into()))
+    }
+
+    #[test]
+    fn reads_do_not_wake_a_scan_and_writes_do() {
+        // What the scan's own listing of the folder makes inotify report.
+        for kind in [
+            AccessKind::Open(AccessMode::Any),
+            AccessKind::Read,
+            AccessKind::Close(AccessMode::Read),
+            AccessKind::Any,
+        ] {
+            assert!(!is_change(&event(EventKind::Access(kind))), "{kind:?}");
+        }
+        for kind in [
+            EventKind::Access(AccessKind::Close(AccessMode::Write)),
+            EventKind::Create(CreateKind::File),
+            EventKind::Modify(ModifyKind::Any),
+            EventKind::Modify(ModifyKind::Name(RenameMode::To)),
+            EventKind::Remove(RemoveKind::File),
+            EventKind::Any,
+        ] {
+            assert!(is_change(&event(kind)), "{kind:?}");
+        }
+        assert!(is_change(&Err(notify::Error::generic("queue overflow"))));
+    }
+}
