@@ -27,6 +27,17 @@ fn chunk(seed: u8, len: usize) -> (Vec<u8>, Vec<u8>) {
     (cid, data)
 }
 
+/// Chunks 1..=`n` of `per` bytes each, stored in one transaction.
+fn store_chunks(store: &Store, n: u8, per: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let chunks: Vec<_> = (1..=n).map(|s| chunk(s, per)).collect();
+    let mut txn = store.write().unwrap();
+    for (cid, data) in &chunks {
+        txn.chunk_ref(cid, data).unwrap();
+    }
+    txn.commit().unwrap();
+    chunks
+}
+
 #[test]
 fn large_chunks_live_in_segments_and_leave_with_their_last_reference() {
     let tmp = tempfile::tempdir().unwrap();
@@ -131,12 +142,7 @@ fn a_mostly_dead_segment_is_compacted_into_the_active_one() {
     let store = Store::open(&path).unwrap();
     assert_eq!(store.compact_blobs(u64::MAX, 0).unwrap().segment, None);
     let per = (SEGMENT_MAX_BYTES / 4) as usize;
-    let chunks: Vec<_> = (1..=5).map(|s| chunk(s, per)).collect();
-    let mut txn = store.write().unwrap();
-    for (cid, data) in &chunks {
-        txn.chunk_ref(cid, data).unwrap();
-    }
-    txn.commit().unwrap();
+    let chunks = store_chunks(&store, 5, per);
     let before = segments(&dir);
     assert_eq!(before.len(), 2, "{before:?}");
     // Segment 0 keeps chunk 2 only: 3/4 of it is dead.
@@ -194,12 +200,7 @@ fn a_segment_still_draining_is_not_compacted() {
     let store = Store::open(&path).unwrap();
     // Segment 0 holds chunks 0..8 (8 MiB each); chunk 8 starts segment 1.
     let per = (SEGMENT_MAX_BYTES / 8) as usize;
-    let chunks: Vec<_> = (1..=9).map(|s| chunk(s, per)).collect();
-    let mut txn = store.write().unwrap();
-    for (cid, data) in &chunks {
-        txn.chunk_ref(cid, data).unwrap();
-    }
-    txn.commit().unwrap();
+    let chunks = store_chunks(&store, 9, per);
     let release = |i: usize| {
         let mut txn = store.write().unwrap();
         txn.chunk_unref(&chunks[i].0).unwrap();
@@ -260,12 +261,7 @@ fn a_segment_emptied_by_a_lazy_commit_goes_after_a_durable_one() {
     let store = Store::open(&path).unwrap();
     // Chunks 0 and 1 fill segment 0; chunk 2 starts segment 1.
     let per = (SEGMENT_MAX_BYTES / 2) as usize;
-    let chunks: Vec<_> = (1..=3).map(|s| chunk(s, per)).collect();
-    let mut txn = store.write().unwrap();
-    for (cid, data) in &chunks {
-        txn.chunk_ref(cid, data).unwrap();
-    }
-    txn.commit().unwrap();
+    let chunks = store_chunks(&store, 3, per);
     let mut txn = store.write_lazy().unwrap();
     txn.chunk_unref(&chunks[0].0).unwrap();
     txn.chunk_unref(&chunks[1].0).unwrap();
