@@ -9,18 +9,23 @@
 //! `changed()`; an unchanged count wakes nobody.
 
 use crate::store::Store;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::watch;
 
 /// The last published [`Store::write_count`], watched by the loops.
 #[derive(Debug)]
 pub(crate) struct StoreChanges {
     tx: watch::Sender<u64>,
+    /// The count last sent: an unchanged count (most commands of a busy
+    /// agent are reads or write nothing) costs one atomic swap, no lock.
+    last: AtomicU64,
 }
 
 impl StoreChanges {
     pub(crate) fn new() -> Self {
         StoreChanges {
             tx: watch::Sender::new(0),
+            last: AtomicU64::new(0),
         }
     }
 
@@ -28,11 +33,9 @@ impl StoreChanges {
     /// moved since the last publication.
     pub(crate) fn publish(&self, store: &Store) {
         let n = store.write_count();
-        self.tx.send_if_modified(|v| {
-            let moved = *v != n;
-            *v = n;
-            moved
-        });
+        if self.last.swap(n, Ordering::Relaxed) != n {
+            self.tx.send_replace(n);
+        }
     }
 
     /// A receiver whose `changed()` returns at the next publication that
