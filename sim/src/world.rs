@@ -43,6 +43,13 @@ pub const EPOCH_MS: u64 = 700_000_000_000;
 /// Ordering class of events at the same time: everything else first.
 const CLASS_NORMAL: u8 = 0;
 /// Links going down run last at their time.
+///
+/// A contact is usable up to and including its end (the oracle's closed
+/// intervals): every link that comes up at a time, and everything that
+/// follows from it at that time, runs before any link goes down then. So
+/// all trace events of one time are queued together ([`World::push_conn_group`]),
+/// ups first; a pair's down then up at the same time (a contact that goes
+/// on, or restarts) keeps its trace order.
 const CLASS_DOWN: u8 = 1;
 
 /// Most bundles handed to an agent in one `Received` event (the agent's
@@ -205,6 +212,10 @@ pub struct World<'a> {
     by_id: HashMap<BundleId, u32>,
     heap: BinaryHeap<Item>,
     seq: u64,
+    /// The first trace event not yet queued.
+    conn_next: usize,
+    /// Trace events queued and not yet run.
+    conn_queued: usize,
     now_us: u64,
     links: Links,
     tick_at: Vec<Option<u64>>,
@@ -260,6 +271,8 @@ impl<'a> World<'a> {
             by_id: HashMap::with_capacity(messages.len()),
             heap: BinaryHeap::new(),
             seq: 0,
+            conn_next: 0,
+            conn_queued: 0,
             now_us: 0,
             links: Links::default(),
             tick_at: vec![None; n],
@@ -284,10 +297,29 @@ impl<'a> World<'a> {
         });
     }
 
-    fn push_conn(&mut self, i: usize) {
-        if let Some(e) = self.trace.get(i) {
-            let class = if e.up { CLASS_NORMAL } else { CLASS_DOWN };
-            self.push(e.time_us, class, Ev::Conn(i));
+    /// Queues every trace event of the next trace time (see [`CLASS_DOWN`]).
+    fn push_conn_group(&mut self) {
+        let first = self.conn_next;
+        let Some(t) = self.trace.get(first).map(|e| e.time_us) else {
+            return;
+        };
+        let trace = self.trace;
+        let group = trace[first..].iter().take_while(|e| e.time_us == t);
+        // Pairs whose link went down earlier in this group.
+        let mut downed = std::collections::HashSet::new();
+        for (n, e) in group.enumerate() {
+            let pair = (e.a.min(e.b), e.a.max(e.b));
+            if !e.up {
+                downed.insert(pair);
+            }
+            let class = if e.up && !downed.contains(&pair) {
+                CLASS_NORMAL
+            } else {
+                CLASS_DOWN
+            };
+            self.push(t, class, Ev::Conn(first + n));
+            self.conn_next += 1;
+            self.conn_queued += 1;
         }
     }
 
@@ -319,7 +351,7 @@ impl<'a> World<'a> {
     /// [`SimError`] from the first agent or store failure.
     pub fn run(mut self) -> Result<Outcome, SimError> {
         let started = Instant::now();
-        self.push_conn(0);
+        self.push_conn_group();
         self.push_create(0);
         self.push(0, CLASS_NORMAL, Ev::Sample);
         let limit = self.instant_limit();
@@ -353,7 +385,10 @@ impl<'a> World<'a> {
     fn step(&mut self, ev: Ev) -> Result<(), SimError> {
         match ev {
             Ev::Conn(i) => {
-                self.push_conn(i + 1);
+                self.conn_queued -= 1;
+                if self.conn_queued == 0 {
+                    self.push_conn_group();
+                }
                 self.conn(self.trace[i])?;
             }
             Ev::Create(i) => {

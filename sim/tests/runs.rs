@@ -73,6 +73,48 @@ fn a_message_relayed_over_two_instant_contacts() {
 }
 
 #[test]
+fn a_contact_is_usable_at_the_instant_it_ends() {
+    // At 20 s the link 1–2 ends and the link 0–1 starts, the down listed
+    // first. A contact is usable up to and including its end (as the
+    // oracle takes it), so the message goes 0 → 1 → 2 at 20 s. Queuing the
+    // trace one event at a time took 1–2 down before 0–1 came up
+    // (`scripts/sim-chaos.sh 600 7001`, case 7589: epidemic 92, oracle 94).
+    let r = one_message(
+        "5 CONN 1 2 up
+20 CONN 1 2 down
+20 CONN 0 1 up
+30 CONN 0 1 down
+",
+        None,
+        0,
+    );
+    assert_eq!(
+        (r.delivered, r.oracle_delivered),
+        (1, 1),
+        "{r:?}"
+    );
+    assert_eq!(r.latency_mean, Some(19.0));
+    assert_eq!(r.hop_count_mean, Some(2.0));
+}
+
+#[test]
+fn a_down_and_up_of_one_pair_at_one_instant_keep_their_order() {
+    // 0–1 breaks and comes back at 20 s: the link is up afterwards, so the
+    // message created at 25 s still crosses it (before 30 s), then 1–2.
+    let t = parse_trace(
+        "10 CONN 0 1 up\n20 CONN 0 1 down\n20 CONN 0 1 up\n30 CONN 0 1 down\n\
+         40 CONN 1 2 up\n50 CONN 1 2 down\n",
+    )
+    .unwrap();
+    let mut p = RunParams::new(Policy::Epidemic);
+    p.workload = Some(parse_workload("25 C M1 0 2 1000\n").unwrap());
+    p.lifetime_s = Some(1000.0);
+    let r = run(&t, &p).unwrap().report;
+    assert_eq!((r.delivered, r.oracle_delivered), (1, 1), "{r:?}");
+    assert_eq!(r.latency_mean, Some(15.0));
+}
+
+#[test]
 fn bandwidth_and_delay_set_the_arrival_time() {
     // 1000 bytes of payload plus headers at 1000 B/s take just over 1 s per
     // hop, plus 100 ms of delay; both contacts last long enough.
