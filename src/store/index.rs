@@ -18,13 +18,18 @@
 //! Memory: one entry per held bundle (its key and record head), per
 //! delivered bundle (key and previous hop), per (bundle, peer) forwarding and
 //! per expiry entry, i.e. about 100–200 bytes per bundle in those tables.
+//! Peers in `forwarded-0` are interned: a bundle's forwarding list holds
+//! small numbers, so asking "was this bundle given to peer P?" for every
+//! held bundle at every contact costs one hash look-up and a scan of a few
+//! integers, not a string comparison per peer it was given to (an epidemic
+//! relay gives each bundle to nearly every node it meets).
 
 use super::records::RecordHead;
 use super::tables::{BUNDLES, DELIVERED, EXPIRY, FORWARDED, HELD};
 use super::{StoreError, db, uncbor};
 use crate::bundle::Eid;
 use redb::{ReadTransaction, ReadableTable};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// One change of an indexed table, recorded by a write transaction.
 #[derive(Debug)]
@@ -55,8 +60,13 @@ pub(super) struct Index {
     pub held: BTreeMap<Vec<u8>, Option<RecordHead>>,
     /// `delivered-0` keys with the previous hop of their record.
     pub delivered: BTreeMap<Vec<u8>, Option<Eid>>,
-    /// `forwarded-0` as bundle key → peer node IDs.
-    pub forwarded: HashMap<Vec<u8>, Vec<Box<str>>>,
+    /// `forwarded-0` as bundle key → interned peer node IDs (see
+    /// [`Index::peer_id`]).
+    pub forwarded: foldhash::HashMap<Vec<u8>, Vec<u32>>,
+    /// Interned peer node IDs: `peer_names[n]` is peer `n`.
+    peer_names: Vec<Box<str>>,
+    /// Node ID → its number in `peer_names`.
+    peer_ids: foldhash::HashMap<Box<str>, u32>,
     /// `expiry-0`.
     pub expiry: BTreeSet<(u64, Vec<u8>)>,
 }
@@ -105,17 +115,39 @@ impl Index {
     }
 
     fn add_forwarded(&mut self, peer: Box<str>, key: Vec<u8>) {
+        let id = match self.peer_ids.get(&peer) {
+            Some(&id) => id,
+            None => {
+                // One number per distinct peer ever given a bundle here
+                // (until the next rebuild): bounded by the peers met.
+                let id = self.peer_names.len() as u32;
+                self.peer_names.push(peer.clone());
+                self.peer_ids.insert(peer, id);
+                id
+            }
+        };
         let peers = self.forwarded.entry(key).or_default();
-        if !peers.contains(&peer) {
-            peers.push(peer);
+        if !peers.contains(&id) {
+            peers.push(id);
         }
     }
 
-    /// True if `(peer, key)` is in `forwarded-0`.
-    pub fn was_forwarded(&self, peer: &str, key: &[u8]) -> bool {
-        self.forwarded
-            .get(key)
-            .is_some_and(|ps| ps.iter().any(|p| &**p == peer))
+    /// The number `peer` is interned as, or `None` if no bundle was ever
+    /// recorded as given to it (so none was).
+    pub fn peer_id(&self, peer: &str) -> Option<u32> {
+        self.peer_ids.get(peer).copied()
+    }
+
+    /// True if `(peer, key)` is in `forwarded-0`, `peer` as from
+    /// [`Index::peer_id`].
+    pub fn was_forwarded_to(&self, peer: u32, key: &[u8]) -> bool {
+        self.forwarded.get(key).is_some_and(|ps| ps.contains(&peer))
+    }
+
+    /// The node IDs bundle `key` was given to (`forwarded-0`).
+    pub fn forwarded_names(&self, key: &[u8]) -> impl Iterator<Item = &str> {
+        let ids = self.forwarded.get(key).map_or(&[][..], |v| v.as_slice());
+        ids.iter().map(|&n| &*self.peer_names[n as usize])
     }
 
     /// Applies the ops of one committed transaction, in order. Returns
@@ -251,16 +283,16 @@ mod tests {
     /// from the committed tables.
     fn live_and_rebuilt(s: &Store) -> (String, String) {
         let show = |ix: &Index| {
-            let mut fwd: Vec<_> = ix.forwarded.iter().collect();
-            fwd.sort();
-            let fwd: Vec<_> = fwd
-                .into_iter()
-                .map(|(k, ps)| {
-                    let mut ps = ps.clone();
+            let mut fwd: Vec<(Vec<u8>, Vec<&str>)> = ix
+                .forwarded
+                .keys()
+                .map(|k| {
+                    let mut ps: Vec<&str> = ix.forwarded_names(k).collect();
                     ps.sort();
                     (k.clone(), ps)
                 })
                 .collect();
+            fwd.sort();
             format!("{:?} {:?} {:?} {:?}", ix.held, ix.delivered, fwd, ix.expiry)
         };
         let live = show(&s.index().unwrap());

@@ -519,9 +519,10 @@ impl Store {
         mut visit: impl FnMut(&[u8], &RecordHead) -> Result<bool, E>,
     ) -> Result<(), E> {
         let ix = self.index()?;
+        let pid = ix.peer_id(peer);
         for (key, head) in ix.held.iter().take(max_scan) {
             let Some(head) = head else { continue };
-            if ix.was_forwarded(peer, key) {
+            if pid.is_some_and(|p| ix.was_forwarded_to(p, key)) {
                 continue;
             }
             if !visit(key, head)? {
@@ -537,11 +538,7 @@ impl Store {
     /// [`StoreError`] on engine failure.
     pub fn forwarded_peers(&self, key: &[u8]) -> Result<Vec<String>, StoreError> {
         let ix = self.index()?;
-        Ok(ix
-            .forwarded
-            .get(key)
-            .map(|ps| ps.iter().map(|p| p.to_string()).collect())
-            .unwrap_or_default())
+        Ok(ix.forwarded_names(key).map(str::to_owned).collect())
     }
 
     /// The earliest expiry among held bundles, DTN ms.
