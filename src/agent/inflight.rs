@@ -19,9 +19,16 @@ pub(super) struct InFlight {
 }
 
 /// The set of transmissions in flight.
+///
+/// Keyed by bundle key, each with its peers in node ID order, so that the
+/// questions asked for every held bundle at every window fill ("in flight
+/// at all?", "in flight to this peer?") look a borrowed key up without
+/// building an owned one; iteration is in (key, peer) order.
 #[derive(Debug, Default)]
 pub(super) struct InFlightSet {
-    map: BTreeMap<(Vec<u8>, Eid), InFlight>,
+    map: BTreeMap<Vec<u8>, Vec<(Eid, InFlight)>>,
+    /// Transmissions in `map`.
+    len: usize,
     /// Per peer: transmissions and their bytes.
     per_peer: BTreeMap<Eid, (usize, u64)>,
 }
@@ -29,15 +36,33 @@ pub(super) struct InFlightSet {
 impl InFlightSet {
     pub fn insert(&mut self, key: Vec<u8>, peer: Eid, f: InFlight) {
         let bytes = f.bytes;
-        if self.map.insert((key, peer.clone()), f).is_none() {
-            let e = self.per_peer.entry(peer).or_default();
-            e.0 += 1;
-            e.1 = e.1.saturating_add(bytes);
+        let peers = self.map.entry(key).or_default();
+        match peers.binary_search_by(|(p, _)| p.cmp(&peer)) {
+            Ok(i) => {
+                // A resend replaces the earlier transmission's bytes.
+                let old = std::mem::replace(&mut peers[i].1, f);
+                if let Some(e) = self.per_peer.get_mut(&peer) {
+                    e.1 = e.1.saturating_sub(old.bytes).saturating_add(bytes);
+                }
+            }
+            Err(i) => {
+                peers.insert(i, (peer.clone(), f));
+                self.len += 1;
+                let e = self.per_peer.entry(peer).or_default();
+                e.0 += 1;
+                e.1 = e.1.saturating_add(bytes);
+            }
         }
     }
 
     pub fn remove(&mut self, key: &[u8], peer: &Eid) -> Option<InFlight> {
-        let f = self.map.remove(&(key.to_vec(), peer.clone()))?;
+        let peers = self.map.get_mut(key)?;
+        let i = peers.binary_search_by(|(p, _)| p.cmp(peer)).ok()?;
+        let (_, f) = peers.remove(i);
+        if peers.is_empty() {
+            self.map.remove(key);
+        }
+        self.len -= 1;
         self.uncount(peer, f.bytes);
         Some(f)
     }
@@ -52,18 +77,11 @@ impl InFlightSet {
         }
     }
 
-    fn peers_of(&self, key: &[u8]) -> Vec<Eid> {
-        self.map
-            .range((key.to_vec(), Eid::DtnNone)..)
-            .take_while(|((k, _), _)| k.as_slice() == key)
-            .map(|((_, p), _)| p.clone())
-            .collect()
-    }
-
     /// Forgets every transmission of bundle `key` (it was released).
     pub fn remove_all(&mut self, key: &[u8]) {
-        for p in self.peers_of(key) {
-            self.remove(key, &p);
+        for (p, f) in self.map.remove(key).unwrap_or_default() {
+            self.len -= 1;
+            self.uncount(&p, f.bytes);
         }
     }
 
@@ -71,23 +89,20 @@ impl InFlightSet {
     /// flight; 0 if none is.
     pub fn max_give(&self, key: &[u8]) -> u32 {
         self.map
-            .range((key.to_vec(), Eid::DtnNone)..)
-            .take_while(|((k, _), _)| k.as_slice() == key)
-            .map(|(_, f)| f.give)
-            .max()
+            .get(key)
+            .and_then(|ps| ps.iter().map(|(_, f)| f.give).max())
             .unwrap_or(0)
     }
 
     /// True if bundle `key` is in flight to any peer.
     pub fn any(&self, key: &[u8]) -> bool {
-        self.map
-            .range((key.to_vec(), Eid::DtnNone)..)
-            .next()
-            .is_some_and(|((k, _), _)| k.as_slice() == key)
+        self.map.contains_key(key)
     }
 
     pub fn contains(&self, key: &[u8], peer: &Eid) -> bool {
-        self.map.contains_key(&(key.to_vec(), peer.clone()))
+        self.map
+            .get(key)
+            .is_some_and(|ps| ps.iter().any(|(p, _)| p == peer))
     }
 
     /// Transmissions in flight to `peer`.
@@ -102,19 +117,27 @@ impl InFlightSet {
 
     /// Forgets every transmission to `peer`; returns how many.
     pub fn drop_peer(&mut self, peer: &Eid) -> usize {
-        let before = self.map.len();
-        self.map.retain(|(_, p), _| p != peer);
-        self.per_peer.remove(peer);
-        before - self.map.len()
+        if self.per_peer.remove(peer).is_none() {
+            return 0;
+        }
+        let before = self.len;
+        self.map.retain(|_, ps| {
+            ps.retain(|(p, _)| p != peer);
+            !ps.is_empty()
+        });
+        self.len = self.map.values().map(Vec::len).sum();
+        before - self.len
     }
 
-    /// Removes and returns transmissions sent at or before `cutoff_ms`.
+    /// Removes and returns transmissions sent at or before `cutoff_ms`,
+    /// in (key, peer) order.
     pub fn take_older(&mut self, cutoff_ms: u64) -> Vec<(Vec<u8>, Eid)> {
         let late: Vec<(Vec<u8>, Eid)> = self
             .map
             .iter()
-            .filter(|(_, f)| f.sent_at_ms <= cutoff_ms)
-            .map(|(k, _)| k.clone())
+            .flat_map(|(k, ps)| ps.iter().map(move |(p, f)| (k, p, f)))
+            .filter(|(_, _, f)| f.sent_at_ms <= cutoff_ms)
+            .map(|(k, p, _)| (k.clone(), p.clone()))
             .collect();
         for (k, p) in &late {
             self.remove(k, p);
@@ -124,6 +147,109 @@ impl InFlightSet {
 
     /// The oldest send time, DTN ms.
     pub fn oldest_ms(&self) -> Option<u64> {
-        self.map.values().map(|f| f.sent_at_ms).min()
+        self.map
+            .values()
+            .flat_map(|ps| ps.iter().map(|(_, f)| f.sent_at_ms))
+            .min()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The obvious model: one map keyed by (bundle key, peer).
+    type Model = BTreeMap<(Vec<u8>, Eid), InFlight>;
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Insert(u8, u8, u64, u32),
+        Remove(u8, u8),
+        RemoveAll(u8),
+        DropPeer(u8),
+        TakeOlder(u64),
+    }
+
+    fn key(k: u8) -> Vec<u8> {
+        vec![b'k', k]
+    }
+
+    fn peer(p: u8) -> Eid {
+        format!("dtn://p{p}/").parse().unwrap()
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (0..6u8, 0..4u8, 0..100u64, 1..5u32).prop_map(|(k, p, t, g)| Op::Insert(k, p, t, g)),
+            2 => (0..6u8, 0..4u8).prop_map(|(k, p)| Op::Remove(k, p)),
+            1 => (0..6u8).prop_map(Op::RemoveAll),
+            1 => (0..4u8).prop_map(Op::DropPeer),
+            1 => (0..100u64).prop_map(Op::TakeOlder),
+        ]
+    }
+
+    /// Every answer the agent asks for, from the set and from the model.
+    fn check(s: &InFlightSet, m: &Model) -> Result<(), TestCaseError> {
+        for k in 0..6u8 {
+            let k = key(k);
+            let mine: Vec<_> = m.iter().filter(|((mk, _), _)| *mk == k).collect();
+            prop_assert_eq!(s.any(&k), !mine.is_empty());
+            let give = mine.iter().map(|(_, f)| f.give).max().unwrap_or(0);
+            prop_assert_eq!(s.max_give(&k), give);
+            for p in 0..4u8 {
+                prop_assert_eq!(
+                    s.contains(&k, &peer(p)),
+                    m.contains_key(&(k.clone(), peer(p)))
+                );
+            }
+        }
+        for p in 0..4u8 {
+            let to: Vec<_> = m.iter().filter(|((_, mp), _)| *mp == peer(p)).collect();
+            prop_assert_eq!(s.count_for(&peer(p)), to.len());
+            prop_assert_eq!(
+                s.bytes_for(&peer(p)),
+                to.iter().map(|(_, f)| f.bytes).sum::<u64>()
+            );
+        }
+        prop_assert_eq!(s.oldest_ms(), m.values().map(|f| f.sent_at_ms).min());
+        Ok(())
+    }
+
+    proptest! {
+        #[test]
+        fn in_flight_set_answers_as_a_map_of_pairs_would(ops in proptest::collection::vec(op(), 1..60)) {
+            let (mut s, mut m) = (InFlightSet::default(), Model::new());
+            for op in ops {
+                match op {
+                    Op::Insert(k, p, t, g) => {
+                        let f = InFlight { sent_at_ms: t, give: g, bytes: u64::from(g) * 10 };
+                        s.insert(key(k), peer(p), f);
+                        m.insert((key(k), peer(p)), f);
+                    }
+                    Op::Remove(k, p) => {
+                        let got = s.remove(&key(k), &peer(p)).map(|f| f.sent_at_ms);
+                        prop_assert_eq!(got, m.remove(&(key(k), peer(p))).map(|f| f.sent_at_ms));
+                    }
+                    Op::RemoveAll(k) => {
+                        s.remove_all(&key(k));
+                        m.retain(|(mk, _), _| *mk != key(k));
+                    }
+                    Op::DropPeer(p) => {
+                        let n = s.drop_peer(&peer(p));
+                        let before = m.len();
+                        m.retain(|(_, mp), _| *mp != peer(p));
+                        prop_assert_eq!(n, before - m.len());
+                    }
+                    Op::TakeOlder(t) => {
+                        let got = s.take_older(t);
+                        let want: Vec<_> = m.iter().filter(|(_, f)| f.sent_at_ms <= t).map(|(k, _)| k.clone()).collect();
+                        m.retain(|_, f| f.sent_at_ms > t);
+                        prop_assert_eq!(got, want);
+                    }
+                }
+                check(&s, &m)?;
+            }
+        }
     }
 }
