@@ -88,11 +88,7 @@ fn a_contact_is_usable_at_the_instant_it_ends() {
         None,
         0,
     );
-    assert_eq!(
-        (r.delivered, r.oracle_delivered),
-        (1, 1),
-        "{r:?}"
-    );
+    assert_eq!((r.delivered, r.oracle_delivered), (1, 1), "{r:?}");
     assert_eq!(r.latency_mean, Some(19.0));
     assert_eq!(r.hop_count_mean, Some(2.0));
 }
