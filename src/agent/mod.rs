@@ -32,7 +32,7 @@ use crate::store::{Store, StoreError};
 use bytes::Bytes;
 use inflight::InFlightSet;
 pub use ingest::Prechecked;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 /// Agent settings; every limit has a default (see [`AgentConfig::new`]).
@@ -374,20 +374,20 @@ struct ContactState {
     /// The peer's summary arrived; sending may start.
     summary_received: bool,
     /// Keys the peer says it holds.
-    peer_holds: HashSet<Vec<u8>>,
+    peer_holds: foldhash::HashSet<Vec<u8>>,
     /// Keys the peer refused during this contact (not offered again until
     /// the next contact).
-    refused: HashSet<Vec<u8>>,
+    refused: foldhash::HashSet<Vec<u8>>,
     /// Keys the peer refused for lack of storage ("depleted storage"):
     /// offered again one custody timeout after the latest such refusal
     /// (DTN ms in `depleted_at_ms`), when the peer may have room again.
-    depleted: HashSet<Vec<u8>>,
+    depleted: foldhash::HashSet<Vec<u8>>,
     depleted_at_ms: u64,
     /// Keys whose custody (every copy) the peer took during this contact.
     /// Should such a bundle come back to us while the contact lasts (a
     /// routing loop through other nodes), it is not offered to the peer
     /// again before the next contact (spec/routing.md §1, rule 3).
-    handed_over: HashSet<Vec<u8>>,
+    handed_over: foldhash::HashSet<Vec<u8>>,
 }
 
 /// The agent. One per node; owns the node's store.
@@ -397,10 +397,10 @@ pub struct Agent {
     contacts: BTreeMap<Eid, ContactState>,
     in_flight: InFlightSet,
     router: Router,
-    /// Peers whose estimate (and address, if `Some`) changed since the last
-    /// commit. Hashed: between commits it may name every peer met, and a
+    /// Peers whose estimate (and address, if `Some`) changed since their
+    /// record was last written. Hashed: between commits it may name every peer met, and a
     /// look-up must not compare node IDs one by one.
-    dirty_peers: HashMap<Eid, Option<String>>,
+    dirty_peers: foldhash::HashMap<Eid, Option<String>>,
     /// When peer estimates were last written by a tick, DTN ms.
     peers_flushed_ms: u64,
     next_seq: u64,
@@ -476,7 +476,7 @@ impl Agent {
             contacts: BTreeMap::new(),
             in_flight: InFlightSet::default(),
             router,
-            dirty_peers: HashMap::new(),
+            dirty_peers: Default::default(),
             peers_flushed_ms: 0,
             next_seq,
             waiting: BTreeMap::new(),
@@ -631,7 +631,16 @@ impl Agent {
 
     /// Commits `txn` durably with the agent's pending bookkeeping: sequence
     /// counter, held bytes, counters and per-peer totals.
-    fn commit(&mut self, mut txn: crate::store::Txn) -> Result<(), AgentError> {
+    fn commit(&mut self, txn: crate::store::Txn) -> Result<(), AgentError> {
+        self.commit_peers(txn, false)
+    }
+
+    /// [`Agent::commit`], writing the records of new peers and of peers
+    /// whose totals or address changed and, if `all`, also of those whose estimate alone
+    /// changed (left otherwise to [`Agent::flush_peers`]: a contact with
+    /// nothing to exchange changes two estimates, and rewriting them with
+    /// every bundle commit cost more than the bundle itself).
+    fn commit_peers(&mut self, mut txn: crate::store::Txn, all: bool) -> Result<(), AgentError> {
         let meta = (self.next_seq, self.held_bytes);
         if meta != self.meta_committed {
             txn.set_meta_u64("next_seq", meta.0)?;
@@ -643,23 +652,35 @@ impl Agent {
         for (name, n) in std::mem::take(&mut self.tally) {
             txn.bump(&name, n)?;
         }
-        let written = self.write_peers(&mut txn)?;
+        let written = self.write_peers(&mut txn, all)?;
         txn.commit()?;
         self.meta_committed = meta;
         self.peer_records.extend(written);
         Ok(())
     }
 
-    /// Writes the records of peers whose estimate, address or totals
-    /// changed since the last commit; returns them for the cache.
+    /// Writes the records of new peers and of peers whose address or totals
+    /// changed since the last commit, and if `all` those whose estimate changed; returns
+    /// them for the cache.
     fn write_peers(
         &mut self,
         txn: &mut crate::store::Txn,
+        all: bool,
     ) -> Result<Vec<(Eid, crate::store::records::PeerRecord)>, AgentError> {
         let tally = std::mem::take(&mut self.peer_tally);
         // Written in node ID order (the store's key order).
-        let mut touched: BTreeMap<Eid, Option<String>> =
-            std::mem::take(&mut self.dirty_peers).into_iter().collect();
+        let mut touched: BTreeMap<Eid, Option<String>> = BTreeMap::new();
+        let known = &self.peer_records;
+        self.dirty_peers.retain(|peer, addr| {
+            // A peer met for the first time gets its record (and a line in
+            // `spore peers`) with the next commit.
+            let now =
+                all || addr.is_some() || tally.contains_key(peer) || !known.contains_key(peer);
+            if now {
+                touched.insert(peer.clone(), addr.take());
+            }
+            !now
+        });
         for peer in tally.keys() {
             touched.entry(peer.clone()).or_default();
         }
@@ -693,7 +714,8 @@ impl Agent {
 
     /// Writes changed peer estimates if any are pending and the last
     /// write is [`PEER_FLUSH_MS`] old (called on ticks so estimates reach
-    /// the disk even when no bundle moves; a bundle commit writes them too).
+    /// the disk; a bundle commit writes only the peers whose totals or
+    /// address changed).
     fn flush_peers(&mut self, now: DtnTime) -> Result<(), AgentError> {
         if self.dirty_peers.is_empty() && self.peer_tally.is_empty() {
             return Ok(());
@@ -703,7 +725,7 @@ impl Agent {
         }
         self.peers_flushed_ms = now.0;
         let txn = self.store.write()?;
-        self.commit(txn)
+        self.commit_peers(txn, true)
     }
 
     fn next_timestamp(&mut self, now: DtnTime) -> crate::bundle::CreationTimestamp {
