@@ -336,7 +336,7 @@ impl Agent {
         after: &mut AfterCommit,
         content: Option<ContentCheck>,
     ) -> Result<Outcome, AgentError> {
-        let checked = match self.validate(txn, now, &mut bundle, content)? {
+        let checked = match self.validate(txn, now, &mut bundle, from, content)? {
             // Held for forwarding: within the quota (crate::limits::quota).
             Ok(Some(x)) if !bundle.primary.destination.is_on_node(&self.cfg.node_id) => {
                 self.quota_check(from, raw.len() as u64).map(|()| Some(x))
@@ -400,6 +400,7 @@ impl Agent {
         txn: &Txn,
         now: DtnTime,
         bundle: &mut Bundle,
+        from: Option<&Eid>,
         content: Option<ContentCheck>,
     ) -> Result<Result<Option<(u64, Option<(PayloadKind, Vec<u8>)>)>, Refusal>, AgentError> {
         let key = bundle.id().to_key();
@@ -418,6 +419,22 @@ impl Agent {
                 return Ok(Err(refusal(
                     "in_transit",
                     "held here but being handed on with every copy",
+                    IN_TRANSIT,
+                )));
+            }
+            // Held here, but not from the sender: both of us hold a copy
+            // (each from a third node, as copy-spraying policies do). The
+            // sender may be receiving our offer right now; if each answered
+            // "duplicate", each would release and no one would hold it.
+            // Refused, the sender keeps its copy (spec/custody.md, "Two
+            // holders"); from the sender itself (a lost custody signal, a
+            // resend) it is a duplicate as before.
+            if let Some(f) = from
+                && rec.received_from.as_ref() != Some(&f.node_id())
+            {
+                return Ok(Err(refusal(
+                    "held_elsewhere",
+                    "held here already, received from another node",
                     IN_TRANSIT,
                 )));
             }

@@ -8,6 +8,7 @@
 
 use super::tests::{Net, T0, agent_with, eid};
 use super::*;
+use crate::bundle::admin::CustodyReason;
 use crate::routing::Advert;
 use crate::store::records::BundleState;
 
@@ -97,5 +98,75 @@ fn a_bundle_that_comes_round_before_its_signal_is_refused_and_not_lost() {
     assert_eq!(states, [Gone, Gone, Stored], "one holder: c");
     let counters = a.store().counters().unwrap();
     let refused = counters.iter().find(|(k, _)| k == "refused_in_transit");
+    assert_eq!(refused.map(|(_, n)| *n), Some(1), "{counters:?}");
+}
+
+/// Found by the simulator (`scripts/sim-chaos.sh 500 20001`, case 20260,
+/// spray-and-wait): b and c each held a bundle from a, with copies to
+/// spare, and offered it to each other. Each answered "duplicate"; each
+/// signal came back to a sender that no longer tracked its transmission
+/// (the contact had been replaced), which counts as handing over every
+/// copy; both released and nobody held the bundle. Now a node that holds
+/// the bundle from another node refuses it ("held elsewhere"), so the
+/// sender keeps its copy; from the sender itself it is still "duplicate".
+#[test]
+fn two_holders_offering_each_other_a_bundle_both_keep_it() {
+    let [mut a, mut b, mut c] = ["a", "b", "c"].map(|n| agent_with(n, "spray-and-wait:8"));
+    let ids = super::tests::submit(
+        &mut a,
+        T0,
+        vec![super::tests::data("dtn://z/app", b"x", None, None)],
+    );
+    let id = &ids[0];
+    let mut net = super::tests::Net::new();
+    let nodes = &mut [&mut a, &mut b, &mut c];
+    net.contact(T0, nodes, 0, 1, None);
+    net.contact(T0, nodes, 0, 2, None);
+    let key = id.to_key();
+    let copies = |x: &Agent| x.store().record(&key).unwrap().unwrap().copies;
+    assert!(
+        copies(&b) >= 2 && copies(&c) >= 2,
+        "b and c have copies to give"
+    );
+    // b's offer to c, as b builds it (2 of its copies).
+    let rec = b.store().record(&key).unwrap().unwrap();
+    let bytes = b.build_transmit(T0, &key, &rec, 2).unwrap().unwrap();
+    let out = c
+        .handle(
+            T0,
+            Event::Received(vec![Received::new(eid("dtn://b/"), bytes)]),
+        )
+        .unwrap();
+    let signal = out
+        .into_iter()
+        .find_map(|x| match x {
+            Action::SendCustodySignal { signal, .. } => Some(signal),
+            _ => None,
+        })
+        .expect("a custody signal for b");
+    assert!(!signal.accepted);
+    assert_ne!(
+        signal.reason,
+        CustodyReason::Duplicate,
+        "c holds it from a, not from b"
+    );
+    // b no longer tracks the transmission (a replaced contact): the signal
+    // must still not make it release.
+    b.handle(
+        T0,
+        Event::CustodySignal {
+            from: eid("dtn://c/"),
+            signal,
+        },
+    )
+    .unwrap();
+    use BundleState::Stored;
+    assert_eq!(
+        [state(&b, id), state(&c, id)],
+        [Stored, Stored],
+        "both keep it"
+    );
+    let counters = c.store().counters().unwrap();
+    let refused = counters.iter().find(|(k, _)| k == "refused_held_elsewhere");
     assert_eq!(refused.map(|(_, n)| *n), Some(1), "{counters:?}");
 }
