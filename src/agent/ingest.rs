@@ -422,14 +422,17 @@ impl Agent {
                     IN_TRANSIT,
                 )));
             }
-            // Held here, but not from the sender: both of us hold a copy
-            // (each from a third node, as copy-spraying policies do). The
-            // sender may be receiving our offer right now; if each answered
-            // "duplicate", each would release and no one would hold it.
-            // Refused, the sender keeps its copy (spec/custody.md, "Two
-            // holders"); from the sender itself (a lost custody signal, a
-            // resend) it is a duplicate as before.
+            // Held here with finite copies, but not from the sender: both
+            // of us hold a copy (each from a third node, as copy-spraying
+            // policies do). The sender may be receiving our offer right
+            // now; if each answered "duplicate", each could release and no
+            // one would hold it. Refused, the sender keeps its copy
+            // (spec/custody.md, "Two holders"). From the sender itself (a
+            // lost custody signal, a resend) it is a duplicate as before,
+            // and so it is with unlimited copies here: we never release
+            // those on a "duplicate", so one copy stays.
             if let Some(f) = from
+                && rec.copies != COPIES_UNLIMITED
                 && rec.received_from.as_ref() != Some(&f.node_id())
             {
                 return Ok(Err(refusal(
