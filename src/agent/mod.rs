@@ -19,6 +19,7 @@ mod ingest;
 mod jobs;
 mod quota;
 mod status;
+mod submit;
 
 pub use status::{BundleView, FileView, PeerView, RouteDecisionView, RouteView, StatusView};
 
