@@ -75,8 +75,6 @@ pub(super) fn internal(msg: impl Into<String>) -> ApiError {
 pub(super) struct Ctx {
     pub shared: Arc<Shared>,
     token: Arc<String>,
-    /// The API's own address (to find the client's socket owner).
-    api_addr: Option<SocketAddr>,
 }
 
 /// Creates `api.token` (0600) with a fresh random token and returns it.
@@ -108,7 +106,6 @@ pub(crate) async fn serve(shared: Arc<Shared>, listener: tokio::net::TcpListener
     let ctx = Ctx {
         shared,
         token: Arc::new(token),
-        api_addr: listener.local_addr().ok(),
     };
     let app = Router::new()
         .route("/api/v1/status", get(status))
@@ -132,7 +129,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, listener: tokio::net::TcpListener
         .layer(DefaultBodyLimit::max(MAX_BUNDLE_BODY))
         .layer(axum::middleware::from_fn_with_state(ctx.clone(), auth))
         .with_state(ctx);
-    let app = app.into_make_service_with_connect_info::<SocketAddr>();
+    let app = app.into_make_service_with_connect_info::<super::peer_uid::ConnectionUser>();
     if let Err(e) = axum::serve(listener, app).await {
         tracing::error!(error = %e, "API server stopped");
     }
@@ -145,7 +142,7 @@ async fn auth(
     next: axum::middleware::Next,
 ) -> Response {
     #[cfg(target_os = "linux")]
-    if let Err(e) = same_user(&ctx, &req) {
+    if let Err(e) = same_user(&req) {
         return ApiError(StatusCode::FORBIDDEN, e.to_string()).into_response();
     }
     let given = headers
@@ -169,17 +166,17 @@ async fn auth(
     next.run(req).await
 }
 
-/// Refuses connections of other OS users (fails closed when unknown).
+/// Refuses connections of other OS users (fails closed when unknown); the
+/// owner was looked up once, when the connection was accepted.
 #[cfg(target_os = "linux")]
-fn same_user(ctx: &Ctx, req: &axum::extract::Request) -> Result<(), super::peer_uid::PeerUidError> {
-    use super::peer_uid::{PeerUidError, check_same_user};
-    let client = req
+fn same_user(req: &axum::extract::Request) -> Result<(), super::peer_uid::PeerUidError> {
+    use super::peer_uid::{ConnectionUser, PeerUidError};
+    match req
         .extensions()
-        .get::<axum::extract::ConnectInfo<SocketAddr>>()
-        .map(|c| c.0);
-    match (client, ctx.api_addr) {
-        (Some(client), Some(api)) => check_same_user(client, api),
-        _ => Err(PeerUidError::Unknown("no connection addresses".into())),
+        .get::<axum::extract::ConnectInfo<ConnectionUser>>()
+    {
+        Some(c) => c.0.0.clone(),
+        None => Err(PeerUidError::Unknown("no connection addresses".into())),
     }
 }
 

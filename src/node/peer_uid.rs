@@ -9,7 +9,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// Why a connection is refused.
-#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum PeerUidError {
     /// The connection belongs to another user.
     #[error(
@@ -42,6 +42,30 @@ pub fn check_same_user(client: SocketAddr, api: SocketAddr) -> Result<(), PeerUi
         Ok(())
     } else {
         Err(PeerUidError::OtherUser { client: uid, node })
+    }
+}
+
+/// Who opened one API connection: the result of [`check_same_user`],
+/// taken once when the connection is accepted (axum's [`Connected`] hook),
+/// so the requests of a kept-alive connection do not read `/proc/net/tcp`
+/// again. Reading it walks the kernel's whole TCP hash table, some
+/// milliseconds per read on a host with much memory, which a client
+/// polling the API every 100 ms would otherwise pay on every request.
+///
+/// [`Connected`]: axum::extract::connect_info::Connected
+#[derive(Clone, Debug)]
+pub struct ConnectionUser(pub Result<(), PeerUidError>);
+
+impl<'a>
+    axum::extract::connect_info::Connected<axum::serve::IncomingStream<'a, tokio::net::TcpListener>>
+    for ConnectionUser
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'a, tokio::net::TcpListener>) -> Self {
+        let client = *stream.remote_addr();
+        ConnectionUser(match stream.io().local_addr() {
+            Ok(api) => check_same_user(client, api),
+            Err(e) => Err(PeerUidError::Unknown(format!("API socket address: {e}"))),
+        })
     }
 }
 
@@ -116,6 +140,42 @@ mod tests {
             check_same_user(gone, api),
             Err(PeerUidError::Unknown(_))
         ));
+    }
+
+    /// The owner is looked up when axum accepts the connection, and every
+    /// request of a kept-alive connection sees that result.
+    #[tokio::test]
+    async fn a_kept_alive_api_connection_carries_its_owner() {
+        use axum::extract::ConnectInfo;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let app = axum::Router::new().route(
+            "/",
+            axum::routing::get(|ConnectInfo(u): ConnectInfo<ConnectionUser>| async move {
+                format!("owner {:?}]", u.0)
+            }),
+        );
+        let server = tokio::spawn(async move {
+            let app = app.into_make_service_with_connect_info::<ConnectionUser>();
+            axum::serve(l, app).await
+        });
+        let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let req = b"GET / HTTP/1.1\r\nhost: x\r\n\r\n";
+        let mut seen = String::new();
+        for i in 1..=2 {
+            c.write_all(req).await.unwrap();
+            // Until this response's body (it ends in ']') is in.
+            while seen.matches(']').count() < i {
+                let mut buf = [0u8; 512];
+                let n = c.read(&mut buf).await.unwrap();
+                assert!(n > 0, "connection closed after: {seen}");
+                seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        }
+        server.abort();
+        assert_eq!(seen.matches("200 OK").count(), 2, "{seen}");
+        assert_eq!(seen.matches("owner Ok(())]").count(), 2, "{seen}");
     }
 
     #[test]
