@@ -66,6 +66,7 @@ echo
 printf "one hop, %s MiB, median of %s: raw quinn %s MB/s, spore %s MB/s, ratio %s\n" \
   "$MIB" "$RUNS" "$raw" "$spore" "$ratio"
 echo "  runs (raw / spore MB/s): $(field raw_mbps | paste -sd' ') / $(field spore_mbps | paste -sd' ')"
+echo "  contact transfer CPU seconds (both nodes) per raw quinn CPU second, median: $(field contact_cpu_per_raw | median)"
 
 ingest=$(criterion_medians "$LOG_DIR/ingest.txt" | awk -F'\t' '$1 ~ /batch_64/ { print $3 }')
 echo
