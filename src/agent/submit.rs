@@ -4,8 +4,9 @@
 use super::ingest::{AfterCommit, ContentCheck, Outcome};
 use super::{Action, Agent, AgentError, Submission};
 use crate::bundle::codec;
-use crate::bundle::{Bundle, DtnTime};
+use crate::bundle::{Bundle, BundleId, DtnTime};
 use crate::content::{self, DAG_CBOR_CODEC, RAW_CODEC};
+use crate::store::Txn;
 use crate::store::records::PayloadKind;
 use bytes::Bytes;
 
@@ -31,50 +32,62 @@ impl Agent {
     ) -> Result<(), AgentError> {
         let mut txn = self.store.write()?;
         let mut after = AfterCommit::default();
-        let mut ids = Vec::new();
         // Undone if the submission is refused (the transaction is dropped).
-        let (seq_before, held_before) = (self.next_seq, self.held_bytes);
+        let before = (self.next_seq, self.held_bytes);
         let peers_before = self.peer_tally.clone();
         let usage_before = self.usage.clone();
+        match self.submit_items(&mut txn, now, items, &mut after)? {
+            Ok(ids) => {
+                self.commit(txn)?;
+                out.push(Action::Submitted {
+                    ticket,
+                    result: Ok(ids),
+                });
+                self.after_commit(after, out)
+            }
+            Err(msg) => {
+                (self.next_seq, self.held_bytes) = before;
+                self.peer_tally = peers_before;
+                self.usage = usage_before;
+                out.push(Action::Submitted {
+                    ticket,
+                    result: Err(msg),
+                });
+                Ok(()) // txn dropped: nothing stored
+            }
+        }
+    }
+
+    /// Builds and accepts every item in `txn`; the stored bundle IDs, or
+    /// why the first refused item was refused.
+    fn submit_items(
+        &mut self,
+        txn: &mut Txn,
+        now: DtnTime,
+        items: Vec<Submission>,
+        after: &mut AfterCommit,
+    ) -> Result<Result<Vec<BundleId>, String>, AgentError> {
+        let mut ids = Vec::new();
         for item in items {
             if let Submission::JobResult { job, .. } = &item {
                 txn.job_pending_remove(&job.to_key())?;
             }
             let (bundle, bytes, content) = match self.build_submission(now, item) {
                 Ok(x) => x,
-                Err(e) => {
-                    (self.next_seq, self.held_bytes) = (seq_before, held_before);
-                    self.peer_tally = peers_before;
-                    self.usage = usage_before;
-                    out.push(Action::Submitted {
-                        ticket,
-                        result: Err(e),
-                    });
-                    return Ok(());
-                }
+                Err(e) => return Ok(Err(e)),
             };
             let id = bundle.id();
-            match self.accept(&mut txn, now, bundle, None, &bytes, &mut after, content)? {
+            match self.accept(txn, now, bundle, None, &bytes, after, content)? {
                 Outcome::Stored | Outcome::Delivered | Outcome::Duplicate => ids.push(id),
                 Outcome::Refused(r) => {
-                    (self.next_seq, self.held_bytes) = (seq_before, held_before);
-                    self.peer_tally = peers_before;
-                    self.usage = usage_before;
-                    let msg = format!("bundle {id} refused ({}): {}", r.label, r.detail);
-                    out.push(Action::Submitted {
-                        ticket,
-                        result: Err(msg),
-                    });
-                    return Ok(()); // txn dropped: nothing stored
+                    return Ok(Err(format!(
+                        "bundle {id} refused ({}): {}",
+                        r.label, r.detail
+                    )));
                 }
             }
         }
-        self.commit(txn)?;
-        out.push(Action::Submitted {
-            ticket,
-            result: Ok(ids),
-        });
-        self.after_commit(after, out)
+        Ok(Ok(ids))
     }
 
     /// The bundle, its encoding and, for [`Submission::Data`] with a

@@ -66,3 +66,31 @@ fn sequence_and_held_bytes_survive_a_restart() {
     let third = submit(&mut a, T0, vec![data("dtn://c/app", b"9", None, None)]);
     assert_eq!(third[0].timestamp.sequence, 2);
 }
+
+/// A submission with one refused item stores none of its items and leaves
+/// no trace: held bytes, sequence numbers and the store are as before.
+#[test]
+fn a_refused_submission_is_undone_whole() {
+    let mut a = super::tests::agent("a");
+    let first = submit(&mut a, T0, vec![data("dtn://c/app", b"12345", None, None)]);
+    let held = a.held_bytes();
+    let items = vec![
+        data("dtn://c/app", b"kept back", None, None),
+        data("dtn:none", b"refused", None, None),
+    ];
+    let acts = a.handle(T0, Event::Submit { ticket: 7, items }).unwrap();
+    let answer = acts.iter().find_map(|act| match act {
+        Action::Submitted { ticket: 7, result } => Some(result.clone()),
+        _ => None,
+    });
+    let err = answer.expect("an answer").expect_err("refused");
+    assert!(err.contains("refused"), "{err}");
+    assert_eq!(a.held_bytes(), held, "held bytes undone");
+    let next = submit(&mut a, T0, vec![data("dtn://c/app", b"678", None, None)]);
+    let seq = |ids: &[crate::bundle::BundleId]| ids[0].timestamp.sequence;
+    assert_eq!(seq(&next), seq(&first) + 1, "sequence number undone");
+    assert!(
+        a.handle(T0, Event::Tick).is_ok(),
+        "the agent goes on after the refusal"
+    );
+}
