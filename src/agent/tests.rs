@@ -44,6 +44,25 @@ pub(super) fn submit(a: &mut Agent, now: DtnTime, items: Vec<Submission>) -> Vec
     panic!("no answer to the submission");
 }
 
+/// Brings a contact with `peer` (holding nothing) up at `a`, at [`T0`];
+/// returns `a`'s actions after the peer's summary (its window fill).
+pub(super) fn meet_empty_peer(a: &mut Agent, peer: &str) -> Vec<Action> {
+    let peer = eid(peer);
+    let up = Event::ContactUp {
+        peer: peer.clone(),
+        addr: None,
+        rtt_us: 1000,
+    };
+    a.handle(T0, up).unwrap();
+    let summary = Event::PeerSummary {
+        peer,
+        held: vec![],
+        from_you: vec![],
+        advert: Default::default(),
+    };
+    a.handle(T0, summary).unwrap()
+}
+
 /// A link between agents, carrying actions as events until both are quiet.
 /// `drop_signals_from` simulates a node that crashes right after its commit.
 pub(super) struct Net {
@@ -753,20 +772,7 @@ fn the_window_is_bounded_in_bytes_as_well_as_bundles() {
             .map(|i| data("dtn://b/app", &vec![i; 100 << 10], None, None))
             .collect();
         submit(&mut a, T0, items);
-        let b = eid("dtn://b/");
-        let up = Event::ContactUp {
-            peer: b.clone(),
-            addr: None,
-            rtt_us: 1000,
-        };
-        a.handle(T0, up).unwrap();
-        let summary = Event::PeerSummary {
-            peer: b,
-            held: vec![],
-            from_you: vec![],
-            advert: Default::default(),
-        };
-        let acts = a.handle(T0, summary).unwrap();
+        let acts = meet_empty_peer(&mut a, "dtn://b/");
         let sent = acts
             .iter()
             .filter(|x| matches!(x, Action::Transmit { .. }))
@@ -774,4 +780,28 @@ fn the_window_is_bounded_in_bytes_as_well_as_bundles() {
         // One bundle always goes on an empty window, even a larger one.
         assert_eq!(sent, expected, "window {window_kib} KiB");
     }
+}
+
+#[test]
+fn a_contact_sends_the_nearest_deadline_first_whatever_the_creation_order() {
+    let mut a = agent("a");
+    // Created first with the longest lifetime; then two with shorter ones.
+    let ids: Vec<BundleId> = [(50_000u64, 1u8), (30_000, 2), (10_000, 3)]
+        .into_iter()
+        .flat_map(|(life, byte)| {
+            submit(
+                &mut a,
+                T0,
+                vec![data("dtn://b/app", &[byte; 10], Some(life), None)],
+            )
+        })
+        .collect();
+    let sent: Vec<BundleId> = meet_empty_peer(&mut a, "dtn://b/")
+        .into_iter()
+        .filter_map(|x| match x {
+            Action::Transmit { id, .. } => Some(id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sent, vec![ids[2].clone(), ids[1].clone(), ids[0].clone()]);
 }

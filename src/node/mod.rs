@@ -234,6 +234,9 @@ pub(crate) struct Shared {
     pub data_dir: PathBuf,
     pub inbox: PathBuf,
     pub chunk_size: u32,
+    /// The agent's default bundle lifetime, ms (a manifest's lifetime is
+    /// clipped to its file's first chunk, spec/manifest.md §Sending).
+    pub default_lifetime_ms: u64,
     pub cla: QuicCla,
     pub contacts: contacts::Contacts,
     pub submits: actions::Tickets,
@@ -429,6 +432,7 @@ fn start_agent(
     let router = agent.router().policy();
     let store = agent.store_handle();
     let decode_limits = agent.config().decode_limits.clone();
+    let default_lifetime_ms = agent.config().default_lifetime_ms;
     let (cmd_tx, cmd_rx) = mpsc::channel(4096);
     let (act_tx, act_rx) = mpsc::unbounded_channel();
     let ticks = Arc::new(ticker::TickSchedule::new());
@@ -451,6 +455,7 @@ fn start_agent(
         data_dir: cfg.data_dir.clone(),
         inbox,
         chunk_size: cfg.chunk_size,
+        default_lifetime_ms,
         cla,
         contacts: contacts::Contacts::default(),
         submits: actions::Tickets::default(),

@@ -15,7 +15,8 @@
 //! A transaction that writes those tables directly (store repair) asks for a
 //! rebuild instead.
 //!
-//! Memory: one entry per held bundle (its key and record head), per
+//! Memory: two entries per held bundle (its key and record head; its
+//! expiry and key, for nearest-deadline-first scans), one per
 //! delivered bundle (key and previous hop), per (bundle, peer) forwarding and
 //! per expiry entry, i.e. about 100–200 bytes per bundle in those tables.
 //! Peers in `forwarded-0` are interned: a bundle's forwarding list holds
@@ -69,6 +70,9 @@ pub(super) struct Index {
     peer_ids: foldhash::HashMap<Box<str>, u32>,
     /// `expiry-0`.
     pub expiry: BTreeSet<(u64, Vec<u8>)>,
+    /// The keys of `held` that have a record, by (expiry ms, key): the
+    /// transmission order of spec/routing.md §7 (nearest deadline first).
+    pub held_by_expiry: BTreeSet<(u64, Vec<u8>)>,
 }
 
 /// The fields of a record the delivered index keeps.
@@ -91,7 +95,7 @@ impl Index {
                 Some(v) => Some(uncbor::<RecordHead>("bundles-0", v.value())?),
                 None => None,
             };
-            ix.held.insert(key, head);
+            ix.hold(key, head);
         }
         for row in r.open_table(DELIVERED).map_err(db)?.iter().map_err(db)? {
             let key = row.map_err(db)?.0.value().to_vec();
@@ -112,6 +116,40 @@ impl Index {
             ix.expiry.insert((ms, key.to_vec()));
         }
         Ok(ix)
+    }
+
+    /// Records `key` as held with `head`, in `held` and `held_by_expiry`.
+    fn hold(&mut self, key: Vec<u8>, head: Option<RecordHead>) {
+        let old_ms = self
+            .held
+            .get(&key)
+            .and_then(Option::as_ref)
+            .map(|h| h.expiry_ms);
+        let new_ms = head.as_ref().map(|h| h.expiry_ms);
+        if old_ms != new_ms {
+            if let Some(ms) = old_ms {
+                self.held_by_expiry.remove(&(ms, key.clone()));
+            }
+            if let Some(ms) = new_ms {
+                self.held_by_expiry.insert((ms, key.clone()));
+            }
+        }
+        self.held.insert(key, head);
+    }
+
+    /// Forgets `key` as held.
+    fn unhold(&mut self, key: &[u8]) {
+        if let Some(Some(old)) = self.held.remove(key) {
+            self.held_by_expiry.remove(&(old.expiry_ms, key.to_vec()));
+        }
+    }
+
+    /// Held bundles with a record, nearest expiry first (ties by key).
+    pub fn held_nearest_expiry(&self) -> impl Iterator<Item = (&[u8], &RecordHead)> {
+        self.held_by_expiry.iter().filter_map(|(_, key)| {
+            let head = self.held.get(key)?.as_ref()?;
+            Some((key.as_slice(), head))
+        })
     }
 
     fn add_forwarded(&mut self, peer: Box<str>, key: Vec<u8>) {
@@ -160,9 +198,9 @@ impl Index {
                         from.clone_from(&head.received_from);
                     }
                     if head.state.is_held() {
-                        self.held.insert(key, Some(head));
+                        self.hold(key, Some(head));
                     } else {
-                        self.held.remove(&key);
+                        self.unhold(&key);
                     }
                 }
                 Op::Forwarded(peer, key) => self.add_forwarded(peer, key),
@@ -293,7 +331,10 @@ mod tests {
                 })
                 .collect();
             fwd.sort();
-            format!("{:?} {:?} {:?} {:?}", ix.held, ix.delivered, fwd, ix.expiry)
+            format!(
+                "{:?} {:?} {:?} {:?} {:?}",
+                ix.held, ix.held_by_expiry, ix.delivered, fwd, ix.expiry
+            )
         };
         let live = show(&s.index().unwrap());
         let rebuilt = show(&Index::build(&s.read().unwrap()).unwrap());
@@ -359,5 +400,52 @@ mod tests {
         drop(s);
         let s = Store::open(&path).unwrap();
         assert_eq!(live_and_rebuilt(&s).0, live);
+    }
+
+    #[test]
+    fn owed_scan_goes_nearest_expiry_first_and_follows_rewrites() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("store.redb")).unwrap();
+        // Key order is 1, 2, 3; expiry order 3, 1, 2.
+        let mut rs: Vec<BundleRecord> = (1..=3)
+            .map(|i| record(i, "dtn://a/", BundleState::Stored))
+            .collect();
+        rs[0].expiry_ms = 500;
+        rs[1].expiry_ms = 900;
+        rs[2].expiry_ms = 100;
+        let mut t = s.write().unwrap();
+        for r in &rs {
+            t.put_record(r).unwrap();
+        }
+        t.commit().unwrap();
+        let order = |s: &Store, max: usize| {
+            let mut seen = Vec::new();
+            s.scan_owed::<StoreError>("dtn://c/", max, |k, h| {
+                seen.push((k.to_vec(), h.expiry_ms));
+                Ok(true)
+            })
+            .unwrap();
+            seen
+        };
+        let key = |i: usize| rs[i].id.to_key();
+        assert_eq!(
+            order(&s, 10),
+            vec![(key(2), 100), (key(0), 500), (key(1), 900)]
+        );
+        // The scan bound applies in that order.
+        assert_eq!(order(&s, 1), vec![(key(2), 100)]);
+
+        // Bundle 2 gets a nearer deadline; bundle 3 leaves the held set.
+        let mut t = s.write().unwrap();
+        let mut r2 = rs[1].clone();
+        r2.expiry_ms = 50;
+        t.put_record(&r2).unwrap();
+        let mut r3 = rs[2].clone();
+        r3.state = BundleState::Delivered;
+        t.put_record(&r3).unwrap();
+        t.commit().unwrap();
+        assert_eq!(order(&s, 10), vec![(key(1), 50), (key(0), 500)]);
+        let (live, rebuilt) = live_and_rebuilt(&s);
+        assert_eq!(live, rebuilt);
     }
 }

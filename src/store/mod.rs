@@ -504,7 +504,8 @@ impl Store {
         Ok((keys, from_peer))
     }
 
-    /// Walks held bundles not yet given to `peer`, in key order, calling
+    /// Walks held bundles not yet given to `peer`, nearest expiry first
+    /// (ties by key; spec/routing.md §7), calling
     /// `visit(key, record)` until it returns `Ok(false)` or `max_scan` held
     /// entries were looked at. Reads the in-memory index (no read
     /// transaction, no decoding); `visit` runs with the index locked for
@@ -520,8 +521,7 @@ impl Store {
     ) -> Result<(), E> {
         let ix = self.index()?;
         let pid = ix.peer_id(peer);
-        for (key, head) in ix.held.iter().take(max_scan) {
-            let Some(head) = head else { continue };
+        for (key, head) in ix.held_nearest_expiry().take(max_scan) {
             if pid.is_some_and(|p| ix.was_forwarded_to(p, key)) {
                 continue;
             }
