@@ -1,7 +1,8 @@
 //! The main job end to end, with real processes, real QUIC on 127.0.0.1 and
 //! real redb files: a 24 MiB file goes A -> B -> C; B is SIGKILLed mid-
 //! transfer and restarted; A is stopped once B holds custody of everything;
-//! C's copy is byte-identical and delivered exactly once.
+//! C's copy is byte-identical and delivered exactly once, and C wrote it
+//! chunk by chunk as the chunks arrived.
 
 mod common;
 
@@ -90,6 +91,10 @@ fn file_crosses_a_relay_that_is_killed_mid_transfer() {
     assert_eq!(inbox.len(), 1, "exactly one file in C's inbox");
     let cs = c.status(None).unwrap();
     assert_eq!(common::counter(&cs, "files_delivered"), 1);
+    // The manifest travelled first (it expires first), so C wrote chunks
+    // into place as they came (spec/manifest.md §Progressive reassembly).
+    assert_eq!(common::counter(&cs, "early_files"), 1);
+    assert!(common::counter(&cs, "early_chunks_written") > 0, "{cs}");
     let delivered = count_states(&cs, Some(DEST));
     assert_eq!(n(&delivered, "delivered"), total, "{delivered:?}");
     wait_for("B to release everything", T, || {

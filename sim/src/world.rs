@@ -559,7 +559,7 @@ impl<'a> World<'a> {
                 Err(_) => *self.out.drops.entry("submit_refused".into()).or_default() += 1,
             },
             Action::Deliver { id, .. } => self.delivered(node, &id),
-            Action::AssembleFile { .. } => {}
+            Action::AssembleFile { .. } | Action::ExpectFile { .. } => {}
             control => {
                 if let Action::SendCustodySignal { signal, .. } = &control {
                     if signal.accepted {

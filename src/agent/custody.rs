@@ -309,7 +309,8 @@ impl Agent {
     }
 
     /// Emits [`Action::AssembleFile`] if every chunk of manifest `m` is in
-    /// the inbox; otherwise waits for the missing ones (one store lookup per
+    /// the inbox; otherwise [`Action::ExpectFile`] (plain files) and waits
+    /// for the missing ones (one store lookup per
     /// distinct chunk: called when the manifest arrives, at start-up, and
     /// when its last missing chunk arrives).
     pub(super) fn watch_manifest(
@@ -347,6 +348,16 @@ impl Agent {
                 Err(e) => warn!(file = %f.name, error = %e, "stored manifest does not decode"),
             }
         } else {
+            // A plain file (not a folder file or pack, spec/sync.md) can be
+            // written chunk by chunk as the rest arrives.
+            if let Ok((manifest, None, None)) =
+                Manifest::decode_parts(&f.manifest, self.cfg.max_manifest_entries)
+            {
+                out.push(Action::ExpectFile {
+                    manifest_cid: m.to_vec(),
+                    manifest,
+                });
+            }
             self.missing.insert(m.to_vec(), missing.len());
             for cid in missing {
                 self.waiting.entry(cid).or_default().push(m.to_vec());

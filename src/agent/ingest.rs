@@ -80,6 +80,15 @@ impl Prechecked {
         let content = bundle.as_ref().ok().map(check_content);
         Prechecked { bundle, content }
     }
+
+    /// The CID bytes and payload of a chunk bundle whose payload was
+    /// found to match its CID; `None` for anything else.
+    pub(super) fn verified_chunk(&self) -> Option<(&[u8], &Bytes)> {
+        match (&self.bundle, &self.content) {
+            (Ok(b), Some(Ok(Some((PayloadKind::Chunk, cid))))) => Some((cid, b.payload()?)),
+            _ => None,
+        }
+    }
 }
 
 /// Work to do after the transaction commits.

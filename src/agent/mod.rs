@@ -156,6 +156,15 @@ impl Received {
             pre: Some(Box::new(pre)),
         }
     }
+
+    /// For a [`Received::prechecked`] chunk bundle whose payload matched
+    /// its content CID (spec/manifest.md §Chunks): the CID bytes and the
+    /// payload. `None` otherwise (not prechecked, not a chunk, bad CID).
+    /// The agent may still refuse the bundle (expired, quota); the bytes
+    /// are right for that CID either way.
+    pub fn verified_chunk(&self) -> Option<(&[u8], &Bytes)> {
+        self.pre.as_deref()?.verified_chunk()
+    }
 }
 
 /// What a local client asks to send.
@@ -333,6 +342,17 @@ pub enum Action {
     /// All chunks of a file addressed to us are here: write it out, then
     /// report [`Event::FileWritten`].
     AssembleFile {
+        /// Manifest CID bytes.
+        manifest_cid: Vec<u8>,
+        /// The manifest.
+        manifest: Manifest,
+    },
+    /// A plain file addressed to us has its manifest here and chunks still
+    /// missing: the driver may start writing it as chunks arrive
+    /// (spec/manifest.md §Progressive reassembly). Optional: the file is
+    /// complete only at the [`Action::AssembleFile`] that follows when the
+    /// last chunk is stored.
+    ExpectFile {
         /// Manifest CID bytes.
         manifest_cid: Vec<u8>,
         /// The manifest.

@@ -805,3 +805,41 @@ fn a_contact_sends_the_nearest_deadline_first_whatever_the_creation_order() {
         .collect();
     assert_eq!(sent, vec![ids[2].clone(), ids[1].clone(), ids[0].clone()]);
 }
+
+#[test]
+fn a_manifest_that_travels_first_announces_its_file_before_assembly() {
+    let (mut a, mut c) = (agent("a"), agent("c"));
+    let content: Vec<u8> = (0..5_000u32).map(|i| (i * 3 % 251) as u8).collect();
+    let mut builder = ManifestBuilder::new("g.bin", 1024);
+    let mut items = Vec::new();
+    for chunk in Chunker::new(&content[..], 1024).unwrap() {
+        let chunk = chunk.unwrap();
+        builder.push(&chunk);
+        let cid = Some(chunk.cid.to_bytes());
+        items.push(data("dtn://c/files", &chunk.data, Some(60_000), cid));
+    }
+    let m = builder.finish();
+    // The nearest deadline: sent first (spec/routing.md §7).
+    let cid = Some(m.cid().to_bytes());
+    items.push(data("dtn://c/files", &m.encode(), Some(59_999), cid));
+    submit(&mut a, T0, items);
+    let mut net = Net::new();
+    net.fifo = true;
+    net.contact(T0, &mut [&mut a, &mut c], 0, 1, None);
+    let kinds: Vec<&str> = net
+        .delivered
+        .iter()
+        .filter_map(|x| match x {
+            Action::ExpectFile { manifest, .. } => {
+                assert_eq!(manifest, &m);
+                Some("expect")
+            }
+            Action::AssembleFile { manifest, .. } => {
+                assert_eq!(manifest, &m);
+                Some("assemble")
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(kinds, vec!["expect", "assemble"]);
+}

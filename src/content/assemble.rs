@@ -60,14 +60,7 @@ pub fn write_file_atomically<E: std::fmt::Display>(
     check: ChunkCheck,
     chunk: impl FnMut(&Cid) -> Result<Bytes, E>,
 ) -> Result<PathBuf, ContentError> {
-    // The entry limit protects decoders; a manifest in hand is checked for
-    // everything else.
-    manifest.validate(usize::MAX)?;
-    std::fs::create_dir_all(dir).map_err(io("create dir"))?;
-    let tmp = tempfile::Builder::new()
-        .prefix(TEMP_FILE_PREFIX)
-        .tempfile_in(dir)
-        .map_err(io("create temp file"))?;
+    let tmp = start_temp_file(dir, manifest)?;
     write_chunks(tmp.as_file(), manifest, check, chunk)?;
     tmp.as_file().sync_all().map_err(io("fsync file"))?;
     let path = persist_noclobber(tmp, dir, &manifest.name)?;
@@ -78,6 +71,21 @@ pub fn write_file_atomically<E: std::fmt::Display>(
         return Err(e);
     }
     Ok(path)
+}
+
+/// Validates `manifest` (no entry limit: the limit protects decoders, a
+/// manifest in hand is checked for everything else), creates `dir` if
+/// missing and a temporary file in it.
+pub(super) fn start_temp_file(
+    dir: &Path,
+    manifest: &Manifest,
+) -> Result<NamedTempFile, ContentError> {
+    manifest.validate(usize::MAX)?;
+    std::fs::create_dir_all(dir).map_err(io("create dir"))?;
+    tempfile::Builder::new()
+        .prefix(TEMP_FILE_PREFIX)
+        .tempfile_in(dir)
+        .map_err(io("create temp file"))
 }
 
 /// Writes the chunks of `manifest` in order into `file` (new and empty),
@@ -108,7 +116,7 @@ pub(crate) fn write_chunks<E: std::fmt::Display>(
 }
 
 /// Checks one chunk's length and CID against the manifest.
-fn check_chunk(
+pub(super) fn check_chunk(
     manifest: &Manifest,
     index: u64,
     cid: &Cid,
@@ -130,7 +138,7 @@ fn check_chunk(
 }
 
 /// Moves `tmp` to the first free name among `name`, `stem (1).ext`, …
-fn persist_noclobber(
+pub(super) fn persist_noclobber(
     mut tmp: NamedTempFile,
     dir: &Path,
     name: &str,
@@ -152,7 +160,7 @@ fn persist_noclobber(
 
 /// Makes the directory entry durable (a no-op where directories cannot be
 /// opened as files).
-fn sync_dir(dir: &Path) -> Result<(), ContentError> {
+pub(super) fn sync_dir(dir: &Path) -> Result<(), ContentError> {
     #[cfg(unix)]
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())
@@ -162,6 +170,6 @@ fn sync_dir(dir: &Path) -> Result<(), ContentError> {
     Ok(())
 }
 
-fn io(op: &'static str) -> impl Fn(std::io::Error) -> ContentError {
+pub(super) fn io(op: &'static str) -> impl Fn(std::io::Error) -> ContentError {
     move |source| ContentError::Write { op, source }
 }

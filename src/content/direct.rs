@@ -141,7 +141,7 @@ impl<'a> DirectWriter<'a> {
 
 /// A second open file description of `file` with `O_DIRECT`, or `None`.
 #[cfg(target_os = "linux")]
-fn open_direct(file: &File) -> Option<File> {
+pub(super) fn open_direct(file: &File) -> Option<File> {
     use std::os::fd::AsRawFd;
     use std::os::unix::fs::OpenOptionsExt;
     std::fs::OpenOptions::new()
@@ -152,7 +152,7 @@ fn open_direct(file: &File) -> Option<File> {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn open_direct(_file: &File) -> Option<File> {
+pub(super) fn open_direct(_file: &File) -> Option<File> {
     None
 }
 

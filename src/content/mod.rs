@@ -33,6 +33,7 @@ pub mod folder;
 pub mod manifest;
 pub mod name;
 pub mod pack;
+pub mod partial;
 
 pub use assemble::{ChunkCheck, MAX_NAME_ATTEMPTS, write_file_atomically};
 pub use chunker::{Chunk, Chunker, check_chunk_size};
@@ -45,6 +46,7 @@ pub use manifest::{
     DEFAULT_MAX_MANIFEST_ENTRIES, MANIFEST_VERSION, Manifest, ManifestBuilder, file_matches,
 };
 pub use name::{MAX_FILE_NAME_BYTES, sanitize_file_name};
+pub use partial::PartialFile;
 
 /// Multicodec code of raw bytes: the codec of every chunk CID.
 pub const RAW_CODEC: u64 = 0x55;

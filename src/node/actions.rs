@@ -190,6 +190,20 @@ pub(crate) async fn dispatch(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceive
                 let s = shared.clone();
                 tokio::task::spawn_blocking(move || assemble(&s, manifest_cid, &manifest));
             }
+            Action::ExpectFile {
+                manifest_cid,
+                manifest,
+            } => {
+                // Here, not on a blocking task, so that the file exists
+                // before this file's `AssembleFile` is carried out.
+                let (early, inbox) = (&shared.early, &shared.inbox);
+                let start = move || early.expect(inbox, manifest_cid, manifest);
+                if multi_thread() {
+                    tokio::task::block_in_place(start);
+                } else {
+                    start();
+                }
+            }
             Action::Deliver {
                 id,
                 service,
@@ -277,19 +291,27 @@ fn assemble(shared: &Arc<Shared>, manifest_cid: Vec<u8>, manifest: &Manifest) {
     if super::sync::assemble_folder(shared, &manifest_cid) {
         return;
     }
-    let result = match already_written(&shared.inbox, manifest) {
-        Some(p) => Ok(p),
-        None => content::write_file_atomically(
-            &shared.inbox,
-            manifest,
-            content::ChunkCheck::LengthOnly,
-            |cid: &content::Cid| match shared.store.chunk(&cid.to_bytes()) {
-                Ok(Some(d)) => Ok(bytes::Bytes::from(d)),
-                Ok(None) => Err(format!("chunk {cid} missing from the store")),
-                Err(e) => Err(e.to_string()),
-            },
-        )
-        .map_err(|e| e.to_string()),
+    let partial = shared.early.take(&manifest_cid);
+    let chunk = |cid: &content::Cid| match shared.store.chunk(&cid.to_bytes()) {
+        Ok(Some(d)) => Ok(bytes::Bytes::from(d)),
+        Ok(None) => Err(format!("chunk {cid} missing from the store")),
+        Err(e) => Err(e.to_string()),
+    };
+    let check = content::ChunkCheck::LengthOnly;
+    let result = match (already_written(&shared.inbox, manifest), partial) {
+        (Some(p), _) => Ok(p),
+        // The partial file follows this very manifest (same CID).
+        (None, Some(p)) => {
+            let early = p.written_chunks();
+            let r = p.finish(check, chunk).map_err(|e| e.to_string());
+            if r.is_ok() {
+                let chunks = manifest.chunks.len();
+                info!(file = %manifest.name, early, chunks, "file written as its chunks arrived");
+            }
+            r
+        }
+        (None, None) => content::write_file_atomically(&shared.inbox, manifest, check, chunk)
+            .map_err(|e| e.to_string()),
     };
     let ev = match result {
         Ok(path) => Event::FileWritten {
@@ -350,13 +372,21 @@ pub(crate) async fn received(
     // with `block_in_place` (multi-threaded runtimes only) so that the
     // worker's other tasks move on meanwhile.
     let limits = &shared.decode_limits;
-    let multi_thread = tokio::runtime::Handle::current().runtime_flavor()
-        == tokio::runtime::RuntimeFlavor::MultiThread;
-    let item = if multi_thread && bytes.len() >= PRECHECK_INLINE_BYTES {
+    let item = if multi_thread() && bytes.len() >= PRECHECK_INLINE_BYTES {
         tokio::task::block_in_place(|| Received::prechecked(from, bytes, limits))
     } else {
         Received::prechecked(from, bytes, limits)
     };
+    // A verified chunk of a file being written early goes to its writer
+    // (early.rs; never blocks).
+    if let Some((cid, data)) = item.verified_chunk() {
+        shared.early.offer(cid, data);
+    }
     let ev = Event::Received(vec![item]);
     shared.cmd.send(Command::Event(ev)).await.is_ok()
+}
+
+/// True on a multi-threaded tokio runtime (where `block_in_place` works).
+fn multi_thread() -> bool {
+    tokio::runtime::Handle::current().runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
 }

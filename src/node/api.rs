@@ -224,6 +224,7 @@ async fn status(
     v.counters.extend(ctx.shared.guards.counters());
     v.counters.extend(ctx.shared.trust.counters());
     v.counters.extend(ctx.shared.assets.counters());
+    v.counters.extend(ctx.shared.early.counters());
     let mut v = serde_json::to_value(v).map_err(|e| internal(e.to_string()))?;
     if let Some(o) = v.as_object_mut() {
         o.insert("router".into(), json!(ctx.shared.router.to_string()));

@@ -23,6 +23,7 @@ mod changes;
 pub mod config;
 mod contacts;
 pub mod discovery;
+mod early;
 mod exec;
 pub mod invite;
 mod job_input;
@@ -261,6 +262,8 @@ pub(crate) struct Shared {
     pub bandwidth: bandwidth::Bandwidth,
     /// Metered links: bulk bundles wait (`metered.json`).
     pub metered: metered::Metered,
+    /// Incoming plain files written as their chunks arrive (`early.rs`).
+    pub early: early::EarlyFiles,
     /// Asset adverts: settings and counters (spec/assets.md).
     pub assets: asset_advert::Assets,
 }
@@ -473,6 +476,7 @@ fn start_agent(
         sync: Arc::new(sync_node),
         bandwidth: bandwidth::Bandwidth::load(&cfg.data_dir),
         metered: metered::Metered::load(&cfg.data_dir, &cfg.metered_peers),
+        early: early::EarlyFiles::default(),
         assets: asset_advert::Assets::new(cfg.assets.clone()),
     });
     Ok((shared, act_rx, agent_thread))
