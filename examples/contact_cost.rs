@@ -27,6 +27,7 @@ fn main() {
             lifetime_ms: None,
             flags: 0,
             content_cid: None,
+            expires_by_ms: None,
         }];
         a.handle(DtnTime(now), Event::Submit { ticket: 0, items })
             .expect("submit");

@@ -52,6 +52,7 @@ fn healthy_store(dir: &Path) -> PathBuf {
         lifetime_ms: Some(lifetime_ms),
         flags: 0,
         content_cid: cid.then(|| spore::content::chunk_cid(payload).to_bytes()),
+        expires_by_ms: None,
     };
     let items = vec![
         data("dtn://far/app", b"plain one", 3_600_000, false),

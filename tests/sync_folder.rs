@@ -111,16 +111,8 @@ fn a_mixed_folder_syncs_through_a_flapping_killed_relay_and_edits_resend_one_chu
         .unwrap();
 
     let recv = root.join("recv");
-    let body = json!({"from": "dtn://a/", "into": recv});
-    c.client()
-        .unwrap()
-        .post("/api/v1/sync/accept", &body)
-        .unwrap();
-    let body = json!({"dir": src, "to": "dtn://c/files", "name": "data"});
-    a.client()
-        .unwrap()
-        .post("/api/v1/sync/folders", &body)
-        .unwrap();
+    common::sync::accept(&c, "dtn://a/", &recv);
+    common::sync::add_folder(&a, &src, "dtn://c/files", "data");
     b.add_peer(r1.local_addr()).unwrap();
     b.add_peer(r2.local_addr()).unwrap();
     let t0 = Instant::now();
@@ -191,4 +183,54 @@ fn a_mixed_folder_syncs_through_a_flapping_killed_relay_and_edits_resend_one_chu
         "{holders}"
     );
     drop(rt);
+}
+
+/// The DTN case: a file and a folder are stored at A before any contact.
+/// At the contact each manifest travels first (it expires first), so C
+/// writes each file chunk by chunk as the chunks arrive, then completes
+/// it (spec/manifest.md §Progressive reassembly); both land byte-identical.
+#[test]
+fn files_stored_before_a_contact_are_written_at_c_as_their_chunks_arrive() {
+    let timeout = Duration::from_secs(60);
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let src = root.join("src");
+    std::fs::create_dir_all(src.join("sub")).unwrap();
+    common::random_file(&src.join("sub/big.bin"), 6 << 20, 5);
+    let plain = root.join("plain.bin");
+    common::random_file(&plain, 8 << 20, 6);
+    let want = tree(&src);
+
+    let exe = common::exe();
+    let flags = ["--sync-settle", "300ms"];
+    let a = NodeProcess::start(&exe, &root.join("a"), "a", &flags).unwrap();
+    let c = NodeProcess::start(&exe, &root.join("c"), "c", &flags).unwrap();
+    let recv = root.join("recv");
+    common::sync::accept(&c, "dtn://a/", &recv);
+    a.send(&plain, "dtn://c/files").unwrap();
+    common::sync::add_folder(&a, &src, "dtn://c/files", "data");
+    wait_for("the folder file stored at A", timeout, || {
+        Ok(file_status(&a, "sub/big.bin").ok().map(|_| ()))
+    })
+    .unwrap();
+
+    a.add_peer(c.quic_addr()).unwrap();
+    let got_dir = recv.join("data");
+    wait_for("both files at C", timeout, || {
+        let inbox = c.dir.join("inbox/plain.bin");
+        Ok((tree(&got_dir) == want && inbox.exists()).then_some(()))
+    })
+    .unwrap();
+    assert_eq!(
+        std::fs::read(c.dir.join("inbox/plain.bin")).unwrap(),
+        std::fs::read(&plain).unwrap()
+    );
+    // The folder file's temporary file (in the accept root) was moved.
+    let in_root: Vec<_> = std::fs::read_dir(&recv).unwrap().flatten().collect();
+    assert_eq!(in_root.len(), 1, "only data/ in {}", recv.display());
+    let cs = c.status(None).unwrap();
+    assert_eq!(common::counter(&cs, "early_files"), 2, "{}", cs["counters"]);
+    // 56 chunks of 256 KiB in all; most, if not all, written as they came.
+    let early = common::counter(&cs, "early_chunks_written");
+    assert!(early > 0 && early <= 56, "{}", cs["counters"]);
 }

@@ -10,7 +10,6 @@ mod common;
 use common::sync::{accepting_node, post_bundle, tree};
 
 use bytes::Bytes;
-use serde_json::json;
 use spore::bundle::{Bundle, CreationTimestamp, DtnTime, Eid, codec};
 use spore::content::pack::{Pack, PackEntry};
 use spore::harness::{NodeProcess, wait_for};
@@ -52,17 +51,9 @@ fn small_files_travel_in_packs_and_survive_a_receiver_kill() {
     let a = start(root, "a");
     let mut c = start(root, "c");
     let recv = root.join("recv");
-    let body = json!({"from": "dtn://a/", "into": recv});
-    c.client()
-        .unwrap()
-        .post("/api/v1/sync/accept", &body)
-        .unwrap();
+    common::sync::accept(&c, "dtn://a/", &recv);
     a.add_peer(c.quic_addr()).unwrap();
-    let body = json!({"dir": src, "to": "dtn://c/files", "name": "data"});
-    a.client()
-        .unwrap()
-        .post("/api/v1/sync/folders", &body)
-        .unwrap();
+    common::sync::add_folder(&a, &src, "dtn://c/files", "data");
 
     // SIGKILL C as soon as the first pack's files appear: the packs that
     // arrived but are not applied yet are applied again after the restart.

@@ -466,6 +466,7 @@ impl<'a> World<'a> {
             lifetime_ms: Some(m.lifetime_us / 1000),
             flags: 0,
             content_cid: None,
+            expires_by_ms: None,
         };
         let ev = Event::Submit {
             ticket: i as u64,

@@ -348,9 +348,9 @@ impl Agent {
                 Err(e) => warn!(file = %f.name, error = %e, "stored manifest does not decode"),
             }
         } else {
-            // A plain file (not a folder file or pack, spec/sync.md) can be
-            // written chunk by chunk as the rest arrives.
-            if let Ok((manifest, None, None)) =
+            // A file (not a pack, spec/sync.md §Packs) can be written
+            // chunk by chunk as the rest arrives.
+            if let Ok((manifest, _, None)) =
                 Manifest::decode_parts(&f.manifest, self.cfg.max_manifest_entries)
             {
                 out.push(Action::ExpectFile {

@@ -187,6 +187,12 @@ pub enum Submission {
         /// the agent does not hash the payload again. A wrong CID is not
         /// caught here; the next hop refuses the bundle (`cid_mismatch`).
         content_cid: Option<Vec<u8>>,
+        /// Latest expiry, DTN ms: the lifetime is cut so that creation
+        /// time + lifetime is no later (a submission already past it is
+        /// refused). A manifest uses it to expire, and so to be sent,
+        /// before its file's chunks (spec/manifest.md §Sending). `None`:
+        /// no bound.
+        expires_by_ms: Option<u64>,
     },
     /// The encoded result bundle of pending job `job` (spec/jobs.md §3):
     /// stored like [`Submission::Encoded`], and the job leaves the pending
@@ -347,8 +353,9 @@ pub enum Action {
         /// The manifest.
         manifest: Manifest,
     },
-    /// A plain file addressed to us has its manifest here and chunks still
-    /// missing: the driver may start writing it as chunks arrive
+    /// A file addressed to us (plain or folder file, not a pack) has its
+    /// manifest here and chunks still missing: the driver may start
+    /// writing it as chunks arrive
     /// (spec/manifest.md §Progressive reassembly). Optional: the file is
     /// complete only at the [`Action::AssembleFile`] that follows when the
     /// last chunk is stored.

@@ -110,9 +110,20 @@ impl Agent {
                 lifetime_ms,
                 flags,
                 content_cid,
+                expires_by_ms,
             } => {
                 let ts = self.next_timestamp(now);
-                let lifetime = lifetime_ms.unwrap_or(self.cfg.default_lifetime_ms);
+                let mut lifetime = lifetime_ms.unwrap_or(self.cfg.default_lifetime_ms);
+                if let Some(by) = expires_by_ms {
+                    let left = by.saturating_sub(ts.time.0);
+                    if left == 0 {
+                        return Err(format!(
+                            "expires by {by} ms, not after its creation time {} ms",
+                            ts.time.0
+                        ));
+                    }
+                    lifetime = lifetime.min(left);
+                }
                 let mut b =
                     Bundle::new(self.cfg.node_id.clone(), destination, ts, lifetime, payload);
                 b.primary.flags.0 |= flags;

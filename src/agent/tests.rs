@@ -31,6 +31,7 @@ pub(super) fn data(
         lifetime_ms,
         flags: 0,
         content_cid: cid,
+        expires_by_ms: None,
     }
 }
 
@@ -518,6 +519,7 @@ fn a_delivery_status_report_comes_back_to_the_source() {
         lifetime_ms: None,
         flags: crate::bundle::BundleFlags::REPORT_DELIVERY,
         content_cid: None,
+        expires_by_ms: None,
     };
     let ids = submit(&mut a, T0, vec![item]);
     let mut net = Net::new();
@@ -842,4 +844,43 @@ fn a_manifest_that_travels_first_announces_its_file_before_assembly() {
         })
         .collect();
     assert_eq!(kinds, vec!["expect", "assemble"]);
+}
+
+#[test]
+fn expires_by_cuts_the_lifetime_and_a_past_bound_is_refused() {
+    let mut a = agent("a");
+    let bounded = |by: u64| Submission::Data {
+        destination: eid("dtn://b/app"),
+        payload: Bytes::from_static(b"m"),
+        lifetime_ms: Some(10_000),
+        flags: 0,
+        content_cid: None,
+        expires_by_ms: Some(by),
+    };
+    let expiry =
+        |a: &Agent, id: &BundleId| a.store().record(&id.to_key()).unwrap().unwrap().expiry_ms;
+    let ids = submit(
+        &mut a,
+        T0,
+        vec![bounded(T0.0 + 4_000), bounded(T0.0 + 50_000)],
+    );
+    assert_eq!(expiry(&a, &ids[0]), T0.0 + 4_000, "cut to the bound");
+    assert_eq!(
+        expiry(&a, &ids[1]),
+        T0.0 + 10_000,
+        "a later bound changes nothing"
+    );
+    let acts = a
+        .handle(
+            T0,
+            Event::Submit {
+                ticket: 2,
+                items: vec![bounded(T0.0)],
+            },
+        )
+        .unwrap();
+    let refused = acts.iter().any(|x| {
+        matches!(x, Action::Submitted { result: Err(e), .. } if e.contains("not after its creation time"))
+    });
+    assert!(refused, "{acts:?}");
 }

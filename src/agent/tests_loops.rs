@@ -46,6 +46,7 @@ fn ring(fifo: bool) -> ([Agent; 3], BundleId) {
             lifetime_ms: None,
             flags: 0,
             content_cid: None,
+            expires_by_ms: None,
         }],
     };
     let acts = nodes[0].handle(T0, submit).unwrap();

@@ -139,8 +139,28 @@ impl PartialFile {
     pub fn finish<E: std::fmt::Display>(
         &self,
         check: ChunkCheck,
-        mut chunk: impl FnMut(&Cid) -> Result<Bytes, E>,
+        chunk: impl FnMut(&Cid) -> Result<Bytes, E>,
     ) -> Result<PathBuf, ContentError> {
+        let tmp = self.complete(check, chunk)?;
+        let path = persist_noclobber(tmp, &self.dir, &self.manifest.name)?;
+        if let Err(e) = sync_dir(&self.dir) {
+            let _ = std::fs::remove_file(&path);
+            return Err(e);
+        }
+        Ok(path)
+    }
+
+    /// Like [`PartialFile::finish`] up to the fsync: returns the complete,
+    /// durable temporary file (still in `dir`) for the caller to move
+    /// (folder sync replaces an older version, spec/sync.md).
+    ///
+    /// # Errors
+    /// As [`PartialFile::finish`]; the temporary file is deleted on error.
+    pub fn complete<E: std::fmt::Display>(
+        &self,
+        check: ChunkCheck,
+        mut chunk: impl FnMut(&Cid) -> Result<Bytes, E>,
+    ) -> Result<NamedTempFile, ContentError> {
         *self.open.write().unwrap_or_else(|e| e.into_inner()) = false;
         let tmp = self.tmp.lock().unwrap_or_else(|e| e.into_inner()).take();
         let tmp = tmp.ok_or_else(|| {
@@ -160,12 +180,7 @@ impl PartialFile {
             self.write_at(index, &data)?;
         }
         tmp.as_file().sync_all().map_err(io("fsync file"))?;
-        let path = persist_noclobber(tmp, &self.dir, &self.manifest.name)?;
-        if let Err(e) = sync_dir(&self.dir) {
-            let _ = std::fs::remove_file(&path);
-            return Err(e);
-        }
-        Ok(path)
+        Ok(tmp)
     }
 
     fn is_written(&self, index: u64) -> bool {

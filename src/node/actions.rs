@@ -196,8 +196,11 @@ pub(crate) async fn dispatch(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceive
             } => {
                 // Here, not on a blocking task, so that the file exists
                 // before this file's `AssembleFile` is carried out.
-                let (early, inbox) = (&shared.early, &shared.inbox);
-                let start = move || early.expect(inbox, manifest_cid, manifest);
+                let start = || {
+                    if let Some(dir) = super::sync::early_dir(&shared, &manifest_cid) {
+                        shared.early.expect(&dir, manifest_cid, manifest);
+                    }
+                };
                 if multi_thread() {
                     tokio::task::block_in_place(start);
                 } else {

@@ -410,8 +410,7 @@ fn send_file(shared: &Shared, req: SendRequest) -> Result<SendResponse, ApiError
     // and hashed; each answer is checked in order.
     let mut pending = std::collections::VecDeque::new();
     let mut bundles = 0;
-    // Creation time of the first chunk bundle (ms since the DTN epoch).
-    let mut first_ms = None;
+    let manifest_expires_by = super::manifest_expires_by(shared, req.lifetime_ms);
     for chunk in chunker {
         let chunk = chunk.map_err(|e| bad(format!("cannot read {}: {e}", req.path.display())))?;
         builder.push(&chunk);
@@ -422,13 +421,12 @@ fn send_file(shared: &Shared, req: SendRequest) -> Result<SendResponse, ApiError
                 lifetime_ms: req.lifetime_ms,
                 flags: 0,
                 content_cid: Some(chunk.cid.to_bytes()),
+                expires_by_ms: None,
             });
         }
         if batch.len() >= SEND_BATCH {
             if pending.len() >= SEND_PIPELINE {
-                let ids = submit_wait(pending.pop_front().expect("pipeline is non-empty"))?;
-                first_ms = first_ms.or(ids.first().map(|id| id.timestamp.time.0));
-                bundles += ids.len();
+                bundles += submit_wait(pending.pop_front().expect("pipeline is non-empty"))?.len();
             }
             pending.push_back(submit_start(shared, std::mem::take(&mut batch))?);
         }
@@ -437,17 +435,11 @@ fn send_file(shared: &Shared, req: SendRequest) -> Result<SendResponse, ApiError
         pending.push_back(submit_start(shared, batch)?);
     }
     for rx in pending {
-        let ids = submit_wait(rx)?;
-        first_ms = first_ms.or(ids.first().map(|id| id.timestamp.time.0));
-        bundles += ids.len();
+        bundles += submit_wait(rx)?.len();
     }
     let manifest = builder.finish();
-    let lifetime = req.lifetime_ms.unwrap_or(shared.default_lifetime_ms);
-    let lifetime =
-        manifest_lifetime_ms(lifetime, first_ms, super::dtn_now().0).ok_or_else(|| {
-            bad("the file's first chunk expired before its last was stored; give a longer lifetime")
-        })?;
-    let (cid, manifest_bundle) = submit_manifest(shared, &manifest, to, Some(lifetime))?;
+    let (cid, manifest_bundle) =
+        submit_manifest(shared, &manifest, to, req.lifetime_ms, manifest_expires_by)?;
     Ok(SendResponse {
         manifest_cid: cid.to_string(),
         manifest_bundle,
@@ -458,20 +450,6 @@ fn send_file(shared: &Shared, req: SendRequest) -> Result<SendResponse, ApiError
     })
 }
 
-/// The lifetime (ms) that makes a manifest created at `now_ms` expire 1 ms
-/// before its file's first chunk bundle, created at `first_ms` with
-/// `lifetime_ms` (all ms; DTN times): the manifest is worthless once a
-/// chunk is gone, and the nearest deadline of its file sends it first
-/// (spec/manifest.md §Sending). `first_ms` is `None` for an empty file (no
-/// chunk): `lifetime_ms` unchanged. `None` when no lifetime is left.
-fn manifest_lifetime_ms(lifetime_ms: u64, first_ms: Option<u64>, now_ms: u64) -> Option<u64> {
-    let Some(first) = first_ms else {
-        return Some(lifetime_ms);
-    };
-    let left = lifetime_ms.checked_sub(now_ms.saturating_sub(first))?;
-    left.checked_sub(1).filter(|&l| l > 0)
-}
-
 /// Stores the manifest bundle (asking for a delivery report); returns its
 /// CID and bundle ID.
 fn submit_manifest(
@@ -479,6 +457,7 @@ fn submit_manifest(
     manifest: &content::Manifest,
     to: Eid,
     lifetime_ms: Option<u64>,
+    expires_by_ms: u64,
 ) -> Result<(content::Cid, BundleId), ApiError> {
     manifest
         .validate(usize::MAX)
@@ -490,6 +469,7 @@ fn submit_manifest(
         lifetime_ms,
         flags: BundleFlags::REPORT_DELIVERY,
         content_cid: Some(cid.to_bytes()),
+        expires_by_ms: Some(expires_by_ms),
     };
     let id = submit_blocking(shared, vec![item])?
         .into_iter()
@@ -606,33 +586,4 @@ async fn peer_bandwidth(
         .set(&eid, b.bytes_per_s)
         .map_err(|e| internal(e.to_string()))?;
     Ok(Json(json!({ "bandwidth": caps })).into_response())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::manifest_lifetime_ms;
-
-    #[test]
-    fn a_manifest_expires_with_its_first_chunk() {
-        // First chunk created at 1 000 with 10 000 ms: expires at 11 000,
-        // the manifest at 10 999.
-        assert_eq!(
-            manifest_lifetime_ms(10_000, Some(1_000), 1_000),
-            Some(9_999)
-        );
-        assert_eq!(
-            manifest_lifetime_ms(10_000, Some(1_000), 4_000),
-            Some(6_999)
-        );
-        assert_eq!(manifest_lifetime_ms(10_000, Some(1_000), 10_998), Some(1));
-        // No lifetime left.
-        assert_eq!(manifest_lifetime_ms(10_000, Some(1_000), 10_999), None);
-        assert_eq!(manifest_lifetime_ms(10_000, Some(1_000), 50_000), None);
-        // A clock that stepped back never lengthens it; an empty file keeps it.
-        assert_eq!(
-            manifest_lifetime_ms(10_000, Some(5_000), 1_000),
-            Some(9_999)
-        );
-        assert_eq!(manifest_lifetime_ms(10_000, None, 9_999_999), Some(10_000));
-    }
 }

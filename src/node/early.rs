@@ -1,7 +1,8 @@
-//! Progressive reassembly of incoming plain files (spec/manifest.md
-//! §Progressive reassembly): the inbox files whose manifest is here and
-//! whose chunks are still arriving, each a [`PartialFile`] that takes every
-//! verified chunk at its offset as the receiving task sees it.
+//! Progressive reassembly of incoming files (spec/manifest.md
+//! §Progressive reassembly): the files whose manifest is here and whose
+//! chunks are still arriving, each a [`PartialFile`] (in the inbox, or in
+//! the accept root for a folder file) that takes every verified chunk at
+//! its offset as the receiving task sees it.
 //!
 //! The agent says when to start ([`Action::ExpectFile`]) and when the file
 //! is complete ([`Action::AssembleFile`]); the assembly then only writes

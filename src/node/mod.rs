@@ -152,6 +152,16 @@ pub fn dtn_now() -> DtnTime {
     DtnTime::from_unix_ms(ms)
 }
 
+/// The latest expiry (DTN ms) for the manifest of a file whose chunk
+/// bundles are submitted from now on with lifetime `lifetime_ms` (`None`:
+/// the agent's default): 1 ms before the earliest of them can expire, so
+/// that it is sent first and is gone no later than they are
+/// (spec/manifest.md §Sending).
+pub(crate) fn manifest_expires_by(shared: &Shared, lifetime_ms: Option<u64>) -> u64 {
+    let lifetime = lifetime_ms.unwrap_or(shared.default_lifetime_ms);
+    dtn_now().0.saturating_add(lifetime).saturating_sub(1)
+}
+
 /// Why a contact plan file could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ContactPlanFileError {
@@ -262,7 +272,7 @@ pub(crate) struct Shared {
     pub bandwidth: bandwidth::Bandwidth,
     /// Metered links: bulk bundles wait (`metered.json`).
     pub metered: metered::Metered,
-    /// Incoming plain files written as their chunks arrive (`early.rs`).
+    /// Incoming files written as their chunks arrive (`early.rs`).
     pub early: early::EarlyFiles,
     /// Asset adverts: settings and counters (spec/assets.md).
     pub assets: asset_advert::Assets,

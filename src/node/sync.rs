@@ -292,6 +292,8 @@ fn build_version(
     let chunk_size = batch.shared.chunk_size;
     let mut builder = ManifestBuilder::new(name, chunk_size);
     let mut stat = stat;
+    let lifetime_ms = batch.shared.sync.cfg.lifetime_ms;
+    let manifest_expires_by = super::manifest_expires_by(batch.shared, lifetime_ms);
     if !deleted {
         let full = o.dir.join(path);
         let file = std::fs::File::open(&full)?;
@@ -307,9 +309,10 @@ fn build_version(
                 batch.push(Submission::Data {
                     destination: to.clone(),
                     payload: chunk.data.clone(),
-                    lifetime_ms: batch.shared.sync.cfg.lifetime_ms,
+                    lifetime_ms,
                     flags: 0,
                     content_cid: Some(chunk.cid.to_bytes()),
+                    expires_by_ms: None,
                 })?;
             }
         }
@@ -337,9 +340,10 @@ fn build_version(
     batch.push(Submission::Data {
         destination: to.clone(),
         payload: bytes.into(),
-        lifetime_ms: batch.shared.sync.cfg.lifetime_ms,
+        lifetime_ms,
         flags,
         content_cid: Some(cid.to_bytes()),
+        expires_by_ms: Some(manifest_expires_by),
     })?;
     Ok(SentFile {
         stat: if deleted { None } else { stat },
@@ -419,6 +423,27 @@ fn wait(rx: Answer) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Where folder files from node `source` land: its accept directory, or
+/// the inbox.
+fn accept_root(shared: &Shared, source: &str) -> PathBuf {
+    let reg = shared.sync.registry();
+    reg.accept_dir(source)
+        .map_or_else(|| shared.inbox.clone(), Path::to_path_buf)
+}
+
+/// The directory in which to write the file of manifest `manifest_cid` as
+/// its chunks arrive (spec/manifest.md §Progressive reassembly): the
+/// inbox for a plain file, the accept root for a folder file (moved to its
+/// path when complete); `None` for a pack or an unknown manifest.
+pub(crate) fn early_dir(shared: &Shared, manifest_cid: &[u8]) -> Option<PathBuf> {
+    let f = shared.store.file(manifest_cid).ok()??;
+    match content::Manifest::decode_parts(&f.manifest, usize::MAX).ok()? {
+        (_, None, None) => Some(shared.inbox.clone()),
+        (_, Some(_), None) => Some(accept_root(shared, &f.manifest_bundle.source.to_string())),
+        (_, _, Some(_)) => None,
+    }
+}
+
 /// Writes a received folder file (called for `AssembleFile`). Returns
 /// false if the manifest has no folder keys (an ordinary inbox file).
 pub(crate) fn assemble_folder(shared: &Arc<Shared>, manifest_cid: &[u8]) -> bool {
@@ -433,10 +458,8 @@ pub(crate) fn assemble_folder(shared: &Arc<Shared>, manifest_cid: &[u8]) -> bool
         return super::sync_pack::assemble_pack(shared, manifest_cid, f);
     };
     let source = f.manifest_bundle.source.to_string();
-    let reg = shared.sync.registry();
-    let root = reg
-        .accept_dir(&source)
-        .map_or_else(|| shared.inbox.clone(), Path::to_path_buf);
+    let root = accept_root(shared, &source);
+    let partial = shared.early.take(manifest_cid);
     let chunk = |cid: &content::Cid| match shared.store.chunk(&cid.to_bytes()) {
         Ok(Some(d)) => Ok(bytes::Bytes::from(d)),
         Ok(None) => Err(format!("chunk {cid} missing from the store")),
@@ -451,6 +474,7 @@ pub(crate) fn assemble_folder(shared: &Arc<Shared>, manifest_cid: &[u8]) -> bool
         &shared.sync.state,
         content::ChunkCheck::LengthOnly,
         chunk,
+        partial.as_deref(),
     );
     let path = match r {
         Ok(Applied::Written(p)) | Ok(Applied::Deleted(p)) | Ok(Applied::DeleteSkipped(p)) => {

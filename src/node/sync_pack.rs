@@ -162,6 +162,7 @@ impl<'a> Packer<'a> {
             lifetime_ms: self.lifetime_ms,
             flags: 0,
             content_cid: Some(cid.clone()),
+            expires_by_ms: None,
         })?;
         for (path, mut row) in self.rows.drain(..) {
             row.pack_cid = Some(cid.clone());

@@ -197,6 +197,7 @@ fn supply_file(
                 lifetime_ms: None,
                 flags: 0,
                 content_cid: Some(chunk.cid.to_bytes()),
+                expires_by_ms: None,
             })?;
         }
     }

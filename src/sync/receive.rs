@@ -7,7 +7,7 @@ use super::state::{ReceivedFile, SyncState, key};
 use super::{SyncError, conflict_name};
 use crate::content::assemble::{TEMP_FILE_PREFIX, write_chunks};
 use crate::content::{
-    ChunkCheck, Cid, ContentError, FolderEntry, Manifest, sanitize_relative_path,
+    ChunkCheck, Cid, ContentError, FolderEntry, Manifest, PartialFile, sanitize_relative_path,
 };
 use bytes::Bytes;
 use std::path::{Path, PathBuf};
@@ -32,7 +32,11 @@ pub enum Applied {
 /// through `chunk` and checking each as `check` says (`LengthOnly` for
 /// chunks from the node's store, checked against their CIDs when they
 /// arrived). `source` is the manifest bundle's source node ID, `now_ms`
-/// the time for conflict names.
+/// the time for conflict names. `partial`: the file already written in
+/// part as its chunks arrived ([`PartialFile`], created under `root`, on
+/// the same file system); only its missing chunks are fetched, and it is
+/// moved into place (on another file system, or for a tombstone or stale
+/// version, it is dropped and the file written as without it).
 ///
 /// # Errors
 /// [`SyncError::Refused`] for a hostile path or a symlink/non-directory in
@@ -49,6 +53,7 @@ pub fn apply<E: std::fmt::Display>(
     state: &SyncState,
     check: ChunkCheck,
     chunk: impl FnMut(&Cid) -> Result<Bytes, E>,
+    partial: Option<&PartialFile>,
 ) -> Result<Applied, SyncError> {
     let p = prepare(root, manifest, entry, source, now_ms, state)?;
     match p.step {
@@ -69,7 +74,7 @@ pub fn apply<E: std::fmt::Display>(
             if let Some(c) = &conflict {
                 std::fs::rename(&p.target, c).map_err(SyncError::io("rename", &p.target))?;
             }
-            let stat = write_verified(&p.parent, &p.target, manifest, check, chunk)?;
+            let stat = write_verified(&p.parent, &p.target, manifest, check, chunk, partial)?;
             state.put_received(&p.key, &received(entry, Some(stat), manifest))?;
             Ok(match conflict {
                 Some(c) => Applied::WrittenWithConflict(p.target, c),
@@ -236,17 +241,33 @@ fn write_verified<E: std::fmt::Display>(
     target: &Path,
     manifest: &Manifest,
     check: ChunkCheck,
-    chunk: impl FnMut(&Cid) -> Result<Bytes, E>,
+    mut chunk: impl FnMut(&Cid) -> Result<Bytes, E>,
+    partial: Option<&PartialFile>,
 ) -> Result<FileStat, SyncError> {
     let io = |op| SyncError::io(op, target);
+    let content_err = |e| match e {
+        ContentError::Write { op, source } => io(op)(source),
+        e => e.into(),
+    };
+    if let Some(part) = partial {
+        let tmp = part.complete(check, &mut chunk).map_err(content_err)?;
+        match tmp.persist(target) {
+            Ok(file) => {
+                let stat = FileStat::of(&file.metadata().map_err(io("stat"))?);
+                sync_dir(dir)?;
+                return Ok(stat);
+            }
+            // Another file system under `root`: written below instead
+            // (dropping the error deletes the temporary file).
+            Err(e) if e.error.raw_os_error() == Some(libc::EXDEV) => {}
+            Err(e) => return Err(io("rename")(e.error)),
+        }
+    }
     let tmp = tempfile::Builder::new()
         .prefix(TEMP_FILE_PREFIX)
         .tempfile_in(dir)
         .map_err(io("create temp file in"))?;
-    write_chunks(tmp.as_file(), manifest, check, chunk).map_err(|e| match e {
-        ContentError::Write { op, source } => io(op)(source),
-        e => e.into(),
-    })?;
+    write_chunks(tmp.as_file(), manifest, check, chunk).map_err(content_err)?;
     tmp.as_file().sync_all().map_err(io("fsync"))?;
     let file = tmp.persist(target).map_err(|e| io("rename")(e.error))?;
     let stat = FileStat::of(&file.metadata().map_err(io("stat"))?);
@@ -342,6 +363,7 @@ mod tests {
             &fx.state,
             ChunkCheck::Hash,
             |c: &Cid| chunks.get(c).cloned().ok_or("missing"),
+            None,
         )
     }
 
@@ -386,6 +408,7 @@ mod tests {
                 &fx.state,
                 ChunkCheck::Hash,
                 none,
+                None,
             )
             .unwrap();
             assert_eq!(fx.root.join("f").join(path).exists(), want, "{path}");
@@ -406,6 +429,7 @@ mod tests {
             &fx.state,
             ChunkCheck::Hash,
             wrong,
+            None,
         );
         assert!(matches!(r, Err(SyncError::Content(_))), "{r:?}");
         let left: Vec<_> = std::fs::read_dir(fx.root.join("f")).unwrap().collect();
@@ -419,5 +443,62 @@ mod tests {
             assert!(matches!(r, Err(SyncError::Refused { .. })), "{r:?}");
             assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
         }
+    }
+
+    #[test]
+    fn a_partly_written_file_is_completed_moved_into_place_or_dropped() {
+        let fx = fixture();
+        let data: Vec<u8> = (0..5000u32).map(|i| (i % 241) as u8).collect();
+        let (m, e, chunks) = version("d/big.bin", 1, &data);
+        let part = PartialFile::create(&fx.root, m.clone()).unwrap();
+        assert!(part.write_chunk(1, &chunks[&m.chunks[1]]).unwrap());
+        let mut asked = Vec::new();
+        let r = apply(
+            &fx.root,
+            &m,
+            &e,
+            "dtn://a/",
+            1,
+            &fx.state,
+            ChunkCheck::Hash,
+            |c: &Cid| {
+                asked.push(*c);
+                chunks.get(c).cloned().ok_or("missing")
+            },
+            Some(&part),
+        )
+        .unwrap();
+        let target = fx.root.join("f/d/big.bin");
+        assert_eq!(r, Applied::Written(target.clone()));
+        assert_eq!(std::fs::read(&target).unwrap(), data);
+        assert!(!asked.contains(&m.chunks[1]), "chunk 1 came early");
+        assert_eq!(asked.len(), m.chunks.len() - 1);
+        let temps = std::fs::read_dir(&fx.root).unwrap().flatten();
+        let temps = temps.filter(|d| {
+            d.file_name()
+                .to_string_lossy()
+                .starts_with(TEMP_FILE_PREFIX)
+        });
+        assert_eq!(temps.count(), 0);
+
+        // A stale version's partial file is dropped, nothing else changes.
+        let (m0, e0, chunks0) = version("d/big.bin", 0, b"older");
+        let part = PartialFile::create(&fx.root, m0.clone()).unwrap();
+        part.write_chunk(0, &chunks0[&m0.chunks[0]]).unwrap();
+        let r = apply(
+            &fx.root,
+            &m0,
+            &e0,
+            "dtn://a/",
+            2,
+            &fx.state,
+            ChunkCheck::Hash,
+            |c: &Cid| chunks0.get(c).cloned().ok_or("missing"),
+            Some(&part),
+        );
+        assert_eq!(r.unwrap(), Applied::Stale);
+        drop(part);
+        assert_eq!(remove_partial_files(&fx.root), 0, "no temporary file left");
+        assert_eq!(std::fs::read(&target).unwrap(), data);
     }
 }

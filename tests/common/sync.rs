@@ -72,3 +72,23 @@ pub fn accepting_node(root: &Path) -> (NodeProcess, PathBuf, PathBuf) {
         .unwrap();
     (c, recv, outside)
 }
+
+/// Makes `node` accept folder content from node `from` into `into`
+/// (`POST /api/v1/sync/accept`).
+pub fn accept(node: &NodeProcess, from: &str, into: &Path) {
+    let body = serde_json::json!({"from": from, "into": into});
+    node.client()
+        .unwrap()
+        .post("/api/v1/sync/accept", &body)
+        .unwrap();
+}
+
+/// Registers `dir` at `node` as outgoing folder `name` for `to`
+/// (`POST /api/v1/sync/folders`).
+pub fn add_folder(node: &NodeProcess, dir: &Path, to: &str, name: &str) {
+    let body = serde_json::json!({"dir": dir, "to": to, "name": name});
+    node.client()
+        .unwrap()
+        .post("/api/v1/sync/folders", &body)
+        .unwrap();
+}

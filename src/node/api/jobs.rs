@@ -221,6 +221,7 @@ async fn submit_job(
         lifetime_ms,
         flags: crate::bundle::BundleFlags::REPORT_DELIVERY,
         content_cid: None,
+        expires_by_ms: None,
     };
     let shared = ctx.shared.clone();
     let ids = tokio::task::spawn_blocking(move || submit_blocking(&shared, vec![item]))
