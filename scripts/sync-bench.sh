@@ -78,6 +78,9 @@ run_case() { # name; the folder is $BENCH_DIR/$1/src
        "$(echo "$want / ($t1 - $t0)" | bc -l | cut -c1-7) files/s;" \
        "peak RSS A $(hwm "$a_pid"), C $(hwm "$c_pid")"
   if diff -rq "$d/src" "$d/recv/bench" >/dev/null; then echo "$1: trees identical"; else echo "$1: TREES DIFFER"; fi
+  # Files C wrote as their chunks arrived (spec/manifest.md §Progressive reassembly).
+  echo "$1: written early: $(grep -c 'written as its chunks arrived' "$d/c.log" || true) file(s);" \
+       "last: $(grep -h 'written as its chunks arrived' "$d/c.log" | tail -n 1 | sed 's/\x1b\[[0-9;]*m//g; s/.*arrived //')"
   kill "$a_pid" "$c_pid"; wait "$a_pid" "$c_pid" 2>/dev/null || true
   rm -rf "$d/a" "$d/c"
 }

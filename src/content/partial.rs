@@ -85,6 +85,11 @@ impl PartialFile {
         &self.manifest
     }
 
+    /// The directory holding the temporary file.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// Writes `data` as the file's chunk number `index` (0-based). The
     /// caller has checked `data` against the chunk's CID; its length is
     /// checked here. Returns `Ok(false)` when the chunk was already written

@@ -294,7 +294,12 @@ fn assemble(shared: &Arc<Shared>, manifest_cid: Vec<u8>, manifest: &Manifest) {
     if super::sync::assemble_folder(shared, &manifest_cid) {
         return;
     }
-    let partial = shared.early.take(&manifest_cid);
+    // A partial file elsewhere (a folder file's, in its accept root) is
+    // not this write's; it is dropped.
+    let partial = shared
+        .early
+        .take(&manifest_cid)
+        .filter(|p| p.dir() == shared.inbox);
     let chunk = |cid: &content::Cid| match shared.store.chunk(&cid.to_bytes()) {
         Ok(Some(d)) => Ok(bytes::Bytes::from(d)),
         Ok(None) => Err(format!("chunk {cid} missing from the store")),

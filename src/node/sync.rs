@@ -460,6 +460,7 @@ pub(crate) fn assemble_folder(shared: &Arc<Shared>, manifest_cid: &[u8]) -> bool
     let source = f.manifest_bundle.source.to_string();
     let root = accept_root(shared, &source);
     let partial = shared.early.take(manifest_cid);
+    let early = partial.as_ref().map(|p| p.written_chunks());
     let chunk = |cid: &content::Cid| match shared.store.chunk(&cid.to_bytes()) {
         Ok(Some(d)) => Ok(bytes::Bytes::from(d)),
         Ok(None) => Err(format!("chunk {cid} missing from the store")),
@@ -476,6 +477,11 @@ pub(crate) fn assemble_folder(shared: &Arc<Shared>, manifest_cid: &[u8]) -> bool
         chunk,
         partial.as_deref(),
     );
+    if let (Some(early), Ok(Applied::Written(p) | Applied::WrittenWithConflict(p, _))) = (early, &r)
+    {
+        let chunks = manifest.chunks.len();
+        info!(file = %p.display(), early, chunks, "folder file written as its chunks arrived");
+    }
     let path = match r {
         Ok(Applied::Written(p)) | Ok(Applied::Deleted(p)) | Ok(Applied::DeleteSkipped(p)) => {
             p.display().to_string()
