@@ -438,6 +438,11 @@ fn send_file(shared: &Shared, req: SendRequest) -> Result<SendResponse, ApiError
         bundles += submit_wait(rx)?.len();
     }
     let manifest = builder.finish();
+    if super::dtn_now().0 >= manifest_expires_by {
+        return Err(bad(
+            "storing the file took longer than its lifetime (its first chunks have expired); give a longer lifetime",
+        ));
+    }
     let (cid, manifest_bundle) =
         submit_manifest(shared, &manifest, to, req.lifetime_ms, manifest_expires_by)?;
     Ok(SendResponse {
