@@ -87,3 +87,21 @@ fn expired_bundle_leaves_the_store_and_is_never_delivered() {
     );
     c.stop();
 }
+
+/// A file that takes longer to store than its lifetime is refused with a
+/// plain message: its manifest (which expires before its first chunk,
+/// spec/manifest.md §Sending) would already be dead.
+#[test]
+fn a_send_outliving_its_lifetime_fails_with_a_plain_message() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = NodeProcess::start(&common::exe(), &tmp.path().join("a"), "a", &[]).unwrap();
+    let file = tmp.path().join("f.bin");
+    common::random_file(&file, 1 << 20, 3);
+    let file = file.to_str().unwrap();
+    let args = ["send", file, "--to", "dtn://c/files", "--lifetime", "1ms"];
+    let (ok, _, stderr) = common::cli(&a.dir, &args);
+    assert!(!ok);
+    assert!(stderr.contains("longer than its lifetime"), "{stderr}");
+    let args = ["send", file, "--to", "dtn://c/files", "--lifetime", "1h"];
+    assert!(common::cli(&a.dir, &args).0, "a long enough lifetime works");
+}
