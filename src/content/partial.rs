@@ -28,6 +28,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
 use tempfile::NamedTempFile;
 
+thread_local! {
+    /// The aligned copy of a chunk for its direct write, kept per thread
+    /// (at most the largest chunk written, 4 MiB + 4 KiB) so that writing
+    /// a chunk does not allocate and zero a fresh buffer.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// A file being assembled in `dir` under a temporary name
 /// (`.spore-partial-XXXXXX`), its chunks written in any order by any number
 /// of threads.
@@ -209,12 +216,15 @@ impl PartialFile {
         let offset = index * u64::from(self.manifest.chunk_size);
         let whole = data.len() / ALIGN * ALIGN;
         let direct_ok = match &self.direct {
-            Some(d) if whole > 0 => {
-                let mut buf = vec![0u8; whole + ALIGN];
+            Some(d) if whole > 0 => SCRATCH.with_borrow_mut(|buf| {
+                // Grown (and zeroed) only when a larger chunk comes.
+                if buf.len() < whole + ALIGN {
+                    buf.resize(whole + ALIGN, 0);
+                }
                 let start = buf.as_ptr().align_offset(ALIGN).min(ALIGN);
                 buf[start..start + whole].copy_from_slice(&data[..whole]);
                 d.write_all_at(&buf[start..start + whole], offset).is_ok()
-            }
+            }),
             _ => false,
         };
         let done = if direct_ok { whole } else { 0 };
