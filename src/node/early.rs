@@ -17,7 +17,7 @@
 use crate::content::{Manifest, PartialFile};
 use bytes::Bytes;
 use std::collections::BTreeMap;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError};
@@ -27,6 +27,12 @@ use tracing::{debug, warn};
 /// At most this many files are assembled progressively at once; the oldest
 /// is dropped (its temporary file deleted) for a new one.
 pub(crate) const MAX_EARLY_FILES: usize = 64;
+
+/// At most this many chunks are tracked over all files written early
+/// (≈ 100 bytes of index each, so ≈ 13 MiB; 32 GiB of 256 KiB chunks). A
+/// file with more is left to the final assembly; older files are dropped
+/// to make room for a new one.
+pub(crate) const MAX_EARLY_CHUNKS: usize = 131_072;
 
 /// Chunk writes queued for the writer thread at most; an offer beyond
 /// that is skipped (the final assembly writes the chunk). Bounds the
@@ -67,13 +73,18 @@ struct Inner {
     by_chunk: HashMap<Vec<u8>, Vec<(Vec<u8>, u64)>>,
     /// Manifest CIDs, oldest first.
     order: VecDeque<Vec<u8>>,
+    /// Chunks listed by the files in `files` (manifest entries).
+    chunks: usize,
 }
 
 impl Inner {
     fn remove(&mut self, manifest_cid: &[u8]) -> Option<Arc<PartialFile>> {
         let p = self.files.remove(manifest_cid)?;
         self.order.retain(|m| m.as_slice() != manifest_cid);
-        for cid in &p.manifest().chunks {
+        self.chunks -= p.manifest().chunks.len();
+        // Each distinct CID once: a manifest may list one chunk many times.
+        let distinct: HashSet<&crate::content::Cid> = p.manifest().chunks.iter().collect();
+        for cid in distinct {
             let key = cid.to_bytes();
             if let Some(list) = self.by_chunk.get_mut(&key) {
                 list.retain(|(m, _)| m.as_slice() != manifest_cid);
@@ -95,6 +106,10 @@ impl EarlyFiles {
     /// A file that cannot be created is logged and left to the final
     /// assembly. Blocking (creates a file).
     pub(crate) fn expect(&self, dir: &Path, manifest_cid: Vec<u8>, manifest: Manifest) {
+        if manifest.chunks.len() > MAX_EARLY_CHUNKS {
+            debug!(file = %manifest.name, chunks = manifest.chunks.len(), "too many chunks to write early; written when complete");
+            return;
+        }
         if self.lock().files.contains_key(&manifest_cid) {
             return;
         }
@@ -111,7 +126,8 @@ impl EarlyFiles {
         if g.files.contains_key(&manifest_cid) {
             return;
         }
-        while g.order.len() >= MAX_EARLY_FILES {
+        let n = p.manifest().chunks.len();
+        while g.order.len() >= MAX_EARLY_FILES || g.chunks + n > MAX_EARLY_CHUNKS {
             let Some(old) = g.order.front().cloned() else {
                 break;
             };
@@ -123,6 +139,7 @@ impl EarlyFiles {
         }
         g.order.push_back(manifest_cid.clone());
         g.files.insert(manifest_cid, p);
+        g.chunks += n;
         self.counters.files.fetch_add(1, Ordering::Relaxed);
         debug!(file = %name, "writing an incoming file as its chunks arrive");
     }
@@ -290,5 +307,33 @@ mod tests {
         // The dropped one's temporary file is gone too.
         let temps = std::fs::read_dir(dir.path()).unwrap().count();
         assert_eq!(temps, MAX_EARLY_FILES);
+    }
+
+    #[test]
+    fn the_chunk_bound_drops_old_files_and_refuses_a_huge_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let early = EarlyFiles::default();
+        // Manifests of `n` copies of one 4096-byte chunk (cheap to build).
+        let (_, base, _) = file("one.bin", 4096);
+        let many = |name: &str, n: usize| {
+            let mut m = base.clone();
+            m.name = name.to_owned();
+            m.chunks = vec![base.chunks[0]; n];
+            m.size = 4096 * n as u64;
+            (m.cid().to_bytes(), m)
+        };
+        let (huge, m) = many("huge.bin", MAX_EARLY_CHUNKS + 1);
+        early.expect(dir.path(), huge.clone(), m);
+        assert!(early.take(&huge).is_none(), "too many chunks: not started");
+        let (a, ma) = many("a.bin", MAX_EARLY_CHUNKS / 2);
+        let (b, mb) = many("b.bin", MAX_EARLY_CHUNKS / 2);
+        let (c, mc) = many("c.bin", 10);
+        early.expect(dir.path(), a.clone(), ma);
+        early.expect(dir.path(), b.clone(), mb);
+        early.expect(dir.path(), c.clone(), mc);
+        // c did not fit beside a and b: the oldest (a) made room.
+        assert!(early.take(&a).is_none());
+        assert!(early.take(&b).is_some() && early.take(&c).is_some());
+        assert_eq!(early.lock().chunks, 0);
     }
 }
