@@ -309,10 +309,10 @@ impl Agent {
     }
 
     /// Emits [`Action::AssembleFile`] if every chunk of manifest `m` is in
-    /// the inbox; otherwise [`Action::ExpectFile`] (plain files) and waits
-    /// for the missing ones (one store lookup per
-    /// distinct chunk: called when the manifest arrives, at start-up, and
-    /// when its last missing chunk arrives).
+    /// the inbox; otherwise emits [`Action::ExpectFile`] (not for a pack)
+    /// and waits for the missing ones (one store lookup per distinct
+    /// chunk: called when the manifest arrives, at start-up, and when its
+    /// last missing chunk arrives).
     pub(super) fn watch_manifest(
         &mut self,
         m: &[u8],
