@@ -194,8 +194,9 @@ pub(crate) async fn dispatch(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceive
                 manifest_cid,
                 manifest,
             } => {
-                // Here, not on a blocking task, so that the file exists
-                // before this file's `AssembleFile` is carried out.
+                // Here, not on a blocking task, so that the file is
+                // expected before its `AssembleFile` is carried out;
+                // `block_in_place` because making room may delete files.
                 let start = || {
                     if let Some(dir) = super::sync::early_dir(&shared, &manifest_cid) {
                         shared.early.expect(&dir, manifest_cid, manifest);

@@ -1,15 +1,20 @@
 //! Progressive reassembly of incoming files (spec/manifest.md
 //! §Progressive reassembly): the files whose manifest is here and whose
-//! chunks are still arriving, each a [`PartialFile`] (in the inbox, or in
-//! the accept root for a folder file) that takes every verified chunk at
-//! its offset as the receiving task sees it.
+//! chunks are still arriving, each written chunk by chunk into a
+//! [`PartialFile`] (in the inbox, or in the accept root for a folder file)
+//! as the receiving task verifies its chunks.
 //!
-//! The agent says when to start ([`Action::ExpectFile`]) and when the file
-//! is complete ([`Action::AssembleFile`]); the assembly then only writes
-//! the chunks that did not come this way, from the store. Everything here
-//! is an optimisation: a partial that is missing, evicted, or whose writes
-//! failed leaves the work to that final step, which is the same code path
-//! as before (`actions::assemble`).
+//! The agent says when to expect a file ([`Action::ExpectFile`]) and when
+//! the file is complete ([`Action::AssembleFile`]); the assembly then only
+//! writes the chunks that did not come this way, from the store. The
+//! temporary file is made by the writer thread when the file's first
+//! chunk arrives, so a file that gets no chunk costs memory only (a node
+//! restarting with many incomplete files creates none); a temporary file
+//! that took no chunk for [`EARLY_IDLE`] is deleted, and a later chunk
+//! starts a new one. Everything here is an optimisation: a partial that
+//! is missing, evicted, idle, or whose writes failed leaves the work to
+//! the final step, which is the same code path as before
+//! (`actions::assemble`).
 //!
 //! [`Action::ExpectFile`]: crate::agent::Action::ExpectFile
 //! [`Action::AssembleFile`]: crate::agent::Action::AssembleFile
@@ -18,17 +23,18 @@ use crate::content::{Manifest, PartialFile};
 use bytes::Bytes;
 use std::collections::BTreeMap;
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{SyncSender, TrySendError};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
 use tracing::{debug, warn};
 
-/// At most this many files are assembled progressively at once; the oldest
-/// is dropped (its temporary file deleted) for a new one.
+/// At most this many files are expected at once; the oldest is dropped
+/// (its temporary file, if any, deleted) for a new one.
 pub(crate) const MAX_EARLY_FILES: usize = 64;
 
-/// At most this many chunks are tracked over all files written early
+/// At most this many chunks are tracked over all expected files
 /// (≈ 100 bytes of index each, so ≈ 13 MiB; 32 GiB of 256 KiB chunks). A
 /// file with more is left to the final assembly; older files are dropped
 /// to make room for a new one.
@@ -40,25 +46,58 @@ pub(crate) const MAX_EARLY_CHUNKS: usize = 131_072;
 /// default 256 KiB chunk size, 256 MiB at the 4 MiB maximum.
 pub(crate) const MAX_QUEUED_WRITES: usize = 64;
 
-/// One chunk for the writer thread: the file, the chunk's index, its bytes.
-type Write = (Arc<PartialFile>, u64, Bytes);
+/// A temporary file that took no chunk for this long is deleted (the
+/// file stays expected; its next chunk starts a new temporary file). The
+/// gain of early writing is within a contact; across a long gap the disk
+/// it holds (a second copy of chunks the store holds) matters more.
+pub(crate) const EARLY_IDLE: Duration = Duration::from_secs(600);
 
-/// The partial files being written, by manifest CID (bytes), and the
-/// thread that writes their chunks (so that the receiving tasks never
-/// wait for the disk).
-#[derive(Default)]
+/// While temporary files exist the writer thread looks for idle ones this
+/// often; with none it sleeps until the next chunk (no wakeups when
+/// nothing is pending).
+const IDLE_CHECK_EVERY: Duration = Duration::from_secs(60);
+
+/// One chunk for the writer thread: the file, the chunk's index, its bytes.
+type Write = (Arc<Expected>, u64, Bytes);
+
+/// The expected files, by manifest CID (bytes), and the thread that
+/// writes their chunks (so that the receiving tasks never wait for the
+/// disk).
 pub(crate) struct EarlyFiles {
-    inner: Mutex<Inner>,
-    /// The writer thread's queue, started with the first partial file.
+    core: Arc<Core>,
+    /// The writer thread's queue, started with the first expected file.
     writer: OnceLock<Option<SyncSender<Write>>>,
-    counters: Arc<Counters>,
+}
+
+impl Default for EarlyFiles {
+    fn default() -> Self {
+        EarlyFiles {
+            core: Arc::new(Core {
+                inner: Mutex::default(),
+                counters: Counters::default(),
+                live: AtomicUsize::new(0),
+                epoch: Instant::now(),
+            }),
+            writer: OnceLock::new(),
+        }
+    }
+}
+
+/// What the receiving tasks and the writer thread share.
+struct Core {
+    inner: Mutex<Inner>,
+    counters: Counters,
+    /// Temporary files that exist now.
+    live: AtomicUsize,
+    /// Zero of the `last_write_ms` clock.
+    epoch: Instant,
 }
 
 /// What `spore status` reports of early writing (in memory; reset when
 /// the node restarts).
 #[derive(Default)]
 struct Counters {
-    /// Partial files started.
+    /// Temporary files started.
     files: AtomicU64,
     /// Chunks written into place as they arrived.
     chunks_written: AtomicU64,
@@ -68,7 +107,7 @@ struct Counters {
 
 #[derive(Default)]
 struct Inner {
-    files: HashMap<Vec<u8>, Arc<PartialFile>>,
+    files: HashMap<Vec<u8>, Arc<Expected>>,
     /// Chunk CID bytes → (manifest CID, chunk index) of the files expecting it.
     by_chunk: HashMap<Vec<u8>, Vec<(Vec<u8>, u64)>>,
     /// Manifest CIDs, oldest first.
@@ -77,13 +116,34 @@ struct Inner {
     chunks: usize,
 }
 
+/// A file expected here: where it goes, its manifest, and its temporary
+/// file once a chunk arrived.
+struct Expected {
+    dir: PathBuf,
+    manifest: Manifest,
+    state: Mutex<FileState>,
+}
+
+#[derive(Default)]
+struct FileState {
+    partial: Option<Arc<PartialFile>>,
+    /// When a chunk was last written, ms since `Core::epoch`.
+    last_write_ms: u64,
+    /// Taken for assembly, or dropped: no more writes.
+    closed: bool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 impl Inner {
-    fn remove(&mut self, manifest_cid: &[u8]) -> Option<Arc<PartialFile>> {
-        let p = self.files.remove(manifest_cid)?;
+    fn remove(&mut self, manifest_cid: &[u8]) -> Option<Arc<Expected>> {
+        let e = self.files.remove(manifest_cid)?;
         self.order.retain(|m| m.as_slice() != manifest_cid);
-        self.chunks -= p.manifest().chunks.len();
+        self.chunks -= e.manifest.chunks.len();
         // Each distinct CID once: a manifest may list one chunk many times.
-        let distinct: HashSet<&crate::content::Cid> = p.manifest().chunks.iter().collect();
+        let distinct: HashSet<&crate::content::Cid> = e.manifest.chunks.iter().collect();
         for cid in distinct {
             let key = cid.to_bytes();
             if let Some(list) = self.by_chunk.get_mut(&key) {
@@ -93,63 +153,175 @@ impl Inner {
                 }
             }
         }
+        Some(e)
+    }
+}
+
+impl Core {
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Takes the temporary file out of `st` (the caller drops it, outside
+    /// every lock: dropping deletes the file).
+    fn take_partial(&self, st: &mut FileState) -> Option<Arc<PartialFile>> {
+        let p = st.partial.take()?;
+        self.live.fetch_sub(1, Ordering::Relaxed);
         Some(p)
+    }
+
+    /// Closes `e` and takes its temporary file out.
+    fn close(&self, e: &Expected) -> Option<Arc<PartialFile>> {
+        let mut st = lock(&e.state);
+        st.closed = true;
+        self.take_partial(&mut st)
+    }
+
+    /// The temporary file of `e` for a write, created on its first chunk;
+    /// `None` when `e` is closed or the file cannot be made (logged; the
+    /// file is then written at the end only).
+    fn partial_for_write(&self, e: &Expected) -> Option<Arc<PartialFile>> {
+        let mut st = lock(&e.state);
+        if st.closed {
+            return None;
+        }
+        st.last_write_ms = self.now_ms();
+        if let Some(p) = &st.partial {
+            return Some(p.clone());
+        }
+        match PartialFile::create(&e.dir, e.manifest.clone()) {
+            Ok(p) => {
+                let p = Arc::new(p);
+                st.partial = Some(p.clone());
+                self.live.fetch_add(1, Ordering::Relaxed);
+                self.counters.files.fetch_add(1, Ordering::Relaxed);
+                debug!(file = %e.manifest.name, "writing an incoming file as its chunks arrive");
+                Some(p)
+            }
+            Err(err) => {
+                warn!(file = %e.manifest.name, error = %err, "cannot start writing an incoming file early; written when complete");
+                st.closed = true;
+                None
+            }
+        }
+    }
+
+    /// Writes one queued chunk (writer thread).
+    fn write(&self, e: &Expected, index: u64, data: &[u8]) {
+        let Some(p) = self.partial_for_write(e) else {
+            return;
+        };
+        match p.write_chunk(index, data) {
+            Ok(true) => {
+                self.counters.chunks_written.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(false) => {}
+            Err(err) => {
+                debug!(file = %e.manifest.name, chunk = index, error = %err, "early chunk write failed; written when complete");
+            }
+        }
+    }
+
+    /// Deletes the temporary files that took no chunk since
+    /// `now_ms - EARLY_IDLE`; their files stay expected. Returns how many.
+    fn drop_idle(&self, now_ms: u64) -> usize {
+        let idle_ms = u64::try_from(EARLY_IDLE.as_millis()).unwrap_or(u64::MAX);
+        let files: Vec<Arc<Expected>> = lock(&self.inner).files.values().cloned().collect();
+        let mut dropped = Vec::new();
+        for e in &files {
+            let mut st = lock(&e.state);
+            if st.partial.is_some() && now_ms.saturating_sub(st.last_write_ms) >= idle_ms {
+                debug!(file = %e.manifest.name, "incoming file idle; its temporary file is deleted");
+                dropped.extend(self.take_partial(&mut st));
+            }
+        }
+        dropped.len()
+    }
+
+    /// The writer thread: writes queued chunks; while temporary files
+    /// exist, also deletes idle ones every [`IDLE_CHECK_EVERY`].
+    fn run_writer(&self, rx: Receiver<Write>) {
+        let mut checked = Instant::now();
+        loop {
+            let next = if self.live.load(Ordering::Relaxed) > 0 {
+                match rx.recv_timeout(IDLE_CHECK_EVERY) {
+                    Ok(w) => Some(w),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => return,
+                }
+            } else {
+                match rx.recv() {
+                    Ok(w) => Some(w),
+                    Err(_) => return,
+                }
+            };
+            if let Some((e, index, data)) = next {
+                self.write(&e, index, &data);
+            }
+            if checked.elapsed() >= IDLE_CHECK_EVERY {
+                self.drop_idle(self.now_ms());
+                checked = Instant::now();
+            }
+        }
     }
 }
 
 impl EarlyFiles {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        lock(&self.core.inner)
     }
 
-    /// Starts the partial file of `manifest` in `dir` unless one exists.
-    /// A file that cannot be created is logged and left to the final
-    /// assembly. Blocking (creates a file).
+    /// Expects `manifest` in `dir` (nothing is created until its first
+    /// chunk is offered). A file of more than [`MAX_EARLY_CHUNKS`] chunks
+    /// or an invalid manifest is left to the final assembly. May block:
+    /// making room deletes the temporary files of the oldest files.
     pub(crate) fn expect(&self, dir: &Path, manifest_cid: Vec<u8>, manifest: Manifest) {
-        if manifest.chunks.len() > MAX_EARLY_CHUNKS {
-            debug!(file = %manifest.name, chunks = manifest.chunks.len(), "too many chunks to write early; written when complete");
+        let n = manifest.chunks.len();
+        if n > MAX_EARLY_CHUNKS {
+            debug!(file = %manifest.name, chunks = n, "too many chunks to write early; written when complete");
             return;
         }
-        if self.lock().files.contains_key(&manifest_cid) {
+        if let Err(e) = manifest.validate(usize::MAX) {
+            debug!(file = %manifest.name, error = %e, "not written early");
             return;
         }
         self.start_writer();
-        let name = manifest.name.clone();
-        let p = match PartialFile::create(dir, manifest) {
-            Ok(p) => Arc::new(p),
-            Err(e) => {
-                warn!(file = %name, error = %e, "cannot start writing an incoming file early; written when complete");
+        let mut evicted = Vec::new();
+        {
+            let mut g = self.lock();
+            if g.files.contains_key(&manifest_cid) {
                 return;
             }
-        };
-        let mut g = self.lock();
-        if g.files.contains_key(&manifest_cid) {
-            return;
-        }
-        let n = p.manifest().chunks.len();
-        while g.order.len() >= MAX_EARLY_FILES || g.chunks + n > MAX_EARLY_CHUNKS {
-            let Some(old) = g.order.front().cloned() else {
-                break;
+            while g.order.len() >= MAX_EARLY_FILES || g.chunks + n > MAX_EARLY_CHUNKS {
+                let Some(old) = g.order.front().cloned() else {
+                    break;
+                };
+                evicted.extend(g.remove(&old));
+            }
+            for (index, cid) in (0u64..).zip(&manifest.chunks) {
+                let at = (manifest_cid.clone(), index);
+                g.by_chunk.entry(cid.to_bytes()).or_default().push(at);
+            }
+            g.order.push_back(manifest_cid.clone());
+            let e = Expected {
+                dir: dir.to_path_buf(),
+                manifest,
+                state: Mutex::default(),
             };
-            g.remove(&old);
+            g.files.insert(manifest_cid, Arc::new(e));
+            g.chunks += n;
         }
-        for (index, cid) in (0u64..).zip(&p.manifest().chunks) {
-            let at = (manifest_cid.clone(), index);
-            g.by_chunk.entry(cid.to_bytes()).or_default().push(at);
-        }
-        g.order.push_back(manifest_cid.clone());
-        g.files.insert(manifest_cid, p);
-        g.chunks += n;
-        self.counters.files.fetch_add(1, Ordering::Relaxed);
-        debug!(file = %name, "writing an incoming file as its chunks arrive");
+        // Outside the lock: deleting a large temporary file takes a while.
+        let files: Vec<_> = evicted.iter().filter_map(|e| self.core.close(e)).collect();
+        drop(files);
     }
 
     /// Queues `data`, the verified payload of chunk `cid` (bytes), for
-    /// every partial file that lists it; the writer thread writes it. Does
+    /// every expected file that lists it; the writer thread writes it. Does
     /// not block: with [`MAX_QUEUED_WRITES`] queued, or no writer thread,
     /// the chunk is left to the final assembly (from the store).
     pub(crate) fn offer(&self, cid: &[u8], data: &Bytes) {
-        let targets: Vec<(Arc<PartialFile>, u64)> = {
+        let targets: Vec<(Arc<Expected>, u64)> = {
             let g = self.lock();
             let Some(list) = g.by_chunk.get(cid) else {
                 return;
@@ -161,11 +333,14 @@ impl EarlyFiles {
         let Some(Some(tx)) = self.writer.get() else {
             return;
         };
-        for (p, index) in targets {
-            match tx.try_send((p, index, data.clone())) {
+        for (e, index) in targets {
+            match tx.try_send((e, index, data.clone())) {
                 Ok(()) => {}
                 Err(TrySendError::Full(_)) => {
-                    self.counters.chunks_skipped.fetch_add(1, Ordering::Relaxed);
+                    self.core
+                        .counters
+                        .chunks_skipped
+                        .fetch_add(1, Ordering::Relaxed);
                 }
                 Err(TrySendError::Disconnected(_)) => return,
             }
@@ -176,22 +351,10 @@ impl EarlyFiles {
     fn start_writer(&self) {
         self.writer.get_or_init(|| {
             let (tx, rx) = std::sync::mpsc::sync_channel::<Write>(MAX_QUEUED_WRITES);
-            let counters = self.counters.clone();
+            let core = self.core.clone();
             let spawned = std::thread::Builder::new()
                 .name("spore-early".into())
-                .spawn(move || {
-                    for (p, index, data) in rx {
-                        match p.write_chunk(index, &data) {
-                            Ok(true) => {
-                                counters.chunks_written.fetch_add(1, Ordering::Relaxed);
-                            }
-                            Ok(false) => {}
-                            Err(e) => {
-                                debug!(file = %p.manifest().name, chunk = index, error = %e, "early chunk write failed; written when complete");
-                            }
-                        }
-                    }
-                });
+                .spawn(move || core.run_writer(rx));
             match spawned {
                 Ok(_) => Some(tx),
                 Err(e) => {
@@ -202,16 +365,20 @@ impl EarlyFiles {
         });
     }
 
-    /// Takes the partial file of `manifest_cid` out (for its final
-    /// assembly, or to drop it).
+    /// Takes the temporary file of `manifest_cid` out (for its final
+    /// assembly, or to drop it); no more chunks are written to it. `None`
+    /// when the file is not expected or got no chunk (yet, or since it
+    /// was idle).
     pub(crate) fn take(&self, manifest_cid: &[u8]) -> Option<Arc<PartialFile>> {
-        self.lock().remove(manifest_cid)
+        let e = self.lock().remove(manifest_cid)?;
+        self.core.close(&e)
     }
 
-    /// Counters for `spore status`: `early_files`, `early_chunks_written`,
-    /// `early_chunks_skipped` (since the node started).
+    /// Counters for `spore status`: `early_files` (temporary files
+    /// started), `early_chunks_written`, `early_chunks_skipped` (since the
+    /// node started).
     pub(crate) fn counters(&self) -> BTreeMap<String, u64> {
-        let c = &self.counters;
+        let c = &self.core.counters;
         [
             ("early_files", &c.files),
             ("early_chunks_written", &c.chunks_written),
@@ -222,7 +389,7 @@ impl EarlyFiles {
         .collect()
     }
 
-    /// How many files are being written early.
+    /// How many files are expected.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.lock().files.len()
@@ -269,18 +436,13 @@ mod tests {
         early.expect(dir.path(), ma.clone(), a.clone()); // idempotent
         early.expect(dir.path(), mb.clone(), b.clone());
         assert_eq!(early.len(), 2);
+        assert_eq!(temp_files(dir.path()), 0, "nothing on disk before a chunk");
         for (cid, data) in a.chunks.iter().zip(&ca) {
             early.offer(&cid.to_bytes(), data);
         }
-        // The writer thread works through the queue (bounded wait).
+        wait_written(&early, 6);
         let pa = early.take(&ma).unwrap();
         let pb = early.take(&mb).unwrap();
-        for _ in 0..500 {
-            if early.counters()["early_chunks_written"] >= 6 {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
         assert_eq!((pa.written_chunks(), pb.written_chunks()), (3, 3));
         let c = early.counters();
         assert_eq!((c["early_files"], c["early_chunks_written"]), (2, 6));
@@ -292,21 +454,74 @@ mod tests {
         assert_eq!(std::fs::read(path).unwrap(), ca.concat());
     }
 
+    /// Temporary files in `dir`.
+    fn temp_files(dir: &Path) -> usize {
+        std::fs::read_dir(dir).unwrap().count()
+    }
+
+    /// Waits (bounded) until the writer thread wrote `n` chunks in all.
+    fn wait_written(early: &EarlyFiles, n: u64) {
+        for _ in 0..500 {
+            if early.counters()["early_chunks_written"] >= n {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("the writer thread did not write {n} chunks in 5 s");
+    }
+
     #[test]
-    fn the_oldest_partial_is_dropped_beyond_the_bound() {
+    fn the_oldest_file_is_dropped_beyond_the_bound_with_its_temporary_file() {
         let dir = tempfile::tempdir().unwrap();
         let early = EarlyFiles::default();
-        let mut first = None;
-        for i in 0..=MAX_EARLY_FILES {
+        let (m0, man0, c0) = file("first.bin", 4096);
+        early.expect(dir.path(), m0.clone(), man0.clone());
+        early.offer(&man0.chunks[0].to_bytes(), &c0[0]);
+        wait_written(&early, 1);
+        assert_eq!(temp_files(dir.path()), 1);
+        for i in 1..=MAX_EARLY_FILES {
             let (m, man, _) = file(&format!("f{i}.bin"), 4096 + i);
-            first.get_or_insert(m.clone());
             early.expect(dir.path(), m, man);
         }
         assert_eq!(early.len(), MAX_EARLY_FILES);
-        assert!(early.take(&first.unwrap()).is_none());
-        // The dropped one's temporary file is gone too.
-        let temps = std::fs::read_dir(dir.path()).unwrap().count();
-        assert_eq!(temps, MAX_EARLY_FILES);
+        assert!(early.take(&m0).is_none());
+        // The dropped one's temporary file is gone; the others have none.
+        assert_eq!(temp_files(dir.path()), 0);
+    }
+
+    #[test]
+    fn an_idle_temporary_file_is_deleted_and_a_later_chunk_starts_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let early = EarlyFiles::default();
+        let (m, man, chunks) = file("slow.bin", 3 * 4096);
+        early.expect(dir.path(), m.clone(), man.clone());
+        early.offer(&man.chunks[0].to_bytes(), &chunks[0]);
+        wait_written(&early, 1);
+        assert_eq!(early.core.live.load(Ordering::Relaxed), 1);
+        let core = &early.core;
+        let idle = u64::try_from(EARLY_IDLE.as_millis()).unwrap();
+        assert_eq!(core.drop_idle(core.now_ms()), 0, "not idle yet");
+        assert_eq!(core.drop_idle(core.now_ms() + idle), 1);
+        assert_eq!(temp_files(dir.path()), 0);
+        assert_eq!(core.live.load(Ordering::Relaxed), 0);
+        // Still expected: the next chunk starts a new temporary file.
+        early.offer(&man.chunks[1].to_bytes(), &chunks[1]);
+        wait_written(&early, 2);
+        assert_eq!(temp_files(dir.path()), 1);
+        let p = early.take(&m).unwrap();
+        assert_eq!(
+            p.written_chunks(),
+            1,
+            "the first chunk went with the idle file"
+        );
+        let path = p
+            .finish(ChunkCheck::Hash, |cid: &Cid| {
+                let i = man.chunks.iter().position(|c| c == cid).unwrap();
+                Ok::<_, String>(chunks[i].clone())
+            })
+            .unwrap();
+        assert_eq!(std::fs::read(path).unwrap(), chunks.concat());
+        assert_eq!(early.counters()["early_files"], 2);
     }
 
     #[test]
@@ -324,7 +539,8 @@ mod tests {
         };
         let (huge, m) = many("huge.bin", MAX_EARLY_CHUNKS + 1);
         early.expect(dir.path(), huge.clone(), m);
-        assert!(early.take(&huge).is_none(), "too many chunks: not started");
+        let expected = |m: &[u8]| early.lock().files.contains_key(m);
+        assert!(!expected(&huge), "too many chunks: not expected");
         let (a, ma) = many("a.bin", MAX_EARLY_CHUNKS / 2);
         let (b, mb) = many("b.bin", MAX_EARLY_CHUNKS / 2);
         let (c, mc) = many("c.bin", 10);
@@ -332,8 +548,10 @@ mod tests {
         early.expect(dir.path(), b.clone(), mb);
         early.expect(dir.path(), c.clone(), mc);
         // c did not fit beside a and b: the oldest (a) made room.
-        assert!(early.take(&a).is_none());
-        assert!(early.take(&b).is_some() && early.take(&c).is_some());
+        assert!(!expected(&a));
+        assert!(expected(&b) && expected(&c));
+        // Nothing was sent for them: taking gives no temporary file.
+        assert!(early.take(&b).is_none() && early.take(&c).is_none());
         assert_eq!(early.lock().chunks, 0);
     }
 }
