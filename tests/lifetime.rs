@@ -105,3 +105,35 @@ fn a_send_outliving_its_lifetime_fails_with_a_plain_message() {
     let args = ["send", file, "--to", "dtn://c/files", "--lifetime", "1h"];
     assert!(common::cli(&a.dir, &args).0, "a long enough lifetime works");
 }
+
+/// A folder file that takes longer to read than the folder's bundle
+/// lifetime fails alone, with a plain message in the log; the rest of the
+/// scan (here a small file, which travels in a pack) is still sent.
+#[test]
+fn a_folder_file_outliving_its_lifetime_fails_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("a");
+    std::fs::create_dir_all(&dir).unwrap();
+    // 1 ms: every manifest's expiry bound has passed once its file is read.
+    std::fs::write(dir.join("spore.toml"), "[sync]\nlifetime_ms = 1\n").unwrap();
+    let a = NodeProcess::start(&common::exe(), &dir, "a", &[]).unwrap();
+    let src = tmp.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    common::random_file(&src.join("big.bin"), 600 << 10, 4);
+    std::fs::write(src.join("small.txt"), b"a small file travels in a pack").unwrap();
+    common::sync::add_folder(&a, &src, "dtn://c/files", "f");
+    let sent = wait_for("small.txt sent", Duration::from_secs(30), || {
+        let v = a.client()?.get("/api/v1/sync/status")?;
+        let files = v["folders"][0]["files"].as_array().cloned();
+        let files = files.unwrap_or_default();
+        let has = |p: &str| files.iter().any(|f| f["path"] == p);
+        Ok(has("small.txt").then(|| has("big.bin")))
+    })
+    .unwrap();
+    assert!(!sent, "big.bin has no manifest, so it is not sent");
+    let log = std::fs::read_to_string(dir.with_extension("log")).unwrap();
+    assert!(
+        log.contains("big.bin") && log.contains("longer than the folder's bundle lifetime"),
+        "{log}"
+    );
+}

@@ -325,6 +325,13 @@ fn build_version(
         fversion: next_version(prev, mtime_ms),
         deleted,
     };
+    if super::dtn_now().0 >= manifest_expires_by {
+        // The agent would refuse the manifest and fail the whole batch
+        // with it (spec/manifest.md §Sending); this file alone fails.
+        anyhow::bail!(
+            "reading the file took longer than the folder's bundle lifetime (its first chunks have expired); give a longer [sync] lifetime_ms or node lifetime"
+        );
+    }
     let bytes = manifest.encode_with(Some(&entry));
     // Check as a receiver would before anything leaves.
     content::Manifest::decode_with_folder(&bytes, usize::MAX)?;
@@ -459,7 +466,9 @@ pub(crate) fn assemble_folder(shared: &Arc<Shared>, manifest_cid: &[u8]) -> bool
     };
     let source = f.manifest_bundle.source.to_string();
     let root = accept_root(shared, &source);
-    let partial = shared.early.take(manifest_cid);
+    // A partial file elsewhere (the accept dir changed since) is dropped:
+    // completing it there and failing to move it would cost a whole write.
+    let partial = shared.early.take(manifest_cid).filter(|p| p.dir() == root);
     let early = partial.as_ref().map(|p| p.written_chunks());
     let chunk = |cid: &content::Cid| match shared.store.chunk(&cid.to_bytes()) {
         Ok(Some(d)) => Ok(bytes::Bytes::from(d)),
