@@ -229,8 +229,14 @@ fn files_stored_before_a_contact_are_written_at_c_as_their_chunks_arrive() {
     let in_root: Vec<_> = std::fs::read_dir(&recv).unwrap().flatten().collect();
     assert_eq!(in_root.len(), 1, "only data/ in {}", recv.display());
     let cs = c.status(None).unwrap();
-    assert_eq!(common::counter(&cs, "early_files"), 2, "{}", cs["counters"]);
-    // 56 chunks of 256 KiB in all; most, if not all, written as they came.
+    // A temporary file starts with the first chunk that arrives after its
+    // manifest; on a loaded machine every chunk of one file may overtake
+    // its manifest (they travel on parallel streams), and that file is
+    // then written at the end only. The other one is written early.
+    let files = common::counter(&cs, "early_files");
+    assert!((1..=2).contains(&files), "{}", cs["counters"]);
+    // 56 chunks of 256 KiB in all.
     let early = common::counter(&cs, "early_chunks_written");
-    assert!(early > 0 && early <= 56, "{}", cs["counters"]);
+    let backfilled = common::counter(&cs, "early_chunks_backfilled");
+    assert!(early > 0 && early + backfilled <= 56, "{}", cs["counters"]);
 }

@@ -195,7 +195,8 @@ impl PartialFile {
         Ok(tmp)
     }
 
-    fn is_written(&self, index: u64) -> bool {
+    /// True when chunk number `index` (0-based) is written and complete.
+    pub fn is_written(&self, index: u64) -> bool {
         let (w, bit) = ((index / 64) as usize, index % 64);
         self.written
             .get(w)

@@ -11,7 +11,10 @@
 //! chunk arrives, so a file that gets no chunk costs memory only (a node
 //! restarting with many incomplete files creates none); a temporary file
 //! that took no chunk for [`EARLY_IDLE`] is deleted, and a later chunk
-//! starts a new one. Everything here is an optimisation: a partial that
+//! starts a new one. When a file's temporary file starts, the chunks that
+//! were stored before the file was expected (they came before its
+//! manifest) are copied into place from the store on a thread of their
+//! own, while the transfer goes on, instead of at the end. Everything here is an optimisation: a partial that
 //! is missing, evicted, idle, or whose writes failed leaves the work to
 //! the final step, which is the same code path as before
 //! (`actions::assemble`).
@@ -57,8 +60,17 @@ pub(crate) const EARLY_IDLE: Duration = Duration::from_secs(600);
 /// nothing is pending).
 const IDLE_CHECK_EVERY: Duration = Duration::from_secs(60);
 
+/// Backfills running at once at most (each reads from the store and
+/// writes one file).
+const MAX_BACKFILLS: usize = 2;
+
 /// One chunk for the writer thread: the file, the chunk's index, its bytes.
 type Write = (Arc<Expected>, u64, Bytes);
+
+/// The stored chunks (the node's store): CID bytes → the chunk's bytes, or
+/// `None` when it is not stored (or cannot be read). Its bytes were checked
+/// against their CID when they were received.
+pub(crate) type ChunkSource = Arc<dyn Fn(&[u8]) -> Option<Bytes> + Send + Sync>;
 
 /// The expected files, by manifest CID (bytes), and the thread that
 /// writes their chunks (so that the receiving tasks never wait for the
@@ -71,15 +83,7 @@ pub(crate) struct EarlyFiles {
 
 impl Default for EarlyFiles {
     fn default() -> Self {
-        EarlyFiles {
-            core: Arc::new(Core {
-                inner: Mutex::default(),
-                counters: Counters::default(),
-                live: AtomicUsize::new(0),
-                epoch: Instant::now(),
-            }),
-            writer: OnceLock::new(),
-        }
+        EarlyFiles::new(None)
     }
 }
 
@@ -91,6 +95,10 @@ struct Core {
     live: AtomicUsize,
     /// Zero of the `last_write_ms` clock.
     epoch: Instant,
+    /// Chunks stored before their file was expected (backfill).
+    source: Option<ChunkSource>,
+    /// Backfills running now.
+    backfills: AtomicUsize,
 }
 
 /// What `spore status` reports of early writing (in memory; reset when
@@ -103,6 +111,8 @@ struct Counters {
     chunks_written: AtomicU64,
     /// Chunks not queued (queue full); written at the end instead.
     chunks_skipped: AtomicU64,
+    /// Chunks copied into place from the store during the transfer.
+    chunks_backfilled: AtomicU64,
 }
 
 #[derive(Default)]
@@ -122,6 +132,27 @@ struct Expected {
     dir: PathBuf,
     manifest: Manifest,
     state: Mutex<FileState>,
+    /// One bit per manifest entry: queued for the writer by `offer` (the
+    /// backfill leaves those to it).
+    offered: Vec<AtomicU64>,
+}
+
+impl Expected {
+    fn mark_offered(&self, index: u64) {
+        if let Some(w) = usize::try_from(index / 64)
+            .ok()
+            .and_then(|i| self.offered.get(i))
+        {
+            w.fetch_or(1 << (index % 64), Ordering::AcqRel);
+        }
+    }
+
+    fn was_offered(&self, index: u64) -> bool {
+        usize::try_from(index / 64)
+            .ok()
+            .and_then(|i| self.offered.get(i))
+            .is_some_and(|w| w.load(Ordering::Acquire) & (1 << (index % 64)) != 0)
+    }
 }
 
 #[derive(Default)]
@@ -180,7 +211,7 @@ impl Core {
     /// The temporary file of `e` for a write, created on its first chunk;
     /// `None` when `e` is closed or the file cannot be made (logged; the
     /// file is then written at the end only).
-    fn partial_for_write(&self, e: &Expected) -> Option<Arc<PartialFile>> {
+    fn partial_for_write(self: &Arc<Self>, e: &Arc<Expected>) -> Option<Arc<PartialFile>> {
         let mut st = lock(&e.state);
         if st.closed {
             return None;
@@ -196,6 +227,8 @@ impl Core {
                 self.live.fetch_add(1, Ordering::Relaxed);
                 self.counters.files.fetch_add(1, Ordering::Relaxed);
                 debug!(file = %e.manifest.name, "writing an incoming file as its chunks arrive");
+                drop(st);
+                self.start_backfill(e);
                 Some(p)
             }
             Err(err) => {
@@ -206,8 +239,70 @@ impl Core {
         }
     }
 
+    /// The temporary file of `e` if it has one and is open.
+    fn partial_of(&self, e: &Expected) -> Option<Arc<PartialFile>> {
+        let st = lock(&e.state);
+        if st.closed { None } else { st.partial.clone() }
+    }
+
+    /// Starts copying into `e`'s temporary file the chunks that were
+    /// stored before it was expected, on a thread of its own (none with no
+    /// source, or with [`MAX_BACKFILLS`] running: those chunks are then
+    /// written at the end).
+    fn start_backfill(self: &Arc<Self>, e: &Arc<Expected>) {
+        let Some(source) = self.source.clone() else {
+            return;
+        };
+        if self.backfills.fetch_add(1, Ordering::AcqRel) >= MAX_BACKFILLS {
+            self.backfills.fetch_sub(1, Ordering::AcqRel);
+            return;
+        }
+        let (core, e2) = (self.clone(), e.clone());
+        let spawned = std::thread::Builder::new()
+            .name("spore-backfill".into())
+            .spawn(move || {
+                core.backfill(&e2, &source);
+                core.backfills.fetch_sub(1, Ordering::AcqRel);
+            });
+        if spawned.is_err() {
+            self.backfills.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    /// One pass over `e`'s chunks: each one neither written nor offered
+    /// that `source` has is written into place. Stops when `e` is closed
+    /// or its temporary file was dropped. Returns how many were written.
+    fn backfill(&self, e: &Expected, source: &ChunkSource) -> u64 {
+        let mut n = 0;
+        for (index, cid) in (0u64..).zip(&e.manifest.chunks) {
+            let Some(p) = self.partial_of(e) else {
+                break;
+            };
+            if p.is_written(index) || e.was_offered(index) {
+                continue;
+            }
+            let Some(data) = source(&cid.to_bytes()) else {
+                continue;
+            };
+            match p.write_chunk(index, &data) {
+                Ok(true) => n += 1,
+                Ok(false) => {}
+                Err(err) => {
+                    debug!(file = %e.manifest.name, chunk = index, error = %err, "backfill write failed; written when complete");
+                }
+            }
+        }
+        self.counters
+            .chunks_backfilled
+            .fetch_add(n, Ordering::Relaxed);
+        if n > 0 {
+            debug!(file = %e.manifest.name, chunks = n, "stored chunks copied into place");
+        }
+        n
+    }
+
     /// Writes one queued chunk (writer thread).
-    fn write(&self, e: &Expected, index: u64, data: &[u8]) {
+    fn write(self: &Arc<Self>, e: &Arc<Expected>, index: u64, data: &[u8]) {
         let Some(p) = self.partial_for_write(e) else {
             return;
         };
@@ -240,7 +335,7 @@ impl Core {
 
     /// The writer thread: writes queued chunks; while temporary files
     /// exist, also deletes idle ones every [`IDLE_CHECK_EVERY`].
-    fn run_writer(&self, rx: Receiver<Write>) {
+    fn run_writer(self: &Arc<Self>, rx: Receiver<Write>) {
         let mut checked = Instant::now();
         loop {
             let next = if self.live.load(Ordering::Relaxed) > 0 {
@@ -267,6 +362,22 @@ impl Core {
 }
 
 impl EarlyFiles {
+    /// No file expected yet; `source` gives the chunks stored before a
+    /// file was expected (`None`: those are written at the end only).
+    pub(crate) fn new(source: Option<ChunkSource>) -> Self {
+        EarlyFiles {
+            core: Arc::new(Core {
+                inner: Mutex::default(),
+                counters: Counters::default(),
+                live: AtomicUsize::new(0),
+                epoch: Instant::now(),
+                source,
+                backfills: AtomicUsize::new(0),
+            }),
+            writer: OnceLock::new(),
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner> {
         lock(&self.core.inner)
     }
@@ -305,6 +416,7 @@ impl EarlyFiles {
             g.order.push_back(manifest_cid.clone());
             let e = Expected {
                 dir: dir.to_path_buf(),
+                offered: (0..n.div_ceil(64)).map(|_| AtomicU64::new(0)).collect(),
                 manifest,
                 state: Mutex::default(),
             };
@@ -334,6 +446,7 @@ impl EarlyFiles {
             return;
         };
         for (e, index) in targets {
+            e.mark_offered(index);
             match tx.try_send((e, index, data.clone())) {
                 Ok(()) => {}
                 Err(TrySendError::Full(_)) => {
@@ -375,14 +488,15 @@ impl EarlyFiles {
     }
 
     /// Counters for `spore status`: `early_files` (temporary files
-    /// started), `early_chunks_written`, `early_chunks_skipped` (since the
-    /// node started).
+    /// started), `early_chunks_written`, `early_chunks_skipped`,
+    /// `early_chunks_backfilled` (since the node started).
     pub(crate) fn counters(&self) -> BTreeMap<String, u64> {
         let c = &self.core.counters;
         [
             ("early_files", &c.files),
             ("early_chunks_written", &c.chunks_written),
             ("early_chunks_skipped", &c.chunks_skipped),
+            ("early_chunks_backfilled", &c.chunks_backfilled),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.load(Ordering::Relaxed)))
@@ -522,6 +636,55 @@ mod tests {
             .unwrap();
         assert_eq!(std::fs::read(path).unwrap(), chunks.concat());
         assert_eq!(early.counters()["early_files"], 2);
+    }
+
+    #[test]
+    fn chunks_stored_before_the_file_was_expected_are_copied_in_when_it_starts() {
+        let dir = tempfile::tempdir().unwrap();
+        let (m, man, chunks) = file("late.bin", 4 * 4096);
+        let key = |i: usize| man.chunks[i].to_bytes();
+        // Chunks 0 and 1 came before the manifest: they are in the store.
+        let stored: HashMap<Vec<u8>, Bytes> = (0..2).map(|i| (key(i), chunks[i].clone())).collect();
+        let asked = Arc::new(Mutex::new(Vec::new()));
+        let source: ChunkSource = {
+            let asked = asked.clone();
+            Arc::new(move |cid: &[u8]| {
+                lock(&asked).push(cid.to_vec());
+                stored.get(cid).cloned()
+            })
+        };
+        let early = EarlyFiles::new(Some(source));
+        early.expect(dir.path(), m.clone(), man.clone());
+        assert!(
+            lock(&asked).is_empty(),
+            "nothing is read before a chunk comes"
+        );
+        early.offer(&key(2), &chunks[2]);
+        wait_written(&early, 1);
+        for _ in 0..500 {
+            if early.counters()["early_chunks_backfilled"] >= 2 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert_eq!(early.counters()["early_chunks_backfilled"], 2);
+        assert!(
+            !lock(&asked).contains(&key(2)),
+            "an offered chunk is the writer's"
+        );
+        let p = early.take(&m).unwrap();
+        assert_eq!(p.written_chunks(), 3);
+        let path = p
+            .finish(ChunkCheck::Hash, |cid: &Cid| {
+                let i = man.chunks.iter().position(|c| c == cid).unwrap();
+                if i == 3 {
+                    Ok(chunks[3].clone())
+                } else {
+                    Err(format!("chunk {i} asked again"))
+                }
+            })
+            .unwrap();
+        assert_eq!(std::fs::read(path).unwrap(), chunks.concat());
     }
 
     #[test]

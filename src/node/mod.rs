@@ -458,6 +458,12 @@ fn start_agent(
         .name("spore-agent".into())
         .spawn(move || actions::agent_loop(agent, cmd_rx, act_tx, &signals))
         .context("cannot start the agent thread")?;
+    let early = {
+        let store = store.clone();
+        let source: early::ChunkSource =
+            Arc::new(move |cid: &[u8]| store.chunk(cid).ok().flatten().map(bytes::Bytes::from));
+        early::EarlyFiles::new(Some(source))
+    };
     let shared = Arc::new(Shared {
         ticks,
         changes,
@@ -486,7 +492,7 @@ fn start_agent(
         sync: Arc::new(sync_node),
         bandwidth: bandwidth::Bandwidth::load(&cfg.data_dir),
         metered: metered::Metered::load(&cfg.data_dir, &cfg.metered_peers),
-        early: early::EarlyFiles::default(),
+        early,
         assets: asset_advert::Assets::new(cfg.assets.clone()),
     });
     Ok((shared, act_rx, agent_thread))
