@@ -119,6 +119,12 @@ impl Agent {
     /// this recovers a custody signal lost with a broken connection. Only
     /// `from_you` counts: two nodes that both hold a bundle (each from a
     /// third node) keep their copies, so a bundle is never released by both.
+    /// And only for a bundle we sent that peer since we last received it,
+    /// with no signal back (unconfirmed, `inflight.rs`): the summary was
+    /// made when the contact began, so it may name the copy we handed the
+    /// peer *before* the bundle came back to us, a copy the peer has since
+    /// passed on; releasing ours on it would leave no holder
+    /// (spec/custody.md, "Summaries").
     pub(super) fn peer_summary(
         &mut self,
         now: DtnTime,
@@ -140,10 +146,12 @@ impl Agent {
         self.fill_needed = true;
         let mut ours = Vec::new();
         for id in from_you {
-            if self
-                .store
-                .held_head(&id.to_key())?
-                .is_some_and(|h| h.state.is_held())
+            let key = id.to_key();
+            if self.in_flight.unconfirmed(&key, &peer)
+                && self
+                    .store
+                    .held_head(&key)?
+                    .is_some_and(|h| h.state.is_held())
             {
                 ours.push(id);
             }
@@ -162,7 +170,7 @@ impl Agent {
 
     pub(super) fn transmit_failed(&mut self, peer: &Eid, id: &BundleId, reason: &str) {
         let key = id.to_key();
-        if self.in_flight.remove(&key, &peer.node_id()).is_some() {
+        if self.in_flight.fail(&key, &peer.node_id()).is_some() {
             warn!(peer = %peer, bundle = %id, reason, "transmission failed; bundle stays here");
             self.fill_needed = true;
         }

@@ -3,9 +3,20 @@
 //! A bundle with unlimited copies may be in flight to several peers at
 //! once; one with a finite copy count to one peer at a time (so the copies
 //! handed over never exceed the copies held).
+//!
+//! Transmissions whose signal never came (their contact ended or was
+//! replaced, the send failed, the custody timeout passed) are kept as
+//! *unconfirmed* until the bundle is released: the peer may hold the
+//! bundle from us, and only such a transmission lets the peer's summary
+//! release our copy (spec/custody.md, "Summaries").
 
 use crate::bundle::Eid;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+
+/// Unconfirmed transmissions kept at most (bundle, peer pairs); beyond
+/// that none is added, and a lost signal is recovered by a resend instead
+/// (the peer answers `Duplicate`).
+pub(super) const MAX_UNCONFIRMED: usize = 65_536;
 
 /// One transmission.
 #[derive(Copy, Clone, Debug)]
@@ -31,6 +42,11 @@ pub(super) struct InFlightSet {
     len: usize,
     /// Per peer: transmissions and their bytes.
     per_peer: BTreeMap<Eid, (usize, u64)>,
+    /// Bundle key → peers sent it whose signal never came, since the
+    /// bundle was last received here.
+    unconfirmed: HashMap<Vec<u8>, Vec<Eid>>,
+    /// Pairs in `unconfirmed`.
+    unconfirmed_len: usize,
 }
 
 impl InFlightSet {
@@ -77,12 +93,43 @@ impl InFlightSet {
         }
     }
 
-    /// Forgets every transmission of bundle `key` (it was released).
+    /// Forgets every transmission of bundle `key`, unconfirmed ones too
+    /// (it was released, or it is received anew).
     pub fn remove_all(&mut self, key: &[u8]) {
         for (p, f) in self.map.remove(key).unwrap_or_default() {
             self.len -= 1;
             self.uncount(&p, f.bytes);
         }
+        if let Some(ps) = self.unconfirmed.remove(key) {
+            self.unconfirmed_len -= ps.len();
+        }
+    }
+
+    /// The transmission of `key` to `peer` failed (the peer may have it
+    /// all the same): forgotten as in flight, kept as unconfirmed.
+    pub fn fail(&mut self, key: &[u8], peer: &Eid) -> Option<InFlight> {
+        let f = self.remove(key, peer)?;
+        self.note_unconfirmed(key.to_vec(), peer.clone());
+        Some(f)
+    }
+
+    fn note_unconfirmed(&mut self, key: Vec<u8>, peer: Eid) {
+        if self.unconfirmed_len >= MAX_UNCONFIRMED {
+            return;
+        }
+        let ps = self.unconfirmed.entry(key).or_default();
+        if !ps.contains(&peer) {
+            ps.push(peer);
+            self.unconfirmed_len += 1;
+        }
+    }
+
+    /// True if `key` was sent to `peer` since it was last received here
+    /// and no custody signal for that transmission came.
+    pub fn unconfirmed(&self, key: &[u8], peer: &Eid) -> bool {
+        self.unconfirmed
+            .get(key)
+            .is_some_and(|ps| ps.contains(peer))
     }
 
     /// The most copies of bundle `key` handed over by one transmission in
@@ -115,22 +162,30 @@ impl InFlightSet {
         self.per_peer.get(peer).map_or(0, |e| e.1)
     }
 
-    /// Forgets every transmission to `peer`; returns how many.
+    /// Forgets every transmission to `peer` (kept as unconfirmed);
+    /// returns how many.
     pub fn drop_peer(&mut self, peer: &Eid) -> usize {
         if self.per_peer.remove(peer).is_none() {
             return 0;
         }
-        let before = self.len;
-        self.map.retain(|_, ps| {
-            ps.retain(|(p, _)| p != peer);
+        let mut dropped = Vec::new();
+        self.map.retain(|k, ps| {
+            if ps.iter().any(|(p, _)| p == peer) {
+                dropped.push(k.clone());
+                ps.retain(|(p, _)| p != peer);
+            }
             !ps.is_empty()
         });
-        self.len = self.map.values().map(Vec::len).sum();
-        before - self.len
+        self.len -= dropped.len();
+        let n = dropped.len();
+        for k in dropped {
+            self.note_unconfirmed(k, peer.clone());
+        }
+        n
     }
 
     /// Removes and returns transmissions sent at or before `cutoff_ms`,
-    /// in (key, peer) order.
+    /// in (key, peer) order (kept as unconfirmed).
     pub fn take_older(&mut self, cutoff_ms: u64) -> Vec<(Vec<u8>, Eid)> {
         let late: Vec<(Vec<u8>, Eid)> = self
             .map
@@ -140,7 +195,7 @@ impl InFlightSet {
             .map(|(k, p, _)| (k.clone(), p.clone()))
             .collect();
         for (k, p) in &late {
-            self.remove(k, p);
+            self.fail(k, p);
         }
         late
     }
@@ -220,6 +275,8 @@ mod tests {
         #[test]
         fn in_flight_set_answers_as_a_map_of_pairs_would(ops in proptest::collection::vec(op(), 1..60)) {
             let (mut s, mut m) = (InFlightSet::default(), Model::new());
+            // Pairs sent with no signal back, since their last RemoveAll.
+            let mut unconf = std::collections::BTreeSet::new();
             for op in ops {
                 match op {
                     Op::Insert(k, p, t, g) => {
@@ -234,21 +291,35 @@ mod tests {
                     Op::RemoveAll(k) => {
                         s.remove_all(&key(k));
                         m.retain(|(mk, _), _| *mk != key(k));
+                        unconf.retain(|(uk, _)| *uk != key(k));
                     }
                     Op::DropPeer(p) => {
                         let n = s.drop_peer(&peer(p));
                         let before = m.len();
-                        m.retain(|(_, mp), _| *mp != peer(p));
+                        m.retain(|(mk, mp), _| {
+                            let keep = *mp != peer(p);
+                            if !keep {
+                                unconf.insert((mk.clone(), mp.clone()));
+                            }
+                            keep
+                        });
                         prop_assert_eq!(n, before - m.len());
                     }
                     Op::TakeOlder(t) => {
                         let got = s.take_older(t);
                         let want: Vec<_> = m.iter().filter(|(_, f)| f.sent_at_ms <= t).map(|(k, _)| k.clone()).collect();
                         m.retain(|_, f| f.sent_at_ms > t);
+                        unconf.extend(want.iter().cloned());
                         prop_assert_eq!(got, want);
                     }
                 }
                 check(&s, &m)?;
+                for k in 0..6u8 {
+                    for p in 0..4u8 {
+                        let pair = (key(k), peer(p));
+                        prop_assert_eq!(s.unconfirmed(&pair.0, &pair.1), unconf.contains(&pair));
+                    }
+                }
             }
         }
     }

@@ -256,6 +256,8 @@ impl Agent {
             Ok(Some((expiry, content))) => {
                 let local = bundle.primary.destination.is_on_node(&self.cfg.node_id);
                 let mut rec = self.new_record(now, &bundle, from, raw.len(), expiry, content);
+                // Held anew: transmissions of an earlier stay prove nothing.
+                self.in_flight.remove_all(&rec.id.to_key());
                 if let Some(old) = txn.record(&rec.id.to_key())? {
                     // It comes back: keep its earlier history here.
                     let mut history = old.history;

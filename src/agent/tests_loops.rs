@@ -171,3 +171,74 @@ fn two_holders_offering_each_other_a_bundle_both_keep_it() {
     let refused = counters.iter().find(|(k, _)| k == "refused_held_elsewhere");
     assert_eq!(refused.map(|(_, n)| *n), Some(1), "{counters:?}");
 }
+
+/// The bundle `id` as `from` would send it, received by `to` at `now`;
+/// returns `to`'s actions.
+fn hand(now: DtnTime, from: &mut Agent, to: &mut Agent, id: &BundleId) -> Vec<Action> {
+    let key = id.to_key();
+    let rec = from.store().record(&key).unwrap().unwrap();
+    let bytes = from.build_transmit(now, &key, &rec, 1).unwrap().unwrap();
+    let sender = from.node_id().clone();
+    let ev = Event::Received(vec![Received::new(sender, bytes)]);
+    to.handle(now, ev).unwrap()
+}
+
+/// A summary is made when its contact begins. b's names the copy a handed
+/// b before the bundle came back to a (through c); b has since passed that
+/// copy on. Released on that summary, a's copy would leave no holder (the
+/// simulator's chaos campaign, case 90364): only a transmission with no
+/// signal back lets a summary release (spec/custody.md, "Summaries").
+#[test]
+fn a_stale_summary_does_not_release_a_copy_that_came_back() {
+    let [mut a, mut b, mut c] = ["a", "b", "c"].map(|n| agent_with(n, "spray-and-wait:1"));
+    let data = super::tests::data("dtn://z/app", b"x", None, None);
+    let id = super::tests::submit(&mut a, T0, vec![data]).remove(0);
+    // a hands the bundle to b; b's signal reaches a: custody moved on.
+    let signal = hand(T0, &mut a, &mut b, &id)
+        .into_iter()
+        .find_map(|x| match x {
+            Action::SendCustodySignal { signal, .. } => Some(signal),
+            _ => None,
+        })
+        .unwrap();
+    assert!(signal.accepted);
+    let from = eid("dtn://b/");
+    a.handle(T0, Event::CustodySignal { from, signal }).unwrap();
+    assert_eq!(state(&a, &id), BundleState::CustodyTransferred);
+    // b meets a again: its summary says it holds the bundle, from a.
+    let t1 = T0.plus_ms(1000);
+    let up = |peer: &str| Event::ContactUp {
+        peer: eid(peer),
+        addr: None,
+        rtt_us: 1000,
+    };
+    let summary = b
+        .handle(t1, up("dtn://a/"))
+        .unwrap()
+        .into_iter()
+        .find_map(|x| match x {
+            Action::SendSummary {
+                held,
+                from_you,
+                advert,
+                ..
+            } if from_you.contains(&id) => Some((held, from_you, advert)),
+            _ => None,
+        })
+        .expect("b's summary names the bundle it got from a");
+    // Meanwhile b's copy went to c, and c's back to a.
+    hand(t1, &mut b, &mut c, &id);
+    hand(t1, &mut c, &mut a, &id);
+    assert_eq!(state(&a, &id), BundleState::Stored);
+    // The summary reaches a, in contact with b.
+    a.handle(t1, up("dtn://b/")).unwrap();
+    let (held, from_you, advert) = summary;
+    let ev = Event::PeerSummary {
+        peer: eid("dtn://b/"),
+        held,
+        from_you,
+        advert,
+    };
+    a.handle(t1, ev).unwrap();
+    assert!(state(&a, &id).is_held(), "a keeps the copy that came back");
+}
