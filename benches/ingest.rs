@@ -100,7 +100,10 @@ fn now() -> DtnTime {
 /// An agent `dtn://b/` over a fresh redb file in `dir`.
 fn agent(dir: &tempfile::TempDir) -> Agent {
     let store = spore::store::Store::open(&dir.path().join("store.redb")).expect("store");
-    let cfg = AgentConfig::new("dtn://b/".parse().expect("valid EID"));
+    let mut cfg = AgentConfig::new("dtn://b/".parse().expect("valid EID"));
+    // One peer sends everything: its share of the default bundle quota
+    // (50 % of 1 000 000) is less than criterion offers on a fast machine.
+    cfg.quota_shares.quota_bundles = 10_000_000;
     Agent::new(store, cfg).expect("agent")
 }
 
