@@ -124,7 +124,7 @@ impl Agent {
     /// made when the contact began, so it may name the copy we handed the
     /// peer *before* the bundle came back to us, a copy the peer has since
     /// passed on; releasing ours on it would leave no holder
-    /// (spec/custody.md, "Summaries").
+    /// (spec/custody.md, "Lost custody signals").
     pub(super) fn peer_summary(
         &mut self,
         now: DtnTime,

@@ -8,7 +8,7 @@
 //! replaced, the send failed, the custody timeout passed) are kept as
 //! *unconfirmed* until the bundle is released: the peer may hold the
 //! bundle from us, and only such a transmission lets the peer's summary
-//! release our copy (spec/custody.md, "Summaries").
+//! release our copy (spec/custody.md, "Lost custody signals").
 
 use crate::bundle::Eid;
 use std::collections::{BTreeMap, HashMap};

@@ -187,7 +187,7 @@ fn hand(now: DtnTime, from: &mut Agent, to: &mut Agent, id: &BundleId) -> Vec<Ac
 /// b before the bundle came back to a (through c); b has since passed that
 /// copy on. Released on that summary, a's copy would leave no holder (the
 /// simulator's chaos campaign, case 90364): only a transmission with no
-/// signal back lets a summary release (spec/custody.md, "Summaries").
+/// signal back lets a summary release (spec/custody.md, "Lost custody signals").
 #[test]
 fn a_stale_summary_does_not_release_a_copy_that_came_back() {
     let [mut a, mut b, mut c] = ["a", "b", "c"].map(|n| agent_with(n, "spray-and-wait:1"));
