@@ -575,13 +575,18 @@ mod tests {
 
     /// Waits (bounded) until the writer thread wrote `n` chunks in all.
     fn wait_written(early: &EarlyFiles, n: u64) {
+        wait_counter(early, "early_chunks_written", n);
+    }
+
+    /// Waits (bounded, 5 s) until counter `name` reaches `n`.
+    fn wait_counter(early: &EarlyFiles, name: &str, n: u64) {
         for _ in 0..500 {
-            if early.counters()["early_chunks_written"] >= n {
+            if early.counters()[name] >= n {
                 return;
             }
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
-        panic!("the writer thread did not write {n} chunks in 5 s");
+        panic!("{name} did not reach {n} in 5 s");
     }
 
     #[test]
@@ -661,12 +666,7 @@ mod tests {
         );
         early.offer(&key(2), &chunks[2]);
         wait_written(&early, 1);
-        for _ in 0..500 {
-            if early.counters()["early_chunks_backfilled"] >= 2 {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
+        wait_counter(&early, "early_chunks_backfilled", 2);
         assert_eq!(early.counters()["early_chunks_backfilled"], 2);
         assert!(
             !lock(&asked).contains(&key(2)),
