@@ -83,6 +83,7 @@ impl Source {
                 }
                 b.set_custody(&CustodyBlock {
                     custodian: self.peer.clone(),
+                    transmission: None,
                 });
                 Received::new(self.peer.clone(), Bytes::from(encode(&b)))
             })

@@ -293,6 +293,7 @@ fn write_seed_corpus() {
             ControlMessage::Summary {
                 held: vec![],
                 from_you: vec![],
+                from_you_transmissions: vec![],
                 advert: Default::default(),
             },
         ),
@@ -301,6 +302,7 @@ fn write_seed_corpus() {
             ControlMessage::Summary {
                 held: vec![bundle_id("dtn://a/#846000000000.3"), bundle_id(&ipn)],
                 from_you: vec![bundle_id("dtn://a/#846000000000.3")],
+                from_you_transmissions: vec![Some(867_000_000_000_000)],
                 advert: spore::routing::Advert {
                     delay_ms: vec![("dtn://c/".parse().unwrap(), 1500)],
                     predictability: vec![("dtn://c/".parse().unwrap(), 0.75)],

@@ -30,7 +30,10 @@ fn bundle(seq: u64, dest: &str, payload: &'static [u8]) -> Bundle {
         3_600_000,
         Bytes::from_static(payload),
     );
-    b.set_custody(&CustodyBlock { custodian: src });
+    b.set_custody(&CustodyBlock {
+        custodian: src,
+        transmission: None,
+    });
     b
 }
 
@@ -62,6 +65,7 @@ fn garbage_is_refused_and_counted_while_the_node_keeps_serving() {
         c.send_control(&ControlMessage::Summary {
             held: vec![],
             from_you: vec![],
+            from_you_transmissions: vec![],
             advert: Default::default(),
         })
         .await

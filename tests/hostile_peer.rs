@@ -39,6 +39,7 @@ impl Raw {
         let summary = ControlMessage::Summary {
             held: vec![],
             from_you: vec![],
+            from_you_transmissions: vec![],
             advert: Default::default(),
         };
         ctl_tx.write_all(&frame(&summary)).await.unwrap();
@@ -105,7 +106,10 @@ fn bundle(seq: u64, dest: &str, time: DtnTime, lifetime_ms: u64, payload: &[u8])
         lifetime_ms,
         Bytes::copy_from_slice(payload),
     );
-    b.set_custody(&CustodyBlock { custodian: src });
+    b.set_custody(&CustodyBlock {
+        custodian: src,
+        transmission: None,
+    });
     b
 }
 

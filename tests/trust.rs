@@ -286,6 +286,7 @@ fn probation_peer_without_join_is_closed_and_gives_no_bundle() {
         let summary = ControlMessage::Summary {
             held: vec![],
             from_you: vec![],
+            from_you_transmissions: vec![],
             advert: Default::default(),
         };
         let _ = c.send_control(&summary).await;

@@ -1,7 +1,7 @@
 //! Contacts and transmission: what goes to whom, and in which order.
 
 use super::inflight::InFlight;
-use super::{Action, Agent, AgentError, ContactState};
+use super::{Action, Agent, AgentError, ContactState, FromYou};
 use crate::bundle::admin::{CustodyReason, CustodySignal};
 use crate::bundle::blocks::CustodyBlock;
 use crate::bundle::{Bundle, BundleId, DtnTime, Eid, codec};
@@ -84,14 +84,23 @@ impl Agent {
 
     /// Our summary for `peer`: up to `summary_limit` bundles we hold or
     /// delivered, and which of them came from `peer`.
-    fn summary_for(&self, peer: &Eid) -> Result<(Vec<BundleId>, Vec<BundleId>), AgentError> {
+    fn summary_for(&self, peer: &Eid) -> Result<(Vec<BundleId>, Vec<FromYou>), AgentError> {
         let (keys, from_peer) = self.store.summary(peer, self.cfg.summary_limit)?;
-        let ids = |v: Vec<Vec<u8>>| -> Vec<BundleId> {
-            v.iter()
-                .filter_map(|k| BundleId::from_key(k).ok())
-                .collect()
-        };
-        Ok((ids(keys), ids(from_peer)))
+        let held = keys
+            .iter()
+            .filter_map(|k| BundleId::from_key(k).ok())
+            .collect();
+        let from_you = from_peer
+            .iter()
+            .filter_map(|(k, transmission)| {
+                let id = BundleId::from_key(k).ok()?;
+                Some(FromYou {
+                    id,
+                    transmission: *transmission,
+                })
+            })
+            .collect();
+        Ok((held, from_you))
     }
 
     pub(super) fn contact_down(
@@ -120,17 +129,18 @@ impl Agent {
     /// `from_you` counts: two nodes that both hold a bundle (each from a
     /// third node) keep their copies, so a bundle is never released by both.
     /// And only for a bundle we sent that peer since we last received it,
-    /// with no signal back (unconfirmed, `inflight.rs`): the summary was
-    /// made when the contact began, so it may name the copy we handed the
-    /// peer *before* the bundle came back to us, a copy the peer has since
-    /// passed on; releasing ours on it would leave no holder
-    /// (spec/custody.md, "Lost custody signals").
+    /// with no signal back (unconfirmed, `inflight.rs`), and, when the
+    /// peer names the transmission its copy came by, only if that is the
+    /// one: the summary was made when the contact began, so it may name
+    /// the copy we handed the peer *before* the bundle came back to us, a
+    /// copy the peer has since passed on; releasing ours on it would leave
+    /// no holder (spec/custody.md, "Lost custody signals").
     pub(super) fn peer_summary(
         &mut self,
         now: DtnTime,
         peer: &Eid,
         held: Vec<BundleId>,
-        from_you: Vec<BundleId>,
+        from_you: Vec<FromYou>,
         advert: &Advert,
         out: &mut Vec<Action>,
     ) -> Result<(), AgentError> {
@@ -145,9 +155,9 @@ impl Agent {
         c.summary_received = true;
         self.fill_needed = true;
         let mut ours = Vec::new();
-        for id in from_you {
+        for FromYou { id, transmission } in from_you {
             let key = id.to_key();
-            if self.in_flight.unconfirmed(&key, &peer)
+            if self.in_flight.unconfirmed(&key, &peer, transmission)
                 && self
                     .store
                     .held_head(&key)?
@@ -249,7 +259,8 @@ impl Agent {
             let Some(rec) = self.store.record(&key)? else {
                 continue;
             };
-            if let Some(bytes) = self.build_transmit(now, &key, &rec, give)? {
+            let transmission = self.next_transmission(now);
+            if let Some(bytes) = self.build_transmit(now, &key, &rec, give, transmission)? {
                 debug!(peer = %peer, bundle = %rec.id, give, "transmit");
                 if cgr {
                     self.book_cgr(now, peer, &key, &head);
@@ -259,6 +270,7 @@ impl Agent {
                     sent_at_ms: now.0,
                     give,
                     bytes: rec.size_bytes,
+                    transmission,
                 };
                 self.in_flight.insert(key, peer.clone(), f);
                 out.push(Action::Transmit {
@@ -322,16 +334,27 @@ impl Agent {
         }
     }
 
+    /// A number for a new transmission, unique among this node's: the
+    /// clock in ms × 1024, or one more than the last if that is not larger
+    /// (so numbers grow across restarts as long as the clock does).
+    pub(super) fn next_transmission(&mut self, now: DtnTime) -> u64 {
+        self.last_transmission =
+            (self.last_transmission.saturating_add(1)).max(now.0.saturating_mul(1024));
+        self.last_transmission
+    }
+
     /// Rebuilds the bundle to send: chunk payload restored, previous node =
     /// us, bundle age advanced by our dwell time, hop count + 1, custody
-    /// block naming us as custodian, copy-count block = `give` (omitted
-    /// for a single copy, whose absence means 1).
+    /// block naming us as custodian and `transmission` as its number,
+    /// copy-count block = `give` (omitted for a single copy, whose absence
+    /// means 1).
     pub(super) fn build_transmit(
         &mut self,
         now: DtnTime,
         key: &[u8],
         rec: &BundleRecord,
         give: u32,
+        transmission: u64,
     ) -> Result<Option<Bytes>, AgentError> {
         let Some(mut b) = self.load_bundle(key, rec)? else {
             return Ok(None);
@@ -346,6 +369,7 @@ impl Agent {
         b.set_previous_node(&self.cfg.node_id);
         b.set_custody(&CustodyBlock {
             custodian: self.cfg.node_id.clone(),
+            transmission: Some(transmission),
         });
         if give != 1 || b.copy_count().ok().flatten().is_some() {
             b.set_copy_count(give);

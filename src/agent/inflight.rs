@@ -27,6 +27,8 @@ pub(super) struct InFlight {
     pub give: u32,
     /// Encoded size, bytes (the window's byte bound).
     pub bytes: u64,
+    /// Our number for this transmission (in its custody block).
+    pub transmission: u64,
 }
 
 /// The set of transmissions in flight.
@@ -43,8 +45,9 @@ pub(super) struct InFlightSet {
     /// Per peer: transmissions and their bytes.
     per_peer: BTreeMap<Eid, (usize, u64)>,
     /// Bundle key → peers sent it whose signal never came, since the
-    /// bundle was last received here.
-    unconfirmed: HashMap<Vec<u8>, Vec<Eid>>,
+    /// bundle was last received here, each with the number of the latest
+    /// such transmission.
+    unconfirmed: HashMap<Vec<u8>, Vec<(Eid, u64)>>,
     /// Pairs in `unconfirmed`.
     unconfirmed_len: usize,
 }
@@ -109,27 +112,38 @@ impl InFlightSet {
     /// all the same): forgotten as in flight, kept as unconfirmed.
     pub fn fail(&mut self, key: &[u8], peer: &Eid) -> Option<InFlight> {
         let f = self.remove(key, peer)?;
-        self.note_unconfirmed(key.to_vec(), peer.clone());
+        self.note_unconfirmed(key.to_vec(), peer.clone(), f.transmission);
         Some(f)
     }
 
-    fn note_unconfirmed(&mut self, key: Vec<u8>, peer: Eid) {
+    /// Keeps `transmission` of `key` to `peer` as unconfirmed (replacing an
+    /// earlier one to that peer: a later resend supersedes it).
+    fn note_unconfirmed(&mut self, key: Vec<u8>, peer: Eid, transmission: u64) {
+        if let Some(ps) = self.unconfirmed.get_mut(&key)
+            && let Some(e) = ps.iter_mut().find(|(p, _)| *p == peer)
+        {
+            e.1 = transmission;
+            return;
+        }
         if self.unconfirmed_len >= MAX_UNCONFIRMED {
             return;
         }
-        let ps = self.unconfirmed.entry(key).or_default();
-        if !ps.contains(&peer) {
-            ps.push(peer);
-            self.unconfirmed_len += 1;
-        }
+        self.unconfirmed
+            .entry(key)
+            .or_default()
+            .push((peer, transmission));
+        self.unconfirmed_len += 1;
     }
 
     /// True if `key` was sent to `peer` since it was last received here
-    /// and no custody signal for that transmission came.
-    pub fn unconfirmed(&self, key: &[u8], peer: &Eid) -> bool {
-        self.unconfirmed
-            .get(key)
-            .is_some_and(|ps| ps.contains(peer))
+    /// and no custody signal for that transmission came; with
+    /// `Some(transmission)`, only if that is the latest such transmission
+    /// (the one the peer says its copy came by).
+    pub fn unconfirmed(&self, key: &[u8], peer: &Eid, transmission: Option<u64>) -> bool {
+        self.unconfirmed.get(key).is_some_and(|ps| {
+            ps.iter()
+                .any(|(p, n)| p == peer && transmission.is_none_or(|t| t == *n))
+        })
     }
 
     /// The most copies of bundle `key` handed over by one transmission in
@@ -170,16 +184,16 @@ impl InFlightSet {
         }
         let mut dropped = Vec::new();
         self.map.retain(|k, ps| {
-            if ps.iter().any(|(p, _)| p == peer) {
-                dropped.push(k.clone());
+            if let Some((_, f)) = ps.iter().find(|(p, _)| p == peer) {
+                dropped.push((k.clone(), f.transmission));
                 ps.retain(|(p, _)| p != peer);
             }
             !ps.is_empty()
         });
         self.len -= dropped.len();
         let n = dropped.len();
-        for k in dropped {
-            self.note_unconfirmed(k, peer.clone());
+        for (k, t) in dropped {
+            self.note_unconfirmed(k, peer.clone(), t);
         }
         n
     }
@@ -219,6 +233,8 @@ mod tests {
 
     #[derive(Clone, Debug)]
     enum Op {
+        /// Bundle, peer, send time, copies; the transmission number is the
+        /// op's position.
         Insert(u8, u8, u64, u32),
         Remove(u8, u8),
         RemoveAll(u8),
@@ -275,12 +291,13 @@ mod tests {
         #[test]
         fn in_flight_set_answers_as_a_map_of_pairs_would(ops in proptest::collection::vec(op(), 1..60)) {
             let (mut s, mut m) = (InFlightSet::default(), Model::new());
-            // Pairs sent with no signal back, since their last RemoveAll.
-            let mut unconf = std::collections::BTreeSet::new();
-            for op in ops {
+            // Pairs sent with no signal back, since their last RemoveAll,
+            // with the latest such transmission.
+            let mut unconf: BTreeMap<(Vec<u8>, Eid), u64> = BTreeMap::new();
+            for (n, op) in (0u64..).zip(ops) {
                 match op {
                     Op::Insert(k, p, t, g) => {
-                        let f = InFlight { sent_at_ms: t, give: g, bytes: u64::from(g) * 10 };
+                        let f = InFlight { sent_at_ms: t, give: g, bytes: u64::from(g) * 10, transmission: n };
                         s.insert(key(k), peer(p), f);
                         m.insert((key(k), peer(p)), f);
                     }
@@ -291,15 +308,15 @@ mod tests {
                     Op::RemoveAll(k) => {
                         s.remove_all(&key(k));
                         m.retain(|(mk, _), _| *mk != key(k));
-                        unconf.retain(|(uk, _)| *uk != key(k));
+                        unconf.retain(|(uk, _), _| *uk != key(k));
                     }
                     Op::DropPeer(p) => {
                         let n = s.drop_peer(&peer(p));
                         let before = m.len();
-                        m.retain(|(mk, mp), _| {
+                        m.retain(|(mk, mp), f| {
                             let keep = *mp != peer(p);
                             if !keep {
-                                unconf.insert((mk.clone(), mp.clone()));
+                                unconf.insert((mk.clone(), mp.clone()), f.transmission);
                             }
                             keep
                         });
@@ -308,8 +325,8 @@ mod tests {
                     Op::TakeOlder(t) => {
                         let got = s.take_older(t);
                         let want: Vec<_> = m.iter().filter(|(_, f)| f.sent_at_ms <= t).map(|(k, _)| k.clone()).collect();
+                        unconf.extend(m.iter().filter(|(_, f)| f.sent_at_ms <= t).map(|(k, f)| (k.clone(), f.transmission)));
                         m.retain(|_, f| f.sent_at_ms > t);
-                        unconf.extend(want.iter().cloned());
                         prop_assert_eq!(got, want);
                     }
                 }
@@ -317,7 +334,12 @@ mod tests {
                 for k in 0..6u8 {
                     for p in 0..4u8 {
                         let pair = (key(k), peer(p));
-                        prop_assert_eq!(s.unconfirmed(&pair.0, &pair.1), unconf.contains(&pair));
+                        let latest = unconf.get(&pair).copied();
+                        prop_assert_eq!(s.unconfirmed(&pair.0, &pair.1, None), latest.is_some());
+                        if let Some(t) = latest {
+                            prop_assert!(s.unconfirmed(&pair.0, &pair.1, Some(t)));
+                            prop_assert!(!s.unconfirmed(&pair.0, &pair.1, Some(t + 1000)));
+                        }
                     }
                 }
             }

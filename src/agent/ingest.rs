@@ -401,6 +401,9 @@ impl Agent {
                 }
                 None => self.router.initial_copies(),
             },
+            received_transmission: from
+                .and(b.custody().ok().flatten())
+                .and_then(|c| c.transmission),
         };
         match from {
             Some(f) => rec.log(now, format!("received from {f}; custody accepted")),

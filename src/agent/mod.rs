@@ -167,6 +167,20 @@ impl Received {
     }
 }
 
+/// A bundle in a contact summary's `from_you` list: the summary's sender
+/// holds or delivered it, received from the summary's recipient
+/// (spec/custody.md, "Lost custody signals").
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FromYou {
+    /// The bundle.
+    pub id: BundleId,
+    /// The recipient's number for the transmission the copy came by (from
+    /// its custody block); `None` for a delivered bundle, or one that came
+    /// without a number. With a number, the recipient releases its copy
+    /// only if that transmission is still unconfirmed.
+    pub transmission: Option<u64>,
+}
+
 /// What a local client asks to send.
 #[derive(Clone, Debug)]
 pub enum Submission {
@@ -237,7 +251,7 @@ pub enum Event {
         held: Vec<BundleId>,
         /// Those of `held` that it received from us: it has taken custody of
         /// them (our custody signal may have been lost).
-        from_you: Vec<BundleId>,
+        from_you: Vec<FromYou>,
         /// Its routing advertisement.
         advert: Advert,
     },
@@ -320,7 +334,7 @@ pub enum Action {
         /// Bundles we hold or delivered.
         held: Vec<BundleId>,
         /// Those of `held` that we received from `peer`.
-        from_you: Vec<BundleId>,
+        from_you: Vec<FromYou>,
         /// Our routing advertisement.
         advert: Advert,
     },
@@ -464,6 +478,9 @@ pub struct Agent {
     /// `next_seq` and `held_bytes` as last committed: a commit that did
     /// not change them does not write them again.
     meta_committed: (u64, u64),
+    /// The number of our latest transmission (custody block; see
+    /// [`Agent::next_transmission`]).
+    last_transmission: u64,
 }
 
 impl Agent {
@@ -503,6 +520,7 @@ impl Agent {
             cfg,
             contacts: BTreeMap::new(),
             in_flight: InFlightSet::default(),
+            last_transmission: 0,
             router,
             dirty_peers: Default::default(),
             peers_flushed_ms: 0,

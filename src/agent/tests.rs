@@ -276,7 +276,7 @@ fn a_resent_bundle_gets_a_duplicate_signal_and_is_released() {
     let ids = submit(&mut a, T0, vec![data("dtn://c/app", b"x", None, None)]);
     let rec = a.store().record(&ids[0].to_key()).unwrap().unwrap();
     let bytes = a
-        .build_transmit(T0, &ids[0].to_key(), &rec, 1)
+        .build_transmit(T0, &ids[0].to_key(), &rec, 1, 1)
         .unwrap()
         .unwrap();
     let from = eid("dtn://a/");
@@ -345,6 +345,7 @@ fn a_bundle_expired_on_arrival_is_refused_with_reason() {
     let mut old = old;
     old.set_custody(&crate::bundle::blocks::CustodyBlock {
         custodian: eid("dtn://a/"),
+        transmission: None,
     });
     let bytes = Bytes::from(codec::encode(&old));
     let out = b
@@ -387,7 +388,7 @@ fn delivered_at_most_once_even_if_many_copies_arrive() {
     let ids = submit(&mut a, T0, vec![data("dtn://c/app", b"hello", None, None)]);
     let rec = a.store().record(&ids[0].to_key()).unwrap().unwrap();
     let bytes = a
-        .build_transmit(T0, &ids[0].to_key(), &rec, 1)
+        .build_transmit(T0, &ids[0].to_key(), &rec, 1, 1)
         .unwrap()
         .unwrap();
     let from = eid("dtn://a/");
@@ -631,6 +632,7 @@ fn a_bundle_that_comes_back_is_accepted_again_not_lost() {
     );
     bundle.set_custody(&crate::bundle::blocks::CustodyBlock {
         custodian: eid("dtn://a/"),
+        transmission: None,
     });
     let id = bundle.id();
     let bytes = Bytes::from(codec::encode(&bundle));

@@ -6,6 +6,7 @@
 //! signal (spec/routing.md §1 rule 3: not offered again in this contact to
 //! a peer that took custody of it).
 
+use super::inflight::InFlight;
 use super::tests::{Net, T0, agent_with, eid};
 use super::*;
 use crate::bundle::admin::CustodyReason;
@@ -131,7 +132,7 @@ fn two_holders_offering_each_other_a_bundle_both_keep_it() {
     );
     // b's offer to c, as b builds it (2 of its copies).
     let rec = b.store().record(&key).unwrap().unwrap();
-    let bytes = b.build_transmit(T0, &key, &rec, 2).unwrap().unwrap();
+    let bytes = b.build_transmit(T0, &key, &rec, 2, 1).unwrap().unwrap();
     let out = c
         .handle(
             T0,
@@ -172,12 +173,39 @@ fn two_holders_offering_each_other_a_bundle_both_keep_it() {
     assert_eq!(refused.map(|(_, n)| *n), Some(1), "{counters:?}");
 }
 
+/// The custody signal among `actions`.
+fn signal_in(actions: Vec<Action>) -> crate::bundle::admin::CustodySignal {
+    actions
+        .into_iter()
+        .find_map(|x| match x {
+            Action::SendCustodySignal { signal, .. } => Some(signal),
+            _ => None,
+        })
+        .expect("a custody signal")
+}
+
+/// The contact summary among `actions`: held, from you, advert.
+fn summary_in(actions: Vec<Action>) -> (Vec<BundleId>, Vec<FromYou>, Advert) {
+    actions
+        .into_iter()
+        .find_map(|x| match x {
+            Action::SendSummary {
+                held,
+                from_you,
+                advert,
+                ..
+            } => Some((held, from_you, advert)),
+            _ => None,
+        })
+        .expect("a summary")
+}
+
 /// The bundle `id` as `from` would send it, received by `to` at `now`;
 /// returns `to`'s actions.
 fn hand(now: DtnTime, from: &mut Agent, to: &mut Agent, id: &BundleId) -> Vec<Action> {
     let key = id.to_key();
     let rec = from.store().record(&key).unwrap().unwrap();
-    let bytes = from.build_transmit(now, &key, &rec, 1).unwrap().unwrap();
+    let bytes = from.build_transmit(now, &key, &rec, 1, 1).unwrap().unwrap();
     let sender = from.node_id().clone();
     let ev = Event::Received(vec![Received::new(sender, bytes)]);
     to.handle(now, ev).unwrap()
@@ -194,13 +222,7 @@ fn a_stale_summary_does_not_release_a_copy_that_came_back() {
     let data = super::tests::data("dtn://z/app", b"x", None, None);
     let id = super::tests::submit(&mut a, T0, vec![data]).remove(0);
     // a hands the bundle to b; b's signal reaches a: custody moved on.
-    let signal = hand(T0, &mut a, &mut b, &id)
-        .into_iter()
-        .find_map(|x| match x {
-            Action::SendCustodySignal { signal, .. } => Some(signal),
-            _ => None,
-        })
-        .unwrap();
+    let signal = signal_in(hand(T0, &mut a, &mut b, &id));
     assert!(signal.accepted);
     let from = eid("dtn://b/");
     a.handle(T0, Event::CustodySignal { from, signal }).unwrap();
@@ -212,20 +234,11 @@ fn a_stale_summary_does_not_release_a_copy_that_came_back() {
         addr: None,
         rtt_us: 1000,
     };
-    let summary = b
-        .handle(t1, up("dtn://a/"))
-        .unwrap()
-        .into_iter()
-        .find_map(|x| match x {
-            Action::SendSummary {
-                held,
-                from_you,
-                advert,
-                ..
-            } if from_you.contains(&id) => Some((held, from_you, advert)),
-            _ => None,
-        })
-        .expect("b's summary names the bundle it got from a");
+    let summary = summary_in(b.handle(t1, up("dtn://a/")).unwrap());
+    assert!(
+        summary.1.iter().any(|f| f.id == id),
+        "b's summary names the bundle it got from a"
+    );
     // Meanwhile b's copy went to c, and c's back to a.
     hand(t1, &mut b, &mut c, &id);
     hand(t1, &mut c, &mut a, &id);
@@ -241,4 +254,69 @@ fn a_stale_summary_does_not_release_a_copy_that_came_back() {
     };
     a.handle(t1, ev).unwrap();
     assert!(state(&a, &id).is_held(), "a keeps the copy that came back");
+}
+
+/// The case the unconfirmed rule alone left open (spec/custody.md, "Lost
+/// custody signals"): b got its copy from a in the bundle's *earlier* stay
+/// at a, and a's transmission to b of the current stay was lost. b's
+/// summary names the transmission its copy came by; a releases only if
+/// that is the lost one.
+#[test]
+fn a_summary_releases_only_for_the_transmission_it_names() {
+    let [mut a, mut b, mut c] = ["a", "b", "c"].map(|n| agent_with(n, "spray-and-wait:1"));
+    let data = super::tests::data("dtn://z/app", b"x", None, None);
+    let id = super::tests::submit(&mut a, T0, vec![data]).remove(0);
+    let key = id.to_key();
+    let (peer_a, peer_b) = (eid("dtn://a/"), eid("dtn://b/"));
+    // Stay 1: a hands the bundle to b (transmission 1); b's signal comes.
+    let signal = signal_in(hand(T0, &mut a, &mut b, &id));
+    let from = peer_b.clone();
+    a.handle(T0, Event::CustodySignal { from, signal }).unwrap();
+    let b_rec = b.store().record(&key).unwrap().unwrap();
+    assert_eq!(b_rec.received_transmission, Some(1), "b keeps the number");
+    // b meets a: its summary names the bundle and transmission 1.
+    let t1 = T0.plus_ms(1000);
+    let up = |peer: &Eid| Event::ContactUp {
+        peer: peer.clone(),
+        addr: None,
+        rtt_us: 1000,
+    };
+    let (held, from_you, advert) = summary_in(b.handle(t1, up(&peer_a)).unwrap());
+    assert!(from_you.contains(&FromYou {
+        id: id.clone(),
+        transmission: Some(1)
+    }));
+    // Meanwhile the bundle goes b -> c -> a (stay 2 at a), and a sends it
+    // to b again, a transmission that is lost (no signal comes).
+    hand(t1, &mut b, &mut c, &id);
+    hand(t1, &mut c, &mut a, &id);
+    let lost = a.next_transmission(t1);
+    let f = InFlight {
+        sent_at_ms: t1.0,
+        give: 1,
+        bytes: 100,
+        transmission: lost,
+    };
+    a.in_flight.insert(key.clone(), peer_b.clone(), f);
+    a.in_flight.fail(&key, &peer_b);
+    assert!(a.in_flight.unconfirmed(&key, &peer_b, None));
+    // The stale summary reaches a: it names transmission 1, not the lost
+    // one, so a keeps the only copy.
+    a.handle(t1, up(&peer_b)).unwrap();
+    let summary = |from_you| Event::PeerSummary {
+        peer: peer_b.clone(),
+        held: held.clone(),
+        from_you,
+        advert: advert.clone(),
+    };
+    a.handle(t1, summary(from_you)).unwrap();
+    assert!(state(&a, &id).is_held(), "a keeps the copy that came back");
+    // A summary naming the lost transmission (b got it after all)
+    // releases a's copy: lost custody signals are still recovered.
+    let named = vec![FromYou {
+        id: id.clone(),
+        transmission: Some(lost),
+    }];
+    a.handle(t1, summary(named)).unwrap();
+    assert_eq!(state(&a, &id), BundleState::CustodyTransferred);
 }

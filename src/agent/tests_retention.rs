@@ -30,6 +30,7 @@ fn copy_from_x() -> Bytes {
     // With a custody block, so that every answer comes as a custody signal.
     b.set_custody(&crate::bundle::blocks::CustodyBlock {
         custodian: eid("dtn://a/"),
+        transmission: None,
     });
     Bytes::from(codec::encode(&b))
 }

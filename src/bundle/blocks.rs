@@ -33,15 +33,23 @@ impl HopCount {
     }
 }
 
-/// spore custody block content (type 193): who currently holds custody.
+/// spore custody block content (type 193): who currently holds custody,
+/// and which of its transmissions this copy came by.
 ///
 /// Modelled on the Custody Transfer Extension Block of
-/// draft-flentge-dtn-bpv7-custody-transfer, reduced to the custodian EID;
-/// see `spec/bundle.md` for the differences.
+/// draft-flentge-dtn-bpv7-custody-transfer, reduced to the custodian EID
+/// and a transmission number; see `spec/bundle.md` for the differences.
+/// CBOR: `[custodian EID]` or `[custodian EID, transmission uint]`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct CustodyBlock {
     /// The node that currently has custody (a node ID).
     pub custodian: Eid,
+    /// The custodian's number for the transmission that carries this copy
+    /// (unique among its transmissions); the receiver echoes it in its
+    /// contact summary, so a lost custody signal is recovered for that
+    /// transmission only (spec/custody.md, "Lost custody signals").
+    /// `None` from nodes that predate it.
+    pub transmission: Option<u64>,
 }
 
 fn block_err(blk: &CanonicalBlock, index: usize, reason: &'static str) -> DecodeError {
@@ -168,16 +176,34 @@ impl Bundle {
         let Some((index, blk, item)) = self.block_item(block_type::CUSTODY)? else {
             return Ok(None);
         };
-        match item.as_array() {
-            Some([eid]) => codec::eid_from_item(eid)
-                .map(|custodian| Some(CustodyBlock { custodian }))
-                .map_err(|_| block_err(blk, index, "custodian must be a CBOR EID")),
-            _ => Err(block_err(
-                blk,
-                index,
-                "custody block data must be [custodian]",
-            )),
-        }
+        let (eid, transmission) = match item.as_array() {
+            Some([eid]) => (eid, None),
+            Some([eid, n]) => match n.as_uint() {
+                Some(n) => (eid, Some(n)),
+                None => {
+                    return Err(block_err(
+                        blk,
+                        index,
+                        "custody transmission number must be an unsigned integer",
+                    ));
+                }
+            },
+            _ => {
+                return Err(block_err(
+                    blk,
+                    index,
+                    "custody block data must be [custodian] or [custodian, transmission]",
+                ));
+            }
+        };
+        codec::eid_from_item(eid)
+            .map(|custodian| {
+                Some(CustodyBlock {
+                    custodian,
+                    transmission,
+                })
+            })
+            .map_err(|_| block_err(blk, index, "custodian must be a CBOR EID"))
     }
 
     /// The spore copy-count block (type 194): how many copies of this
@@ -205,9 +231,12 @@ impl Bundle {
 
     /// Sets the spore custody block (type 193).
     pub fn set_custody(&mut self, c: &CustodyBlock) {
-        let mut d = Vec::with_capacity(32);
-        put_array(&mut d, 1);
+        let mut d = Vec::with_capacity(48);
+        put_array(&mut d, 1 + u64::from(c.transmission.is_some()));
         codec::put_eid(&mut d, &c.custodian);
+        if let Some(n) = c.transmission {
+            put_uint(&mut d, n);
+        }
         self.upsert_block(block_type::CUSTODY, Bytes::from(d));
     }
 }
@@ -265,6 +294,7 @@ mod tests {
         b.set_content_cid(&[1, 0x55, 0x12, 0x20, 9]);
         b.set_custody(&CustodyBlock {
             custodian: "dtn://c/".parse().unwrap(),
+            transmission: Some(u64::MAX - 7),
         });
         b.set_bundle_age_ms(2000);
         let b = decode(&encode(&b), &DecodeLimits::default()).unwrap();
@@ -279,12 +309,39 @@ mod tests {
             }))
         );
         assert_eq!(b.content_cid(), Ok(Some(vec![1, 0x55, 0x12, 0x20, 9])));
-        assert_eq!(
-            b.custody().unwrap().unwrap().custodian.to_string(),
-            "dtn://c/"
-        );
+        let custody = b.custody().unwrap().unwrap();
+        assert_eq!(custody.custodian.to_string(), "dtn://c/");
+        assert_eq!(custody.transmission, Some(u64::MAX - 7));
         let numbers: Vec<u64> = b.blocks.iter().map(|c| c.number).collect();
         assert_eq!(numbers, [2, 3, 4, 5, 6, 1]);
+    }
+
+    #[test]
+    fn a_custody_block_without_a_transmission_number_still_reads() {
+        let mut b = sample();
+        let c = CustodyBlock {
+            custodian: "dtn://old/".parse().unwrap(),
+            transmission: None,
+        };
+        b.set_custody(&c);
+        // [custodian] only, as nodes before transmission numbers wrote it.
+        let data = &b
+            .blocks
+            .iter()
+            .find(|x| x.block_type == block_type::CUSTODY)
+            .unwrap()
+            .data;
+        assert_eq!(data[0], 0x81, "a one-element array");
+        let b = decode(&encode(&b), &DecodeLimits::default()).unwrap();
+        assert_eq!(b.custody(), Ok(Some(c)));
+        // A transmission number that is not an unsigned integer is refused.
+        let mut bad = Vec::new();
+        put_array(&mut bad, 2);
+        codec::put_eid(&mut bad, &"dtn://old/".parse().unwrap());
+        bad.extend_from_slice(&[0x61, b'x']);
+        let mut b = b;
+        b.upsert_block(block_type::CUSTODY, Bytes::from(bad));
+        assert!(matches!(b.custody(), Err(DecodeError::BadBlock { .. })));
     }
 
     #[test]

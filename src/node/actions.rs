@@ -168,9 +168,11 @@ pub(crate) async fn dispatch(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceive
                 from_you,
                 advert,
             } => {
+                let (from_you, from_you_transmissions) = super::proto::split_from_you(from_you);
                 let msg = ControlMessage::Summary {
                     held,
                     from_you,
+                    from_you_transmissions,
                     advert,
                 };
                 send_control(&shared, &peer, msg);

@@ -421,11 +421,12 @@ async fn control_message(
         ControlMessage::Summary {
             held,
             from_you,
+            from_you_transmissions,
             advert,
         } => Event::PeerSummary {
             peer: peer.clone(),
             held,
-            from_you,
+            from_you: super::proto::join_from_you(from_you, from_you_transmissions),
             advert,
         },
         ControlMessage::Advert { advert } => Event::PeerAdvert {

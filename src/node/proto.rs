@@ -1,6 +1,7 @@
 //! Node-level control messages carried on the CL control stream after the
 //! CLA's Hello (spec/cl-quic.md §"Control messages").
 
+use crate::agent::FromYou;
 use crate::bundle::BundleId;
 use crate::routing::Advert;
 use serde::{Deserialize, Serialize};
@@ -19,6 +20,12 @@ pub enum ControlMessage {
         /// receiver releases them (spec/custody.md).
         #[serde(default)]
         from_you: Vec<BundleId>,
+        /// For each of `from_you`, in order: the receiver's number for the
+        /// transmission the sender's copy came by (its custody block), or
+        /// null (delivered, or no number). Absent from older nodes; a list
+        /// of another length than `from_you` is ignored.
+        #[serde(default)]
+        from_you_transmissions: Vec<Option<u64>>,
         /// The sender's routing advertisement (spec/routing.md §4, §5);
         /// absent from older nodes.
         #[serde(default)]
@@ -140,6 +147,26 @@ pub struct PeerHint {
     pub last_seen_ms: u64,
 }
 
+/// `from_you` as the summary message carries it: the bundle IDs, and their
+/// transmission numbers in a list of the same length.
+pub(crate) fn split_from_you(from_you: Vec<FromYou>) -> (Vec<BundleId>, Vec<Option<u64>>) {
+    from_you.into_iter().map(|f| (f.id, f.transmission)).unzip()
+}
+
+/// The inverse of [`split_from_you`]; transmission numbers of another
+/// length than the IDs (a malformed or older summary) are all unknown.
+pub(crate) fn join_from_you(ids: Vec<BundleId>, transmissions: Vec<Option<u64>>) -> Vec<FromYou> {
+    let numbers = if transmissions.len() == ids.len() {
+        transmissions
+    } else {
+        vec![None; ids.len()]
+    };
+    ids.into_iter()
+        .zip(numbers)
+        .map(|(id, transmission)| FromYou { id, transmission })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,5 +214,69 @@ mod tests {
         assert!(outer.contains_key(&tag), "{outer:?}");
         let back: ControlMessage = serde_cbor::from_slice(&bytes).expect("decodes");
         assert_eq!(back, m);
+    }
+
+    #[test]
+    fn summary_transmission_numbers_survive_the_wire_and_older_summaries_have_none() {
+        let id = |s: &str| -> BundleId { format!("dtn://a/#{s}").parse().unwrap() };
+        let from_you = vec![
+            FromYou {
+                id: id("846000000000.1"),
+                transmission: Some(7),
+            },
+            FromYou {
+                id: id("846000000000.2"),
+                transmission: None,
+            },
+        ];
+        let (ids, numbers) = split_from_you(from_you.clone());
+        let m = ControlMessage::Summary {
+            held: ids.clone(),
+            from_you: ids.clone(),
+            from_you_transmissions: numbers,
+            advert: Default::default(),
+        };
+        let bytes = serde_cbor::to_vec(&m).expect("encodes");
+        let Ok(ControlMessage::Summary {
+            from_you: got_ids,
+            from_you_transmissions: got_numbers,
+            ..
+        }) = serde_cbor::from_slice(&bytes)
+        else {
+            panic!("a summary");
+        };
+        assert_eq!(join_from_you(got_ids, got_numbers), from_you);
+        // An older node's summary has no numbers; a list of the wrong
+        // length counts as none.
+        let unknown: Vec<FromYou> = ids
+            .iter()
+            .map(|id| FromYou {
+                id: id.clone(),
+                transmission: None,
+            })
+            .collect();
+        assert_eq!(join_from_you(ids.clone(), vec![]), unknown);
+        assert_eq!(join_from_you(ids.clone(), vec![Some(7)]), unknown);
+        #[derive(serde::Serialize)]
+        enum Old {
+            #[serde(rename = "summary")]
+            Summary {
+                held: Vec<BundleId>,
+                from_you: Vec<BundleId>,
+            },
+        }
+        let old = serde_cbor::to_vec(&Old::Summary {
+            held: ids.clone(),
+            from_you: ids.clone(),
+        })
+        .unwrap();
+        let Ok(ControlMessage::Summary {
+            from_you_transmissions,
+            ..
+        }) = serde_cbor::from_slice(&old)
+        else {
+            panic!("an older summary still decodes");
+        };
+        assert!(from_you_transmissions.is_empty());
     }
 }

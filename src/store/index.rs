@@ -314,6 +314,7 @@ mod tests {
             flags: 0,
             history: Vec::new(),
             copies: 4,
+            received_transmission: None,
         }
     }
 
@@ -390,7 +391,10 @@ mod tests {
         let (live, rebuilt) = live_and_rebuilt(&s);
         assert_eq!(live, rebuilt);
         let (keys, from_a) = s.summary(&"dtn://a/".parse().unwrap(), 10).unwrap();
-        assert_eq!((keys, from_a), (vec![a.id.to_key()], vec![a.id.to_key()]));
+        assert_eq!(
+            (keys, from_a),
+            (vec![a.id.to_key()], vec![(a.id.to_key(), None)])
+        );
         assert_eq!(
             s.expired(u64::MAX, 10).unwrap(),
             vec![(b.expiry_ms, b.id.to_key())]

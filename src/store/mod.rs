@@ -475,7 +475,8 @@ impl Store {
     /// held bundle keys, then delivered ones, `limit` in all (delivered
     /// newest first), and those of them that were received from `peer`
     /// (held or delivered here: the peer's custody signals for them may
-    /// have been lost, spec/custody.md).
+    /// have been lost, spec/custody.md), each held one with the peer's
+    /// transmission number it came by, if known (delivered ones: `None`).
     /// Read from the in-memory index (no read transaction).
     ///
     /// # Errors
@@ -485,19 +486,21 @@ impl Store {
         &self,
         peer: &Eid,
         limit: usize,
-    ) -> Result<(Vec<Vec<u8>>, Vec<Vec<u8>>), StoreError> {
+    ) -> Result<(Vec<Vec<u8>>, Vec<(Vec<u8>, Option<u64>)>), StoreError> {
         let ix = self.index()?;
         let (mut keys, mut from_peer) = (Vec::new(), Vec::new());
         for (key, head) in ix.held.iter().take(limit) {
-            if head.as_ref().and_then(|h| h.received_from.as_ref()) == Some(peer) {
-                from_peer.push(key.clone());
+            if let Some(h) = head
+                && h.received_from.as_ref() == Some(peer)
+            {
+                from_peer.push((key.clone(), h.received_transmission));
             }
             keys.push(key.clone());
         }
         let room = limit - keys.len();
         for (key, from) in ix.delivered.iter().rev().take(room) {
             if from.as_ref() == Some(peer) {
-                from_peer.push(key.clone());
+                from_peer.push((key.clone(), None));
             }
             keys.push(key.clone());
         }

@@ -101,6 +101,12 @@ pub struct BundleRecord {
     /// §2); `u32::MAX` = unlimited. Records written before copies existed read as 1.
     #[serde(default = "one_copy")]
     pub copies: u32,
+    /// The previous custodian's number for the transmission this copy came
+    /// by (its custody block), echoed in our contact summary to that node
+    /// (spec/custody.md, "Lost custody signals"). `None` for a local
+    /// submission, a block without one, and records written before.
+    #[serde(default)]
+    pub received_transmission: Option<u64>,
 }
 
 fn one_copy() -> u32 {
@@ -137,6 +143,9 @@ pub struct RecordHead {
     /// Copies held here.
     #[serde(default = "one_copy")]
     pub copies: u32,
+    /// See [`BundleRecord::received_transmission`].
+    #[serde(default)]
+    pub received_transmission: Option<u64>,
 }
 
 impl From<&BundleRecord> for RecordHead {
@@ -148,6 +157,7 @@ impl From<&BundleRecord> for RecordHead {
             expiry_ms: r.expiry_ms,
             size_bytes: r.size_bytes,
             copies: r.copies,
+            received_transmission: r.received_transmission,
         }
     }
 }
