@@ -10,7 +10,7 @@ use crate::routing::COPIES_UNLIMITED;
 use crate::store::Txn;
 use crate::store::records::{BundleRecord, BundleState, FileRole, PayloadKind};
 use std::collections::BTreeSet;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 impl Agent {
     /// A custody signal from `from`: accepted (or "duplicate": the peer
@@ -155,7 +155,13 @@ impl Agent {
         self.count("custody_transferred");
         self.peer_tally.entry(to.node_id()).or_default().0 += 1;
         self.router.moved(to, rec.size_bytes, 0);
-        info!(bundle = %rec.id, to = %to, "custody transferred");
+        // A file's chunks are logged at debug level: one line per file
+        // (its manifest) is what an operator reads.
+        if rec.kind == PayloadKind::Chunk {
+            debug!(bundle = %rec.id, to = %to, "custody transferred");
+        } else {
+            info!(bundle = %rec.id, to = %to, "custody transferred");
+        }
         Ok(())
     }
 

@@ -522,7 +522,12 @@ impl Agent {
             }
         }
         txn.put_record(rec)?;
-        info!(bundle = %rec.id, "delivered");
+        // Chunks at debug level: the file's own line says it arrived.
+        if rec.kind == PayloadKind::Chunk {
+            debug!(bundle = %rec.id, "delivered");
+        } else {
+            info!(bundle = %rec.id, "delivered");
+        }
         Ok(Outcome::Delivered)
     }
 
