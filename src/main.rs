@@ -4,6 +4,7 @@ mod cli;
 
 fn main() -> std::process::ExitCode {
     limit_malloc_arenas();
+    keep_freed_bundle_buffers();
     cli::main()
 }
 
@@ -38,3 +39,47 @@ fn limit_malloc_arenas() {
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn limit_malloc_arenas() {}
+
+/// Freed heap glibc keeps before returning it to the kernel (bytes).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const MALLOC_TRIM_BYTES: i32 = 16 << 20;
+
+/// Allocations at least this large get pages of their own (bytes).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const MALLOC_MMAP_BYTES: i32 = 4 << 20;
+
+/// Keeps up to [`MALLOC_TRIM_BYTES`] of freed heap, and serves
+/// allocations under [`MALLOC_MMAP_BYTES`] from the heap, unless the user
+/// set glibc's own variables (`MALLOC_TRIM_THRESHOLD_`,
+/// `MALLOC_MMAP_THRESHOLD_`, `GLIBC_TUNABLES`).
+///
+/// A transfer allocates and frees a buffer per bundle (256 KiB chunks, a
+/// 16 MiB window in flight). With glibc's adaptive defaults the heap was
+/// trimmed back to the kernel again and again, and every new buffer
+/// faulted in and zeroed fresh pages: the profile of a one-hop transfer
+/// showed page faults and page clearing at ≈ 5 % of both nodes' CPU.
+/// With these settings the one-hop contact transfer of 256 MiB was faster
+/// in each of 8 interleaved pairs (median 233 against 225 MB/s on the
+/// 2-core machine), and peak RSS rose from 37–38 to 40–42 MiB per node.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn keep_freed_bundle_buffers() {
+    let user_set = [
+        "MALLOC_TRIM_THRESHOLD_",
+        "MALLOC_MMAP_THRESHOLD_",
+        "GLIBC_TUNABLES",
+    ]
+    .iter()
+    .any(|v| std::env::var_os(v).is_some());
+    if user_set {
+        return;
+    }
+    // SAFETY: as in `limit_malloc_arenas`: allocator parameters, set
+    // first in main; a refusal leaves glibc's default.
+    unsafe {
+        libc::mallopt(libc::M_TRIM_THRESHOLD, MALLOC_TRIM_BYTES);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, MALLOC_MMAP_BYTES);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn keep_freed_bundle_buffers() {}
