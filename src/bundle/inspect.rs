@@ -43,9 +43,12 @@ fn block_value(b: &Bundle, c: &CanonicalBlock) -> Value {
             .hop_count()
             .map(|v| v.map_or(Value::Null, |h| json!({"limit": h.limit, "count": h.count}))),
         block_type::CONTENT => b.content_cid().map(|v| json!(v.map(hex::encode))),
-        block_type::CUSTODY => b
-            .custody()
-            .map(|v| json!(v.map(|c| c.custodian.to_string()))),
+        block_type::CUSTODY => b.custody().map(|v| {
+            v.map_or(
+                Value::Null,
+                |c| json!({"custodian": c.custodian.to_string(), "transmission": c.transmission}),
+            )
+        }),
         block_type::PAYLOAD if b.is_admin_record() => {
             return match AdministrativeRecord::decode(&c.data) {
                 Ok(rec) => admin_json(&rec),
@@ -86,7 +89,8 @@ fn admin_json(rec: &AdministrativeRecord) -> Value {
 /// `total_adu_length` (null unless a fragment) and `blocks`: an array of
 /// `{type, type_name, number, flags, crc_type, data_len, value}` where
 /// `value` is the decoded content of a known block (EID text, age in ms,
-/// `{limit, count}`, CID hex, custodian, admin record object), `null` for
+/// `{limit, count}`, CID hex, `{custodian, transmission}` (the number
+/// `null` from older nodes), admin record object), `null` for
 /// other blocks, or `{"error": ..}` if the data does not parse.
 pub fn to_json(b: &Bundle) -> Value {
     let p = &b.primary;
@@ -206,5 +210,30 @@ mod tests {
         assert!(t.contains("source: ipn:1.0\n"), "{t}");
         assert!(t.contains("block 1 type 1 (payload)"), "{t}");
         assert_eq!(t.lines().count(), 12 + 4);
+    }
+
+    #[test]
+    fn the_custody_block_shows_its_custodian_and_transmission() {
+        let mut b = Bundle::new(
+            "ipn:1.0".parse().unwrap(),
+            "ipn:2.1".parse().unwrap(),
+            CreationTimestamp {
+                time: DtnTime(7),
+                sequence: 3,
+            },
+            1000,
+            Bytes::from_static(b"abc"),
+        );
+        b.set_custody(&crate::bundle::blocks::CustodyBlock {
+            custodian: "dtn://b/".parse().unwrap(),
+            transmission: Some(42),
+        });
+        let j = to_json(&b);
+        let custody = &j["blocks"][0];
+        assert_eq!(custody["type_name"], "spore_custody");
+        assert_eq!(
+            custody["value"],
+            json!({"custodian": "dtn://b/", "transmission": 42})
+        );
     }
 }
