@@ -180,9 +180,9 @@ mod tests {
     use crate::bundle::{CreationTimestamp, DtnTime};
     use bytes::Bytes;
 
-    #[test]
-    fn json_has_every_field_and_decoded_blocks() {
-        let mut b = Bundle::new(
+    /// ipn:1.0 → ipn:2.1, created at 7 ms (seq 3), lifetime 1 s, payload "abc".
+    fn sample() -> Bundle {
+        Bundle::new(
             "ipn:1.0".parse().unwrap(),
             "ipn:2.1".parse().unwrap(),
             CreationTimestamp {
@@ -191,7 +191,12 @@ mod tests {
             },
             1000,
             Bytes::from_static(b"abc"),
-        );
+        )
+    }
+
+    #[test]
+    fn json_has_every_field_and_decoded_blocks() {
+        let mut b = sample();
         b.set_hop_count(HopCount { limit: 9, count: 1 });
         b.set_content_cid(&[0xab, 0xcd]);
         b.upsert_block(200, Bytes::from_static(&[0x01]));
@@ -214,16 +219,7 @@ mod tests {
 
     #[test]
     fn the_custody_block_shows_its_custodian_and_transmission() {
-        let mut b = Bundle::new(
-            "ipn:1.0".parse().unwrap(),
-            "ipn:2.1".parse().unwrap(),
-            CreationTimestamp {
-                time: DtnTime(7),
-                sequence: 3,
-            },
-            1000,
-            Bytes::from_static(b"abc"),
-        );
+        let mut b = sample();
         b.set_custody(&crate::bundle::blocks::CustodyBlock {
             custodian: "dtn://b/".parse().unwrap(),
             transmission: Some(42),
