@@ -29,11 +29,19 @@ use std::sync::{Mutex, RwLock};
 use tempfile::NamedTempFile;
 
 thread_local! {
-    /// The aligned copy of a chunk for its direct write, kept per thread
-    /// (at most the largest chunk written, 4 MiB + 4 KiB) so that writing
-    /// a chunk does not allocate and zero a fresh buffer.
+    /// The aligned copy of a chunk (or of a run of them) for its direct
+    /// write, kept per thread (at most [`RUN_BYTES`] or the largest chunk
+    /// written, 4 MiB, + 4 KiB) so that writing does not allocate and zero
+    /// a fresh buffer.
     static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
+
+/// Most bytes of consecutive chunks gathered into one write when chunks
+/// are written from a source ([`PartialFile::complete`],
+/// [`PartialFile::write_chunks`]): one 4 MiB direct write instead of
+/// sixteen of 256 KiB (on the reference machine's disk, 1.7 against
+/// 1.1 GB/s with `dd oflag=direct`). A run always takes at least one chunk.
+pub const RUN_BYTES: usize = 4 << 20;
 
 /// A file being assembled in `dir` under a temporary name
 /// (`.spore-partial-XXXXXX`), its chunks written in any order by any number
@@ -122,9 +130,51 @@ impl PartialFile {
             });
         };
         check_chunk(&self.manifest, index, cid, data, ChunkCheck::LengthOnly)?;
-        self.write_at(index, data)?;
+        self.write_at(index, &[data])?;
         self.mark(index);
         Ok(true)
+    }
+
+    /// Writes consecutive chunks `first`, `first + 1`, … from `chunks`
+    /// (checked against their CIDs by the caller; lengths checked here) in
+    /// writes of up to [`RUN_BYTES`]. Chunks already written are skipped.
+    /// Returns how many were written: 0 once [`PartialFile::finish`] has
+    /// begun.
+    ///
+    /// # Errors
+    /// As [`PartialFile::write_chunk`]. The chunks of the run that failed
+    /// (the write, or a length check) stay unwritten, and those after it
+    /// are not tried; `finish` writes them from its source.
+    pub fn write_chunks(&self, first: u64, chunks: &[Bytes]) -> Result<u64, ContentError> {
+        let open = self.open.read().unwrap_or_else(|e| e.into_inner());
+        if !*open {
+            return Ok(0);
+        }
+        let mut run = Run::default();
+        let mut n = 0;
+        for (index, data) in (first..).zip(chunks) {
+            if self.is_written(index) {
+                n += self.write_run(&mut run)?;
+                continue;
+            }
+            let cid = usize::try_from(index)
+                .ok()
+                .and_then(|i| self.manifest.chunks.get(i));
+            let Some(cid) = cid else {
+                return Err(ContentError::ChunkLength {
+                    index,
+                    expected_bytes: 0,
+                    actual_bytes: data.len() as u64,
+                });
+            };
+            check_chunk(&self.manifest, index, cid, data, ChunkCheck::LengthOnly)?;
+            if run.bytes + data.len() > RUN_BYTES {
+                n += self.write_run(&mut run)?;
+            }
+            run.push(index, data.clone());
+        }
+        n += self.write_run(&mut run)?;
+        Ok(n)
     }
 
     /// How many chunks were written so far.
@@ -180,8 +230,10 @@ impl PartialFile {
                 "the partial file was already finished",
             ))
         })?;
+        let mut run = Run::default();
         for (index, cid) in (0u64..).zip(&self.manifest.chunks) {
             if self.is_written(index) {
+                self.write_run(&mut run)?;
                 continue;
             }
             let data = chunk(cid).map_err(|e| ContentError::ChunkUnavailable {
@@ -189,8 +241,12 @@ impl PartialFile {
                 reason: e.to_string(),
             })?;
             check_chunk(&self.manifest, index, cid, &data, check)?;
-            self.write_at(index, &data)?;
+            if run.bytes + data.len() > RUN_BYTES {
+                self.write_run(&mut run)?;
+            }
+            run.push(index, data);
         }
+        self.write_run(&mut run)?;
         tmp.as_file().sync_all().map_err(io("fsync file"))?;
         Ok(tmp)
     }
@@ -210,28 +266,86 @@ impl PartialFile {
         }
     }
 
-    /// Writes `data` at chunk `index`'s offset: whole aligned blocks on the
-    /// direct handle from an aligned copy, the rest (and everything, when
-    /// a direct write fails) on the ordinary handle.
-    fn write_at(&self, index: u64, data: &[u8]) -> Result<(), ContentError> {
+    /// Writes the chunks gathered in `run` (none: nothing) as one run,
+    /// marks them written and empties `run`. Returns how many it wrote.
+    fn write_run(&self, run: &mut Run) -> Result<u64, ContentError> {
+        let Some(first) = run.first else {
+            return Ok(0);
+        };
+        let parts: Vec<&[u8]> = run.chunks.iter().map(|c| &c[..]).collect();
+        self.write_at(first, &parts)?;
+        let n = run.chunks.len() as u64;
+        for index in first..first + n {
+            self.mark(index);
+        }
+        *run = Run::default();
+        Ok(n)
+    }
+
+    /// Writes `parts`, consecutive chunks from chunk `index` on, at that
+    /// chunk's offset: whole aligned blocks on the direct handle from one
+    /// aligned copy of them all, the rest (and everything, when a direct
+    /// write fails) on the ordinary handle. Every part but the last is a
+    /// whole chunk, so with a direct handle (chunk size a multiple of
+    /// [`ALIGN`]) only the last part can end off a block boundary.
+    fn write_at(&self, index: u64, parts: &[&[u8]]) -> Result<(), ContentError> {
         let offset = index * u64::from(self.manifest.chunk_size);
-        let whole = data.len() / ALIGN * ALIGN;
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        let whole = total / ALIGN * ALIGN;
         let direct_ok = match &self.direct {
             Some(d) if whole > 0 => SCRATCH.with_borrow_mut(|buf| {
-                // Grown (and zeroed) only when a larger chunk comes.
+                // Grown (and zeroed) only when a larger run comes.
                 if buf.len() < whole + ALIGN {
                     buf.resize(whole + ALIGN, 0);
                 }
                 let start = buf.as_ptr().align_offset(ALIGN).min(ALIGN);
-                buf[start..start + whole].copy_from_slice(&data[..whole]);
+                let mut at = start;
+                for p in parts {
+                    let take = p.len().min(start + whole - at);
+                    buf[at..at + take].copy_from_slice(&p[..take]);
+                    at += take;
+                }
                 d.write_all_at(&buf[start..start + whole], offset).is_ok()
             }),
             _ => false,
         };
+        // What the direct write did not cover, part by part.
         let done = if direct_ok { whole } else { 0 };
-        self.file
-            .write_all_at(&data[done..], offset + done as u64)
-            .map_err(io("write"))
+        let mut at = 0;
+        for p in parts {
+            let (lo, hi) = (at, at + p.len());
+            at = hi;
+            if hi <= done {
+                continue;
+            }
+            let skip = done.saturating_sub(lo);
+            self.file
+                .write_all_at(&p[skip..], offset + (lo + skip) as u64)
+                .map_err(io("write"))?;
+        }
+        Ok(())
+    }
+}
+
+/// Consecutive chunks gathered for one write.
+#[derive(Default)]
+struct Run {
+    /// The index of the first chunk; `None` when empty.
+    first: Option<u64>,
+    chunks: Vec<Bytes>,
+    bytes: usize,
+}
+
+impl Run {
+    /// Adds chunk `index`, which follows the last one (or starts the run).
+    fn push(&mut self, index: u64, data: Bytes) {
+        self.first.get_or_insert(index);
+        debug_assert_eq!(
+            self.first.map(|f| f + self.chunks.len() as u64),
+            Some(index)
+        );
+        self.bytes += data.len();
+        self.chunks.push(data);
     }
 }
 
@@ -353,5 +467,44 @@ mod tests {
             .finish(ChunkCheck::Hash, |_: &Cid| Err::<Bytes, _>("not asked"))
             .unwrap();
         assert_eq!(std::fs::read(path).unwrap(), whole(&chunks));
+    }
+
+    /// Runs of chunks: written together up to [`RUN_BYTES`], around chunks
+    /// already written, with a short last chunk, in aligned and in odd
+    /// chunk sizes; the file is the same either way.
+    #[test]
+    fn runs_of_chunks_skip_written_ones_and_split_at_the_run_limit() {
+        for chunk_size in [1 << 20, (1 << 20) + 3] {
+            let dir = tempfile::tempdir().unwrap();
+            let len = 11 * chunk_size as usize + 777;
+            let (m, chunks) = fixture(len, chunk_size);
+            assert_eq!(chunks.len(), 12);
+            let p = PartialFile::create(dir.path(), m.clone()).unwrap();
+            assert!(p.write_chunk(2, &chunks[2]).unwrap());
+            // 0..=1, then 3..=6 and 7..=9 (four 1 MiB chunks fill a run).
+            assert_eq!(p.write_chunks(0, &chunks[..10]).unwrap(), 9);
+            assert_eq!(p.written_chunks(), 10);
+            assert_eq!(p.write_chunks(4, &chunks[4..6]).unwrap(), 0, "all written");
+            // A wrong length is refused, and its run is not written.
+            let bad = [chunks[10].clone(), chunks[10].clone()];
+            let e = p.write_chunks(10, &bad).unwrap_err();
+            assert!(
+                matches!(e, ContentError::ChunkLength { index: 11, .. }),
+                "{e}"
+            );
+            assert!(!p.is_written(10) && !p.is_written(11));
+            let mut asked = 0;
+            let path = p
+                .finish(ChunkCheck::Hash, |cid: &Cid| {
+                    asked += 1;
+                    let i = m.chunks.iter().position(|c| c == cid).unwrap();
+                    Ok::<_, String>(chunks[i].clone())
+                })
+                .unwrap();
+            assert_eq!(asked, 2, "chunks 10 and 11 come from the source");
+            assert_eq!(std::fs::read(&path).unwrap(), whole(&chunks));
+            // Finished: nothing more is written.
+            assert_eq!(p.write_chunks(0, &chunks[..1]).unwrap(), 0);
+        }
     }
 }

@@ -22,6 +22,7 @@
 //! [`Action::ExpectFile`]: crate::agent::Action::ExpectFile
 //! [`Action::AssembleFile`]: crate::agent::Action::AssembleFile
 
+use crate::content::partial::RUN_BYTES;
 use crate::content::{Manifest, PartialFile};
 use bytes::Bytes;
 use std::collections::BTreeMap;
@@ -270,27 +271,39 @@ impl Core {
     }
 
     /// One pass over `e`'s chunks: each one neither written nor offered
-    /// that `source` has is written into place. Stops when `e` is closed
-    /// or its temporary file was dropped. Returns how many were written.
+    /// that `source` has is written into place, consecutive ones together
+    /// (up to [`RUN_BYTES`] per write). Stops when `e` is closed or its
+    /// temporary file was dropped. Returns how many were written.
     fn backfill(&self, e: &Expected, source: &ChunkSource) -> u64 {
         let mut n = 0;
+        let mut run: Vec<Bytes> = Vec::new();
+        let (mut first, mut bytes) = (0, 0);
         for (index, cid) in (0u64..).zip(&e.manifest.chunks) {
             let Some(p) = self.partial_of(e) else {
+                run.clear();
                 break;
             };
-            if p.is_written(index) || e.was_offered(index) {
-                continue;
-            }
-            let Some(data) = source(&cid.to_bytes()) else {
-                continue;
+            let data = if p.is_written(index) || e.was_offered(index) {
+                None
+            } else {
+                source(&cid.to_bytes())
             };
-            match p.write_chunk(index, &data) {
-                Ok(true) => n += 1,
-                Ok(false) => {}
-                Err(err) => {
-                    debug!(file = %e.manifest.name, chunk = index, error = %err, "backfill write failed; written when complete");
-                }
+            let ends_run = data.as_ref().is_none_or(|d| bytes + d.len() > RUN_BYTES);
+            if ends_run && !run.is_empty() {
+                n += self.backfill_run(e, &p, first, &run);
+                run.clear();
+                bytes = 0;
             }
+            if let Some(d) = data {
+                if run.is_empty() {
+                    first = index;
+                }
+                bytes += d.len();
+                run.push(d);
+            }
+        }
+        if let (false, Some(p)) = (run.is_empty(), self.partial_of(e)) {
+            n += self.backfill_run(e, &p, first, &run);
         }
         self.counters
             .chunks_backfilled
@@ -299,6 +312,15 @@ impl Core {
             debug!(file = %e.manifest.name, chunks = n, "stored chunks copied into place");
         }
         n
+    }
+
+    /// Writes the stored chunks `run` from chunk `first` on; returns how
+    /// many were written.
+    fn backfill_run(&self, e: &Expected, p: &PartialFile, first: u64, run: &[Bytes]) -> u64 {
+        p.write_chunks(first, run).unwrap_or_else(|err| {
+            debug!(file = %e.manifest.name, chunk = first, error = %err, "backfill write failed; written when complete");
+            0
+        })
     }
 
     /// Writes one queued chunk (writer thread).
