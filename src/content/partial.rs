@@ -119,17 +119,7 @@ impl PartialFile {
         if !*open || self.is_written(index) {
             return Ok(false);
         }
-        let Some(cid) = usize::try_from(index)
-            .ok()
-            .and_then(|i| self.manifest.chunks.get(i))
-        else {
-            return Err(ContentError::ChunkLength {
-                index,
-                expected_bytes: 0,
-                actual_bytes: data.len() as u64,
-            });
-        };
-        check_chunk(&self.manifest, index, cid, data, ChunkCheck::LengthOnly)?;
+        self.check_length(index, data)?;
         self.write_at(index, &[data])?;
         self.mark(index);
         Ok(true)
@@ -157,21 +147,8 @@ impl PartialFile {
                 n += self.write_run(&mut run)?;
                 continue;
             }
-            let cid = usize::try_from(index)
-                .ok()
-                .and_then(|i| self.manifest.chunks.get(i));
-            let Some(cid) = cid else {
-                return Err(ContentError::ChunkLength {
-                    index,
-                    expected_bytes: 0,
-                    actual_bytes: data.len() as u64,
-                });
-            };
-            check_chunk(&self.manifest, index, cid, data, ChunkCheck::LengthOnly)?;
-            if run.bytes + data.len() > RUN_BYTES {
-                n += self.write_run(&mut run)?;
-            }
-            run.push(index, data.clone());
+            self.check_length(index, data)?;
+            n += self.add_to_run(&mut run, index, data.clone())?;
         }
         n += self.write_run(&mut run)?;
         Ok(n)
@@ -241,10 +218,7 @@ impl PartialFile {
                 reason: e.to_string(),
             })?;
             check_chunk(&self.manifest, index, cid, &data, check)?;
-            if run.bytes + data.len() > RUN_BYTES {
-                self.write_run(&mut run)?;
-            }
-            run.push(index, data);
+            self.add_to_run(&mut run, index, data)?;
         }
         self.write_run(&mut run)?;
         tmp.as_file().sync_all().map_err(io("fsync file"))?;
@@ -264,6 +238,34 @@ impl PartialFile {
         if let Some(x) = self.written.get(w) {
             x.fetch_or(1 << bit, Ordering::AcqRel);
         }
+    }
+
+    /// Checks `data`'s length against the manifest's chunk `index`.
+    fn check_length(&self, index: u64, data: &[u8]) -> Result<(), ContentError> {
+        let cid = usize::try_from(index)
+            .ok()
+            .and_then(|i| self.manifest.chunks.get(i));
+        let Some(cid) = cid else {
+            return Err(ContentError::ChunkLength {
+                index,
+                expected_bytes: 0,
+                actual_bytes: data.len() as u64,
+            });
+        };
+        check_chunk(&self.manifest, index, cid, data, ChunkCheck::LengthOnly)
+    }
+
+    /// Adds chunk `index` (the one after the run's last) to `run`, first
+    /// writing the run if the chunk would take it past [`RUN_BYTES`].
+    /// Returns how many chunks were written.
+    fn add_to_run(&self, run: &mut Run, index: u64, data: Bytes) -> Result<u64, ContentError> {
+        let n = if run.bytes + data.len() > RUN_BYTES {
+            self.write_run(run)?
+        } else {
+            0
+        };
+        run.push(index, data);
+        Ok(n)
     }
 
     /// Writes the chunks gathered in `run` (none: nothing) as one run,
