@@ -550,7 +550,7 @@ impl<'a> World<'a> {
 
     fn carry(&mut self, node: u32, a: Action) {
         match a {
-            Action::Transmit { peer, id, bytes } => self.transmit(node, peer, id, bytes),
+            Action::Transmit { peer, id, bytes } => self.transmit(node, peer, id, bytes.to_bytes()),
             Action::Submitted { ticket, result } => match result {
                 Ok(ids) => {
                     for id in ids {

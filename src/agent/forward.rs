@@ -355,7 +355,7 @@ impl Agent {
         rec: &BundleRecord,
         give: u32,
         transmission: u64,
-    ) -> Result<Option<Bytes>, AgentError> {
+    ) -> Result<Option<codec::EncodedBundle>, AgentError> {
         let Some(mut b) = self.load_bundle(key, rec)? else {
             return Ok(None);
         };
@@ -374,7 +374,8 @@ impl Agent {
         if give != 1 || b.copy_count().ok().flatten().is_some() {
             b.set_copy_count(give);
         }
-        Ok(Some(Bytes::from(codec::encode(&b))))
+        // The payload (the chunk just read from the store) is not copied.
+        Ok(Some(codec::encode_parts(&b)))
     }
 
     /// The stored bundle with its payload, or `None` (logged) if its bytes

@@ -324,8 +324,8 @@ pub enum Action {
         peer: Eid,
         /// Bundle ID.
         id: BundleId,
-        /// Encoded bundle.
-        bytes: Bytes,
+        /// Encoded bundle, in pieces that share the payload.
+        bytes: crate::bundle::codec::EncodedBundle,
     },
     /// Send our contact summary to `peer`.
     SendSummary {

@@ -102,9 +102,10 @@ impl Net {
             assert!(steps < 100_000, "the exchange does not settle");
             let src_id = nodes[src].node_id().clone();
             let (peer, ev) = match act {
-                Action::Transmit { peer, bytes, .. } => {
-                    (peer, Event::Received(vec![Received::new(src_id, bytes)]))
-                }
+                Action::Transmit { peer, bytes, .. } => (
+                    peer,
+                    Event::Received(vec![Received::new(src_id, bytes.to_bytes())]),
+                ),
                 Action::SendSummary {
                     peer,
                     held,
@@ -278,7 +279,8 @@ fn a_resent_bundle_gets_a_duplicate_signal_and_is_released() {
     let bytes = a
         .build_transmit(T0, &ids[0].to_key(), &rec, 1, 1)
         .unwrap()
-        .unwrap();
+        .unwrap()
+        .to_bytes();
     let from = eid("dtn://a/");
     b.handle(
         T0,
@@ -390,7 +392,8 @@ fn delivered_at_most_once_even_if_many_copies_arrive() {
     let bytes = a
         .build_transmit(T0, &ids[0].to_key(), &rec, 1, 1)
         .unwrap()
-        .unwrap();
+        .unwrap()
+        .to_bytes();
     let from = eid("dtn://a/");
     let mut deliveries = 0;
     for _ in 0..3 {

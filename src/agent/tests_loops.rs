@@ -132,7 +132,11 @@ fn two_holders_offering_each_other_a_bundle_both_keep_it() {
     );
     // b's offer to c, as b builds it (2 of its copies).
     let rec = b.store().record(&key).unwrap().unwrap();
-    let bytes = b.build_transmit(T0, &key, &rec, 2, 1).unwrap().unwrap();
+    let bytes = b
+        .build_transmit(T0, &key, &rec, 2, 1)
+        .unwrap()
+        .unwrap()
+        .to_bytes();
     let out = c
         .handle(
             T0,
@@ -205,7 +209,11 @@ fn summary_in(actions: Vec<Action>) -> (Vec<BundleId>, Vec<FromYou>, Advert) {
 fn hand(now: DtnTime, from: &mut Agent, to: &mut Agent, id: &BundleId) -> Vec<Action> {
     let key = id.to_key();
     let rec = from.store().record(&key).unwrap().unwrap();
-    let bytes = from.build_transmit(now, &key, &rec, 1, 1).unwrap().unwrap();
+    let bytes = from
+        .build_transmit(now, &key, &rec, 1, 1)
+        .unwrap()
+        .unwrap()
+        .to_bytes();
     let sender = from.node_id().clone();
     let ev = Event::Received(vec![Received::new(sender, bytes)]);
     to.handle(now, ev).unwrap()

@@ -26,6 +26,20 @@ pub fn crc32c(data: &[u8]) -> u32 {
     ::crc32c::crc32c(data)
 }
 
+/// CRC-16/X.25 of the concatenation of `pieces`, without joining them.
+pub(crate) fn crc16_x25_pieces(pieces: &[&[u8]]) -> u16 {
+    let mut d = X25.digest();
+    pieces.iter().for_each(|p| d.update(p));
+    d.finalize()
+}
+
+/// CRC-32C of the concatenation of `pieces`, without joining them.
+pub(crate) fn crc32c_pieces(pieces: &[&[u8]]) -> u32 {
+    pieces
+        .iter()
+        .fold(0, |crc, p| ::crc32c::crc32c_append(crc, p))
+}
+
 /// CRC-16/X.25 of `span` with its last `zeroed_tail` bytes read as zeros.
 /// `zeroed_tail` is clamped to `span.len()`.
 pub(crate) fn crc16_x25_zeroed_tail(span: &[u8], zeroed_tail: usize) -> u16 {

@@ -222,7 +222,12 @@ pub(crate) async fn dispatch(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceive
 /// Sends one bundle on the peer's contact in a task of its own (after the
 /// wait its bandwidth cap asks for); a failure goes back to the agent as
 /// `TransmitFailed`, as does a peer no longer in contact.
-async fn transmit(shared: &Arc<Shared>, peer: crate::bundle::Eid, id: BundleId, bytes: Bytes) {
+async fn transmit(
+    shared: &Arc<Shared>,
+    peer: crate::bundle::Eid,
+    id: BundleId,
+    bytes: crate::bundle::codec::EncodedBundle,
+) {
     let Some(c) = shared.contacts.get(&peer) else {
         let ev = Event::TransmitFailed {
             peer,

@@ -23,12 +23,14 @@ mod cbor;
 mod decode;
 mod error;
 mod fast;
+mod parts;
 
 pub(crate) use cbor::{Item, put_array, put_bool, put_bytes, put_uint, read_exact};
 pub use decode::{decode, decode_shared};
 pub use error::DecodeError;
+pub use parts::{EncodedBundle, encode_parts};
 
-use super::crc::{crc16_x25, crc32c};
+use super::crc::{crc16_x25_pieces, crc32c_pieces};
 use super::{BlockFlags, Bundle, CanonicalBlock, CrcType, Eid, EidError, PrimaryBlock, block_type};
 
 /// Resource limits applied while decoding untrusted bytes.
@@ -96,31 +98,50 @@ fn encode_primary(out: &mut Vec<u8>, p: &PrimaryBlock) {
 
 fn encode_canonical(out: &mut Vec<u8>, c: &CanonicalBlock) {
     let start = out.len();
+    put_canonical_head(out, c);
+    out.extend_from_slice(&c.data);
+    finish_crc(out, start, c.crc_type);
+}
+
+/// Appends a canonical block's array head, its four integers and the head
+/// of its data byte string: everything before the block data.
+fn put_canonical_head(out: &mut Vec<u8>, c: &CanonicalBlock) {
     put_array(out, if c.crc_type == CrcType::None { 5 } else { 6 });
     put_uint(out, c.block_type);
     put_uint(out, c.number);
     put_uint(out, c.flags.0);
     put_uint(out, u64::from(c.crc_type.code()));
-    put_bytes(out, &c.data);
-    finish_crc(out, start, c.crc_type);
+    cbor::put_head(out, cbor::major::BYTES, c.data.len() as u64);
 }
 
-/// Appends the CRC byte string (zeroed), computes the CRC over
-/// `out[start..]` and writes it big-endian into the string (§4.2.1).
+/// Appends the CRC byte string of the block that starts at `out[start]`
+/// (§4.2.1).
 fn finish_crc(out: &mut Vec<u8>, start: usize, crc: CrcType) {
+    let (field, n) = crc_field(crc, &[&out[start..]]);
+    out.extend_from_slice(&field[..n]);
+}
+
+/// The CRC byte string (`field[..n]`, `n` = 0, 3 or 5) of a block whose
+/// encoding up to its CRC is the concatenation of `pieces`: the CRC is
+/// computed over that encoding followed by the byte string with its content
+/// zeroed, and written big-endian (§4.2.1).
+fn crc_field(crc: CrcType, pieces: &[&[u8]]) -> ([u8; 5], usize) {
+    let mut field = [0u8; 5];
     match crc {
-        CrcType::None => {}
+        CrcType::None => (field, 0),
         CrcType::Crc16 => {
-            out.extend_from_slice(&[0x42, 0, 0]);
-            let v = crc16_x25(&out[start..]).to_be_bytes();
-            let n = out.len();
-            out[n - 2..].copy_from_slice(&v);
+            field[0] = 0x42;
+            let all = [pieces, &[&field[..3]]].concat();
+            let v = crc16_x25_pieces(&all).to_be_bytes();
+            field[1..3].copy_from_slice(&v);
+            (field, 3)
         }
         CrcType::Crc32c => {
-            out.extend_from_slice(&[0x44, 0, 0, 0, 0]);
-            let v = crc32c(&out[start..]).to_be_bytes();
-            let n = out.len();
-            out[n - 4..].copy_from_slice(&v);
+            field[0] = 0x44;
+            let all = [pieces, &[&field[..]]].concat();
+            let v = crc32c_pieces(&all).to_be_bytes();
+            field[1..5].copy_from_slice(&v);
+            (field, 5)
         }
     }
 }

@@ -14,6 +14,7 @@ use super::control::{
     encode_frame,
 };
 use super::{ClaConfig, PROTOCOL_VERSION};
+use crate::bundle::codec::EncodedBundle;
 use crate::cla::cert::{PeerCertificate, parse_peer_certificate};
 use crate::cla::error::{ClaError, code, codes};
 
@@ -176,7 +177,8 @@ impl Contact {
     /// sent), [`ClaError::BundleRefused`] if the peer stopped the stream (code
     /// [`codes::BUNDLE_TOO_LARGE`] when over its limit), or a connection error
     /// ([`ClaError::ConnectionLost`], [`ClaError::ClosedByPeer`], [`ClaError::Closed`]).
-    pub async fn send_bundle(&self, data: Bytes) -> Result<(), ClaError> {
+    pub async fn send_bundle(&self, data: impl Into<EncodedBundle>) -> Result<(), ClaError> {
+        let data = data.into();
         if data.len() > self.inner.max_bundle_bytes {
             return Err(ClaError::TooLarge {
                 limit: self.inner.max_bundle_bytes,
@@ -186,7 +188,10 @@ impl Contact {
             stream: self.inner.conn.open_uni().await?,
             armed: true,
         };
-        guard.stream.write_chunk(data).await?;
+        guard
+            .stream
+            .write_all_chunks(&mut data.into_parts())
+            .await?;
         guard
             .stream
             .finish()
