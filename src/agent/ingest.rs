@@ -75,9 +75,17 @@ pub struct Prechecked {
 impl Prechecked {
     /// Decodes `bytes` under `limits` and, if that worked, checks the
     /// payload against the content block's CID.
-    pub(super) fn check(bytes: &Bytes, limits: &codec::DecodeLimits) -> Prechecked {
+    pub(super) fn check(
+        bytes: &Bytes,
+        digest: Option<&content::PayloadDigest>,
+        limits: &codec::DecodeLimits,
+    ) -> Prechecked {
         let bundle = codec::decode_shared(bytes, limits);
-        let content = bundle.as_ref().ok().map(check_content);
+        let content = bundle.as_ref().ok().map(|b| {
+            let payload = b.payload().map(|p| p.as_ref()).unwrap_or_default();
+            let known = digest.filter(|d| d.covers(bytes, payload));
+            check_content_with(b, known.map(|d| &d.sha256))
+        });
         Prechecked { bundle, content }
     }
 
@@ -111,6 +119,11 @@ fn refusal(label: &'static str, detail: impl Into<String>, custody: CustodyReaso
 /// The content CID of a payload, checked: `Ok(Some((kind, cid)))` when a
 /// content block names a CID that the payload matches.
 fn check_content(b: &Bundle) -> ContentCheck {
+    check_content_with(b, None)
+}
+
+/// [`check_content`], given the payload's SHA-256 if it is known already.
+fn check_content_with(b: &Bundle, sha256: Option<&[u8; 32]>) -> ContentCheck {
     let cid_bytes = match b.content_cid() {
         Ok(Some(c)) => c,
         Ok(None) => return Ok(None),
@@ -123,13 +136,20 @@ fn check_content(b: &Bundle) -> ContentCheck {
     let cid = content::cid_from_bytes(&cid_bytes).map_err(|e| bad(e.to_string()))?;
     match cid.codec() {
         RAW_CODEC => {
-            content::verify_chunk(&cid, payload).map_err(|e| bad(e.to_string()))?;
+            match sha256 {
+                Some(d) => content::verify_chunk_digest(&cid, d),
+                None => content::verify_chunk(&cid, payload),
+            }
+            .map_err(|e| bad(e.to_string()))?;
             Ok(Some((PayloadKind::Chunk, cid_bytes)))
         }
         DAG_CBOR_CODEC => {
             use sha2::Digest;
             let h = cid.hash();
-            if h.code() != 0x12 || h.digest() != sha2::Sha256::digest(payload).as_slice() {
+            let digest = sha256
+                .copied()
+                .unwrap_or_else(|| sha2::Sha256::digest(payload).into());
+            if h.code() != 0x12 || h.digest() != digest {
                 return Err(bad(format!("manifest bytes do not hash to {cid}")));
             }
             Ok(Some((PayloadKind::Manifest, cid_bytes)))

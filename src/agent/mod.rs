@@ -148,8 +148,18 @@ impl Received {
     /// Pure: no store, clock or I/O. The agent uses the result as if it had
     /// computed it itself; `limits` should be the agent's
     /// [`AgentConfig::decode_limits`].
-    pub fn prechecked(from: Eid, bytes: Bytes, limits: &DecodeLimits) -> Received {
-        let pre = ingest::Prechecked::check(&bytes, limits);
+    ///
+    /// `digest`, if the CL hashed the payload while it arrived
+    /// ([`crate::content::PayloadHasher`]), replaces hashing it again when
+    /// it covers exactly the decoded payload of `bytes`; otherwise it is
+    /// ignored.
+    pub fn prechecked(
+        from: Eid,
+        bytes: Bytes,
+        digest: Option<&crate::content::PayloadDigest>,
+        limits: &DecodeLimits,
+    ) -> Received {
+        let pre = ingest::Prechecked::check(&bytes, digest, limits);
         Received {
             from,
             bytes,
@@ -804,6 +814,8 @@ mod tests;
 mod tests_assembly;
 #[cfg(test)]
 mod tests_commit;
+#[cfg(test)]
+mod tests_content;
 #[cfg(test)]
 mod tests_loops;
 #[cfg(test)]

@@ -480,41 +480,6 @@ fn a_file_is_reassembled_once_all_chunks_and_the_manifest_are_in() {
 }
 
 #[test]
-fn a_chunk_that_does_not_match_its_cid_is_refused() {
-    // The same outcome whether the agent checks the bundle itself or the
-    // receiving task prechecked it.
-    for pre in [false, true] {
-        chunk_with_wrong_cid_is_refused(pre);
-    }
-}
-
-fn chunk_with_wrong_cid_is_refused(prechecked: bool) {
-    let mut c = agent("c");
-    let ts = CreationTimestamp {
-        time: T0,
-        sequence: 1,
-    };
-    let mut bad = Bundle::new(
-        eid("dtn://a/"),
-        eid("dtn://c/files"),
-        ts,
-        60_000,
-        Bytes::from_static(b"evil"),
-    );
-    bad.set_content_cid(&chunk_cid(b"good").to_bytes());
-    let bytes = Bytes::from(codec::encode(&bad));
-    let item = if prechecked {
-        Received::prechecked(eid("dtn://a/"), bytes, &DecodeLimits::default())
-    } else {
-        Received::new(eid("dtn://a/"), bytes)
-    };
-    c.handle(T0, Event::Received(vec![item])).unwrap();
-    let counters: BTreeMap<_, _> = c.store().counters().unwrap().into_iter().collect();
-    assert_eq!(counters.get("refused_cid_mismatch"), Some(&1));
-    assert_eq!(c.store().stats().unwrap().records, 0);
-}
-
-#[test]
 fn a_delivery_status_report_comes_back_to_the_source() {
     let (mut a, mut c) = (agent("a"), agent("c"));
     let item = Submission::Data {

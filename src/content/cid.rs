@@ -83,6 +83,25 @@ pub fn verify_chunk(cid: &Cid, data: &[u8]) -> Result<(), ContentError> {
     Ok(())
 }
 
+/// Verifies that a chunk whose SHA-256 is `sha256` (computed elsewhere,
+/// e.g. by a [`super::PayloadHasher`] while it arrived) is the one named
+/// by `cid`. Same checks and errors as [`verify_chunk`].
+///
+/// # Errors
+/// As [`verify_chunk`].
+pub fn verify_chunk_digest(cid: &Cid, sha256: &[u8; 32]) -> Result<(), ContentError> {
+    check_supported(cid, RAW_CODEC)?;
+    if cid.hash().digest() != sha256 {
+        let actual = multihash_codetable::Multihash::wrap(SHA2_256_CODE, sha256)
+            .map_err(|e| invalid(&e.to_string()))?;
+        return Err(ContentError::CidMismatch {
+            expected: Box::new(*cid),
+            actual: Box::new(Cid::new_v1(RAW_CODEC, actual)),
+        });
+    }
+    Ok(())
+}
+
 /// Parses a binary CID (`varint version ‖ varint codec ‖ multihash`, or a
 /// bare 34-byte CIDv0 multihash). The whole slice must be one CID.
 ///

@@ -34,11 +34,13 @@ pub mod manifest;
 pub mod name;
 pub mod pack;
 pub mod partial;
+pub mod stream_hash;
 
 pub use assemble::{ChunkCheck, MAX_NAME_ATTEMPTS, write_file_atomically};
 pub use chunker::{Chunk, Chunker, check_chunk_size};
 pub use cid::{
     Cid, check_supported, chunk_cid, cid_from_bytes, cid_from_str, parse_cid, verify_chunk,
+    verify_chunk_digest,
 };
 pub use error::ContentError;
 pub use folder::{FolderEntry, sanitize_relative_path};
@@ -47,6 +49,7 @@ pub use manifest::{
 };
 pub use name::{MAX_FILE_NAME_BYTES, sanitize_file_name};
 pub use partial::PartialFile;
+pub use stream_hash::{PayloadDigest, PayloadHasher};
 
 /// Multicodec code of raw bytes: the codec of every chunk CID.
 pub const RAW_CODEC: u64 = 0x55;

@@ -382,16 +382,19 @@ pub(crate) async fn received(
     shared: &Shared,
     from: crate::bundle::Eid,
     bytes: bytes::Bytes,
+    digest: Option<crate::content::PayloadDigest>,
 ) -> bool {
     // Decoding and hashing the payload here, beside the agent thread, keeps
-    // the agent's single thread for the store. A large payload is hashed
-    // with `block_in_place` (multi-threaded runtimes only) so that the
-    // worker's other tasks move on meanwhile.
+    // the agent's single thread for the store. A payload the CL hashed as
+    // it arrived (`digest`) is only decoded; any other large payload is
+    // hashed with `block_in_place` (multi-threaded runtimes only) so that
+    // the worker's other tasks move on meanwhile.
     let limits = &shared.decode_limits;
-    let item = if multi_thread() && bytes.len() >= PRECHECK_INLINE_BYTES {
-        tokio::task::block_in_place(|| Received::prechecked(from, bytes, limits))
+    let digest = digest.as_ref();
+    let item = if digest.is_none() && multi_thread() && bytes.len() >= PRECHECK_INLINE_BYTES {
+        tokio::task::block_in_place(|| Received::prechecked(from, bytes, None, limits))
     } else {
-        Received::prechecked(from, bytes, limits)
+        Received::prechecked(from, bytes, digest, limits)
     };
     // A verified chunk of a file being written early goes to its writer
     // (early.rs; never blocks).

@@ -334,8 +334,8 @@ async fn bundles_in(shared: Arc<Shared>, c: Contact, peer: Eid) {
         let (shared, peer, c) = (shared.clone(), peer.clone(), c.clone());
         reads.spawn(async move {
             let deadline = shared.bundle_read_deadline;
-            match tokio::time::timeout(deadline, stream.read()).await {
-                Ok(Ok(bytes)) => {
+            match tokio::time::timeout(deadline, stream.read_hashed()).await {
+                Ok(Ok((bytes, digest))) => {
                     if let Err(e) = check_nesting(&bytes, shared.guards.max_cbor_nesting) {
                         warn!(peer = %peer, error = %e, "refused a bundle stream");
                         count_stream_refusal(&shared, "nesting");
@@ -344,7 +344,7 @@ async fn bundles_in(shared: Arc<Shared>, c: Contact, peer: Eid) {
                     if let Err(f) = shared.guards.pace_bytes(&peer, bytes.len()).await {
                         return flooded(&c, &f);
                     }
-                    super::actions::received(&shared, peer, bytes).await;
+                    super::actions::received(&shared, peer, bytes, digest).await;
                 }
                 // One bad stream (over the size limit, reset by the peer):
                 // refuse it and keep the contact.

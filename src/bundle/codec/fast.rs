@@ -27,6 +27,51 @@ pub(super) fn read(bytes: &[u8], src: Option<&Bytes>, pos: usize) -> Option<(Ite
     Some((item, r.pos))
 }
 
+/// Where the payload block's data starts in an encoded bundle and how long
+/// it is, from a prefix of the encoding: `Some((offset, len))` once the
+/// prefix reaches the data's byte string head. `None` while the prefix is
+/// too short, and for anything this reader does not follow (then the
+/// caller simply does not know the span; nothing is decided here).
+pub(super) fn payload_span(prefix: &[u8]) -> Option<(usize, u64)> {
+    let mut r = Reader {
+        bytes: prefix,
+        src: None,
+        pos: 0,
+    };
+    if r.byte()? != 0x9f {
+        return None;
+    }
+    r.item(0)?; // the primary block
+    loop {
+        // A canonical block: [type, number, flags, crc-type, data, ? crc].
+        let head = r.byte()?;
+        let (major, info) = (head >> 5, head & 0x1f);
+        let items = if major == 4 { r.argument(info)? } else { 0 };
+        if !(5..=6).contains(&items) {
+            return None;
+        }
+        let mut ints = [0u64; 4];
+        for n in &mut ints {
+            let Item::Uint(v) = r.item(1)? else {
+                return None;
+            };
+            *n = v;
+        }
+        let head = r.byte()?;
+        if head >> 5 != 2 {
+            return None;
+        }
+        let len = r.argument(head & 0x1f)?;
+        if ints[0] == crate::bundle::block_type::PAYLOAD {
+            return Some((r.pos, len));
+        }
+        r.span(len)?;
+        if items == 6 {
+            r.item(1)?;
+        }
+    }
+}
+
 struct Reader<'a> {
     bytes: &'a [u8],
     src: Option<&'a Bytes>,
@@ -202,6 +247,53 @@ mod tests {
         fn fast_reader_agrees_on_random_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
             agrees(&bytes);
         }
+    }
+
+    #[test]
+    fn the_payload_span_is_found_in_a_prefix_and_matches_the_decoder() {
+        use crate::bundle::{Bundle, CrcType, CreationTimestamp, DtnTime};
+        for crc in [CrcType::None, CrcType::Crc16, CrcType::Crc32c] {
+            let mut b = Bundle::new(
+                "ipn:1.2".parse().unwrap(),
+                "dtn://c/files".parse().unwrap(),
+                CreationTimestamp {
+                    time: DtnTime(1),
+                    sequence: 0,
+                },
+                1000,
+                Bytes::from(vec![7u8; 70_000]),
+            );
+            b.blocks[0].crc_type = crc;
+            b.set_previous_node(&"dtn://b/".parse().unwrap());
+            b.set_bundle_age_ms(5);
+            let enc = Bytes::from(super::super::encode(&b));
+            let decoded = super::super::decode_shared(&enc, &Default::default()).unwrap();
+            let data = decoded.payload().unwrap();
+            let offset = data.as_ptr() as usize - enc.as_ptr() as usize;
+            let want = Some((offset, data.len() as u64));
+            assert_eq!(payload_span(&enc), want, "{crc:?}");
+            // Every prefix that reaches the data head gives the span; shorter
+            // ones give nothing.
+            for cut in 0..=offset + 10 {
+                let got = payload_span(&enc[..cut]);
+                assert_eq!(got, if cut >= offset { want } else { None }, "cut {cut}");
+            }
+        }
+    }
+
+    #[test]
+    fn no_payload_span_in_what_is_not_a_bundle() {
+        for bytes in [
+            &b""[..],
+            b"\x9f",
+            b"\x80",
+            b"\x9f\x80\x85\x01",
+            b"\xff\xff\xff",
+        ] {
+            assert_eq!(payload_span(bytes), None);
+        }
+        // A block array of the wrong size is not followed.
+        assert_eq!(payload_span(b"\x9f\x80\x83\x01\x01\x00"), None);
     }
 
     #[test]

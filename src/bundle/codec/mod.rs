@@ -51,6 +51,19 @@ impl Default for DecodeLimits {
     }
 }
 
+/// Where the payload block's data lies in an encoded bundle, found from a
+/// prefix of it: `Some((offset, len))` in bytes once `prefix` reaches the
+/// data's byte string head (the data itself need not have arrived).
+/// `None` while the prefix is too short and for encodings outside the
+/// subset spore writes (definite blocks, in the shortest form or not).
+/// Nothing is validated: [`decode`] still decides whether the bundle is
+/// good, and a caller that hashed `prefix[offset..offset + len]` must check
+/// that the decoded payload is exactly that span.
+pub fn payload_data_span(prefix: &[u8]) -> Option<(usize, usize)> {
+    let (offset, len) = fast::payload_span(prefix)?;
+    Some((offset, usize::try_from(len).ok()?))
+}
+
 /// Encodes a bundle to its RFC 9171 §4 wire form.
 ///
 /// Extension blocks are written in `b.blocks` order, then the payload

@@ -17,6 +17,7 @@ use super::{ClaConfig, PROTOCOL_VERSION};
 use crate::bundle::codec::EncodedBundle;
 use crate::cla::cert::{PeerCertificate, parse_peer_certificate};
 use crate::cla::error::{ClaError, code, codes};
+use crate::content::{PayloadDigest, PayloadHasher};
 
 /// A live, authenticated link to one peer (RFC 9171 section 7 "convergence layer"
 /// contact), carrying bundles and control messages.
@@ -315,12 +316,26 @@ impl IncomingBundle {
     /// [`ClaError::TooLarge`] if the bundle exceeds `max_bundle_bytes` (the stream is
     /// stopped with [`codes::BUNDLE_TOO_LARGE`], so the sender's `send_bundle` fails),
     /// [`ClaError::BundleReset`] if the sender abandoned it, or a connection error.
-    pub async fn read(mut self) -> Result<Bytes, ClaError> {
+    pub async fn read(self) -> Result<Bytes, ClaError> {
+        Ok(self.read_inner(false).await?.0)
+    }
+
+    /// Like [`IncomingBundle::read`], and hashes the payload while the
+    /// bytes arrive ([`PayloadHasher`]): the digest, if the head could be
+    /// read, is the SHA-256 of the span of the returned buffer it names.
+    ///
+    /// # Errors
+    /// As [`IncomingBundle::read`].
+    pub async fn read_hashed(self) -> Result<(Bytes, Option<PayloadDigest>), ClaError> {
+        self.read_inner(true).await
+    }
+
+    async fn read_inner(mut self, hash: bool) -> Result<(Bytes, Option<PayloadDigest>), ClaError> {
         let limit = self.limit_bytes;
         let Some(stream) = self.stream.as_mut() else {
             return Err(ClaError::Closed);
         };
-        match read_ordered(stream, limit).await {
+        match read_ordered(stream, limit, hash).await {
             Ok(data) => {
                 self.stream = None;
                 Ok(data)
@@ -338,30 +353,49 @@ impl IncomingBundle {
     }
 }
 
-/// Reads a stream to its end, at most `limit` bytes, in order.
+/// Reads a stream to its end, at most `limit` bytes, in order; with `hash`,
+/// also the payload's digest (see [`PayloadHasher`]).
 ///
-/// Like quinn's `read_to_end`, but the chunks are copied once into a
-/// buffer of exactly their total size (not zero-filled first), and a
-/// stream that arrived as one chunk is returned without any copy.
+/// Each chunk is copied into the buffer as it comes, while it is still in
+/// the CPU's caches, and hashed there; a buffer sized from the bundle's
+/// head once that is known. A stream that arrived as one chunk is returned
+/// without any copy.
 async fn read_ordered(
     stream: &mut RecvStream,
     limit: usize,
-) -> Result<Bytes, quinn::ReadToEndError> {
-    let mut chunks: Vec<Bytes> = Vec::new();
+    hash: bool,
+) -> Result<(Bytes, Option<PayloadDigest>), quinn::ReadToEndError> {
+    let mut first: Option<Bytes> = None;
+    let mut out: Vec<u8> = Vec::new();
+    let mut hasher = hash.then(PayloadHasher::new);
     let mut total = 0usize;
     while let Some(chunk) = stream.read_chunk(usize::MAX, true).await? {
         total += chunk.bytes.len();
         if total > limit {
             return Err(quinn::ReadToEndError::TooLong);
         }
-        chunks.push(chunk.bytes);
+        if first.is_none() && out.is_empty() {
+            let f = first.insert(chunk.bytes);
+            if let Some(h) = hasher.as_mut() {
+                h.update(f);
+            }
+            continue;
+        }
+        if let Some(f) = first.take() {
+            let want = hasher.as_ref().and_then(PayloadHasher::expected_len);
+            out.reserve(want.unwrap_or(0).min(limit).max(total));
+            out.extend_from_slice(&f);
+        }
+        out.extend_from_slice(&chunk.bytes);
+        if let Some(h) = hasher.as_mut() {
+            h.update(&out);
+            if let Some(n) = h.expected_len() {
+                out.reserve(n.min(limit).saturating_sub(out.len()));
+            }
+        }
     }
-    if chunks.len() == 1 {
-        return Ok(chunks.swap_remove(0));
-    }
-    let mut out = Vec::with_capacity(total);
-    chunks.iter().for_each(|c| out.extend_from_slice(c));
-    Ok(Bytes::from(out))
+    let digest = hasher.and_then(PayloadHasher::finish);
+    Ok((first.unwrap_or_else(|| Bytes::from(out)), digest))
 }
 
 impl Drop for IncomingBundle {
