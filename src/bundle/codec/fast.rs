@@ -247,6 +247,19 @@ mod tests {
         fn fast_reader_agrees_on_random_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
             agrees(&bytes);
         }
+
+        #[test]
+        fn a_payload_span_found_in_any_input_starts_inside_it(
+            tail in proptest::collection::vec(any::<u8>(), 0..96),
+            head in any::<bool>(),
+        ) {
+            // Half the inputs start like a bundle, so the block loop is reached.
+            let mut bytes = if head { b"\x9f\x80".to_vec() } else { Vec::new() };
+            bytes.extend_from_slice(&tail);
+            if let Some((offset, _)) = payload_span(&bytes) {
+                prop_assert!(offset <= bytes.len());
+            }
+        }
     }
 
     #[test]
