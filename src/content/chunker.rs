@@ -3,7 +3,7 @@
 use super::{ContentError, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, chunk_cid};
 use ::cid::Cid;
 use bytes::Bytes;
-use std::io::{ErrorKind, Read};
+use std::io::Read;
 
 /// One chunk of a file: its position, its CID and its bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -93,19 +93,15 @@ impl<R: Read> Chunker<R> {
         self.chunk_size as u32
     }
 
-    /// Reads until `buf` is full or the reader reports end of input;
-    /// returns the number of bytes read.
-    fn fill(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let mut filled = 0;
-        while filled < buf.len() {
-            match self.reader.read(&mut buf[filled..]) {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(filled)
+    /// Reads the next chunk's bytes: `chunk_size` of them, or fewer at the
+    /// end of the input. The buffer is not zeroed first (a `File` reads
+    /// straight into it); interrupted reads are retried.
+    fn fill(&mut self) -> std::io::Result<Vec<u8>> {
+        let mut buf = Vec::with_capacity(self.chunk_size);
+        (&mut self.reader)
+            .take(self.chunk_size as u64)
+            .read_to_end(&mut buf)?;
+        Ok(buf)
     }
 }
 
@@ -116,21 +112,20 @@ impl<R: Read> Iterator for Chunker<R> {
         if self.done {
             return None;
         }
-        let mut buf = vec![0u8; self.chunk_size];
-        let filled = match self.fill(&mut buf) {
-            Ok(n) => n,
+        let buf = match self.fill() {
+            Ok(buf) => buf,
             Err(e) => {
                 self.done = true;
                 return Some(Err(ContentError::Read(e)));
             }
         };
+        let filled = buf.len();
         if filled < self.chunk_size {
             self.done = true;
         }
         if filled == 0 {
             return None;
         }
-        buf.truncate(filled);
         let data = Bytes::from(buf);
         let chunk = Chunk {
             index: self.next_index,
@@ -172,6 +167,43 @@ mod tests {
         let err = chunker.next().unwrap().unwrap_err();
         assert_eq!(err.kind(), "read");
         assert!(chunker.next().is_none());
+    }
+
+    /// Hands out at most 1000 bytes per read, and `Interrupted` before every
+    /// other read.
+    struct Trickle {
+        data: Vec<u8>,
+        at: usize,
+        interrupt: bool,
+    }
+
+    impl Read for Trickle {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            self.interrupt = !self.interrupt;
+            if self.interrupt {
+                return Err(std::io::ErrorKind::Interrupted.into());
+            }
+            let n = buf.len().min(1000).min(self.data.len() - self.at);
+            buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+            self.at += n;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn short_and_interrupted_reads_still_make_whole_chunks() {
+        let data: Vec<u8> = (0..10_000u32).map(|i| (i % 253) as u8).collect();
+        let r = Trickle {
+            data: data.clone(),
+            at: 0,
+            interrupt: false,
+        };
+        let chunks: Vec<Chunk> = Chunker::new(r, 4096).unwrap().map(Result::unwrap).collect();
+        let sizes: Vec<usize> = chunks.iter().map(|c| c.data.len()).collect();
+        assert_eq!(sizes, [4096, 4096, 1808]);
+        let joined: Vec<u8> = chunks.iter().flat_map(|c| c.data.iter().copied()).collect();
+        assert_eq!(joined, data);
+        assert_eq!(chunks[2].offset, 8192);
     }
 
     #[test]
