@@ -353,6 +353,11 @@ impl IncomingBundle {
     }
 }
 
+/// How far past the bytes received [`read_ordered`] sizes its buffer for
+/// the length a bundle's head announces (bytes): one chunk of the largest
+/// size.
+const RESERVE_AHEAD: usize = crate::content::MAX_CHUNK_SIZE as usize;
+
 /// Reads a stream to its end, at most `limit` bytes, in order; with `hash`,
 /// also the payload's digest (see [`PayloadHasher`]).
 ///
@@ -381,18 +386,22 @@ async fn read_ordered(
             }
             continue;
         }
+        // Room for the length the head announces, but never more than
+        // RESERVE_AHEAD past what has arrived: a head's claim costs nothing.
+        let room = |out: &Vec<u8>, h: &Option<PayloadHasher>| {
+            let want = h.as_ref().and_then(PayloadHasher::expected_len);
+            let cap = limit.min(total.saturating_add(RESERVE_AHEAD));
+            want.unwrap_or(0).min(cap).saturating_sub(out.len())
+        };
         if let Some(f) = first.take() {
-            let want = hasher.as_ref().and_then(PayloadHasher::expected_len);
-            out.reserve(want.unwrap_or(0).min(limit).max(total));
+            out.reserve(room(&out, &hasher).max(total));
             out.extend_from_slice(&f);
         }
         out.extend_from_slice(&chunk.bytes);
         if let Some(h) = hasher.as_mut() {
             h.update(&out);
-            if let Some(n) = h.expected_len() {
-                out.reserve(n.min(limit).saturating_sub(out.len()));
-            }
         }
+        out.reserve(room(&out, &hasher));
     }
     let digest = hasher.and_then(PayloadHasher::finish);
     Ok((first.unwrap_or_else(|| Bytes::from(out)), digest))
