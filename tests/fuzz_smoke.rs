@@ -10,10 +10,13 @@
 
 use std::path::{Path, PathBuf};
 
+use bytes::Bytes;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use spore::bundle::admin::AdministrativeRecord;
-use spore::bundle::codec::{DecodeLimits, decode, encode};
+use spore::bundle::codec::{
+    DecodeLimits, decode, decode_shared, encode, encode_parts, payload_data_span,
+};
 use spore::bundle::{BundleId, Eid};
 use spore::content::{Manifest, chunk_cid};
 use spore::node::proto::ControlMessage;
@@ -56,6 +59,26 @@ fn check_bundle(data: &[u8]) {
     if let Ok(b) = decode(data, &limits) {
         let again = decode(&encode(&b), &limits).expect("our own encoding must decode");
         assert_eq!(again, b);
+        assert_eq!(
+            encode_parts(&b).to_bytes(),
+            encode(&b),
+            "pieces join to the encoding"
+        );
+    }
+    // The payload span found from the head alone (what a receiver hashes
+    // while the bundle arrives) is where the decoder finds the payload.
+    let span = payload_data_span(data);
+    let shared = Bytes::copy_from_slice(data);
+    if let (Some(span), Ok(b)) = (span, decode_shared(&shared, &limits)) {
+        let p = b.payload().expect("a decoded bundle has a payload");
+        let at = (p.as_ptr() as usize).wrapping_sub(shared.as_ptr() as usize);
+        if !p.is_empty() && at < shared.len() {
+            assert_eq!(
+                span,
+                (at, p.len()),
+                "span from the head against the decoder"
+            );
+        }
     }
 }
 
