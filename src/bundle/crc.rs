@@ -27,17 +27,15 @@ pub fn crc32c(data: &[u8]) -> u32 {
 }
 
 /// CRC-16/X.25 of the concatenation of `pieces`, without joining them.
-pub(crate) fn crc16_x25_pieces(pieces: &[&[u8]]) -> u16 {
+pub(crate) fn crc16_x25_pieces<'a>(pieces: impl IntoIterator<Item = &'a [u8]>) -> u16 {
     let mut d = X25.digest();
-    pieces.iter().for_each(|p| d.update(p));
+    pieces.into_iter().for_each(|p| d.update(p));
     d.finalize()
 }
 
 /// CRC-32C of the concatenation of `pieces`, without joining them.
-pub(crate) fn crc32c_pieces(pieces: &[&[u8]]) -> u32 {
-    pieces
-        .iter()
-        .fold(0, |crc, p| ::crc32c::crc32c_append(crc, p))
+pub(crate) fn crc32c_pieces<'a>(pieces: impl IntoIterator<Item = &'a [u8]>) -> u32 {
+    pieces.into_iter().fold(0, ::crc32c::crc32c_append)
 }
 
 /// CRC-16/X.25 of `span` with its last `zeroed_tail` bytes read as zeros.

@@ -128,35 +128,43 @@ fn put_canonical_head(out: &mut Vec<u8>, c: &CanonicalBlock) {
 }
 
 /// Appends the CRC byte string of the block that starts at `out[start]`
-/// (§4.2.1).
+/// (§4.2.1): zeroed first, then filled with the CRC of the whole block
+/// (one pass over contiguous bytes).
 fn finish_crc(out: &mut Vec<u8>, start: usize, crc: CrcType) {
-    let (field, n) = crc_field(crc, &[&out[start..]]);
-    out.extend_from_slice(&field[..n]);
+    out.extend_from_slice(zeroed_crc_field(crc));
+    let value = crc_value(crc, [&out[start..]]);
+    fill_crc_field(out, &value);
 }
 
-/// The CRC byte string (`field[..n]`, `n` = 0, 3 or 5) of a block whose
-/// encoding up to its CRC is the concatenation of `pieces`: the CRC is
-/// computed over that encoding followed by the byte string with its content
-/// zeroed, and written big-endian (§4.2.1).
-fn crc_field(crc: CrcType, pieces: &[&[u8]]) -> ([u8; 5], usize) {
-    let mut field = [0u8; 5];
+/// The CRC byte string of `crc` with its content zeroed: `42 00 00`,
+/// `44 00 00 00 00`, or nothing for CRC type 0.
+fn zeroed_crc_field(crc: CrcType) -> &'static [u8] {
     match crc {
-        CrcType::None => (field, 0),
-        CrcType::Crc16 => {
-            field[0] = 0x42;
-            let all = [pieces, &[&field[..3]]].concat();
-            let v = crc16_x25_pieces(&all).to_be_bytes();
-            field[1..3].copy_from_slice(&v);
-            (field, 3)
-        }
-        CrcType::Crc32c => {
-            field[0] = 0x44;
-            let all = [pieces, &[&field[..]]].concat();
-            let v = crc32c_pieces(&all).to_be_bytes();
-            field[1..5].copy_from_slice(&v);
-            (field, 5)
-        }
+        CrcType::None => &[],
+        CrcType::Crc16 => &[0x42, 0, 0],
+        CrcType::Crc32c => &[0x44, 0, 0, 0, 0],
     }
+}
+
+/// The CRC of a block whose encoding, CRC string zeroed and last, is the
+/// concatenation of `pieces`, big-endian: `value[..len]`, 2 or 4 bytes
+/// (none for type 0).
+fn crc_value<'a>(crc: CrcType, pieces: impl IntoIterator<Item = &'a [u8]>) -> ([u8; 4], usize) {
+    match crc {
+        CrcType::None => ([0; 4], 0),
+        CrcType::Crc16 => {
+            let [a, b] = crc16_x25_pieces(pieces).to_be_bytes();
+            ([a, b, 0, 0], 2)
+        }
+        CrcType::Crc32c => (crc32c_pieces(pieces).to_be_bytes(), 4),
+    }
+}
+
+/// Writes a [`crc_value`] over the last bytes of `field` (the zeroed CRC
+/// string it was computed with).
+fn fill_crc_field(field: &mut [u8], (value, len): &([u8; 4], usize)) {
+    let n = field.len();
+    field[n - len..].copy_from_slice(&value[..*len]);
 }
 
 /// Appends the CBOR form of an EID (§4.2.5.1.2).

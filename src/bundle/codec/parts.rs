@@ -11,7 +11,10 @@
 
 use bytes::Bytes;
 
-use super::{crc_field, encode, encode_canonical, encode_primary, put_canonical_head};
+use super::{
+    crc_value, encode, encode_canonical, encode_primary, fill_crc_field, put_canonical_head,
+    zeroed_crc_field,
+};
 use crate::bundle::{Bundle, CanonicalBlock, block_type};
 
 /// An encoded bundle as consecutive pieces: their concatenation is the
@@ -82,9 +85,14 @@ pub fn encode_parts(b: &Bundle) -> EncodedBundle {
     }
     let start = head.len();
     put_canonical_head(&mut head, payload);
-    let (field, n) = crc_field(payload.crc_type, &[&head[start..], &payload.data]);
-    let mut tail = Vec::with_capacity(n + 1);
-    tail.extend_from_slice(&field[..n]);
+    let zeroed = zeroed_crc_field(payload.crc_type);
+    let value = crc_value(
+        payload.crc_type,
+        [&head[start..], &payload.data[..], zeroed],
+    );
+    let mut tail = Vec::with_capacity(zeroed.len() + 1);
+    tail.extend_from_slice(zeroed);
+    fill_crc_field(&mut tail, &value);
     tail.push(0xff);
     EncodedBundle {
         parts: [Bytes::from(head), payload.data.clone(), Bytes::from(tail)],
