@@ -235,8 +235,35 @@ impl NodeProcess {
 }
 
 impl Drop for NodeProcess {
+    /// Kills the node; when the test is failing (the thread is panicking),
+    /// first prints the end of the node's log to stderr, so a CI failure
+    /// shows what the node saw even though its directory is deleted.
     fn drop(&mut self) {
         self.kill();
+        if std::thread::panicking() {
+            self.print_log_tail(LOG_TAIL_LINES);
+        }
+    }
+}
+
+/// How many lines of a node's log a failing test prints.
+const LOG_TAIL_LINES: usize = 80;
+
+impl NodeProcess {
+    fn print_log_tail(&self, lines: usize) {
+        let path = self.dir.with_extension("log");
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            return;
+        };
+        let all: Vec<&str> = text.lines().collect();
+        let tail = &all[all.len().saturating_sub(lines)..];
+        eprintln!(
+            "---- last {} lines of node {} log ({}) ----\n{}",
+            tail.len(),
+            self.name,
+            path.display(),
+            tail.join("\n")
+        );
     }
 }
 

@@ -487,9 +487,14 @@ pub(crate) fn init_tracing() {
     // A failed log write (e.g. the log's disk is full) is dropped: by
     // default tracing-subscriber reports it with `eprintln!`, which panics
     // when stderr itself cannot be written, and would take the node down.
+    // Colours only on a terminal: a log file (a service's stderr) gets
+    // plain text, as does anyone who sets NO_COLOR.
+    use std::io::IsTerminal;
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(ansi)
         .log_internal_errors(false)
         .try_init();
 }
