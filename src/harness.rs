@@ -187,6 +187,32 @@ impl NodeProcess {
         Ok(())
     }
 
+    /// Whether this node lists `peer` (a node ID such as `dtn://b/`) as
+    /// connected now (`GET /api/v1/peers`).
+    ///
+    /// # Errors
+    /// API failures.
+    pub fn connected(&self, peer: &str) -> anyhow::Result<bool> {
+        let v = self.client()?.get("/api/v1/peers")?;
+        Ok(v["peers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|p| p["node_id"] == peer && p["connected"] == true))
+    }
+
+    /// Waits (polling) until this node is in contact with `peer` (a node
+    /// ID): a test that sends right after [`NodeProcess::add_peer`] would
+    /// otherwise race the dial, and the routing policy decides without
+    /// that contact.
+    ///
+    /// # Errors
+    /// On timeout or API failures.
+    pub fn wait_connected(&self, peer: &str, timeout: Duration) -> anyhow::Result<()> {
+        let what = format!("{} to be in contact with {peer}", self.name);
+        wait_for(&what, timeout, || Ok(self.connected(peer)?.then_some(())))
+    }
+
     /// Stops dialing `addr` and hangs up.
     ///
     /// # Errors

@@ -45,6 +45,12 @@ fn a_learns_that_c_holds_a_file_via_b_and_remembers_it() {
     let c = start(root, "c");
     a.add_peer(b.quic_addr()).unwrap();
     c.add_peer(b.quic_addr()).unwrap();
+    // B must be in contact with C before it sends: a source that knows
+    // no way to the destination hands every copy to the first peer it
+    // meets (spec/routing.md §4), here A, which never meets C. (A CI run
+    // failed this way when C's dial came after B's send.)
+    b.wait_connected("dtn://c/", T).unwrap();
+    b.wait_connected("dtn://a/", T).unwrap();
 
     // Three chunks of 256 KiB (the default chunk size) and a tail.
     let src = root.join("report.bin");

@@ -17,23 +17,8 @@ use std::time::Duration;
 const DEST: &str = "dtn://d/files";
 const WAIT: Duration = Duration::from_secs(20);
 
-/// Whether `n` lists `peer` (a node ID) as connected.
-fn connected(n: &NodeProcess, peer: &str) -> anyhow::Result<bool> {
-    let v = n.client()?.get("/api/v1/peers")?;
-    Ok(v["peers"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .any(|p| p["node_id"] == peer && p["connected"] == true))
-}
-
 fn wait_connected(n: &NodeProcess, peer: &str) {
-    wait_for(
-        &format!("{} to be in contact with {peer}", n.name),
-        WAIT,
-        || Ok(connected(n, peer)?.then_some(())),
-    )
-    .unwrap();
+    n.wait_connected(peer, WAIT).unwrap();
 }
 
 /// Bundles in `n`'s status whose destination is [`DEST`].

@@ -42,15 +42,6 @@ fn trust(n: &NodeProcess, key: &str, name: &str) {
         .unwrap();
 }
 
-fn connected(n: &NodeProcess, peer: &str) -> anyhow::Result<bool> {
-    let v = n.client()?.get("/api/v1/peers")?;
-    Ok(v["peers"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .any(|p| p["node_id"] == peer && p["connected"] == true))
-}
-
 fn status_counter(n: &NodeProcess, name: &str) -> anyhow::Result<u64> {
     Ok(counter(&n.status(None)?, name))
 }
@@ -99,9 +90,9 @@ fn private_node_refuses_untrusted_serves_trusted_and_drops_removed() {
     // The trusted node's file crosses while m keeps being refused.
     let from_b = b.send(&file(3), "dtn://a/files").unwrap();
     wait_file(&a, &from_b);
-    assert!(connected(&a, "dtn://b/").unwrap());
-    assert!(!connected(&a, "dtn://m/").unwrap());
-    assert!(!connected(&m, "dtn://a/").unwrap());
+    assert!(a.connected("dtn://b/").unwrap());
+    assert!(!a.connected("dtn://m/").unwrap());
+    assert!(!m.connected("dtn://a/").unwrap());
     let at_a = a.status(Some(&from_m)).unwrap();
     assert_eq!(at_a["bundles"].as_array().unwrap().len(), 0, "{at_a}");
     assert!(at_a["files"].as_array().unwrap().is_empty());
@@ -118,14 +109,14 @@ fn private_node_refuses_untrusted_serves_trusted_and_drops_removed() {
     let out = spore(&a.dir, &["trust", "remove", "b"]);
     assert!(out.status.success(), "{out:?}");
     wait_for("a to drop b", Duration::from_secs(5), || {
-        Ok((!connected(&a, "dtn://b/")?).then_some(()))
+        Ok((!a.connected("dtn://b/")?).then_some(()))
     })
     .unwrap();
     wait_for("b's redial to be refused", WAIT, || {
         Ok((status_counter(&a, "refused_untrusted")? > refused).then_some(()))
     })
     .unwrap();
-    assert!(!connected(&a, "dtn://b/").unwrap());
+    assert!(!a.connected("dtn://b/").unwrap());
 }
 
 #[test]
@@ -148,7 +139,7 @@ fn invite_join_trusts_both_ways_and_a_code_works_once() {
     assert!(trusted_keys(&j).contains(&own_key(&a)));
     assert_eq!(status_counter(&a, "joined").unwrap(), 1);
     wait_for("j to reconnect to a", WAIT, || {
-        Ok(connected(&j, "dtn://a/")?.then_some(()))
+        Ok(j.connected("dtn://a/")?.then_some(()))
     })
     .unwrap();
     let file = tmp.path().join("g.bin");
