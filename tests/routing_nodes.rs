@@ -4,7 +4,11 @@
 //!    contact with B and C, both in contact with D; B reaches D through a
 //!    relay that adds 100 ms one way, C reaches D directly. A file sent from
 //!    A to D goes through C only: custody moves to C, B never holds it.
-//! 2. `--router direct` holds a bundle for a relay and `spore routes` says
+//! 2. Under spray-and-wait, A keeps copies of a file it sprayed to B; B
+//!    delivers it to D; when A then meets D, D's summary lists the bundles
+//!    and A releases its copies (spec/custody.md §Copies at the
+//!    destination).
+//! 3. `--router direct` holds a bundle for a relay and `spore routes` says
 //!    why; the status API names the router; bad router set-ups fail at
 //!    start with a clear message.
 
@@ -85,6 +89,53 @@ fn the_default_policy_chooses_the_lower_latency_relay() {
     let v = a.status(None).unwrap();
     assert_eq!(v["router"], "spore:4", "the default router");
     assert!(relay.stats().sent > 0, "B's link to D did carry traffic");
+}
+
+#[test]
+fn sprayed_copies_are_released_when_the_source_meets_the_destination() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = common::exe();
+    let spray = ["--router", "spray-and-wait:4"];
+    let start = |n: &str| NodeProcess::start(&exe, &tmp.path().join(n), n, &spray).unwrap();
+    let (a, b, d) = (start("a"), start("b"), start("d"));
+    a.add_peer(b.quic_addr()).unwrap();
+    wait_connected(&a, "dtn://b/");
+    let file = tmp.path().join("survey.bin");
+    common::random_file(&file, 300 << 10, 9);
+    let cid = a.send(&file, DEST).unwrap();
+    // Two chunks and a manifest: B gets 2 of A's 4 copies of each.
+    wait_for("B to hold copies of all three bundles", WAIT, || {
+        Ok((bundles_to_dest(&b).len() == 3).then_some(()))
+    })
+    .unwrap();
+    a.remove_peer(b.quic_addr()).unwrap();
+    b.add_peer(d.quic_addr()).unwrap();
+    wait_for("D to write the file", WAIT, || {
+        let st = d.status(Some(&cid))?;
+        Ok(st["files"][0]["path"].as_str().map(str::to_owned))
+    })
+    .unwrap();
+    let states = count_states(&a.status(None).unwrap(), Some(DEST));
+    assert_eq!(
+        states.get("stored"),
+        Some(&3),
+        "A kept its copies: {states:?}"
+    );
+
+    a.add_peer(d.quic_addr()).unwrap();
+    wait_for("A to release its copies", WAIT, || {
+        let states = count_states(&a.status(None)?, Some(DEST));
+        Ok((states.get("custody_transferred") == Some(&3)).then_some(()))
+    })
+    .unwrap();
+    for bundle in bundles_to_dest(&a) {
+        assert_eq!(bundle["custodian"], "dtn://d/", "{bundle}");
+    }
+    for bundle in bundles_to_dest(&d) {
+        assert_eq!(bundle["received_from"], "dtn://b/", "came via B: {bundle}");
+    }
+    let counters = a.status(None).unwrap()["counters"].clone();
+    assert_eq!(counters["released_held_at_destination"], 3, "{counters}");
 }
 
 #[test]

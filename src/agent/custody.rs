@@ -165,6 +165,52 @@ impl Agent {
         Ok(())
     }
 
+    /// Releases the bundles in `ids` that we hold and whose destination is
+    /// `peer`, whose contact summary lists them (it holds or delivered
+    /// them, whatever path they took): our copies can do nothing more, so
+    /// their bytes go and the records name the destination as custodian
+    /// (spec/custody.md §Copies at the destination). One lazy commit.
+    ///
+    /// # Errors
+    /// [`AgentError::Store`] on engine failure.
+    pub(super) fn release_held_at_destination(
+        &mut self,
+        now: DtnTime,
+        peer: &Eid,
+        ids: &[crate::bundle::BundleId],
+    ) -> Result<(), AgentError> {
+        let mut txn = self.store.write_lazy()?;
+        let mut n = 0u64;
+        for id in ids {
+            let key = id.to_key();
+            let Some(mut rec) = txn.record(&key)? else {
+                continue;
+            };
+            if !rec.state.is_held() || !rec.destination.is_on_node(peer) {
+                continue;
+            }
+            self.release(&mut txn, &key, &rec)?;
+            rec.log(
+                now,
+                format!("{peer} (the destination) already holds it: our copy is released"),
+            );
+            rec.state = BundleState::CustodyTransferred;
+            rec.custodian = Some(peer.clone());
+            txn.put_record(&rec)?;
+            n += 1;
+        }
+        if n > 0 {
+            *self
+                .tally
+                .entry("released_held_at_destination".into())
+                .or_default() += n;
+            info!(peer = %peer, bundles = n, "the destination already holds bundles we held; copies released");
+        }
+        self.commit(txn)?;
+        self.fill_needed = true;
+        Ok(())
+    }
+
     /// Custody timeouts and lifetime expiry.
     pub(super) fn tick(&mut self, now: DtnTime, out: &mut Vec<Action>) -> Result<(), AgentError> {
         out.append(&mut self.startup);

@@ -166,6 +166,27 @@ impl Agent {
                 ours.push(id);
             }
         }
+        // The destination holds or delivered bundles we still hold copies
+        // of (they reached it by another path): those copies are released,
+        // under a copy budget only. An epidemic or PRoPHET copy stays: it
+        // is what keeps peers from handing the bundle to us again and
+        // again (nothing else here remembers it), which costs more
+        // transmissions than the buffer space it frees saves (sim: twice
+        // epidemic's transfers on the README's traces). Those the
+        // destination got from us take the custody-signal path below.
+        let from_us: foldhash::HashSet<&BundleId> = ours.iter().collect();
+        let mut at_destination = Vec::new();
+        for id in held.iter().filter(|id| !from_us.contains(id)) {
+            let held_for_peer = self.store.held_head(&id.to_key())?.is_some_and(|h| {
+                h.state.is_held() && h.copies != COPIES_UNLIMITED && h.destination.is_on_node(&peer)
+            });
+            if held_for_peer {
+                at_destination.push(id.clone());
+            }
+        }
+        if !at_destination.is_empty() {
+            self.release_held_at_destination(now, &peer, &at_destination)?;
+        }
         if ours.is_empty() {
             return Ok(());
         }

@@ -80,6 +80,46 @@ fn spray_and_wait_halves_copies_then_waits_for_the_destination() {
     assert!(d.store().is_delivered(&id.to_key()).unwrap());
 }
 
+/// Copies left behind by spraying are released when their holder meets
+/// the destination and its summary lists the bundle (it came by another
+/// path); before, they stayed until expiry. A bundle the destination does
+/// not list stays.
+#[test]
+fn copies_are_released_when_the_destination_already_holds_the_bundle() {
+    let [mut a, mut b, mut d] = ["a", "b", "d"].map(|n| agent_with(n, "spray-and-wait:4"));
+    let ids = submit(&mut a, T0, vec![data("dtn://d/app", b"x", None, None)]);
+    let id = &ids[0];
+    let mut net = Net::new();
+    let nodes = &mut [&mut a, &mut b, &mut d];
+    net.contact(T0, nodes, 0, 1, None); // A keeps 2 copies, B gets 2
+    net.down(T0, nodes, 0, 1);
+    net.contact(T0, nodes, 1, 2, None); // B delivers to D
+    net.down(T0, nodes, 1, 2);
+    assert!(d.store().is_delivered(&id.to_key()).unwrap());
+    assert_eq!(copies(&a, id), (BundleState::Stored, 2));
+    let other = submit(&mut a, T0, vec![data("dtn://x/app", b"y", None, None)]);
+
+    let held_before = a.held_bytes;
+    let nodes = &mut [&mut a, &mut b, &mut d];
+    net.contact(T0.plus_ms(10), nodes, 0, 2, None);
+    let (state, custodian) = state(&a, id);
+    assert_eq!(state, BundleState::CustodyTransferred);
+    assert_eq!(custodian, Some(eid("dtn://d/")));
+    assert!(a.store().bundle_bytes(&id.to_key()).unwrap().is_none());
+    let rec = a.store().record(&id.to_key()).unwrap().unwrap();
+    assert!(
+        rec.history
+            .iter()
+            .any(|h| h.event.contains("already holds it")),
+        "{:?}",
+        rec.history
+    );
+    let counters: BTreeMap<_, _> = a.store().counters().unwrap().into_iter().collect();
+    assert_eq!(counters.get("released_held_at_destination"), Some(&1));
+    assert_eq!(copies(&a, &other[0]).0, BundleState::Stored, "not D's");
+    assert_eq!(a.held_bytes, held_before - rec.size_bytes);
+}
+
 /// Found by the simulator: a bundle that comes back to a node it passed
 /// through used to be answered "duplicate", and the sender released the
 /// last copy.
