@@ -261,9 +261,10 @@ impl NodeProcess {
 }
 
 impl Drop for NodeProcess {
-    /// Kills the node; when the test is failing (the thread is panicking),
-    /// first prints the end of the node's log to stderr, so a CI failure
-    /// shows what the node saw even though its directory is deleted.
+    /// Kills the node and, when the test is failing (the thread is
+    /// panicking), prints the end of the node's log to stderr, so a CI
+    /// failure shows what the node saw even though its directory is
+    /// deleted.
     fn drop(&mut self) {
         self.kill();
         if std::thread::panicking() {
