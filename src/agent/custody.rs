@@ -138,6 +138,9 @@ impl Agent {
             }
         }
         self.release(txn, key, rec)?;
+        if rec.destination.is_on_node(to) {
+            self.known_delivered.insert(key, rec.expiry_ms);
+        }
         if let Some(t) = sent_at_ms {
             rec.log(DtnTime(t), format!("transmitted to {to}"));
         }
@@ -190,6 +193,7 @@ impl Agent {
                 continue;
             }
             self.release(&mut txn, &key, &rec)?;
+            self.known_delivered.insert(&key, rec.expiry_ms);
             rec.log(
                 now,
                 format!("{peer} (the destination) already holds it: our copy is released"),

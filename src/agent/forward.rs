@@ -41,6 +41,7 @@ impl Agent {
         }
         info!(peer = %peer, rtt_ms = rtt_us as f64 / 1000.0, "contact up");
         self.advertise_to_others(now, &peer, out);
+        self.known_delivered.prune(now.0);
         let (held, from_you) = self.summary_for(&peer)?;
         let advert = self.router.advert_for(now.0, Some(&peer));
         out.push(Action::SendSummary {
@@ -83,11 +84,16 @@ impl Agent {
     }
 
     /// Our summary for `peer`: up to `summary_limit` bundles we hold or
-    /// delivered, and which of them came from `peer`.
+    /// delivered, then (within the same limit) bundles we released that
+    /// reached their destination, newest first; and which of the held or
+    /// delivered ones came from `peer`.
     fn summary_for(&self, peer: &Eid) -> Result<(Vec<BundleId>, Vec<FromYou>), AgentError> {
-        let (keys, from_peer) = self.store.summary(peer, self.cfg.summary_limit)?;
+        let limit = self.cfg.summary_limit;
+        let (keys, from_peer) = self.store.summary(peer, limit)?;
+        let room = limit.saturating_sub(keys.len());
         let held = keys
             .iter()
+            .chain(self.known_delivered.newest(room))
             .filter_map(|k| BundleId::from_key(k).ok())
             .collect();
         let from_you = from_peer
@@ -168,18 +174,16 @@ impl Agent {
         }
         // The destination holds or delivered bundles we still hold copies
         // of (they reached it by another path): those copies are released,
-        // under a copy budget only. An epidemic or PRoPHET copy stays: it
-        // is what keeps peers from handing the bundle to us again and
-        // again (nothing else here remembers it), which costs more
-        // transmissions than the buffer space it frees saves (sim: twice
-        // epidemic's transfers on the README's traces). Those the
-        // destination got from us take the custody-signal path below.
+        // and our summaries list them from then on (`known.rs`) so that
+        // peers do not hand them back. Those the destination got from us
+        // take the custody-signal path below.
         let from_us: foldhash::HashSet<&BundleId> = ours.iter().collect();
         let mut at_destination = Vec::new();
         for id in held.iter().filter(|id| !from_us.contains(id)) {
-            let held_for_peer = self.store.held_head(&id.to_key())?.is_some_and(|h| {
-                h.state.is_held() && h.copies != COPIES_UNLIMITED && h.destination.is_on_node(&peer)
-            });
+            let held_for_peer = self
+                .store
+                .held_head(&id.to_key())?
+                .is_some_and(|h| h.state.is_held() && h.destination.is_on_node(&peer));
             if held_for_peer {
                 at_destination.push(id.clone());
             }

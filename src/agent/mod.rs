@@ -18,6 +18,7 @@ mod forward;
 mod inflight;
 mod ingest;
 mod jobs;
+mod known;
 mod quota;
 mod status;
 mod submit;
@@ -492,6 +493,9 @@ pub struct Agent {
     /// The number of our latest transmission (custody block; see
     /// [`Agent::next_transmission`]).
     last_transmission: u64,
+    /// Bundles released here that reached their destination; listed in
+    /// our summaries ([`known::KnownDelivered`]).
+    known_delivered: known::KnownDelivered,
 }
 
 impl Agent {
@@ -535,6 +539,7 @@ impl Agent {
             contacts: BTreeMap::new(),
             in_flight: InFlightSet::default(),
             last_transmission: 0,
+            known_delivered: known::KnownDelivered::default(),
             router,
             dirty_peers: Default::default(),
             peers_flushed_ms: 0,

@@ -120,6 +120,41 @@ fn copies_are_released_when_the_destination_already_holds_the_bundle() {
     assert_eq!(a.held_bytes, held_before - rec.size_bytes);
 }
 
+/// An epidemic copy is released at the destination too, and the releaser
+/// lists the bundle in its summaries from then on, so a peer that still
+/// holds a copy does not hand it back.
+#[test]
+fn a_released_epidemic_copy_is_not_handed_back() {
+    let [mut a, mut b, mut c, mut d] = ["a", "b", "c", "d"].map(|n| agent_with(n, "epidemic"));
+    let ids = submit(&mut a, T0, vec![data("dtn://d/app", b"x", None, None)]);
+    let id = &ids[0];
+    let mut net = Net::new();
+    let nodes = &mut [&mut a, &mut b, &mut c, &mut d];
+    for (x, y) in [(0, 1), (1, 2), (1, 3)] {
+        net.contact(T0, nodes, x, y, None); // A → B → C, and B → D
+        net.down(T0, nodes, x, y);
+    }
+    assert!(d.store().is_delivered(&id.to_key()).unwrap());
+    assert_eq!(state(&c, id).0, BundleState::Stored, "C keeps its copy");
+
+    let nodes = &mut [&mut a, &mut b, &mut c, &mut d];
+    net.contact(T0.plus_ms(10), nodes, 0, 3, None);
+    net.down(T0.plus_ms(10), nodes, 0, 3);
+    assert_eq!(
+        state(&a, id),
+        (BundleState::CustodyTransferred, Some(eid("dtn://d/")))
+    );
+    let received = |a: &Agent| {
+        let m: BTreeMap<_, _> = a.store().counters().unwrap().into_iter().collect();
+        m.get("received_total").copied().unwrap_or(0)
+    };
+    let before = received(&a);
+    let nodes = &mut [&mut a, &mut b, &mut c, &mut d];
+    net.contact(T0.plus_ms(20), nodes, 0, 2, None);
+    assert_eq!(received(&a), before, "C did not hand the bundle back to A");
+    assert_eq!(state(&a, id).0, BundleState::CustodyTransferred);
+}
+
 /// Found by the simulator: a bundle that comes back to a node it passed
 /// through used to be answered "duplicate", and the sender released the
 /// last copy.
