@@ -21,13 +21,6 @@ fn peer<'a>(v: &'a Value, node: &str) -> Option<&'a Value> {
         .find(|p| p["node_id"].as_str() == Some(node))
 }
 
-fn connected(n: &NodeProcess, node: &str) -> anyhow::Result<Option<()>> {
-    let v = peers(n)?;
-    Ok(peer(&v, node)
-        .is_some_and(|p| p["connected"] == true)
-        .then_some(()))
-}
-
 fn disc_counter(v: &Value, name: &str) -> u64 {
     v["discovery"]["counters"][name].as_u64().unwrap_or(0)
 }
@@ -41,12 +34,9 @@ fn peer_exchange_connects_a_to_c_through_b() {
     let (a, b, c) = (start("a"), start("b"), start("c"));
 
     b.add_peer(c.quic_addr()).unwrap();
-    wait_for("B in contact with C", T, || connected(&b, "dtn://c/")).unwrap();
+    b.wait_connected("dtn://c/", T).unwrap();
     a.add_peer(b.quic_addr()).unwrap();
-    wait_for("A in contact with C (told by B)", T, || {
-        connected(&a, "dtn://c/")
-    })
-    .unwrap();
+    a.wait_connected("dtn://c/", T).unwrap(); // told by B
 
     let v = peers(&a).unwrap();
     assert!(disc_counter(&v, "pex_lists_received") >= 1, "{v}");
@@ -72,7 +62,7 @@ fn peer_exchange_connects_a_to_c_through_b() {
         .delete(&format!("/api/v1/peers?node={q}"))
         .unwrap();
     wait_for("contact A-C closed", T, || {
-        Ok(connected(&a, "dtn://c/")?.is_none().then_some(()))
+        Ok((!a.connected("dtn://c/")?).then_some(()))
     })
     .unwrap();
     a.remove_peer(b.quic_addr()).unwrap();
@@ -83,7 +73,7 @@ fn peer_exchange_connects_a_to_c_through_b() {
     })
     .unwrap();
     assert!(disc_counter(&v, "pex_lists_received") >= 2, "{v}");
-    assert!(connected(&a, "dtn://c/").unwrap().is_none(), "{v}");
+    assert!(!a.connected("dtn://c/").unwrap(), "{v}");
 }
 
 #[test]
@@ -100,7 +90,7 @@ fn restarted_node_redials_cached_peer() {
     let b = NodeProcess::start(&exe, &tmp.path().join("b"), "b", &[]).unwrap();
 
     a.add_peer(b.quic_addr()).unwrap();
-    wait_for("A in contact with B", T, || connected(&a, "dtn://b/")).unwrap();
+    a.wait_connected("dtn://b/", T).unwrap();
     // A sends B a small file: the bundle commit writes the peer table
     // (address and last contact) to A's store without waiting for the
     // periodic flush.
@@ -118,17 +108,14 @@ fn restarted_node_redials_cached_peer() {
     // Not a dial target any more: only the cache can bring B back.
     a.remove_peer(b.quic_addr()).unwrap();
     wait_for("contact A-B closed", T, || {
-        Ok(connected(&a, "dtn://b/")?.is_none().then_some(()))
+        Ok((!a.connected("dtn://b/")?).then_some(()))
     })
     .unwrap();
 
     a.restart().unwrap();
     let dial = std::fs::read_to_string(a.dir.join("dial.json")).unwrap();
     assert_eq!(dial.trim(), "[]", "empty dial list");
-    wait_for("A re-dials B from the cache", T, || {
-        connected(&a, "dtn://b/")
-    })
-    .unwrap();
+    a.wait_connected("dtn://b/", T).unwrap(); // re-dialled from the cache
     let v = peers(&a).unwrap();
     assert!(disc_counter(&v, "discovery_dials") >= 1, "{v}");
     assert_eq!(v["dial"], serde_json::json!([]), "still no dial target");
