@@ -13,7 +13,7 @@ use std::path::PathBuf;
 /// with glibc's malloc, allocation was ≈ 14 % of a run's profile. On the
 /// 100-node 3-day spray-and-wait run of `scripts/sim-bench.sh`: 49–53 k →
 /// 59–61 k events/s (three interleaved runs each; same results), peak RSS
-/// 179 → 215 MiB.
+/// 175 → 210 MiB.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
