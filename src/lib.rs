@@ -21,3 +21,4 @@ pub mod node;
 pub mod routing;
 pub mod store;
 pub mod sync;
+pub mod thp;

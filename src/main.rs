@@ -13,14 +13,17 @@ mod cli;
 /// interleaved pairs on the 2-core reference machine: one-hop contact
 /// transfer of 256 MiB 285–304 → 298–343 MB/s at 1.17–1.37 instead of
 /// 1.36–1.49 CPU-seconds; 10 000 small files 11.1–11.5 k → 13.1–13.2 k
-/// files/s. Peak RSS rises: A 55–58 → 102–107 MiB and C 66–78 → 125–149
-/// MiB while a 1 GiB file syncs (README §Limits gives the knobs:
-/// `MIMALLOC_ARENA_EAGER_COMMIT=0` lowers it at the same speed; a build
-/// without the `mimalloc` feature uses the system allocator).
+/// files/s. Peak RSS rose: A 55–58 → 102–107 MiB and C 66–78 → 125–149
+/// MiB while a 1 GiB file syncs, mostly from mimalloc's transparent huge
+/// pages, which `main` turns off ([`spore::thp`]: A 85, C 93–98 MiB).
+/// README §Limits gives the knobs (`MIMALLOC_ARENA_EAGER_COMMIT=0`; a
+/// build without the `mimalloc` feature uses the system allocator).
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
+    #[cfg(feature = "mimalloc")]
+    spore::thp::disable();
     cli::main()
 }

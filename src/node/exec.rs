@@ -115,13 +115,18 @@ pub(crate) async fn run(
 
 /// Starts `prog` with piped stdin and stdout (killed when dropped).
 fn spawn(prog: &str, args: &[String]) -> Result<tokio::process::Child, String> {
-    Command::new(prog)
-        .args(args)
+    let mut cmd = Command::new(prog);
+    cmd.args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
+        .kill_on_drop(true);
+    // The node binary runs with transparent huge pages off (crate::thp);
+    // the service's program gets the system's setting.
+    // SAFETY: the closure makes one prctl system call (async-signal-safe)
+    // and touches no state shared with the parent.
+    unsafe { cmd.pre_exec(crate::thp::enable_in_child) };
+    cmd.spawn()
         .map_err(|e| format!("cannot start {prog:?}: {e}"))
 }
 
@@ -187,6 +192,31 @@ mod tests {
         let o = job.await.expect("joins");
         assert_eq!(o.status, JobStatus::Ok);
         assert!(o.output.is_empty(), "streamed bytes are not repeated");
+    }
+
+    /// The node binary turns transparent huge pages off for itself
+    /// (crate::thp); a service's program must not inherit that.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_service_program_gets_transparent_huge_pages_back() {
+        assert!(crate::thp::disable(), "prctl(PR_SET_THP_DISABLE) refused");
+        let secs = Duration::from_secs(5);
+        let o = run(
+            &argv(&["cat", "/proc/self/status"]),
+            Vec::new(),
+            secs,
+            1 << 20,
+            None,
+        )
+        .await;
+        assert_eq!(o.status, JobStatus::Ok);
+        let text = String::from_utf8_lossy(&o.output);
+        let line = text.lines().find(|l| l.starts_with("THP_enabled:"));
+        assert_eq!(
+            line.and_then(|l| l.split_whitespace().nth(1)),
+            Some("1"),
+            "{line:?}"
+        );
     }
 
     #[tokio::test]
