@@ -219,6 +219,11 @@ async fn parts_arrive_whole_and_the_payload_is_hashed_on_arrival() {
         let decoded = codec::decode_shared(&bytes, &Default::default()).unwrap();
         assert!(digest.covers(&bytes, decoded.payload().unwrap()));
         assert_eq!(digest.sha256, <[u8; 32]>::from(Sha256::digest(&payload)));
+        // Placed for O_DIRECT writes without a copy (spec/manifest.md
+        // §Progressive reassembly): the payload data starts on a 4096-byte
+        // boundary in memory.
+        let at = decoded.payload().unwrap().as_ptr() as usize;
+        assert_eq!(at % spore::content::direct::ALIGN, 0, "payload at {at:#x}");
 
         let junk = random_bytes(5, 100 * 1024);
         let incoming = async { from_a.accept_bundle_stream().await?.read_hashed().await };

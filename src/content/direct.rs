@@ -156,6 +156,66 @@ pub(super) fn open_direct(_file: &File) -> Option<File> {
     None
 }
 
+/// Writes the first `whole` bytes of `parts`, laid end to end, at
+/// `offset` of the `O_DIRECT` handle `direct`, straight from the parts'
+/// memory (`pwritev`, no aligned copy). Only when everything is aligned:
+/// `offset`, `whole` and the address of every part a multiple of
+/// [`ALIGN`], and every part but the one holding byte `whole - 1` a
+/// multiple of [`ALIGN`] long.
+///
+/// Returns the bytes written from the start, which the caller writes
+/// otherwise from there on: `whole`; 0 when not aligned or the first
+/// write fails; or where a write stopped short or failed.
+pub(super) fn write_parts_direct(
+    direct: &File,
+    parts: &[&[u8]],
+    offset: u64,
+    whole: usize,
+) -> usize {
+    let mut slices = Vec::with_capacity(parts.len());
+    let mut left = whole;
+    for p in parts {
+        if left == 0 {
+            break;
+        }
+        let take = p.len().min(left);
+        if take % ALIGN != 0 || (p.as_ptr() as usize) % ALIGN != 0 {
+            return 0;
+        }
+        slices.push(std::io::IoSlice::new(&p[..take]));
+        left -= take;
+    }
+    if left != 0 || whole == 0 || offset % ALIGN as u64 != 0 {
+        return 0;
+    }
+    let mut done = 0;
+    let mut rest = &mut slices[..];
+    while done < whole {
+        match pwritev(direct, rest, offset + done as u64) {
+            Ok(n) if n > 0 => {
+                done += n;
+                if n % ALIGN != 0 {
+                    break;
+                }
+                std::io::IoSlice::advance_slices(&mut rest, n);
+            }
+            _ => break,
+        }
+    }
+    done
+}
+
+#[cfg(target_os = "linux")]
+fn pwritev(file: &File, slices: &[std::io::IoSlice<'_>], offset: u64) -> std::io::Result<usize> {
+    let offset = i64::try_from(offset).map_err(|_| std::io::ErrorKind::InvalidInput)?;
+    Ok(nix::sys::uio::pwritev(file, slices, offset)?)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn pwritev(_: &File, _: &[std::io::IoSlice<'_>], _: u64) -> std::io::Result<usize> {
+    Err(std::io::ErrorKind::Unsupported.into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,6 +273,59 @@ mod tests {
         if cfg!(target_os = "linux") && std::env::var_os("SPORE_TEST_NO_DIRECT").is_none() {
             assert!(direct, "O_DIRECT refused on {}", dir.path().display());
         }
+    }
+
+    /// A copy of `data` at an [`ALIGN`]ed address: the buffer and where
+    /// in it the copy starts.
+    fn aligned(data: &[u8]) -> (Vec<u8>, usize) {
+        let mut backing = vec![0; data.len() + ALIGN];
+        let start = backing.as_ptr().align_offset(ALIGN);
+        backing[start..start + data.len()].copy_from_slice(data);
+        (backing, start)
+    }
+
+    #[test]
+    fn aligned_parts_are_written_without_a_copy_and_others_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let f = File::create(&path).unwrap();
+        let Some(direct) = open_direct(&f) else {
+            let no_direct = std::env::var_os("SPORE_TEST_NO_DIRECT").is_some();
+            assert!(no_direct || !cfg!(target_os = "linux"), "O_DIRECT refused");
+            return;
+        };
+        let data = pattern(3 * 64 * 1024 + 1000);
+        let bufs: Vec<_> = [0..64 * 1024, 64 * 1024..128 * 1024, 128 * 1024..data.len()]
+            .into_iter()
+            .map(|r| (aligned(&data[r.clone()]), r.len()))
+            .collect();
+        let parts: Vec<&[u8]> = bufs.iter().map(|((b, s), n)| &b[*s..s + n]).collect();
+        let whole = data.len() / ALIGN * ALIGN;
+        // At offset 2 * ALIGN: whole blocks only, the tail is the caller's.
+        assert_eq!(
+            write_parts_direct(&direct, &parts, 2 * ALIGN as u64, whole),
+            whole
+        );
+        f.write_all_at(&data[whole..], (2 * ALIGN + whole) as u64)
+            .unwrap();
+        f.sync_all().unwrap();
+        let back = read_back(&path);
+        assert_eq!(&back[..2 * ALIGN], &vec![0; 2 * ALIGN][..]);
+        assert_eq!(&back[2 * ALIGN..], &data[..]);
+
+        // Refused (0 written): a part off an aligned address, a middle part
+        // of a length off the block size, an unaligned offset or length.
+        let ((b0, s0), _) = &bufs[0];
+        let odd = &b0[s0 + 1..s0 + 1 + 8 * ALIGN];
+        assert_eq!(write_parts_direct(&direct, &[odd], 0, 8 * ALIGN), 0);
+        let short = &parts[0][..1000];
+        assert_eq!(
+            write_parts_direct(&direct, &[short, parts[1]], 0, 8 * ALIGN),
+            0
+        );
+        assert_eq!(write_parts_direct(&direct, &parts, 100, whole), 0);
+        assert_eq!(write_parts_direct(&direct, &parts[..1], 0, 100), 0);
+        assert_eq!(read_back(&path)[2 * ALIGN..], data[..], "nothing changed");
     }
 
     #[test]

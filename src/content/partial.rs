@@ -17,7 +17,7 @@
 //! [`ALIGN`] only), for the reasons given in [`super::direct`].
 
 use super::assemble::{ChunkCheck, check_chunk, io, persist_noclobber, start_temp_file, sync_dir};
-use super::direct::{ALIGN, open_direct};
+use super::direct::{ALIGN, open_direct, write_parts_direct};
 use super::{ContentError, Manifest};
 use ::cid::Cid;
 use bytes::Bytes;
@@ -285,8 +285,10 @@ impl PartialFile {
     }
 
     /// Writes `parts`, consecutive chunks from chunk `index` on, at that
-    /// chunk's offset: whole aligned blocks on the direct handle from one
-    /// aligned copy of them all, the rest (and everything, when a direct
+    /// chunk's offset: whole aligned blocks on the direct handle, straight
+    /// from the parts when they lie on [`ALIGN`] boundaries in memory (as
+    /// the QUIC receiver places chunk payloads) and otherwise from one
+    /// aligned copy of them all; the rest (and everything, when a direct
     /// write fails) on the ordinary handle. Every part but the last is a
     /// whole chunk, so with a direct handle (chunk size a multiple of
     /// [`ALIGN`]) only the last part can end off a block boundary.
@@ -294,25 +296,15 @@ impl PartialFile {
         let offset = index * u64::from(self.manifest.chunk_size);
         let total: usize = parts.iter().map(|p| p.len()).sum();
         let whole = total / ALIGN * ALIGN;
-        let direct_ok = match &self.direct {
-            Some(d) if whole > 0 => SCRATCH.with_borrow_mut(|buf| {
-                // Grown (and zeroed) only when a larger run comes.
-                if buf.len() < whole + ALIGN {
-                    buf.resize(whole + ALIGN, 0);
-                }
-                let start = buf.as_ptr().align_offset(ALIGN).min(ALIGN);
-                let mut at = start;
-                for p in parts {
-                    let take = p.len().min(start + whole - at);
-                    buf[at..at + take].copy_from_slice(&p[..take]);
-                    at += take;
-                }
-                d.write_all_at(&buf[start..start + whole], offset).is_ok()
-            }),
-            _ => false,
+        // Bytes written on the direct handle, from the start.
+        let done = match &self.direct {
+            Some(d) if whole > 0 => match write_parts_direct(d, parts, offset, whole) {
+                0 if write_copy_direct(d, parts, offset, whole) => whole,
+                n => n,
+            },
+            _ => 0,
         };
-        // What the direct write did not cover, part by part.
-        let done = if direct_ok { whole } else { 0 };
+        // What the direct writes did not cover, part by part.
         let mut at = 0;
         for p in parts {
             let (lo, hi) = (at, at + p.len());
@@ -327,6 +319,28 @@ impl PartialFile {
         }
         Ok(())
     }
+}
+
+/// Writes the first `whole` bytes of `parts`, laid end to end, at
+/// `offset` of the `O_DIRECT` handle `direct` from one aligned copy of
+/// them (this thread's [`SCRATCH`]). True if all were written.
+fn write_copy_direct(direct: &File, parts: &[&[u8]], offset: u64, whole: usize) -> bool {
+    SCRATCH.with_borrow_mut(|buf| {
+        // Grown (and zeroed) only when a larger run comes.
+        if buf.len() < whole + ALIGN {
+            buf.resize(whole + ALIGN, 0);
+        }
+        let start = buf.as_ptr().align_offset(ALIGN).min(ALIGN);
+        let mut at = start;
+        for p in parts {
+            let take = p.len().min(start + whole - at);
+            buf[at..at + take].copy_from_slice(&p[..take]);
+            at += take;
+        }
+        direct
+            .write_all_at(&buf[start..start + whole], offset)
+            .is_ok()
+    })
 }
 
 /// Consecutive chunks gathered for one write.

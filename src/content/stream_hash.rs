@@ -105,6 +105,15 @@ impl PayloadHasher {
         }
     }
 
+    /// Where the payload data starts in the bundle, in bytes from its
+    /// first byte, once the head has arrived.
+    pub fn payload_offset(&self) -> Option<usize> {
+        match &self.state {
+            State::Hashing { offset, .. } => Some(*offset),
+            _ => None,
+        }
+    }
+
     /// The whole bundle's length in bytes as far as the head tells (the
     /// payload's end plus the longest tail: a 4-byte CRC string and the
     /// closing `0xff`), once the head has arrived: for sizing a buffer.
