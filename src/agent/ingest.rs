@@ -1,6 +1,7 @@
 //! Receiving bundles: validate, store durably, then acknowledge. Local
 //! submissions (`submit.rs`) go through the same [`Agent::accept`].
 
+use super::raw::Raw;
 use super::{Action, Agent, AgentError, Received};
 use crate::bundle::admin::{
     AdministrativeRecord, CustodyReason, CustodySignal, ReasonCode, StatusKind,
@@ -214,7 +215,7 @@ impl Agent {
                 now,
                 bundle,
                 Some(&r.from),
-                &r.bytes,
+                Raw::Encoded(&r.bytes),
                 &mut after,
                 content,
             )?;
@@ -250,7 +251,7 @@ impl Agent {
     }
 
     /// Validates one bundle and records it in `txn` (stored for forwarding,
-    /// or delivered here). `raw` is its encoding as received; `content` is
+    /// or delivered here). `raw` is its encoding ([`Raw`]); `content` is
     /// its content check if done already ([`Prechecked`]).
     #[allow(clippy::too_many_arguments)]
     pub(super) fn accept(
@@ -259,7 +260,7 @@ impl Agent {
         now: DtnTime,
         mut bundle: Bundle,
         from: Option<&Eid>,
-        raw: &[u8],
+        raw: Raw<'_>,
         after: &mut AfterCommit,
         content: Option<ContentCheck>,
     ) -> Result<Outcome, AgentError> {
@@ -438,7 +439,7 @@ impl Agent {
         now: DtnTime,
         b: &Bundle,
         rec: &mut BundleRecord,
-        raw: &[u8],
+        raw: Raw<'_>,
         after: &mut AfterCommit,
     ) -> Result<Outcome, AgentError> {
         let key = rec.id.to_key();
@@ -471,7 +472,7 @@ impl Agent {
         b: &Bundle,
         rec: &BundleRecord,
         key: &[u8],
-        raw: &[u8],
+        raw: Raw<'_>,
     ) -> Result<(), AgentError> {
         match (&rec.kind, &rec.cid) {
             (PayloadKind::Chunk, Some(cid)) => {
@@ -482,7 +483,7 @@ impl Agent {
                 skeleton.set_payload(Bytes::new());
                 txn.put_bytes(key, &codec::encode(&skeleton))?;
             }
-            _ => txn.put_bytes(key, raw)?,
+            _ => txn.put_bytes(key, &raw.bytes(b))?,
         }
         Ok(())
     }
@@ -493,7 +494,7 @@ impl Agent {
         now: DtnTime,
         b: &Bundle,
         rec: &mut BundleRecord,
-        raw: &[u8],
+        raw: Raw<'_>,
         after: &mut AfterCommit,
     ) -> Result<Outcome, AgentError> {
         let key = rec.id.to_key();
@@ -526,7 +527,7 @@ impl Agent {
                 rec.log(now, "manifest delivered to the file inbox");
             }
             _ => {
-                txn.put_bytes(&key, raw)?;
+                txn.put_bytes(&key, &raw.bytes(b))?;
                 txn.expiry_add(rec.expiry_ms, &key)?;
                 rec.log(now, format!("delivered to service {service:?}"));
                 let payload = b.payload().cloned().unwrap_or_default();
@@ -655,7 +656,7 @@ impl Agent {
         self.count("status_reports_sent");
         // A status report is never about a status report, so this recursion
         // is one level deep.
-        self.accept(txn, now, report, None, &raw, after, None)?;
+        self.accept(txn, now, report, None, Raw::Encoded(&raw), after, None)?;
         Ok(())
     }
 

@@ -20,6 +20,7 @@ mod ingest;
 mod jobs;
 mod known;
 mod quota;
+mod raw;
 mod status;
 mod submit;
 

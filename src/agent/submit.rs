@@ -2,6 +2,7 @@
 //! stored in one transaction, all or nothing.
 
 use super::ingest::{AfterCommit, ContentCheck, Outcome};
+use super::raw::Raw;
 use super::{Action, Agent, AgentError, Submission};
 use crate::bundle::codec;
 use crate::bundle::{Bundle, BundleId, DtnTime};
@@ -77,7 +78,11 @@ impl Agent {
                 Err(e) => return Ok(Err(e)),
             };
             let id = bundle.id();
-            match self.accept(txn, now, bundle, None, &bytes, after, content)? {
+            let raw = match &bytes {
+                Some(bytes) => Raw::Encoded(bytes),
+                None => Raw::Built(codec::encoded_len(&bundle)),
+            };
+            match self.accept(txn, now, bundle, None, raw, after, content)? {
                 Outcome::Stored | Outcome::Delivered | Outcome::Duplicate => ids.push(id),
                 Outcome::Refused(r) => {
                     return Ok(Err(format!(
@@ -90,19 +95,21 @@ impl Agent {
         Ok(Ok(ids))
     }
 
-    /// The bundle, its encoding and, for [`Submission::Data`] with a
+    /// The bundle, its encoding if it was submitted encoded (a bundle
+    /// built from [`Submission::Data`] is encoded only if it is stored
+    /// whole: [`Raw::Built`]) and, for [`Submission::Data`] with a
     /// content CID, its content kind (the caller computed the CID over the
     /// payload, so it is not hashed again).
     fn build_submission(
         &mut self,
         now: DtnTime,
         item: Submission,
-    ) -> Result<(Bundle, Bytes, Option<ContentCheck>), String> {
+    ) -> Result<(Bundle, Option<Bytes>, Option<ContentCheck>), String> {
         match item {
             Submission::Encoded(bytes) | Submission::JobResult { bundle: bytes, .. } => {
                 let b = codec::decode_shared(&bytes, &self.cfg.decode_limits)
                     .map_err(|e| format!("invalid bundle: {e}"))?;
-                Ok((b, bytes, None))
+                Ok((b, Some(bytes), None))
             }
             Submission::Data {
                 destination,
@@ -131,8 +138,7 @@ impl Agent {
                 if let Some(cid) = content_cid {
                     b.set_content_cid(&cid);
                 }
-                let bytes = Bytes::from(codec::encode(&b));
-                Ok((b, bytes, known))
+                Ok((b, None, known))
             }
         }
     }

@@ -28,7 +28,7 @@ mod parts;
 pub(crate) use cbor::{Item, put_array, put_bool, put_bytes, put_uint, read_exact};
 pub use decode::{decode, decode_shared};
 pub use error::DecodeError;
-pub use parts::{EncodedBundle, encode_parts};
+pub use parts::{EncodedBundle, encode_parts, encoded_len};
 
 use super::crc::{crc16_x25_pieces, crc32c_pieces};
 use super::{BlockFlags, Bundle, CanonicalBlock, CrcType, Eid, EidError, PrimaryBlock, block_type};

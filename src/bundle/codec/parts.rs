@@ -77,14 +77,7 @@ pub fn encode_parts(b: &Bundle) -> EncodedBundle {
     let (Some(payload), None) = (payloads.next(), payloads.next()) else {
         return EncodedBundle::from(encode(b));
     };
-    let mut head = Vec::with_capacity(128 + 32 * b.blocks.len());
-    head.push(0x9f);
-    encode_primary(&mut head, &b.primary);
-    for blk in b.blocks.iter().filter(|c| !is_payload(c)) {
-        encode_canonical(&mut head, blk);
-    }
-    let start = head.len();
-    put_canonical_head(&mut head, payload);
+    let (head, start) = head_of(b, payload);
     let zeroed = zeroed_crc_field(payload.crc_type);
     let value = crc_value(
         payload.crc_type,
@@ -97,6 +90,38 @@ pub fn encode_parts(b: &Bundle) -> EncodedBundle {
     EncodedBundle {
         parts: [Bytes::from(head), payload.data.clone(), Bytes::from(tail)],
     }
+}
+
+/// The length in bytes of [`encode`]`(b)`, found without touching the
+/// payload data (no copy of it, no CRC over it): for a bundle built only
+/// to be stored, whose payload is kept apart (a chunk's, once per CID).
+pub fn encoded_len(b: &Bundle) -> usize {
+    let is_payload = |c: &&CanonicalBlock| c.block_type == block_type::PAYLOAD;
+    let mut payloads = b.blocks.iter().filter(is_payload);
+    let (Some(payload), None) = (payloads.next(), payloads.next()) else {
+        return encode(b).len();
+    };
+    let (head, _) = head_of(b, payload);
+    // The tail: the CRC field, then the closing 0xff.
+    head.len() + payload.data.len() + zeroed_crc_field(payload.crc_type).len() + 1
+}
+
+/// The encoding of `b` up to `payload`'s data (the only payload block,
+/// which comes last), and where the payload block starts in it.
+fn head_of(b: &Bundle, payload: &CanonicalBlock) -> (Vec<u8>, usize) {
+    let mut head = Vec::with_capacity(128 + 32 * b.blocks.len());
+    head.push(0x9f);
+    encode_primary(&mut head, &b.primary);
+    for blk in b
+        .blocks
+        .iter()
+        .filter(|c| c.block_type != block_type::PAYLOAD)
+    {
+        encode_canonical(&mut head, blk);
+    }
+    let start = head.len();
+    put_canonical_head(&mut head, payload);
+    (head, start)
 }
 
 #[cfg(test)]
@@ -124,6 +149,21 @@ mod tests {
     }
 
     #[test]
+    fn encoded_len_is_the_encodings_length_across_cbor_length_heads() {
+        // Byte-string heads take 1, 2, 3, 5 bytes below 24, 256, 65 536, 2^32.
+        for n in [0, 23, 24, 255, 256, 65_535, 65_536, 65_537] {
+            for crc in [CrcType::None, CrcType::Crc16, CrcType::Crc32c] {
+                let b = bundle(crc, &vec![0xa5; n]);
+                assert_eq!(encoded_len(&b), encode(&b).len(), "{crc:?}, {n} bytes");
+            }
+        }
+        // No payload block at all: measured from the encoding itself.
+        let mut b = bundle(CrcType::Crc32c, b"x");
+        b.blocks.retain(|c| c.block_type != block_type::PAYLOAD);
+        assert_eq!(encoded_len(&b), encode(&b).len());
+    }
+
+    #[test]
     fn parts_join_to_the_whole_encoding_for_every_crc_type() {
         let big: Vec<u8> = (0..300_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
         for crc in [CrcType::None, CrcType::Crc16, CrcType::Crc32c] {
@@ -132,6 +172,12 @@ mod tests {
                 let parts = encode_parts(&b);
                 let whole = encode(&b);
                 assert_eq!(parts.len(), whole.len(), "{crc:?}, {} bytes", payload.len());
+                assert_eq!(
+                    encoded_len(&b),
+                    whole.len(),
+                    "{crc:?}, {} bytes",
+                    payload.len()
+                );
                 assert_eq!(parts.to_bytes(), whole, "{crc:?}, {} bytes", payload.len());
                 let [_, data, tail] = parts.into_parts();
                 assert_eq!(data, payload, "the payload is its own piece");
