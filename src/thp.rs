@@ -10,9 +10,9 @@
 //! slower. Measured on the 2-core reference machine, interleaved, the
 //! `MIMALLOC_ALLOW_THP=0` environment variable standing in for
 //! [`disable`]: one-hop contact transfer of 512 MiB, peak RSS at C
-//! 106–141 → 54–79 MiB, 271–303 → 302–338 MB/s (3 pairs); 1 GiB folder
+//! 103–137 → 53–77 MiB, 271–303 → 302–338 MB/s (3 pairs); 1 GiB folder
 //! sync, peak RSS A 107 → 85 MiB and C 128–136 → 93–98 MiB at the same
-//! speed; `scripts/sim-bench.sh`, peak RSS 216–388 → 190 MiB at the same
+//! speed; `scripts/sim-bench.sh`, peak RSS 211–379 → 186 MiB at the same
 //! events/s.
 //!
 //! Linux only (`prctl(PR_SET_THP_DISABLE)`, man prctl(2)); elsewhere the

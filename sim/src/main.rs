@@ -14,7 +14,7 @@ use std::path::PathBuf;
 /// 100-node 3-day spray-and-wait run of `scripts/sim-bench.sh`: 49–53 k →
 /// 59–61 k events/s (three interleaved runs each; same results), peak RSS
 /// 175 → 210 MiB; `main` turns mimalloc's transparent huge pages off
-/// ([`spore::thp`]), which keeps it at 190 MiB at the same speed.
+/// ([`spore::thp`]), which keeps it at 186 MiB at the same speed.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
