@@ -39,19 +39,6 @@ pub fn disable() -> bool {
     }
 }
 
-/// True if transparent huge pages are off for the calling process
-/// (`prctl(PR_GET_THP_DISABLE)`); `false` on other systems.
-pub fn disabled() -> bool {
-    #[cfg(target_os = "linux")]
-    {
-        nix::sys::prctl::get_thp_disable().unwrap_or(false)
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        false
-    }
-}
-
 /// Gives a child process the system's THP setting back, undoing an
 /// inherited [`disable`]. Meant for `Command::pre_exec` (it makes one
 /// system call, which is async-signal-safe).
@@ -79,7 +66,6 @@ mod tests {
     #[test]
     fn disable_turns_thp_off_and_a_child_gets_it_back() {
         assert!(disable(), "prctl(PR_SET_THP_DISABLE) refused");
-        assert!(disabled());
         let own = std::fs::read_to_string("/proc/self/status").unwrap();
         assert_eq!(
             thp_enabled_line(&own).map(|l| l.split_whitespace().collect::<Vec<_>>()),

@@ -72,9 +72,7 @@ impl From<Vec<u8>> for EncodedBundle {
 /// payload block or with several (which [`super::decode`] refuses) comes
 /// back as one piece from [`encode`].
 pub fn encode_parts(b: &Bundle) -> EncodedBundle {
-    let is_payload = |c: &&CanonicalBlock| c.block_type == block_type::PAYLOAD;
-    let mut payloads = b.blocks.iter().filter(is_payload);
-    let (Some(payload), None) = (payloads.next(), payloads.next()) else {
+    let Some(payload) = only_payload(b) else {
         return EncodedBundle::from(encode(b));
     };
     let (head, start) = head_of(b, payload);
@@ -96,14 +94,25 @@ pub fn encode_parts(b: &Bundle) -> EncodedBundle {
 /// payload data (no copy of it, no CRC over it): for a bundle built only
 /// to be stored, whose payload is kept apart (a chunk's, once per CID).
 pub fn encoded_len(b: &Bundle) -> usize {
-    let is_payload = |c: &&CanonicalBlock| c.block_type == block_type::PAYLOAD;
-    let mut payloads = b.blocks.iter().filter(is_payload);
-    let (Some(payload), None) = (payloads.next(), payloads.next()) else {
+    let Some(payload) = only_payload(b) else {
         return encode(b).len();
     };
     let (head, _) = head_of(b, payload);
     // The tail: the CRC field, then the closing 0xff.
     head.len() + payload.data.len() + zeroed_crc_field(payload.crc_type).len() + 1
+}
+
+/// `b`'s payload block if it has exactly one (what [`super::decode`]
+/// accepts); `None` for none or several.
+fn only_payload(b: &Bundle) -> Option<&CanonicalBlock> {
+    let mut payloads = b
+        .blocks
+        .iter()
+        .filter(|c| c.block_type == block_type::PAYLOAD);
+    match (payloads.next(), payloads.next()) {
+        (Some(payload), None) => Some(payload),
+        _ => None,
+    }
 }
 
 /// The encoding of `b` up to `payload`'s data (the only payload block,
