@@ -633,19 +633,25 @@ impl Agent {
         Ok(out)
     }
 
-    /// The earliest time at which [`Event::Tick`] has work to do (next expiry
-    /// or custody timeout), if any.
+    /// The earliest time at which [`Event::Tick`] has work to do that
+    /// changes what is held or sent (next expiry, custody timeout, file
+    /// assembly retry, or a peer's refusals for lack of room forgotten
+    /// after the custody timeout), if any.
     ///
     /// # Errors
     /// [`AgentError::Store`] if the expiry index cannot be read.
     pub fn next_wakeup(&self) -> Result<Option<DtnTime>, AgentError> {
+        let timeout = self.cfg.custody_timeout_ms;
         let exp = self.store.next_expiry_ms()?;
-        let custody = self
-            .in_flight
-            .oldest_ms()
-            .map(|t| t + self.cfg.custody_timeout_ms);
+        let custody = self.in_flight.oldest_ms().map(|t| t + timeout);
         let retry = self.assembly_retry.values().min().copied();
-        Ok([exp, custody, retry]
+        let depleted = self
+            .contacts
+            .values()
+            .filter(|c| !c.depleted.is_empty())
+            .map(|c| c.depleted_at_ms.saturating_add(timeout))
+            .min();
+        Ok([exp, custody, retry, depleted]
             .into_iter()
             .flatten()
             .min()
@@ -654,8 +660,7 @@ impl Agent {
 
     /// When the node should next send [`Event::Tick`] (DTN time, ms):
     /// [`Agent::next_wakeup`] and the housekeeping a tick also does
-    /// (start-up actions, refusals for lack of room forgotten after the
-    /// custody timeout, peer estimates written every [`PEER_FLUSH_MS`],
+    /// (start-up actions, peer estimates written every [`PEER_FLUSH_MS`],
     /// delivered IDs and finished records forgotten, blob compaction).
     /// `None`: nothing is pending, and a node need not wake until the next
     /// event. The simulator schedules ticks from `next_wakeup` only.
@@ -663,13 +668,7 @@ impl Agent {
     /// # Errors
     /// [`AgentError::Store`] if the expiry index cannot be read.
     pub fn next_tick(&self) -> Result<Option<DtnTime>, AgentError> {
-        let timeout = self.cfg.custody_timeout_ms;
         let peers_dirty = !self.dirty_peers.is_empty() || !self.peer_tally.is_empty();
-        let depleted = self
-            .contacts
-            .values()
-            .filter(|c| !c.depleted.is_empty())
-            .map(|c| c.depleted_at_ms.saturating_add(timeout));
         let due = [
             self.next_wakeup()?.map(|t| t.0),
             (!self.startup.is_empty()).then_some(0),
@@ -677,7 +676,7 @@ impl Agent {
             self.store.next_forget_ms(),
             self.store.next_compaction_ms(),
         ];
-        Ok(due.into_iter().flatten().chain(depleted).min().map(DtnTime))
+        Ok(due.into_iter().flatten().min().map(DtnTime))
     }
 
     /// The router: policy, per-peer estimates, advertisements.

@@ -136,3 +136,35 @@ fn a_finished_record_is_dropped_at_expiry_plus_retention_and_a_held_one_stays() 
         a.store().counters().unwrap().into_iter().collect();
     assert_eq!(counters.get("records_forgotten"), Some(&1));
 }
+
+/// A peer that refuses custody for lack of room is offered the bundle
+/// again after the custody timeout; [`Agent::next_wakeup`] names that time
+/// (the simulator ticks on `next_wakeup` only), and a tick then puts the
+/// bundle back in the peer's window.
+#[test]
+fn a_refusal_for_lack_of_room_is_retried_at_the_wakeup_it_names() {
+    let mut a = agent("a");
+    let id = submit(&mut a, T0, vec![data("dtn://z/app", b"x", None, None)]).remove(0);
+    let sent = |acts: &[Action]| {
+        acts.iter()
+            .filter(|x| matches!(x, Action::Transmit { id: i, .. } if *i == id))
+            .count()
+    };
+    let acts = super::tests::meet_empty_peer(&mut a, "dtn://b/");
+    assert_eq!(sent(&acts), 1, "the bundle is offered to b");
+    let signal = crate::bundle::admin::CustodySignal {
+        accepted: false,
+        reason: CustodyReason::DepletedStorage,
+        bundles: vec![id.clone()],
+    };
+    let from = eid("dtn://b/");
+    let acts = a.handle(T0, Event::CustodySignal { from, signal }).unwrap();
+    assert_eq!(sent(&acts), 0, "not offered again at once");
+    let timeout = a.cfg.custody_timeout_ms;
+    assert_eq!(a.next_wakeup().unwrap(), Some(T0.plus_ms(timeout)));
+    let acts = a.handle(T0.plus_ms(timeout - 1), Event::Tick).unwrap();
+    assert_eq!(sent(&acts), 0, "still refused before the timeout");
+    let acts = a.handle(T0.plus_ms(timeout), Event::Tick).unwrap();
+    assert_eq!(sent(&acts), 1, "offered again once the timeout has passed");
+    assert_eq!(a.next_wakeup().unwrap(), Some(T0.plus_ms(2 * timeout)));
+}
