@@ -417,9 +417,9 @@ impl<'a> World<'a> {
             Ev::Tick(node) => {
                 if self.tick_at[node as usize] == Some(self.now_us) {
                     self.tick_at[node as usize] = None;
-                    if self.wakeup_us(node)?.is_some_and(|w| w > self.now_us) {
+                    if self.wakeup_us(node)?.is_none_or(|w| w > self.now_us) {
                         // What the tick was for went away (a custody signal
-                        // came back before its timeout): not now.
+                        // came back before its timeout): later, or never.
                         return self.schedule_tick(node);
                     }
                     self.last_tick_us[node as usize] = Some(self.now_us);
