@@ -417,10 +417,12 @@ impl<'a> World<'a> {
             Ev::Tick(node) => {
                 if self.tick_at[node as usize] == Some(self.now_us) {
                     self.tick_at[node as usize] = None;
-                    if self.wakeup_us(node)?.is_none_or(|w| w > self.now_us) {
+                    let wake = self.wakeup_us(node)?;
+                    if wake.is_none_or(|w| w > self.now_us) {
                         // What the tick was for went away (a custody signal
                         // came back before its timeout): later, or never.
-                        return self.schedule_tick(node);
+                        self.tick_at_wakeup(node, wake);
+                        return Ok(());
                     }
                     self.last_tick_us[node as usize] = Some(self.now_us);
                     self.handle(node, Event::Tick)?;
@@ -655,12 +657,20 @@ impl<'a> World<'a> {
         Ok(wake.map(|w| w.0.saturating_sub(EPOCH_MS).saturating_mul(1000)))
     }
 
-    /// Keeps one pending tick for `node` at its next wake-up (never twice
-    /// at the same time: a wake-up not cleared by a tick moves 1 ms on).
+    /// Keeps one pending tick for `node` at its next wake-up.
     fn schedule_tick(&mut self, node: u32) -> Result<(), SimError> {
+        let wake = self.wakeup_us(node)?;
+        self.tick_at_wakeup(node, wake);
+        Ok(())
+    }
+
+    /// Keeps one pending tick for `node` at `wake` ([`World::wakeup_us`];
+    /// none if `None`), never twice at the same time: a wake-up not
+    /// cleared by a tick moves 1 ms on.
+    fn tick_at_wakeup(&mut self, node: u32, wake: Option<u64>) {
         let n = node as usize;
-        let Some(w) = self.wakeup_us(node)? else {
-            return Ok(());
+        let Some(w) = wake else {
+            return;
         };
         let mut t = w.max(self.now_us);
         if t == self.now_us && self.last_tick_us[n] == Some(self.now_us) {
@@ -670,7 +680,6 @@ impl<'a> World<'a> {
             self.tick_at[n] = Some(t);
             self.push(t, CLASS_NORMAL, Ev::Tick(node));
         }
-        Ok(())
     }
 
     fn sample(&mut self) {
